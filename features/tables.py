@@ -1,0 +1,150 @@
+"""The validated, normalised in-memory form of a data source.
+
+A :class:`Tables` is what every feature builder, label builder and scorer takes. It is produced by
+:func:`features.contract.load_tables` (or :func:`features.contract.validate_tables`), which
+guarantees the column set and dtypes below, so downstream code never re-checks them.
+
+Canonical columns (all timestamps are tz-naive ``datetime64[ns]`` in UTC; text columns are pandas
+string columns with missing values as ``NA``):
+
+- ``members``: member_id (unique), joined_at, chapter_id, email, consent (bool).
+- ``activities``: member_id, occurred_at, activity_type, event_id, chapter_id, role,
+  counterpart_id, weight (float64 >= 0). Sorted by occurred_at (stable), index 0..n-1.
+- ``roles`` (optional): member_id, role, started_at, ended_at (NaT = still held), chapter_id.
+- ``chapters`` (optional): chapter_id, name, city, country.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+
+from features.errors import ConfigError
+
+__all__ = [
+    "Tables",
+    "MEMBER_COLUMNS",
+    "ACTIVITY_COLUMNS",
+    "ROLE_COLUMNS",
+    "CHAPTER_COLUMNS",
+    "to_utc_naive",
+    "parse_as_of",
+    "parse_duration_days",
+]
+
+MEMBER_COLUMNS = ["member_id", "joined_at", "chapter_id", "email", "consent"]
+ACTIVITY_COLUMNS = [
+    "member_id",
+    "occurred_at",
+    "activity_type",
+    "event_id",
+    "chapter_id",
+    "role",
+    "counterpart_id",
+    "weight",
+]
+ROLE_COLUMNS = ["member_id", "role", "started_at", "ended_at", "chapter_id"]
+CHAPTER_COLUMNS = ["chapter_id", "name", "city", "country"]
+
+
+@dataclass(frozen=True, eq=False)
+class Tables:
+    """A validated data source.
+
+    Attributes:
+        members: One row per member (see module docstring for columns).
+        activities: The activity log, sorted by ``occurred_at``.
+        roles: Role spells, or ``None`` when the source has no roles table.
+        chapters: Chapter reference data, or ``None``.
+        source: A human-readable name of where the data came from (folder or URL, no secrets).
+        cache: Private memo for derived, read-only encodings (filled lazily by feature code).
+    """
+
+    members: pd.DataFrame
+    activities: pd.DataFrame
+    roles: pd.DataFrame | None = None
+    chapters: pd.DataFrame | None = None
+    source: str = "<memory>"
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def last_observed(self) -> pd.Timestamp:
+        """The latest timestamp seen anywhere in the data (activities, joins, role changes)."""
+        candidates = [self.activities["occurred_at"].max(), self.members["joined_at"].max()]
+        if self.roles is not None and len(self.roles):
+            candidates.append(self.roles["started_at"].max())
+            candidates.append(self.roles["ended_at"].max())
+        valid = [c for c in candidates if not pd.isna(c)]
+        if not valid:
+            raise ConfigError(f"{self.source}: the data has no timestamps at all")
+        return max(valid)
+
+    @property
+    def first_observed(self) -> pd.Timestamp:
+        """The earliest activity or join timestamp in the data."""
+        candidates = [self.activities["occurred_at"].min(), self.members["joined_at"].min()]
+        valid = [c for c in candidates if not pd.isna(c)]
+        if not valid:
+            raise ConfigError(f"{self.source}: the data has no timestamps at all")
+        return min(valid)
+
+
+def to_utc_naive(value: pd.Series) -> pd.Series:
+    """Convert a datetime-like Series to tz-naive UTC ``datetime64[ns]``.
+
+    Aware values are converted to UTC; naive values are taken as UTC already.
+    """
+    if isinstance(value.dtype, pd.DatetimeTZDtype):
+        value = value.dt.tz_convert("UTC").dt.tz_localize(None)
+    return value.astype("datetime64[ns]")
+
+
+def parse_as_of(value: str | date | datetime | pd.Timestamp) -> pd.Timestamp:
+    """Parse an ``as_of`` date into a tz-naive UTC timestamp.
+
+    Args:
+        value: An ISO 8601 string (``2024-05-01`` or ``2024-05-01T00:00:00+02:00``), a date,
+            a datetime or a Timestamp.
+
+    Raises:
+        ConfigError: If the value cannot be parsed.
+    """
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"as_of: cannot parse {value!r} as an ISO 8601 date") from exc
+    if pd.isna(ts):
+        raise ConfigError(f"as_of: cannot parse {value!r} as an ISO 8601 date")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.as_unit("ns")
+
+
+def parse_duration_days(value: str | int | float) -> int:
+    """Parse a duration such as ``90d``, ``12w``, ``6m`` (30-day months), ``1y`` or ``90``.
+
+    Returns:
+        The duration in whole days (> 0).
+
+    Raises:
+        ConfigError: If the value is not a positive duration.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        days = float(value)
+    else:
+        text = str(value).strip().lower()
+        units = {"d": 1, "w": 7, "m": 30, "y": 365}
+        try:
+            if text and text[-1] in units:
+                days = float(text[:-1]) * units[text[-1]]
+            else:
+                days = float(text)
+        except ValueError as exc:
+            raise ConfigError(
+                f"duration: cannot parse {value!r}; use e.g. 90d, 12w, 6m or 1y"
+            ) from exc
+    if not days > 0 or days != int(days):
+        raise ConfigError(f"duration: {value!r} must be a positive whole number of days")
+    return int(days)

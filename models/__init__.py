@@ -1,0 +1,1 @@
+"""Training, evaluation and the MLflow registry for both targets."""

@@ -1,0 +1,1 @@
+"""Prefect flows (thin glue over the domain packages) and the command line."""

@@ -1,0 +1,1 @@
+"""Batch scoring, reasons, segments, reports and CRM push."""
