@@ -1,0 +1,1 @@
+"""Speed, memory and quality benchmarks. Results are appended to ``benchmarks/results/``."""
