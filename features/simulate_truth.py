@@ -1,0 +1,505 @@
+"""The oracle of the community simulator: each member's true probabilities at a date.
+
+Given the contract tables of a simulated community and its latent traits, :func:`compute_truth`
+rebuilds every member's state at ``as_of`` from the tables exactly as the simulator held it
+(tie strength, weeks since they last led, role, chapter ambassador shortfall, recent ambassador
+departures) and integrates the simulator's own weekly hazards (:mod:`features.simulate_model`)
+forward, week by week:
+
+- ``p_disengages`` = P(no activity in ``(as_of, as_of + horizon_days]``): a chain over
+  {still around and holding the role, still around without it, gone} along the no-activity path
+  (promotion needs activity, so it cannot happen on that path). Members already gone at
+  ``as_of`` (``latent.departed_at <= as_of``) get 1.
+- ``p_becomes_ambassador`` = P(an ambassador spell starts in ``(as_of, as_of +
+  readiness_horizon_days]``): a chain over the weeks since the member last led (the pipeline),
+  with departure absorbing. Members gone at ``as_of`` get 0. Members holding the role at
+  ``as_of`` (a spell started before ``as_of`` and not ended before it, as the labels count it)
+  get **NaN**: they are not in the readiness population.
+
+Tenure (honeymoon and decay), seasonality and the newcomer departure bump are integrated week by
+week; the chapter shock of ambassadors who left before ``as_of`` runs its exact course. For
+readiness, the chapter's ambassador count is forecast as a distribution: the current holders'
+chance of staying, plus a Poisson count of the expected promotions of all candidates so far,
+against a target that grows with the community's recent growth.
+
+Approximations (small; the truth still calibrates against realised outcomes):
+
+- on the no-activity path tie strength only decays (messages received are ignored); for
+  readiness it is held at its value at the start of ``as_of``'s week;
+- the chapter shortfall is taken week by week as if independent from one week to the next,
+  which slightly overstates the highest readiness probabilities in small chapters;
+- new ambassador departures within the horizon do not add a chapter shock;
+- activity and role starts are taken as spread evenly over a week, so a partly covered week
+  counts its share of the weekly probability, and what the member did in ``as_of``'s week before
+  ``as_of`` is not conditioned on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ConfigError, ContractError, TargetUnavailable
+from features.simulate_model import (
+    DAY_NS,
+    WEEK_NS,
+    SimulationConfig,
+    activity_logit,
+    chapter_gap,
+    config_from_dict,
+    departure_logit,
+    lead_logit,
+    promotion_logit,
+    seasonality,
+    sigmoid,
+    start_ns,
+    stepdown_logit,
+    tie_weekly_decay,
+)
+from features.tables import Tables, parse_as_of
+
+__all__ = ["compute_truth", "compute_truth_many", "LATENT_COLUMNS", "TRUTH_COLUMNS"]
+
+LATENT_COLUMNS = ["member_id", "motivation", "sociability", "initiative", "online_propensity",
+                  "departed_at"]
+TRUTH_COLUMNS = ["member_id", "as_of", "p_becomes_ambassador", "p_disengages"]
+_LEAD_TYPES = ("organize", "volunteer")
+_DIRECT_TYPES = ("message", "intro")
+_NEVER = -(10**9)
+_CACHE_KEY = "simulate_truth.encoding"
+
+
+def _config_of(latent: pd.DataFrame, config: SimulationConfig | None) -> SimulationConfig:
+    if config is not None:
+        return config
+    values = latent.attrs.get("simulation_config")
+    if not isinstance(values, dict):
+        raise ConfigError(
+            "latent: no simulation config attached (attrs['simulation_config']); read the "
+            "latent table with features.simulate.read_latent or pass config="
+        )
+    return config_from_dict(values)
+
+
+def _positions(ids: pd.Index, values: pd.Series) -> np.ndarray:
+    """Position of each value in ``ids`` (-1 when missing or unknown), via its distinct values."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    where = np.append(ids.get_indexer(uniques), -1)
+    return where[codes]
+
+
+def _encode(tables: Tables, latent: pd.DataFrame, config: SimulationConfig, core_role: str):
+    """Integer encodings of the tables, memoised in ``tables.cache``."""
+    missing = [c for c in LATENT_COLUMNS if c not in latent.columns]
+    if missing:
+        raise ContractError(f"latent: missing columns {missing}; expected {LATENT_COLUMNS}")
+    fingerprint = hashlib.blake2b(digest_size=16)
+    fingerprint.update(pd.util.hash_pandas_object(latent[LATENT_COLUMNS], index=False).to_numpy())
+    key = (fingerprint.hexdigest(), config, core_role)
+    cached = tables.cache.get(_CACHE_KEY)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    if tables.roles is None:
+        raise TargetUnavailable(
+            f"{tables.source}: no roles table, so the true readiness cannot be computed"
+        )
+    members = tables.members
+    ids = pd.Index(members["member_id"])
+    lat = latent.set_index("member_id").reindex(ids)
+    absent = lat["motivation"].isna().to_numpy()
+    if absent.any():
+        examples = list(ids[absent][:3])
+        raise ContractError(
+            f"latent: {int(absent.sum())} member(s) of {tables.source} have no latent traits "
+            f"(e.g. {examples}); use the latent table written with this simulation"
+        )
+    t0 = start_ns(config)
+    joined = members["joined_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    ch_codes, ch_uniques = pd.factorize(members["chapter_id"])
+    departed = lat["departed_at"].to_numpy(dtype="datetime64[ns]")
+    departed_ns = np.where(np.isnat(departed), np.iinfo(np.int64).max, departed.astype(np.int64))
+
+    act = tables.activities
+    a_member = _positions(ids, act["member_id"])
+    a_ns = act["occurred_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    a_type = act["activity_type"]
+    is_lead = a_type.isin(_LEAD_TYPES).to_numpy()
+    is_direct = a_type.isin(_DIRECT_TYPES).to_numpy()
+    ev_codes = pd.factorize(act["event_id"], use_na_sentinel=True)[0]
+    contrib = np.zeros(ev_codes.size)
+    in_event = ev_codes >= 0
+    if in_event.any():
+        contrib[in_event] = np.bincount(ev_codes[in_event])[ev_codes[in_event]] - 1.0
+    contrib[is_direct] = 1.0
+    other = _positions(ids, act["counterpart_id"])
+    other = np.where(is_direct, other, -1)
+
+    roles = tables.roles[tables.roles["role"] == core_role]
+    r_member = ids.get_indexer(roles["member_id"])
+    r_start = roles["started_at"].to_numpy(dtype="datetime64[ns]")
+    r_end = roles["ended_at"].to_numpy(dtype="datetime64[ns]")
+    keep = r_member >= 0
+    r_chapter = pd.Index(ch_uniques).get_indexer(roles["chapter_id"])
+    enc = {
+        "ids": ids,
+        "n_chapters": len(ch_uniques),
+        "chapter": ch_codes.astype(np.int64),
+        "joined_ns": joined,
+        "join_week": np.floor_divide(joined - t0, WEEK_NS),
+        "departed_ns": departed_ns,
+        "motivation": lat["motivation"].to_numpy(dtype=np.float64),
+        "initiative": lat["initiative"].to_numpy(dtype=np.float64),
+        "a_member": a_member,
+        "a_ns": a_ns,
+        "a_week": np.floor_divide(a_ns - t0, WEEK_NS),
+        "is_lead": is_lead,
+        "contrib": contrib,
+        "other": other,
+        "r_member": r_member[keep],
+        "r_chapter": r_chapter[keep],
+        "r_start": r_start[keep].astype(np.int64),
+        "r_end": np.where(np.isnat(r_end[keep]), np.iinfo(np.int64).max,
+                          r_end[keep].astype(np.int64)),
+    }
+    tables.cache[_CACHE_KEY] = (key, enc)
+    return enc
+
+
+def _state_at(enc: dict, as_ns: int, config: SimulationConfig) -> dict:
+    """Member and chapter state at the start of ``as_of``'s week (plus role status at as_of)."""
+    n = enc["ids"].size
+    n_ch = enc["n_chapters"]
+    t0 = start_ns(config)
+    k0 = (as_ns - t0) // WEEK_NS
+    week_start = t0 + k0 * WEEK_NS
+    before = np.searchsorted(enc["a_ns"], week_start, side="left")
+    weeks = enc["a_week"][:before]
+    member = enc["a_member"][:before]
+    decay = tie_weekly_decay(config) ** (k0 - 1 - weeks).astype(np.float64)
+    w = enc["contrib"][:before] * decay
+    ok = member >= 0
+    ties = np.bincount(member[ok], weights=w[ok], minlength=n)
+    other = enc["other"][:before]
+    ok = other >= 0
+    ties += np.bincount(other[ok], weights=decay[ok], minlength=n)
+
+    lead_rows = np.flatnonzero(enc["is_lead"][:before] & (member >= 0))
+    last_lead = np.full(n, _NEVER, dtype=np.int64)
+    np.maximum.at(last_lead, member[lead_rows], weeks[lead_rows])
+
+    aw = config.active_window_weeks
+
+    def active_members(end_week: int) -> np.ndarray:
+        lo, hi = np.searchsorted(weeks, [end_week - aw, end_week], side="left")
+        who = np.zeros(n, dtype=bool)
+        sel = member[lo:hi]
+        who[sel[sel >= 0]] = True
+        return who
+
+    recent = active_members(k0)
+    active_count = np.bincount(enc["chapter"][recent], minlength=n_ch)
+    # community growth of the active count, to project chapter targets over the horizon
+    first_week = int(weeks[0]) if weeks.size else k0
+    weekly_growth = 1.0
+    for lag in (52, 26, 13):
+        if k0 - lag - aw >= first_week:
+            earlier = int(active_members(k0 - lag).sum())
+            if earlier > 0 and recent.any():
+                ratio = float(np.clip(recent.sum() / earlier, 0.5, 4.0))
+                weekly_growth = ratio ** (1.0 / lag)
+            break
+
+    r_start, r_end = enc["r_start"], enc["r_end"]
+    holds = (r_start <= as_ns) & (as_ns < r_end)
+    ambassador = np.zeros(n, dtype=bool)
+    ambassador[enc["r_member"][holds]] = True
+    # the readiness population excludes anyone holding the role at as_of as the labels count it
+    # (started before as_of, not ended before it), and anyone whose spell starts exactly then
+    counted_held = holds | ((r_start < as_ns) & (r_end >= as_ns))
+    not_ready = np.zeros(n, dtype=bool)
+    not_ready[enc["r_member"][counted_held]] = True
+    start_week = np.floor_divide(r_start - t0, WEEK_NS)
+    end_week = np.where(r_end == np.iinfo(np.int64).max, np.iinfo(np.int64).max,
+                        np.floor_divide(r_end - t0, WEEK_NS))
+    ch_ok = enc["r_chapter"] >= 0
+    counted = ch_ok & (start_week < k0) & (end_week > k0)
+    n_amb = np.bincount(enc["r_chapter"][counted], minlength=n_ch)
+    ended = ch_ok & (r_end <= as_ns)
+    last_sd = np.full(n_ch, _NEVER, dtype=np.int64)
+    np.maximum.at(last_sd, enc["r_chapter"][ended], end_week[ended])
+    return {
+        "k0": int(k0),
+        "log_ties": np.log1p(ties),
+        "last_lead": last_lead,
+        "gap": chapter_gap(active_count, n_amb, config),
+        "active_count": active_count,
+        "weekly_growth": weekly_growth,
+        "ambassador": ambassador,
+        "not_ready": not_ready,
+        "last_sd": last_sd,
+    }
+
+
+def _coverage(as_ns: int, horizon_days: int, config: SimulationConfig) -> tuple[int, np.ndarray]:
+    """First week and the share of each week from it covered by ``(as_of, as_of + horizon]``."""
+    t0 = start_ns(config)
+    end_ns = as_ns + horizon_days * DAY_NS
+    k0 = (as_ns - t0) // WEEK_NS
+    k1 = (end_ns - 1 - t0) // WEEK_NS
+    ks = np.arange(k0, k1 + 1)
+    lo = np.maximum(t0 + ks * WEEK_NS, as_ns)
+    hi = np.minimum(t0 + (ks + 1) * WEEK_NS, end_ns)
+    return int(k0), np.clip(hi - lo, 0, None) / WEEK_NS
+
+
+def _shock(state: dict, chapter: np.ndarray, week: int, config: SimulationConfig) -> np.ndarray:
+    since = week - state["last_sd"][chapter]
+    return (since >= 1) & (since <= config.shock_weeks)
+
+
+def _p_disengages(enc, state, idx, as_ns, horizon_days, config) -> np.ndarray:
+    k0, cover = _coverage(as_ns, horizon_days, config)
+    m = enc["motivation"][idx]
+    jw = enc["join_week"][idx]
+    ch = enc["chapter"][idx]
+    ties0 = np.expm1(state["log_ties"][idx])
+    decay = tie_weekly_decay(config)
+    amb = state["ambassador"][idx].astype(np.float64)
+    non = 1.0 - amb
+    gone = np.zeros(idx.size)
+    h_sd = sigmoid(stepdown_logit(m, config))
+    for j, c in enumerate(cover):
+        k = k0 + j
+        eligible = k > jw
+        tenure = k - jw - 1
+        lt = np.log1p(ties0 * decay ** (k - k0))  # no activity: ties only decay
+        if k > k0:
+            shock = _shock(state, ch, k, config)
+            hd_a = np.where(eligible, sigmoid(departure_logit(m, tenure, lt, shock, 1.0, config)),
+                            0.0)
+            hd_n = np.where(eligible, sigmoid(departure_logit(m, tenure, lt, shock, 0.0, config)),
+                            0.0)
+            gone += amb * hd_a + non * hd_n
+            amb = amb * (1.0 - hd_a)
+            non = non * (1.0 - hd_n)
+            step = np.where(eligible, h_sd, 0.0) * amb
+            non = non + step
+            amb = amb - step
+        season = seasonality(np.array([k]), config)[0]
+        pa_a = sigmoid(activity_logit(m, tenure, season, lt, 1.0, config))
+        pa_n = sigmoid(activity_logit(m, tenure, season, lt, 0.0, config))
+        amb = amb * (1.0 - np.where(eligible, pa_a * c, 0.0))
+        non = non * (1.0 - np.where(eligible, pa_n * c, 0.0))
+    return np.clip(amb + non + gone, 0.0, 1.0)
+
+
+_GAP_LEVELS = np.linspace(0.0, 1.0, 11)
+
+
+def _ambassador_count_pmf(stay: np.ndarray, chapter: np.ndarray, n_ch: int, size: int):
+    """P(n of the current role holders still hold it), n < ``size``, per chapter (a
+    Poisson-binomial distribution, built one holder rank at a time across all chapters)."""
+    pmf = np.zeros((n_ch, size))
+    pmf[:, 0] = 1.0
+    if stay.size == 0:
+        return pmf
+    order = np.argsort(chapter, kind="stable")
+    ch_sorted = chapter[order]
+    rank = np.arange(order.size) - np.searchsorted(ch_sorted, ch_sorted, side="left")
+    for r in range(int(rank.max()) + 1):
+        sel = order[rank == r]
+        c, p = chapter[sel], stay[sel][:, None]
+        row = pmf[c]
+        new = row * (1.0 - p)
+        new[:, 1:] += row[:, :-1] * p
+        pmf[c] = new
+    return pmf
+
+
+def _gap_distribution(held_pmf: np.ndarray, promoted: np.ndarray, target: np.ndarray):
+    """Distribution of each chapter's gap over ``_GAP_LEVELS``: ambassadors = current holders
+    still in the role (``held_pmf``) + Poisson(expected promotions so far)."""
+    n_ch, size = held_pmf.shape
+    n = np.arange(size)
+    steps = np.concatenate(
+        [np.ones((n_ch, 1)), promoted[:, None] / np.maximum(n[None, 1:], 1)], axis=1
+    )
+    new_pmf = np.exp(-promoted)[:, None] * np.cumprod(steps[:, :size], axis=1)
+    total = np.zeros_like(held_pmf)
+    for j in range(size):
+        total[:, j:] += held_pmf[:, j : j + 1] * new_pmf[:, : size - j]
+    gap = np.clip(target[:, None] - n[None, :], 0.0, None) / target[:, None]
+    level = np.rint(gap * (_GAP_LEVELS.size - 1)).astype(np.int64)
+    flat = (np.arange(n_ch)[:, None] * _GAP_LEVELS.size + level).ravel()
+    dist = np.bincount(flat, weights=total.ravel(), minlength=n_ch * _GAP_LEVELS.size)
+    dist = dist.reshape(n_ch, _GAP_LEVELS.size)
+    dist[:, 0] += np.clip(1.0 - total.sum(axis=1), 0.0, None)
+    return dist
+
+
+def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config) -> np.ndarray:
+    """P(first promotion within the horizon) for members around and not holding the role.
+
+    The chapter shortfall is known in ``as_of``'s week; after that its distribution follows the
+    current holders' chance of staying (step-down and departure hazards), the expected
+    promotions of all candidates so far (as a Poisson count), and a target that grows with the
+    community (the growth of the active count over the past year, or less when the data is
+    shorter).
+    """
+    k0, cover = _coverage(as_ns, horizon_days, config)
+    L = config.pipeline_weeks
+    n_ch = enc["n_chapters"]
+    m = enc["motivation"][idx]
+    jw = enc["join_week"][idx]
+    ch = enc["chapter"][idx]
+    lt = state["log_ties"][idx]
+    since = np.clip(k0 - 1 - state["last_lead"][idx], 0, L + 1)
+    prob = np.zeros((idx.size, L + 2))
+    prob[np.arange(idx.size), since] = 1.0
+    p_lead = sigmoid(lead_logit(enc["initiative"][idx], 0.0, config))
+    base = promotion_logit(m, lt, 0.0, config)
+    by_level = sigmoid(base[:, None] + config.promote_gap * _GAP_LEVELS[None, :])
+    growth = state["weekly_growth"] ** np.arange(cover.size)
+    targets = np.maximum(
+        1.0, np.round(config.ambassador_share * state["active_count"][None, :] * growth[:, None])
+    )
+    size = int(targets.max()) if n_ch else 1
+    h_m, h_jw, h_ch = enc["motivation"][holders], enc["join_week"][holders], enc["chapter"][holders]
+    h_lt = state["log_ties"][holders]
+    h_stay = np.ones(holders.size)
+    h_sd = sigmoid(stepdown_logit(h_m, config))
+    promoted_by_chapter = np.zeros(n_ch)
+    promoted = np.zeros(idx.size)
+    for j, c in enumerate(cover):
+        k = k0 + j
+        eligible = k > jw
+        tenure = k - jw - 1
+        if k == k0:
+            hazard = sigmoid(base + config.promote_gap * state["gap"][ch])
+        else:
+            shock = _shock(state, ch, k, config)
+            hd = np.where(eligible, sigmoid(departure_logit(m, tenure, lt, shock, 0.0, config)),
+                          0.0)
+            prob *= (1.0 - hd)[:, None]
+            h_shock = _shock(state, h_ch, k, config)
+            h_dep = sigmoid(departure_logit(h_m, k - h_jw - 1, h_lt, h_shock, 1.0, config))
+            h_stay *= (1.0 - h_dep) * (1.0 - h_sd)
+            dist = _gap_distribution(
+                _ambassador_count_pmf(h_stay, h_ch, n_ch, size), promoted_by_chapter, targets[j]
+            )
+            hazard = np.einsum("ij,ij->i", by_level, dist[ch])
+        season = seasonality(np.array([k]), config)[0]
+        p_act = np.where(eligible, sigmoid(activity_logit(m, tenure, season, lt, 0.0, config)),
+                         0.0)
+        hazard = np.where(tenure >= config.min_tenure_weeks, hazard, 0.0)
+        total = prob.sum(axis=1)
+        led = total * p_act * p_lead
+        not_led = prob * (p_act * (1.0 - p_lead))[:, None]
+        idle = prob * (1.0 - p_act)[:, None]
+        still_eligible = not_led[:, :L].sum(axis=1)
+        this_week = (led + still_eligible) * hazard
+        promoted += this_week * c
+        promoted_by_chapter += np.bincount(ch, weights=this_week, minlength=n_ch)
+        not_led[:, :L] *= (1.0 - hazard)[:, None]
+        moved = idle + not_led
+        prob = np.zeros_like(prob)
+        prob[:, 1:] = moved[:, :-1]
+        prob[:, L + 1] += moved[:, L + 1]
+        prob[:, 0] = led * (1.0 - hazard)
+    return np.clip(promoted, 0.0, 1.0)
+
+
+def _truth_at(enc, as_ns, horizon_days, readiness_days, config) -> pd.DataFrame:
+    state = _state_at(enc, as_ns, config)
+    joined = np.flatnonzero(enc["joined_ns"] < as_ns)
+    gone = enc["departed_ns"][joined] <= as_ns
+    around = joined[~gone]
+    p_dis = np.ones(joined.size)
+    p_dis[~gone] = _p_disengages(enc, state, around, as_ns, horizon_days, config)
+    p_bec = np.zeros(joined.size)
+    out = state["not_ready"][around]
+    ready = np.full(around.size, np.nan)
+    holders = around[state["ambassador"][around]]
+    ready[~out] = _p_becomes(enc, state, around[~out], holders, as_ns, readiness_days, config)
+    p_bec[~gone] = ready
+    return pd.DataFrame({
+        "member_id": pd.array(enc["ids"][joined], dtype="str"),
+        "as_of": pd.Series(np.full(joined.size, as_ns, dtype=np.int64)).astype("datetime64[ns]"),
+        "p_becomes_ambassador": p_bec,
+        "p_disengages": p_dis,
+    })
+
+
+def _check_horizon(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ConfigError(f"{name}: {value!r} must be a positive whole number of days")
+    return int(value)
+
+
+def compute_truth_many(
+    tables: Tables,
+    latent: pd.DataFrame,
+    as_ofs,
+    *,
+    horizon_days: int = 90,
+    readiness_horizon_days: int = 180,
+    core_role: str = "ambassador",
+    config: SimulationConfig | None = None,
+) -> pd.DataFrame:
+    """:func:`compute_truth` at several dates, stacked (encodes the tables once)."""
+    config = _config_of(latent, config)
+    horizon_days = _check_horizon("horizon_days", horizon_days)
+    readiness_horizon_days = _check_horizon("readiness_horizon_days", readiness_horizon_days)
+    enc = _encode(tables, latent, config, core_role)
+    frames = [
+        _truth_at(enc, parse_as_of(d).value, horizon_days, readiness_horizon_days, config)
+        for d in as_ofs
+    ]
+    if not frames:
+        return pd.DataFrame({
+            "member_id": pd.array([], dtype="str"),
+            "as_of": pd.Series([], dtype="datetime64[ns]"),
+            "p_becomes_ambassador": pd.Series([], dtype=np.float64),
+            "p_disengages": pd.Series([], dtype=np.float64),
+        })
+    return pd.concat(frames, ignore_index=True)
+
+
+def compute_truth(
+    tables: Tables,
+    latent: pd.DataFrame,
+    as_of,
+    *,
+    horizon_days: int = 90,
+    readiness_horizon_days: int = 180,
+    core_role: str = "ambassador",
+    config: SimulationConfig | None = None,
+) -> pd.DataFrame:
+    """True probabilities of each member's outcomes after ``as_of`` (see module docstring).
+
+    Args:
+        tables: The simulated community's contract tables (as written or as validated).
+        latent: Its latent table (from :func:`features.simulate.read_latent` or the
+            :class:`~features.simulate.Simulation`), carrying the simulation config in
+            ``attrs["simulation_config"]``.
+        as_of: Any date (ISO string, date or Timestamp).
+        horizon_days: Disengagement horizon.
+        readiness_horizon_days: Readiness horizon.
+        core_role: The role whose spells count as becoming an ambassador.
+        config: Overrides the config attached to ``latent``.
+
+    Returns:
+        member_id, as_of, p_becomes_ambassador (NaN for members holding the role at ``as_of``),
+        p_disengages, for every member who joined before ``as_of``, in member order.
+
+    Raises:
+        ConfigError: On a bad horizon or date, or if no simulation config is available.
+        ContractError: If ``latent`` lacks columns or members.
+        TargetUnavailable: If ``tables`` has no roles table.
+    """
+    return compute_truth_many(
+        tables, latent, [as_of], horizon_days=horizon_days,
+        readiness_horizon_days=readiness_horizon_days, core_role=core_role, config=config,
+    )
