@@ -1,0 +1,88 @@
+"""Reasons: hand-computed what-if contributions on a linear toy model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import ConfigError
+from serving.reasons import ReasonConfig, explain_scores, phrase_feature, topic_of
+
+
+class LinearModel:
+    """p = sum(coef * x), a transparent stand-in for a fitted classifier."""
+
+    def __init__(self, coefs: dict[str, float]):
+        self.coefs = coefs
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        p = sum(x[c].to_numpy(dtype=float) * w for c, w in self.coefs.items())
+        return np.column_stack([1 - p, p])
+
+
+@pytest.fixture
+def members():
+    x = pd.DataFrame(
+        {"n_organize_90d": [3, 0, 1], "net_ties": [24, 2, 10]},
+        index=pd.Index(["a", "b", "c"], name="member_id"),
+    )
+    features = x.assign(net_ties_outside_chapter=[5, 0, 0])
+    return x, features
+
+
+def test_reasons_follow_contributions_and_point_up(members):
+    x, features = members
+    model = LinearModel({"n_organize_90d": 0.02, "net_ties": 0.01})
+    # p: a = 0.06 + 0.24 = 0.30, b = 0.02, c = 0.12; typical (median) member: 1 organised, 10 ties
+    # a: ties -> 0.30 - (0.06 + 0.10) = 0.14; organising -> 0.30 - (0.02 + 0.24) = 0.04
+    # b: both below typical -> negative contributions -> no reason; c: typical -> no reason
+    out = explain_scores(model, x, features, ReasonConfig(min_contribution=0.001))
+    assert out.loc["a", "reason_1_feature"] == "net_ties"
+    assert out.loc["a", "reason_1_contribution"] == pytest.approx(0.14)
+    assert out.loc["a", "reason_2_feature"] == "n_organize_90d"
+    assert out.loc["a", "reason_2_contribution"] == pytest.approx(0.04)
+    assert out.loc["a", "reasons"] == (
+        "linked to 24 members (5 outside the home chapter); "
+        "organised 3 events in the last 90 days"
+    )
+    assert out.loc["b", "reasons"] == "" and out.loc["c", "reasons"] == ""
+    assert pd.isna(out.loc["b", "reason_1"])
+
+
+def test_min_contribution_drops_small_reasons(members):
+    x, features = members
+    model = LinearModel({"n_organize_90d": 0.02, "net_ties": 0.01})
+    out = explain_scores(model, x, features, ReasonConfig(min_contribution=0.05))
+    assert out.loc["a", "reason_features"] == "net_ties"
+
+
+def test_one_reason_per_topic():
+    x = pd.DataFrame({"n_attend_90d": [9.0, 1.0, 1.0], "wsum_attend_90d": [9.0, 1.0, 1.0]},
+                     index=["a", "b", "c"])
+    model = LinearModel({"n_attend_90d": 0.03, "wsum_attend_90d": 0.02})
+    out = explain_scores(model, x, x, ReasonConfig(min_contribution=0.0))
+    # both columns say "attended in 90 days": only the stronger one (0.24 vs 0.16) is kept
+    assert out.loc["a", "reason_features"] == "n_attend_90d"
+    assert out.loc["a", "reasons"] == "attended 9 events in the last 90 days"
+
+
+def test_recency_sentence_mentions_past_cadence():
+    f = pd.DataFrame({"days_since_last_activity": [41.0, 3.0], "active_weeks_365d": [40, 2]})
+    text = phrase_feature("days_since_last_activity", f)
+    assert text.tolist() == ["no activity for 41 days, used to come weekly",
+                             "no activity for 3 days"]
+
+
+def test_unknown_columns_fall_back_to_catalog_meaning():
+    f = pd.DataFrame({"mystery": [1.5]})
+    assert phrase_feature("mystery", f).iloc[0].endswith(": 1.50")
+    assert topic_of("n_attend_30d") == topic_of("wsum_attend_365d")
+
+
+def test_empty_input_and_bad_config():
+    empty = pd.DataFrame({"net_ties": pd.Series(dtype=float)})
+    out = explain_scores(LinearModel({"net_ties": 0.1}), empty, empty)
+    assert out.empty and "reasons" in out.columns
+    with pytest.raises(ConfigError):
+        ReasonConfig(n_reasons=0)
