@@ -1,0 +1,150 @@
+"""CSV sink: a file for manual import into any CRM, written atomically.
+
+The file holds the records of one push (the delta since the last confirmed CSV export, or all
+of them with ``full=True``): ``email`` plus one column per field, named like the HubSpot
+properties by default (configurable). It is written to a temporary file in the same folder,
+flushed to disk and renamed over the target, so readers never see half a file. The default
+target is ``<corecast home>/exports/crm-push-<UTC time>.csv``; the ledger then tracks what has
+been exported to that folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import CrmError
+from features.settings import corecast_home
+from serving.crm.base import BatchOutcome
+from serving.crm.records import (
+    DEFAULT_HUBSPOT_PROPERTIES,
+    MEMBER_KEY,
+    RECORD_KEY,
+    render_field_strings,
+    resolve_mapping,
+)
+
+__all__ = ["CsvConfig", "CsvSink", "write_csv_atomic"]
+
+COLUMN_NAME = r"[A-Za-z][A-Za-z0-9_ .-]{0,99}"
+
+
+@dataclass(frozen=True)
+class CsvConfig:
+    """Settings of the CSV sink.
+
+    Attributes:
+        path: Target file; when ``None`` a time-stamped file in ``folder``.
+        folder: Folder for time-stamped files (default ``<corecast home>/exports``).
+        columns: Overrides of the field → column mapping (``None`` drops a field).
+        name: Ledger key override (default ``csv:<path or folder>``).
+    """
+
+    path: Path | None = None
+    folder: Path | None = None
+    columns: Mapping[str, str | None] = field(default_factory=dict)
+    name: str | None = None
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` to ``path`` via a temporary file, fsync and rename (all or nothing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False, lineterminator="\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms that cannot open folders
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class CsvSink:
+    """Write the records of a push to one CSV file (see the module docstring).
+
+    Args:
+        config: Sink settings.
+        now: Wall-clock source for time-stamped file names (tests).
+    """
+
+    kind = "csv"
+    batch_size = None
+    workers = 1
+    setup_fingerprint = None
+
+    def __init__(self, config: CsvConfig, *, now: Callable[[], datetime] | None = None) -> None:
+        self.config = config
+        self.mapping = resolve_mapping(
+            DEFAULT_HUBSPOT_PROPERTIES, config.columns, COLUMN_NAME, "CSV column"
+        )
+        self._now = now or (lambda: datetime.now(UTC))
+        self.folder = Path(config.folder) if config.folder else None
+        if config.path is not None:
+            target = str(Path(config.path).resolve())
+        else:
+            target = str((self.folder or corecast_home() / "exports").resolve())
+        self.key = config.name or f"csv:{target}"
+        self.files_written: list[Path] = []
+
+    def __repr__(self) -> str:
+        return f"CsvSink(key={self.key!r})"
+
+    @property
+    def requests_made(self) -> int:
+        """Files written so far."""
+        return len(self.files_written)
+
+    def cancel(self) -> None:
+        """Nothing runs in the background."""
+
+    def target(self) -> Path:
+        """The file the next batch is written to."""
+        if self.config.path is not None:
+            return Path(self.config.path)
+        folder = self.folder or corecast_home() / "exports"
+        return folder / f"crm-push-{self._now().strftime('%Y%m%dT%H%M%S%fZ')}.csv"
+
+    def render(self, predictions: pd.DataFrame) -> pd.DataFrame:
+        """Email plus one text column per field (missing = empty)."""
+        fields = render_field_strings(predictions)
+        out = pd.DataFrame({
+            MEMBER_KEY: predictions["member_id"].astype("str"),
+            RECORD_KEY: predictions["member_id"].astype("str"),
+            "email": predictions["email"].fillna(""),
+        })
+        for name, column in self.mapping.items():
+            out[column] = fields[name].fillna("")
+        return out
+
+    def reject_reasons(self, rendered: pd.DataFrame) -> pd.Series:
+        """Nothing is refused: the importing person decides."""
+        return pd.Series(pd.NA, index=rendered.index, dtype="str")
+
+    def prepare(self) -> None:
+        """Nothing to set up."""
+
+    def send_batch(self, batch: pd.DataFrame) -> BatchOutcome:
+        """Write the whole batch to the target file atomically."""
+        path = self.target()
+        try:
+            write_csv_atomic(batch.drop(columns=[MEMBER_KEY, RECORD_KEY]), path)
+        except OSError as exc:
+            raise CrmError(f"CSV: cannot write {path}: {exc.strerror or exc}") from None
+        self.files_written.append(path)
+        return BatchOutcome.all_sent(batch[MEMBER_KEY].to_numpy(dtype=object))

@@ -1,0 +1,394 @@
+"""HTTP plumbing shared by the CRM sinks: secrets, redaction, retries and backoff.
+
+Only this module and the sinks touch outside systems, so only they retry. The rules:
+
+- every attempt first takes a slot from the (optional) client-side rate limiter;
+- connection errors, timeouts and ``5xx`` answers are retried with jittered exponential backoff,
+  at most :attr:`RetryPolicy.max_attempts` attempts in all;
+- ``429`` answers are handed to a per-sink policy that returns how long to wait (``Retry-After``
+  first) or raises :class:`~features.errors.CrmError` to stop (e.g. a daily quota);
+- every other status is returned to the caller, which knows what it means.
+
+Tokens travel only in the ``Authorization`` header of each request. They are held in a
+:class:`Secret` whose ``repr`` is masked, every message built from a server answer goes through
+:func:`redact`, and exceptions from the HTTP library are re-raised without their chained cause
+(which carries the prepared request, headers included).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import requests
+
+from features.errors import ConfigError, CrmError
+from serving.crm.ratelimit import Clock, SlidingWindowLimiter
+
+__all__ = [
+    "Secret",
+    "redact",
+    "RetryPolicy",
+    "ApiClient",
+    "PushCancelled",
+    "parse_retry_after",
+    "backoff_delay",
+    "short_body",
+]
+
+logger = logging.getLogger("corecast.crm")
+
+MASK = "***"
+
+
+class Secret:
+    """A credential that never shows itself in ``repr``, ``str``, logs or pickles.
+
+    Args:
+        value: The secret text (e.g. an access token).
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError("a credential must be a non-empty string")
+        self._value = value.strip()
+
+    def reveal(self) -> str:
+        """Return the secret text (only to put it in a request header)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret('{MASK}')"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # noqa: D105 - refuses pickling on purpose
+        raise TypeError("a Secret cannot be pickled")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", len(self._value)))
+
+
+def redact(text: object, secrets: Iterable[Secret | str | None] = ()) -> str:
+    """Return ``str(text)`` with every secret replaced by ``***``.
+
+    Args:
+        text: Anything printable (a message, a response body, an exception).
+        secrets: Secrets (or plain strings) to mask; ``None`` entries are ignored.
+    """
+    out = str(text)
+    for secret in secrets:
+        if secret is None:
+            continue
+        value = secret.reveal() if isinstance(secret, Secret) else str(secret)
+        if value:
+            out = out.replace(value, MASK)
+    return out
+
+
+def short_body(response: requests.Response, limit: int = 300) -> str:
+    """Return the start of a response body as one line (for error messages)."""
+    try:
+        text = response.text
+    except Exception:  # noqa: BLE001 - an undecodable body only loses the excerpt
+        return "<unreadable body>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class PushCancelled(CrmError):
+    """Raised in a worker when the push was stopped because another batch hit a hard error."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before giving up on one request.
+
+    Attributes:
+        max_attempts: Attempts per request for connection errors, timeouts and ``5xx`` (>= 1).
+        max_rate_limited: How many ``429`` answers one request may receive before giving up.
+        backoff_base_s: First backoff delay; doubles on every further attempt.
+        backoff_max_s: Upper bound of one backoff delay.
+        max_retry_after_s: Longest ``Retry-After`` the push is willing to wait; a longer one stops
+            the push (records stay pending, re-run later).
+        connect_timeout_s: Connection timeout per attempt.
+        read_timeout_s: Read timeout per attempt.
+    """
+
+    max_attempts: int = 5
+    max_rate_limited: int = 12
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_retry_after_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.max_rate_limited < 0:
+            raise ConfigError("retry policy: max_attempts must be >= 1, max_rate_limited >= 0")
+        if min(self.backoff_base_s, self.backoff_max_s, self.max_retry_after_s) < 0:
+            raise ConfigError("retry policy: delays must not be negative")
+        if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
+            raise ConfigError("retry policy: timeouts must be positive")
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
+    """Jittered exponential backoff ("equal jitter") before retry number ``attempt`` (1-based).
+
+    The delay is drawn uniformly in ``[d / 2, d]`` with ``d = min(max, base * 2 ** (attempt-1))``.
+    """
+    ceiling = min(policy.backoff_max_s, policy.backoff_base_s * (2 ** max(0, attempt - 1)))
+    return ceiling / 2 + rng.random() * ceiling / 2
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Parse a ``Retry-After`` header (delta seconds or an HTTP date) into seconds, or ``None``."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+RateLimitHandler = Callable[[requests.Response, float | None], float | None]
+"""Called on a ``429`` with the response and its parsed ``Retry-After``; returns seconds to wait
+(``None`` = jittered backoff) or raises :class:`CrmError` to stop."""
+
+
+class ApiClient:
+    """A small retrying HTTP client around a caller-provided :class:`requests.Session`.
+
+    Args:
+        session: The session to send with (connection pooling; passed in so tests can swap it).
+        base_url: Scheme, host and optional path prefix; request paths are appended.
+        token: Bearer token, or ``None`` for unauthenticated endpoints (e.g. signed webhooks).
+        policy: Retry and timeout settings.
+        limiter: Optional client-side rate limiter (one slot per attempt).
+        clock: Time source for backoff sleeps.
+        on_rate_limited: What to do with a ``429`` (default: wait ``Retry-After`` or back off).
+        service: Name used in messages (e.g. ``"HubSpot"``).
+        display_url: What to print instead of ``base_url`` in messages (when the URL itself is
+            sensitive, e.g. a webhook URL with a key in its path).
+        seed: Seed of the jitter random generator (deterministic tests).
+    """
+
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        *,
+        token: Secret | None = None,
+        policy: RetryPolicy | None = None,
+        limiter: SlidingWindowLimiter | None = None,
+        clock: Clock | None = None,
+        on_rate_limited: RateLimitHandler | None = None,
+        service: str = "CRM",
+        display_url: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.policy = policy or RetryPolicy()
+        self.limiter = limiter
+        self.clock = clock or Clock()
+        self.on_rate_limited = on_rate_limited
+        self.service = service
+        self.display_url = display_url or self.base_url
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._cancelled = threading.Event()
+        self.requests_sent = 0
+        self.retries = 0
+        self.rate_limited = 0
+
+    def __repr__(self) -> str:
+        return f"ApiClient(service={self.service!r}, url={self.display_url!r}, token={MASK})"
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def redact(self, text: object) -> str:
+        """Mask the token and the base URL (when it is sensitive) in ``text``."""
+        out = redact(text, [self._token])
+        if self.display_url != self.base_url:
+            out = out.replace(self.base_url, self.display_url)
+        return out
+
+    def redact_many(self, values: pd.Series) -> pd.Series:
+        """Vectorised :meth:`redact` of a text column (missing values stay missing)."""
+        if self._token is None:
+            return values
+        text = values.astype("str").str.replace(self._token.reveal(), MASK, regex=False)
+        return text.where(values.notna())
+
+    def cancel(self) -> None:
+        """Make every later attempt (in any thread) raise :class:`PushCancelled`."""
+        self._cancelled.set()
+
+    def resume(self) -> None:
+        """Undo :meth:`cancel` (the engine calls it once a stopped push has drained)."""
+        self._cancelled.clear()
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.clock.sleep(seconds)
+
+    def _jitter(self, attempt: int) -> float:
+        with self._rng_lock:
+            return backoff_delay(attempt, self.policy, self._rng)
+
+    @staticmethod
+    def _default_rate_limited(response: requests.Response, retry_after: float | None):
+        return retry_after  # None: fall back to jittered backoff
+
+    # -- the request loop --------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        prepare_headers: Callable[[], Mapping[str, str]] | None = None,
+    ) -> requests.Response:
+        """Send one logical request, retrying transient failures.
+
+        Args:
+            method: HTTP method.
+            path: Path appended to the base URL (``""`` for the base URL itself).
+            json_body: JSON-serialisable body.
+            data: Raw body (bytes or text).
+            headers: Extra headers.
+            params: Query parameters.
+            prepare_headers: Called before every attempt for headers that must be fresh
+                (e.g. a webhook signature with the current timestamp).
+
+        Returns:
+            The first response that is neither ``429`` nor ``5xx``.
+
+        Raises:
+            CrmError: Retries exhausted, a ``429`` policy said stop, or the push was cancelled.
+        """
+        url = self.base_url + path
+        where = f"{method} {self.display_url}{path}"
+        attempt = 0
+        limited = 0
+        last_problem = ""
+        while True:
+            if self._cancelled.is_set():
+                raise PushCancelled(f"{self.service}: {where} not sent, the push was stopped")
+            if self.limiter is not None:
+                self.limiter.acquire()
+            attempt += 1
+            send_headers = dict(headers or {})
+            if prepare_headers is not None:
+                send_headers.update(prepare_headers())
+            if self._token is not None:
+                send_headers["Authorization"] = f"Bearer {self._token.reveal()}"
+            with self._count_lock:
+                self.requests_sent += 1
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    json=json_body,
+                    data=data,
+                    headers=send_headers,
+                    params=params,
+                    timeout=(self.policy.connect_timeout_s, self.policy.read_timeout_s),
+                    allow_redirects=False,
+                )
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+                last_problem = f"{kind} ({self.redact(type(exc).__name__)})"
+                if attempt >= self.policy.max_attempts:
+                    break
+                delay = self._jitter(attempt)
+                logger.info("%s: %s %s; retry in %.2f s", self.service, where, kind, delay)
+                with self._count_lock:
+                    self.retries += 1
+                self._sleep(delay)
+                continue
+            except requests.RequestException as exc:
+                # Raised outside this block so the library exception (which holds the prepared
+                # request, Authorization header included) is not chained to ours.
+                fatal = f"{self.service}: {where} failed: {self.redact(exc)}"
+                response = None
+            else:
+                fatal = None
+            if response is None:
+                raise CrmError(fatal)
+
+            status = response.status_code
+            if status == 429:
+                with self._count_lock:
+                    self.rate_limited += 1
+                limited += 1
+                attempt -= 1  # a 429 is not a failed attempt, it has its own budget
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                handler = self.on_rate_limited or self._default_rate_limited
+                wait = handler(response, retry_after)
+                if limited > self.policy.max_rate_limited:
+                    raise CrmError(
+                        f"{self.service}: {where} was rate limited {limited} times in a row "
+                        f"(429: {self.redact(short_body(response))}); stopping. Lower the request "
+                        "rate or re-run later — unsent records stay pending in the ledger."
+                    )
+                if wait is None:
+                    wait = self._jitter(limited)
+                if wait > self.policy.max_retry_after_s:
+                    raise CrmError(
+                        f"{self.service}: {where} asked to wait {wait:.0f} s (429), longer than "
+                        f"the {self.policy.max_retry_after_s:.0f} s allowed; stopping. Re-run "
+                        "later — unsent records stay pending in the ledger."
+                    )
+                logger.info("%s: %s rate limited (429); waiting %.2f s", self.service, where, wait)
+                if self.limiter is not None:
+                    self.limiter.block_for(wait)
+                else:
+                    self._sleep(wait)
+                continue
+            if status >= 500:
+                last_problem = f"HTTP {status}: {self.redact(short_body(response))}"
+                if attempt >= self.policy.max_attempts:
+                    break
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                delay = self._jitter(attempt)
+                if retry_after is not None:
+                    delay = max(delay, min(retry_after, self.policy.max_retry_after_s))
+                logger.info("%s: %s got %s; retry in %.2f s", self.service, where, status, delay)
+                with self._count_lock:
+                    self.retries += 1
+                self._sleep(delay)
+                continue
+            return response
+        raise CrmError(
+            f"{self.service}: {where} failed after {attempt} attempts: {last_problem}. "
+            "Unsent records stay pending in the ledger; re-run the push when the service is back."
+        )

@@ -1,0 +1,520 @@
+"""Push predictions to a CRM sink through the delivery ledger: delta, restartable, observable.
+
+The engine (:func:`push_predictions`) is the same for every sink:
+
+1. validate the predictions (:class:`~features.errors.ContractError` on a broken table) and
+   drop members without consent (when a ``consent`` column is present);
+2. render each member's payload for the sink and fingerprint it;
+3. plan against the ledger: ``new`` (never seen), ``changed`` (payload differs from the last
+   confirmed one), ``retry`` (still ``pending`` after a crash, or ``failed`` last time) are sent;
+   ``unchanged`` records are skipped unless ``full=True``;
+4. dry run: stop here and report counts and a sample — nothing is sent and nothing is written;
+5. write every record to send as ``pending`` (one transaction), refuse the ones the sink cannot
+   take (e.g. no email → ``failed``), then send batches (optionally several in flight) and
+   record each batch's per-record outcome as soon as it arrives.
+
+A hard sink error (token refused, daily quota, outage after retries) stops the push with a
+:class:`~features.errors.CrmError` that says how many records were sent and how many are still
+pending; re-running sends exactly those that were not confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import requests
+from requests.adapters import HTTPAdapter
+
+from features.errors import ConfigError, CorecastError, CrmError
+from serving.crm.base import BatchOutcome, Sink
+from serving.crm.csvsink import CsvConfig, CsvSink
+from serving.crm.http import PushCancelled, Secret
+from serving.crm.hubspot import HubSpotConfig, HubSpotSink
+from serving.crm.ledger import Ledger, default_ledger_path
+from serving.crm.ratelimit import Clock
+from serving.crm.records import (
+    MEMBER_KEY,
+    RECORD_KEY,
+    hash_payloads,
+    load_predictions,
+    select_consenting,
+    validate_predictions,
+)
+from serving.crm.salesforce import SalesforceConfig, SalesforceSink
+from serving.crm.webhook import WebhookConfig, WebhookSink
+
+__all__ = [
+    "SINK_KINDS",
+    "PushOptions",
+    "PushReport",
+    "plan_push",
+    "push_predictions",
+    "build_sink",
+    "push_from_file",
+]
+
+logger = logging.getLogger("corecast.crm")
+
+SINK_KINDS = ("hubspot", "salesforce", "webhook", "csv")
+CHANGE_KINDS = ("new", "changed", "retry", "unchanged")
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    """Everything the command line and the flows can set for a push.
+
+    Attributes:
+        ledger_path: Delivery ledger file (default ``corecast_home() / "ledger.sqlite"``).
+        full: Send every record, even those unchanged since the last confirmed push.
+        dry_run: Plan only: report what would be sent; send and write nothing.
+        sample_size: Rows of the plan shown in :attr:`PushReport.sample`.
+        hubspot: HubSpot settings.
+        salesforce: Salesforce settings.
+        webhook: Webhook settings.
+        csv: CSV file settings.
+    """
+
+    ledger_path: Path | None = None
+    full: bool = False
+    dry_run: bool = False
+    sample_size: int = 10
+    hubspot: HubSpotConfig = field(default_factory=HubSpotConfig)
+    salesforce: SalesforceConfig = field(default_factory=SalesforceConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    csv: CsvConfig = field(default_factory=CsvConfig)
+
+
+@dataclass(frozen=True)
+class PushReport:
+    """What a push did (or, for a dry run, would do).
+
+    Attributes:
+        sink: Ledger key of the sink.
+        kind: Sink kind.
+        dry_run: Whether this was a dry run.
+        full: Whether unchanged records were sent too.
+        total: Rows in the predictions.
+        refused_consent: Rows not pushed because ``consent`` is not true.
+        new: Members never recorded for this sink.
+        changed: Members whose payload differs from the last confirmed one.
+        retried: Members still pending (interrupted push) or failed last time.
+        unchanged: Members whose payload equals the last confirmed one.
+        to_send: Records planned for sending.
+        rejected: Planned records the sink refuses before sending (e.g. no email).
+        sent: Records the sink confirmed.
+        failed: Records refused (rejected ones included); see the dead-letter list.
+        pending: Planned records left pending (push stopped early).
+        requests: HTTP requests (or files) made.
+        seconds: Wall-clock duration.
+        failure_reasons: Most frequent failure reasons with their counts.
+        push_id: Ledger id of the push (``None`` for a dry run).
+        ledger_path: The ledger used.
+        sample: A few planned records (member_id, change, reject reason, payload).
+    """
+
+    sink: str
+    kind: str
+    dry_run: bool
+    full: bool
+    total: int
+    refused_consent: int
+    new: int
+    changed: int
+    retried: int
+    unchanged: int
+    to_send: int
+    rejected: int
+    sent: int
+    failed: int
+    pending: int
+    requests: int
+    seconds: float
+    failure_reasons: dict[str, int]
+    push_id: str | None
+    ledger_path: str
+    sample: pd.DataFrame = field(repr=False, compare=False)
+
+    def summary(self) -> str:
+        """A few human-readable lines for the command line."""
+        head = "DRY RUN — nothing sent. " if self.dry_run else ""
+        lines = [
+            f"{head}{self.kind} ({self.sink}): {self.total} predictions, "
+            f"{self.refused_consent} refused for consent",
+            f"plan: {self.new} new, {self.changed} changed, {self.retried} to retry, "
+            f"{self.unchanged} unchanged{' (sent anyway: full push)' if self.full else ''} "
+            f"→ {self.to_send} to send, {self.rejected} refused before sending",
+        ]
+        if not self.dry_run:
+            lines.append(
+                f"result: {self.sent} sent, {self.failed} failed, {self.pending} pending, "
+                f"{self.requests} requests in {self.seconds:.1f} s"
+            )
+        for reason, count in self.failure_reasons.items():
+            lines.append(f"  {count} × {reason}")
+        return "\n".join(lines)
+
+
+def plan_push(
+    member_ids: pd.Series, hashes: pd.Series, state: pd.DataFrame, *, full: bool = False
+) -> pd.DataFrame:
+    """Classify every record against the ledger state of one sink (vectorised).
+
+    Args:
+        member_ids: Member id per record.
+        hashes: Payload fingerprint per record (same index).
+        state: :meth:`Ledger.read_state` of the sink.
+        full: Send unchanged records too.
+
+    Returns:
+        Frame (same index) with ``change`` (new / changed / retry / unchanged) and ``send``.
+    """
+    indexed = state.set_index("member_id")
+    status = member_ids.map(indexed["status"])
+    sent_hash = member_ids.map(indexed["sent_hash"])
+    change = np.select(
+        [
+            status.isna().to_numpy(),
+            status.isin(["pending", "failed"]).to_numpy(),
+            (sent_hash.isna() | (sent_hash != hashes)).to_numpy(),
+        ],
+        ["new", "retry", "changed"],
+        default="unchanged",
+    )
+    change = pd.Series(change, index=member_ids.index, dtype="str")
+    send = pd.Series(True, index=member_ids.index) if full else change != "unchanged"
+    return pd.DataFrame({"change": change, "send": send.astype(bool)})
+
+
+def _batches(frame: pd.DataFrame, size: int | None) -> Iterator[pd.DataFrame]:
+    if size is None or size >= len(frame):
+        if len(frame):
+            yield frame
+        return
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start:start + size]
+
+
+@dataclass
+class _Tally:
+    sent: int = 0
+    failed: int = 0
+    reasons: list[np.ndarray] = field(default_factory=list)
+    batches: int = 0
+
+
+def _record(ledger: Ledger, sink: Sink, push_id: str, outcome: BatchOutcome, tally: _Tally):
+    ledger.record_outcomes(
+        sink.key, push_id, outcome.member_ids, outcome.statuses, outcome.reasons, outcome.crm_ids
+    )
+    tally.sent += outcome.sent
+    tally.failed += outcome.failed
+    tally.batches += 1
+    if outcome.failed:
+        tally.reasons.append(outcome.reasons[outcome.statuses == "failed"])
+
+
+def _deliver(
+    frame: pd.DataFrame, sink: Sink, ledger: Ledger, push_id: str, tally: _Tally
+) -> None:
+    """Send every batch, recording outcomes in the ledger from this (the calling) thread."""
+    total_batches = -(-len(frame) // sink.batch_size) if sink.batch_size else 1
+    step = max(1, total_batches // 10)
+    batches = _batches(frame, sink.batch_size)
+    if sink.workers <= 1:
+        for batch in batches:
+            _record(ledger, sink, push_id, sink.send_batch(batch), tally)
+            if tally.batches % step == 0:
+                logger.info("%s: %d/%d batches done", sink.key, tally.batches, total_batches)
+        return
+    error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=sink.workers, thread_name_prefix="crm-push") as pool:
+        in_flight: set[Future] = set()
+        exhausted = False
+        while True:
+            while error is None and not exhausted and len(in_flight) < 2 * sink.workers:
+                batch = next(batches, None)
+                if batch is None:
+                    exhausted = True
+                    break
+                in_flight.add(pool.submit(sink.send_batch, batch))
+            if not in_flight:
+                break
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    outcome = future.result()
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, after draining
+                    first = error is None
+                    if first or (isinstance(error, PushCancelled) and not isinstance(
+                        exc, PushCancelled
+                    )):
+                        error = exc
+                    sink.cancel()
+                    continue
+                _record(ledger, sink, push_id, outcome, tally)
+                if tally.batches % step == 0:
+                    logger.info("%s: %d/%d batches done", sink.key, tally.batches, total_batches)
+    resume = getattr(sink, "resume", None)
+    if resume is not None:
+        resume()  # every worker has stopped: the sink may serve a later push
+    if error is not None:
+        raise error
+
+
+def _prepare_once(sink: Sink, ledger: Ledger) -> None:
+    """Run :meth:`Sink.prepare` unless the ledger remembers it done with the same fingerprint."""
+    fingerprint = getattr(sink, "setup_fingerprint", None)
+    key = f"setup:{sink.key}"
+    if fingerprint is not None and ledger.get_meta(key) == fingerprint:
+        return
+    sink.prepare()
+    if fingerprint is not None:
+        ledger.set_meta(key, fingerprint)
+
+
+def push_predictions(
+    predictions: pd.DataFrame,
+    sink: Sink,
+    ledger: Ledger,
+    *,
+    full: bool = False,
+    dry_run: bool = False,
+    sample_size: int = 10,
+    source: str = "<predictions>",
+) -> PushReport:
+    """Push predictions to one sink through the delivery ledger (see the module docstring).
+
+    Args:
+        predictions: Predictions table (see :data:`~serving.crm.records.PREDICTION_COLUMNS`).
+        sink: Where to send (:func:`build_sink`).
+        ledger: Delivery ledger (opened read-only is enough for a dry run).
+        full: Send unchanged records too.
+        dry_run: Only plan; send nothing, write nothing.
+        sample_size: Planned records to include in the report.
+        source: Name of the predictions (for error messages).
+
+    Returns:
+        The push report.
+
+    Raises:
+        ContractError: The predictions break the contract.
+        CrmError: The sink stopped the push; the message gives sent / pending counts.
+    """
+    started = time.monotonic()
+    requests_before = sink.requests_made
+    frame = validate_predictions(predictions, source)
+    pushable, refused = select_consenting(frame)
+    rendered = sink.render(pushable)
+    hashes = hash_payloads(rendered.drop(columns=[MEMBER_KEY]))
+    rejects = sink.reject_reasons(rendered)
+
+    def make_plan() -> pd.DataFrame:
+        return plan_push(rendered[MEMBER_KEY], hashes, ledger.read_state(sink.key), full=full)
+
+    def report(plan: pd.DataFrame, tally: _Tally, push_id: str | None, pending: int):
+        counts = plan["change"].value_counts()
+        to_send = plan["send"].to_numpy()
+        refused_here = to_send & rejects.notna().to_numpy()
+        sample = pd.concat(
+            [
+                rendered.loc[to_send, [MEMBER_KEY, RECORD_KEY]].rename(
+                    columns={MEMBER_KEY: "member_id", RECORD_KEY: "record_id"}
+                ),
+                plan.loc[to_send, ["change"]],
+                rejects.loc[to_send].rename("reject_reason"),
+                rendered.loc[to_send].drop(columns=[MEMBER_KEY, RECORD_KEY]),
+            ],
+            axis=1,
+        ).head(sample_size).reset_index(drop=True)
+        reasons = (
+            pd.Series(np.concatenate(tally.reasons)).value_counts().head(10)
+            if tally.reasons
+            else rejects[refused_here].value_counts().head(10)
+        )
+        return PushReport(
+            sink=sink.key,
+            kind=sink.kind,
+            dry_run=dry_run,
+            full=full,
+            total=len(frame),
+            refused_consent=refused,
+            new=int(counts.get("new", 0)),
+            changed=int(counts.get("changed", 0)),
+            retried=int(counts.get("retry", 0)),
+            unchanged=int(counts.get("unchanged", 0)),
+            to_send=int(to_send.sum()),
+            rejected=int(refused_here.sum()),
+            sent=tally.sent,
+            failed=tally.failed,
+            pending=pending,
+            requests=sink.requests_made - requests_before,
+            seconds=time.monotonic() - started,
+            failure_reasons={str(k): int(v) for k, v in reasons.items()},
+            push_id=push_id,
+            ledger_path=str(ledger.path),
+            sample=sample,
+        )
+
+    if dry_run:
+        return report(make_plan(), _Tally(), None, 0)
+
+    with ledger.lock(sink.key):
+        plan = make_plan()  # read again under the lock: another push may just have finished
+        send = plan["send"].to_numpy()
+        refused_now = send & rejects.notna().to_numpy()
+        push_id = ledger.begin_push(sink.key, int(send.sum()))
+        ledger.mark_pending(sink.key, push_id, rendered.loc[send, MEMBER_KEY], hashes[send])
+        tally = _Tally()
+        if refused_now.any():
+            outcome = BatchOutcome(
+                rendered.loc[refused_now, MEMBER_KEY].to_numpy(dtype=object),
+                np.full(int(refused_now.sum()), "failed", dtype=object),
+                rejects[refused_now].to_numpy(dtype=object),
+            )
+            ledger.record_outcomes(
+                sink.key, push_id, outcome.member_ids, outcome.statuses, outcome.reasons
+            )
+            tally.failed += outcome.failed
+            tally.reasons.append(outcome.reasons)
+        deliver = rendered.loc[send & ~refused_now]
+        logger.info(
+            "%s: %d to send (%d refused before sending, %d unchanged skipped)",
+            sink.key, len(deliver), int(refused_now.sum()), int((~send).sum()),
+        )
+        try:
+            if len(deliver):
+                _prepare_once(sink, ledger)
+                _deliver(deliver, sink, ledger, push_id, tally)
+        except BaseException as exc:
+            pending = int(send.sum()) - tally.sent - tally.failed
+            message = str(exc) if isinstance(exc, CorecastError) else type(exc).__name__
+            ledger.finish_push(
+                push_id, "stopped", sent=tally.sent, failed=tally.failed, message=message
+            )
+            if isinstance(exc, CorecastError):
+                raise CrmError(
+                    f"{message} [push to {sink.key} stopped: {tally.sent} sent, {tally.failed} "
+                    f"failed, {pending} still pending in ledger {ledger.path}; re-run to send "
+                    "the pending records]"
+                ) from exc
+            raise
+        ledger.finish_push(push_id, "done", sent=tally.sent, failed=tally.failed)
+        pending = int(send.sum()) - tally.sent - tally.failed
+        return report(plan, tally, push_id, pending)
+
+
+def _secret_from_env(variable: str, required: bool, what: str) -> Secret | None:
+    value = os.environ.get(variable, "").strip()
+    if value:
+        return Secret(value)
+    if required:
+        raise ConfigError(f"{what}: environment variable {variable} is not set")
+    return None
+
+
+def _session(workers: int) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(4, workers), max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def build_sink(
+    kind: str,
+    options: PushOptions | None = None,
+    *,
+    session: requests.Session | None = None,
+    clock: Clock | None = None,
+    require_credentials: bool = True,
+    seed: int | None = None,
+) -> Sink:
+    """Build a sink from options and the environment.
+
+    Args:
+        kind: ``hubspot``, ``salesforce``, ``webhook`` or ``csv``.
+        options: Push options (defaults when ``None``).
+        session: HTTP session to use (a pooled new one when ``None``).
+        clock: Time source for rate limiting, backoff and polling (tests).
+        require_credentials: Fail when the token / secret is missing (dry runs pass ``False``).
+        seed: Seed of the backoff jitter.
+
+    Raises:
+        ConfigError: Unknown kind, or a required setting or credential is missing.
+    """
+    options = options or PushOptions()
+    if kind == "hubspot":
+        cfg = options.hubspot
+        token = _secret_from_env(cfg.token_env, require_credentials, "HubSpot")
+        return HubSpotSink(
+            cfg, token, session=session or _session(cfg.workers), clock=clock, seed=seed
+        )
+    if kind == "salesforce":
+        cfg = options.salesforce
+        url = cfg.instance_url or os.environ.get(cfg.instance_url_env, "").strip()
+        if not url:
+            raise ConfigError(
+                f"Salesforce: set the instance URL in the options or in {cfg.instance_url_env}"
+            )
+        token = _secret_from_env(cfg.token_env, require_credentials, "Salesforce")
+        return SalesforceSink(
+            cfg, url, token, session=session or _session(cfg.workers), clock=clock, seed=seed
+        )
+    if kind == "webhook":
+        cfg = options.webhook
+        url = cfg.url or os.environ.get(cfg.url_env, "").strip()
+        if not url:
+            raise ConfigError(f"Webhook: set the URL in the options or in {cfg.url_env}")
+        secret = _secret_from_env(cfg.secret_env, require_credentials, "Webhook")
+        return WebhookSink(
+            cfg, url, secret, session=session or _session(cfg.workers), clock=clock, seed=seed
+        )
+    if kind == "csv":
+        return CsvSink(options.csv)
+    raise ConfigError(f"unknown sink {kind!r}; choose one of {', '.join(SINK_KINDS)}")
+
+
+def push_from_file(
+    path: str | Path,
+    kind: str,
+    options: PushOptions | None = None,
+    *,
+    session: requests.Session | None = None,
+    clock: Clock | None = None,
+) -> PushReport:
+    """Load a predictions file and push it (what ``corecast push`` runs).
+
+    Args:
+        path: ``predictions.parquet`` or ``.csv``.
+        kind: Sink kind (see :func:`build_sink`).
+        options: Push options (``full``, ``dry_run``, ledger path, sink settings).
+        session: HTTP session (tests).
+        clock: Time source (tests).
+
+    Returns:
+        The push report.
+    """
+    options = options or PushOptions()
+    predictions = load_predictions(path)
+    sink = build_sink(
+        kind, options, session=session, clock=clock, require_credentials=not options.dry_run
+    )
+    ledger_path = options.ledger_path or default_ledger_path()
+    with Ledger(ledger_path, readonly=options.dry_run) as ledger:
+        return push_predictions(
+            predictions,
+            sink,
+            ledger,
+            full=options.full,
+            dry_run=options.dry_run,
+            sample_size=options.sample_size,
+            source=str(path),
+        )

@@ -1,0 +1,363 @@
+"""The predictions contract for pushing, and the vectorised rendering of CRM payloads.
+
+A predictions table (from batch scoring) has one row per member and the columns in
+:data:`PREDICTION_COLUMNS`. :func:`validate_predictions` checks it and returns a normalised copy;
+:func:`select_consenting` drops members whose ``consent`` column (when present) is not ``True``;
+:func:`render_field_strings` turns the canonical CRM fields into text (all CRM property values are
+strings) and :func:`hash_payloads` gives each rendered record a stable 64-bit fingerprint that the
+delivery ledger compares between runs (delta push).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ConfigError, ContractError
+from features.tables import to_utc_naive
+
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "FieldSpec",
+    "CRM_FIELDS",
+    "DEFAULT_HUBSPOT_PROPERTIES",
+    "DEFAULT_SALESFORCE_FIELDS",
+    "MEMBER_KEY",
+    "RECORD_KEY",
+    "load_predictions",
+    "validate_predictions",
+    "select_consenting",
+    "render_field_strings",
+    "resolve_mapping",
+    "hash_payloads",
+    "format_rows",
+]
+
+PREDICTION_COLUMNS = [
+    "member_id",
+    "email",
+    "chapter_id",
+    "as_of",
+    "readiness_score",
+    "readiness_rank",
+    "disengagement_score",
+    "segment",
+    "reasons",
+    "readiness_model_version",
+    "disengagement_model_version",
+    "run_id",
+    "scored_at",
+]
+
+TEXT_COLUMNS = [
+    "member_id",
+    "email",
+    "chapter_id",
+    "segment",
+    "reasons",
+    "readiness_model_version",
+    "disengagement_model_version",
+    "run_id",
+]
+SCORE_COLUMNS = ["readiness_score", "disengagement_score"]
+TIME_COLUMNS = ["as_of", "scored_at"]
+
+MEMBER_KEY = "__member_id"
+"""Column of a rendered frame holding the member id (the ledger key)."""
+RECORD_KEY = "__record_id"
+"""Column of a rendered frame holding the value the CRM identifies the record by (may be NA)."""
+
+SCORE_DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One canonical CRM field and how to create it as a HubSpot contact property.
+
+    Attributes:
+        name: Canonical field name (key of the property mappings).
+        label: Human-readable label shown in the CRM.
+        hubspot_type: HubSpot property ``type`` (``string``, ``number``, ``datetime``).
+        hubspot_field_type: HubSpot ``fieldType`` (``text``, ``textarea``, ``number``, ``date``).
+        description: Description shown in the CRM.
+    """
+
+    name: str
+    label: str
+    hubspot_type: str
+    hubspot_field_type: str
+    description: str
+
+
+CRM_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("member_id", "Corecast member id", "string", "text",
+              "Member id in the community platform (written by corecast)."),
+    FieldSpec("readiness_score", "Ambassador readiness score", "number", "number",
+              "Probability-like score (0-1) that the member is ready to become an ambassador."),
+    FieldSpec("readiness_rank", "Ambassador readiness rank in chapter", "number", "number",
+              "Rank of the readiness score within the member's chapter (1 = most ready)."),
+    FieldSpec("disengagement_score", "Disengagement risk score", "number", "number",
+              "Probability-like score (0-1) that the member drifts away soon."),
+    FieldSpec("segment", "Corecast segment", "string", "text",
+              "Action segment: ready-now, nurture, ambassador-at-risk, at-risk, steady, ..."),
+    FieldSpec("reasons", "Corecast reasons", "string", "textarea",
+              "Plain-language reasons behind the scores, separated by '; '."),
+    FieldSpec("as_of", "Corecast scores as of", "datetime", "date",
+              "Point in time the scores describe."),
+    FieldSpec("scored_at", "Corecast scored at", "datetime", "date",
+              "When the scores were computed."),
+    FieldSpec("model_versions", "Corecast model versions", "string", "text",
+              "Registered model versions that produced the scores."),
+)
+
+DEFAULT_HUBSPOT_PROPERTIES: dict[str, str] = {f.name: f"corecast_{f.name}" for f in CRM_FIELDS}
+DEFAULT_SALESFORCE_FIELDS: dict[str, str] = {
+    f.name: "Corecast_" + "_".join(p.capitalize() for p in f.name.split("_")) + "__c"
+    for f in CRM_FIELDS
+}
+
+
+def format_rows(positions: np.ndarray, limit: int = 5) -> str:
+    """Describe row positions (0-based) as 1-based data rows, e.g. ``rows 2, 7 (2 rows)``."""
+    positions = np.asarray(positions)
+    shown = ", ".join(str(int(p) + 1) for p in positions[:limit])
+    more = f", … ({len(positions)} rows in all)" if len(positions) > limit else ""
+    word = "row" if len(positions) == 1 else "rows"
+    return f"{word} {shown}{more}"
+
+
+def load_predictions(path: str | Path) -> pd.DataFrame:
+    """Read a predictions file (``.parquet`` or ``.csv``) and validate it.
+
+    Args:
+        path: The file written by batch scoring.
+
+    Returns:
+        The validated, normalised predictions (see :func:`validate_predictions`).
+
+    Raises:
+        ConfigError: The file does not exist or has an unsupported extension.
+        ContractError: The file breaks the predictions contract.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"predictions file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif suffix == ".csv":
+        text_dtypes = {c: "str" for c in TEXT_COLUMNS}
+        frame = pd.read_csv(path, dtype=text_dtypes, keep_default_na=True)
+    else:
+        raise ConfigError(
+            f"{path}: unsupported predictions format {suffix!r}; use .parquet or .csv"
+        )
+    return validate_predictions(frame, source=str(path))
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Return a pandas ``str`` column (missing values stay missing)."""
+    out = values.astype("str")
+    return out.where(values.notna())
+
+
+def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> pd.DataFrame:
+    """Check a predictions table against the contract and return a normalised copy.
+
+    Args:
+        frame: Predictions with at least :data:`PREDICTION_COLUMNS` (a ``consent`` column is
+            optional).
+        source: File or table name used in error messages.
+
+    Returns:
+        A copy with text columns as ``str``, scores as ``float64``, ranks as ``Int64``, times as
+        tz-naive UTC datetimes and ``consent`` (if present) as nullable ``boolean``.
+
+    Raises:
+        ContractError: A column is missing, a member id is missing or duplicated, a score is
+            outside [0, 1], a rank is not a whole number or a time cannot be parsed.
+    """
+    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ContractError(
+            f"{source}: missing column(s) {', '.join(missing)}; a predictions table needs "
+            f"{', '.join(PREDICTION_COLUMNS)} (re-run batch scoring to produce it)"
+        )
+    out = frame.reset_index(drop=True).copy()
+    for column in TEXT_COLUMNS:
+        out[column] = _as_text(out[column])
+    out["member_id"] = out["member_id"].str.strip()
+    blank = out["member_id"].isna() | (out["member_id"] == "")
+    if blank.any():
+        raise ContractError(
+            f"{source}: column member_id is empty in {format_rows(np.flatnonzero(blank))}; "
+            "every prediction needs a member id"
+        )
+    dup = out["member_id"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        ids = out.loc[dup, "member_id"].drop_duplicates().head(3).tolist()
+        raise ContractError(
+            f"{source}: column member_id has {int(out.loc[dup, 'member_id'].nunique())} "
+            f"duplicated member id(s) in {format_rows(np.flatnonzero(dup))} (e.g. "
+            f"{', '.join(repr(i) for i in ids)}); each member must appear once — "
+            "de-duplicate or re-run batch scoring"
+        )
+    for column in SCORE_COLUMNS:
+        values = pd.to_numeric(out[column], errors="coerce").astype("float64")
+        bad = (values.isna() & out[column].notna()) | (values < 0) | (values > 1)
+        if bad.any():
+            raise ContractError(
+                f"{source}: column {column} must be a number in [0, 1] (or empty when not "
+                f"eligible); bad values in {format_rows(np.flatnonzero(bad))}"
+            )
+        out[column] = values
+    ranks = pd.to_numeric(out["readiness_rank"], errors="coerce")
+    bad = (ranks.isna() & out["readiness_rank"].notna()) | (ranks.notna() & (ranks % 1 != 0))
+    bad |= ranks < 1
+    if bad.any():
+        raise ContractError(
+            f"{source}: column readiness_rank must be a whole number >= 1 (or empty); bad values "
+            f"in {format_rows(np.flatnonzero(bad))}"
+        )
+    out["readiness_rank"] = ranks.astype("Int64")
+    for column in TIME_COLUMNS:
+        values = out[column]
+        if not pd.api.types.is_datetime64_any_dtype(values.dtype):
+            values = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+        bad = values.isna() & out[column].notna()
+        if bad.any():
+            raise ContractError(
+                f"{source}: column {column} has values that are not dates in "
+                f"{format_rows(np.flatnonzero(bad))}"
+            )
+        out[column] = to_utc_naive(values)
+    if "consent" in out.columns:
+        out["consent"] = _parse_consent(out["consent"], source)
+    return out
+
+
+def _parse_consent(values: pd.Series, source: str) -> pd.Series:
+    """Parse a consent column (bool, 0/1 or true/false text) into nullable booleans."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("boolean")
+    text = values.astype("str").str.strip().str.lower().where(values.notna())
+    mapping = {"true": True, "1": True, "1.0": True, "yes": True,
+               "false": False, "0": False, "0.0": False, "no": False}
+    parsed = text.map(mapping)
+    bad = parsed.isna() & text.notna() & (text != "")
+    if bad.any():
+        raise ContractError(
+            f"{source}: column consent must be true/false; bad values in "
+            f"{format_rows(np.flatnonzero(bad))}"
+        )
+    return parsed.astype("boolean")
+
+
+def select_consenting(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep only members who may be pushed.
+
+    When a ``consent`` column is present, only rows where it is ``True`` are kept (``False`` and
+    missing both mean "do not push"). Without the column every row is kept (the scorer already
+    dropped members without consent).
+
+    Returns:
+        The rows to push (index reset) and how many rows were refused for lack of consent.
+    """
+    if "consent" not in frame.columns:
+        return frame.reset_index(drop=True), 0
+    keep = frame["consent"].fillna(False).astype(bool).to_numpy()
+    return frame.loc[keep].reset_index(drop=True), int((~keep).sum())
+
+
+def resolve_mapping(
+    defaults: Mapping[str, str], overrides: Mapping[str, str | None] | None, pattern: str, what: str
+) -> dict[str, str]:
+    """Merge a user mapping (canonical field → CRM name; ``None`` drops a field) into defaults.
+
+    Args:
+        defaults: Default mapping for the sink.
+        overrides: User choices, or ``None``.
+        pattern: Regular expression every CRM name must match.
+        what: Name of the thing mapped, for messages (e.g. ``"HubSpot property"``).
+
+    Raises:
+        ConfigError: Unknown canonical field, invalid or repeated CRM name.
+    """
+    known = {f.name for f in CRM_FIELDS}
+    mapping = dict(defaults)
+    for key, value in (overrides or {}).items():
+        if key not in known:
+            raise ConfigError(
+                f"{what} mapping: unknown field {key!r}; known fields are "
+                f"{', '.join(sorted(known))}"
+            )
+        if value is None or value == "":
+            mapping.pop(key, None)
+        else:
+            mapping[key] = str(value)
+    bad = [v for v in mapping.values() if not re.fullmatch(pattern, v)]
+    if bad:
+        raise ConfigError(f"{what} mapping: invalid name(s) {', '.join(map(repr, bad))}")
+    names = list(mapping.values())
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"{what} mapping: several fields map to {', '.join(repeated)}")
+    return mapping
+
+
+def _score_text(values: pd.Series) -> pd.Series:
+    rounded = values.round(SCORE_DECIMALS)
+    return rounded.astype("str").where(values.notna())
+
+
+def render_field_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Render the canonical CRM fields of validated predictions as text (missing = NA).
+
+    Scores are rounded to 4 decimals (so noise below that does not count as a change), ranks are
+    whole numbers, times are ISO 8601 UTC (``2024-05-01T00:00:00Z``) and ``model_versions`` reads
+    ``readiness=<v>; disengagement=<v>``.
+
+    Returns:
+        One ``str`` column per :data:`CRM_FIELDS` entry, same index as ``frame``.
+    """
+    out = pd.DataFrame(index=frame.index)
+    out["member_id"] = frame["member_id"].astype("str")
+    out["readiness_score"] = _score_text(frame["readiness_score"])
+    out["readiness_rank"] = frame["readiness_rank"].astype("str").where(
+        frame["readiness_rank"].notna()
+    )
+    out["disengagement_score"] = _score_text(frame["disengagement_score"])
+    out["segment"] = frame["segment"]
+    out["reasons"] = frame["reasons"]
+    for column in TIME_COLUMNS:
+        out[column] = frame[column].dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(frame[column].notna())
+    readiness = frame["readiness_model_version"].fillna("none")
+    disengagement = frame["disengagement_model_version"].fillna("none")
+    out["model_versions"] = "readiness=" + readiness + "; disengagement=" + disengagement
+    return out.astype("str").where(out.notna())
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype="S1")
+
+
+def hash_payloads(rendered: pd.DataFrame) -> pd.Series:
+    """Return a 16-hex-digit fingerprint of every row (column names and values), vectorised.
+
+    The fingerprint covers the record key and every payload column, so a change of a value, of
+    the property mapping or of the record id all count as a change.
+    """
+    names = "\x1f".join(map(str, rendered.columns))
+    row_hash = pd.util.hash_pandas_object(rendered, index=False).to_numpy(dtype=np.uint64)
+    name_hash = pd.util.hash_pandas_object(pd.Series([names]), index=False).to_numpy(np.uint64)
+    combined = row_hash ^ name_hash[0]
+    raw = combined.astype(">u8").view(np.uint8).reshape(-1, 8)
+    chars = np.empty((len(raw), 16), dtype="S1")
+    chars[:, 0::2] = _HEX[raw >> 4]
+    chars[:, 1::2] = _HEX[raw & 0x0F]
+    text = chars.view("S16").ravel().astype(str)
+    return pd.Series(text, index=rendered.index, dtype="str")

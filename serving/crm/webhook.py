@@ -1,0 +1,262 @@
+"""Webhook sink: JSON batches POSTed to a URL, signed with Standard Webhooks headers.
+
+Each batch is one message::
+
+    {"type": "corecast.predictions.batch", "timestamp": "2024-05-06T07:00:00Z",
+     "data": {"batch_id": "msg_…", "count": 2, "records": [{"member_id": "m1", …}, …]}}
+
+with the headers ``webhook-id`` (stable for the same records and payloads, so a batch re-sent
+after a crash or a timeout carries the same id and the receiver can drop the duplicate),
+``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256>`` computed by the
+``standardwebhooks`` package from the ``whsec_…`` secret in ``CORECAST_WEBHOOK_SECRET``). Any
+``2xx`` answer confirms the whole batch; ``429`` and ``5xx`` are retried; ``401``/``403``/``410``
+stop the push; other answers mark the batch failed. The URL may itself hold a key, so messages
+show only its scheme and host.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import pandas as pd
+import requests
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
+
+from features.errors import ConfigError, CrmError
+from serving.crm.base import BatchOutcome
+from serving.crm.http import ApiClient, RetryPolicy, Secret, short_body
+from serving.crm.ratelimit import Clock
+from serving.crm.records import MEMBER_KEY, RECORD_KEY, SCORE_DECIMALS, hash_payloads
+
+__all__ = [
+    "WEBHOOK_SECRET_ENV",
+    "WEBHOOK_URL_ENV",
+    "WEBHOOK_RECORD_FIELDS",
+    "WebhookConfig",
+    "WebhookSink",
+    "webhook_signer",
+]
+
+WEBHOOK_SECRET_ENV = "CORECAST_WEBHOOK_SECRET"
+WEBHOOK_URL_ENV = "CORECAST_WEBHOOK_URL"
+WEBHOOK_RECORD_FIELDS = [
+    "member_id",
+    "email",
+    "chapter_id",
+    "as_of",
+    "readiness_score",
+    "readiness_rank",
+    "disengagement_score",
+    "segment",
+    "reasons",
+    "readiness_model_version",
+    "disengagement_model_version",
+    "run_id",
+    "scored_at",
+]
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Settings of the webhook sink.
+
+    Attributes:
+        url: Receiver URL; when ``None`` it is read from ``url_env``.
+        url_env: Environment variable with the URL.
+        secret_env: Environment variable with the ``whsec_…`` signing secret.
+        event_type: ``type`` of every message.
+        batch_size: Records per message.
+        workers: Messages in flight at once.
+        retry: Retry, backoff and timeout settings.
+        name: Ledger key override (default ``webhook:<scheme://host>:<digest of the URL>``).
+    """
+
+    url: str | None = None
+    url_env: str = WEBHOOK_URL_ENV
+    secret_env: str = WEBHOOK_SECRET_ENV
+    event_type: str = "corecast.predictions.batch"
+    batch_size: int = 500
+    workers: int = 1
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.workers < 1:
+            raise ConfigError("webhook batch_size and workers must be >= 1")
+
+
+def webhook_signer(secret: Secret) -> Webhook:
+    """Build the Standard Webhooks signer for a ``whsec_…`` secret.
+
+    Raises:
+        ConfigError: The secret is not ``whsec_`` followed by base64 (the value is not shown).
+    """
+    text = secret.reveal()
+    body = text[len("whsec_"):] if text.startswith("whsec_") else text
+    try:
+        if not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", body):
+            raise ValueError("not base64")
+        return Webhook(text)
+    except (binascii.Error, ValueError, RuntimeError, EmptyWebhookSecretError):
+        raise ConfigError(
+            f"{WEBHOOK_SECRET_ENV} must look like whsec_<base64 key>; the value given is not"
+        ) from None
+
+
+def _display(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") else url
+
+
+class WebhookSink:
+    """POST signed JSON batches to a webhook receiver (see the module docstring).
+
+    Args:
+        config: Sink settings.
+        url: Resolved receiver URL.
+        secret: Signing secret (``None`` only for dry runs).
+        session: HTTP session (a new one when ``None``).
+        clock: Time source for backoff.
+        seed: Seed of the backoff jitter.
+        now: Wall-clock source for message timestamps (tests).
+    """
+
+    kind = "webhook"
+
+    def __init__(
+        self,
+        config: WebhookConfig,
+        url: str,
+        secret: Secret | None,
+        *,
+        session: requests.Session | None = None,
+        clock: Clock | None = None,
+        seed: int | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError("webhook URL must be an http(s) URL")
+        self.config = config
+        self.url = url
+        self._secret = secret
+        self._signer = webhook_signer(secret) if secret is not None else None
+        self._now = now or (lambda: datetime.now(UTC))
+        display = _display(url)
+        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+        self.key = config.name or f"webhook:{display.removesuffix('/…')}:{digest}"
+        self.setup_fingerprint = None
+        self.batch_size = config.batch_size
+        self.workers = config.workers
+        self.client = ApiClient(
+            session or requests.Session(),
+            url,
+            policy=config.retry,
+            clock=clock,
+            service="Webhook",
+            display_url=display,
+            seed=seed,
+        )
+
+    def __repr__(self) -> str:
+        return f"WebhookSink(key={self.key!r}, secret=***)"
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far (retries included)."""
+        return self.client.requests_sent
+
+    def cancel(self) -> None:
+        """Stop further requests from any worker."""
+        self.client.cancel()
+
+    def resume(self) -> None:
+        """Allow requests again after a cancelled push."""
+        self.client.resume()
+
+    def render(self, predictions: pd.DataFrame) -> pd.DataFrame:
+        """Keep typed fields (scores rounded to 4 decimals, times as ISO 8601 UTC text)."""
+        out = pd.DataFrame({
+            MEMBER_KEY: predictions["member_id"].astype("str"),
+            RECORD_KEY: predictions["member_id"].astype("str"),
+        })
+        for column in WEBHOOK_RECORD_FIELDS:
+            values = predictions[column]
+            if column in ("readiness_score", "disengagement_score"):
+                values = values.round(SCORE_DECIMALS)
+            elif column in ("as_of", "scored_at"):
+                values = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(values.notna())
+            out[column] = values
+        return out
+
+    def reject_reasons(self, rendered: pd.DataFrame) -> pd.Series:
+        """Nothing is refused locally."""
+        return pd.Series(pd.NA, index=rendered.index, dtype="str")
+
+    def prepare(self) -> None:
+        """Nothing to set up."""
+
+    def message_id(self, batch: pd.DataFrame) -> str:
+        """Return the idempotency key of a batch: a digest of its members and payloads."""
+        payload = batch.drop(columns=[MEMBER_KEY, RECORD_KEY])
+        fingerprint = batch[MEMBER_KEY] + ":" + hash_payloads(payload)
+        digest = hashlib.sha256((self.key + "\n" + "\n".join(fingerprint)).encode())
+        return "msg_" + digest.hexdigest()[:32]
+
+    def send_batch(self, batch: pd.DataFrame) -> BatchOutcome:
+        """POST one signed message; a 2xx answer confirms every record in it."""
+        if self._signer is None:
+            raise CrmError(f"Webhook: no signing secret ({self.config.secret_env}); cannot send")
+        members = batch[MEMBER_KEY].to_numpy(dtype=object)
+        msg_id = self.message_id(batch)
+        records = batch.drop(columns=[MEMBER_KEY, RECORD_KEY]).to_json(orient="records")
+        stamp = self._now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = (
+            f'{{"type":{json.dumps(self.config.event_type)},"timestamp":{json.dumps(stamp)},'
+            f'"data":{{"batch_id":{json.dumps(msg_id)},"count":{len(batch)},'
+            f'"records":{records}}}}}'
+        )
+        signer = self._signer
+
+        def headers() -> dict[str, str]:
+            when = self._now()
+            return {
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(int(when.timestamp())),
+                "webhook-signature": signer.sign(msg_id, when, body),
+            }
+
+        response = self.client.request(
+            "POST",
+            "",
+            data=body.encode("utf-8"),
+            headers={"Content-Type": "application/json"},
+            prepare_headers=headers,
+        )
+        status = response.status_code
+        if 200 <= status < 300:
+            return BatchOutcome.all_sent(members)
+        text = redact_secret(self.client.redact(short_body(response)), self._secret)
+        if status in (401, 403, 410):
+            raise CrmError(
+                f"Webhook: the receiver refused the message with HTTP {status}: {text}. Check "
+                f"the URL and that the receiver uses the secret in {self.config.secret_env}."
+            )
+        return BatchOutcome.all_failed(members, f"HTTP {status}: {text}")
+
+
+def redact_secret(text: str, secret: Secret | None) -> str:
+    """Mask the signing secret (and its key part without the ``whsec_`` prefix)."""
+    if secret is None:
+        return text
+    value = secret.reveal()
+    for part in (value, value.removeprefix("whsec_")):
+        if part:
+            text = text.replace(part, "***")
+    return text
