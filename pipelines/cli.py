@@ -114,6 +114,348 @@ def features(
             typer.echo(f"{name}\t{meaning}")
 
 
+
+def _duration(value: str | None, option: str) -> int | None:
+    from features.errors import ConfigError
+    from features.tables import parse_duration_days
+
+    if value is None:
+        return None
+    try:
+        return parse_duration_days(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{option}: {exc}") from exc
+
+
+def _label_config(horizon, readiness_horizon, active_within, core_role):
+    from features.labels import LabelConfig
+
+    base = LabelConfig()
+    return LabelConfig(
+        horizon_days=_duration(horizon, "--horizon") or base.horizon_days,
+        active_within_days=_duration(active_within, "--active-within") or base.active_within_days,
+        readiness_horizon_days=(
+            _duration(readiness_horizon, "--readiness-horizon") or base.readiness_horizon_days
+        ),
+        core_role=core_role or base.core_role,
+    )
+
+
+def _targets(target: str) -> list[str] | None:
+    from features.errors import ConfigError
+
+    choices = {"all": None, "readiness": ["readiness"], "disengagement": ["disengagement"]}
+    if target not in choices:
+        raise ConfigError(f"--target: expected readiness, disengagement or all, got {target!r}")
+    return choices[target]
+
+
+@app.command()
+def train(
+    data: str = DataOption,
+    target: str = typer.Option("all", "--target", "-t", help="readiness, disengagement or all."),
+    until: str | None = typer.Option(
+        None, "--until", help="Newest snapshot date (default: newest with a fully observed label)."
+    ),
+    horizon: str = typer.Option("90d", "--horizon", help="Disengagement label window."),
+    readiness_horizon: str = typer.Option(
+        "180d", "--readiness-horizon", help="Readiness label window."
+    ),
+    active_within: str = typer.Option(
+        "90d", "--active-within", help="Disengagement eligibility: active within this window."
+    ),
+    every: str | None = typer.Option(None, "--every", help="Spacing of snapshots (e.g. 30d)."),
+    snapshots: int | None = typer.Option(
+        None, "--snapshots", min=2, help="Snapshots in the training frame (default: as needed)."
+    ),
+    core_role: str = typer.Option("ambassador", "--core-role", help="Role readiness predicts."),
+    capacity: float = typer.Option(
+        0.01, "--capacity", help="Outreach capacity as a share of eligible members (k of @k)."
+    ),
+    chapter_top: int = typer.Option(3, "--chapter-top", min=1, help="Candidates per chapter."),
+    tolerance: float = typer.Option(
+        0.0, "--tolerance", min=0.0, help="Allowed shortfall vs the champion on the primary metric."
+    ),
+    force_promote: bool = typer.Option(
+        False, "--force-promote", help="Make the new versions champion whatever the gate says."
+    ),
+) -> None:
+    """Train both targets, log runs to MLflow, register challengers and gate promotion."""
+    from features.frames import FrameConfig
+    from features.tables import parse_as_of
+    from models.config import TrainConfig
+    from models.registry import train_and_register
+
+    labels = _label_config(horizon, readiness_horizon, active_within, core_role)
+    frame = None
+    if every or snapshots or until:
+        base = FrameConfig()
+        frame = FrameConfig(
+            every_days=_duration(every, "--every") or base.every_days,
+            snapshots=snapshots or base.snapshots,
+            until=parse_as_of(until) if until else None,
+        )
+    configs = {
+        t: TrainConfig(
+            target=t, capacity_share=capacity, chapter_top=chapter_top,
+            promotion_tolerance=tolerance,
+        )
+        for t in ("readiness", "disengagement")
+    }
+    tables = _load(data)
+    with console.status("Training (frame, backtest, calibration, evaluation) ..."):
+        outcomes = train_and_register(
+            tables, _targets(target), labels=labels, frame=frame, train_configs=configs,
+            force_promote=force_promote,
+        )
+    _print_outcomes(outcomes)
+
+
+def _print_outcomes(outcomes) -> None:
+    from rich.table import Table
+
+    table = Table(title="Training")
+    for col in ("target", "status", "version", "ROC-AUC", "PR-AUC", "precision@k", "vs oracle",
+                "gate"):
+        table.add_column(col)
+    for o in outcomes:
+        m = o.metrics or {}
+
+        def fmt(key: str, metrics=m) -> str:
+            value = metrics.get(key)
+            return "" if value is None else f"{value:.3f}"
+
+        table.add_row(
+            o.target, o.status, o.version or "", fmt("holdout.roc_auc"), fmt("holdout.pr_auc"),
+            fmt("holdout.precision_at_k"), fmt("oracle_ratio.roc_auc"),
+            o.decision.reason if o.decision else o.message,
+        )
+    Console().print(table)
+
+
+@app.command()
+def models() -> None:
+    """List registered model versions, their aliases and key holdout metrics."""
+    from rich.table import Table
+
+    from models.registry import list_model_versions
+
+    frame = list_model_versions()
+    if frame.empty:
+        console.print("No registered models yet: run `corecast train --data DIR`.")
+        return
+    table = Table(title="Registered models")
+    columns = ["target", "version", "aliases", "candidate", "primary_metric", "holdout_primary",
+               "holdout_roc_auc", "holdout_precision_at_k", "holdout_ece", "promotion_status",
+               "holdout_as_of"]
+    for col in columns:
+        table.add_column(col)
+    for _, row in frame.iterrows():
+        cells = []
+        for col in columns:
+            value = row.get(col)
+            if isinstance(value, float):
+                cells.append("" if value != value else f"{value:.3f}")
+            elif isinstance(value, list | tuple):
+                cells.append(",".join(value))
+            else:
+                cells.append("" if value is None else str(value))
+        table.add_row(*cells)
+    Console().print(table)
+
+
+def _load_models(readiness_model: str, disengagement_model: str):
+    from features.errors import ModelNotFound
+    from models.registry import load_champion
+
+    loaded = {}
+    for target, ref in (("readiness", readiness_model), ("disengagement", disengagement_model)):
+        if ref == "none":
+            loaded[target] = None
+            continue
+        try:
+            loaded[target] = load_champion(target, ref)
+        except ModelNotFound:
+            if target == "readiness" and ref == "champion":
+                console.print("[yellow]No readiness champion: scoring disengagement only.[/]")
+                loaded[target] = None
+                continue
+            raise
+    return loaded["readiness"], loaded["disengagement"]
+
+
+@app.command()
+def score(
+    data: str = DataOption,
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Scoring date (default: the day after the last observed time)."
+    ),
+    out: Path = typer.Option(Path("out"), "--out", "-o", help="Folder for predictions + report."),
+    readiness_model: str = typer.Option(
+        "champion", "--readiness-model", help="Alias or version of corecast-readiness ('none')."
+    ),
+    disengagement_model: str = typer.Option(
+        "champion", "--disengagement-model", help="Alias or version of corecast-disengagement."
+    ),
+    capacity: int = typer.Option(3, "--capacity", min=0, help="ready-now slots per chapter."),
+    at_risk: float = typer.Option(0.6, "--at-risk", help="Risk threshold of at-risk segments."),
+    ready_min: float = typer.Option(0.10, "--ready-min", help="Minimum score for ready-now."),
+    nurture_min: float = typer.Option(0.03, "--nurture-min", help="Minimum score for nurture."),
+) -> None:
+    """Score every consenting member; write predictions, chapter report and report.html."""
+    result = _score(data, as_of, out, readiness_model, disengagement_model,
+                    capacity, at_risk, ready_min, nurture_min)
+    console.print(f"[green]Scored[/green] {result.meta['members_scored']:,} members at "
+                  f"{result.as_of:%Y-%m-%d}; segments: {result.meta['segments']}.")
+
+
+def _score(data, as_of, out, readiness_model="champion", disengagement_model="champion",
+           capacity=3, at_risk=0.6, ready_min=0.10, nurture_min=0.03):
+    from serving.report import build_chapter_report, render_report_html, write_report
+    from serving.score import ScoringConfig, score_members, write_predictions
+    from serving.segments import SegmentConfig
+
+    config = ScoringConfig(segments=SegmentConfig(
+        chapter_capacity=capacity, ready_min=ready_min, nurture_min=nurture_min, at_risk=at_risk,
+    ))
+    tables = _load(data)
+    readiness, disengagement = _load_models(readiness_model, disengagement_model)
+    with console.status("Scoring members and explaining scores ..."):
+        result = score_members(tables, as_of, readiness, disengagement, config)
+    with console.status("Writing predictions and the chapter report ..."):
+        paths = write_predictions(result.predictions, out)
+        chapters = build_chapter_report(result.predictions, tables, result.as_of, result.features)
+        html = render_report_html(chapters, result.predictions, as_of=result.as_of,
+                                  meta=result.meta, features=result.features)
+        paths += write_report(chapters, html, out)
+    for path in paths:
+        console.print(f"  wrote {path}")
+    return result
+
+
+@app.command()
+def push(
+    predictions: Path | None = typer.Option(
+        None, "--predictions", "-p", help="predictions.parquet or .csv from `corecast score`."
+    ),
+    to: str = typer.Option("csv", "--to", help="hubspot, salesforce, webhook or csv."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; send nothing."),
+    full: bool = typer.Option(False, "--full", help="Send unchanged records too."),
+    status: bool = typer.Option(False, "--status", help="Show the ledger and dead letters."),
+    hubspot_url: str | None = typer.Option(None, "--hubspot-url", help="HubSpot API base URL."),
+    id_property: str = typer.Option("email", "--id-property", help="HubSpot unique property."),
+    salesforce_url: str | None = typer.Option(
+        None, "--salesforce-url", help="Salesforce instance URL."
+    ),
+    webhook_url: str | None = typer.Option(None, "--webhook-url", help="Webhook receiver URL."),
+    csv_path: Path | None = typer.Option(None, "--csv-path", help="CSV file to write."),
+    ledger: Path | None = typer.Option(None, "--ledger", help="Delivery ledger file."),
+) -> None:
+    """Push predictions to a CRM (tokens from CORECAST_HUBSPOT_TOKEN etc.), or show --status."""
+    from dataclasses import replace
+
+    from features.errors import ConfigError
+    from serving.crm import PushOptions, push_from_file, read_dead_letters, read_push_status
+
+    if status:
+        _print_frame("Delivery ledger", read_push_status(ledger))
+        _print_frame("Dead letters", read_dead_letters(ledger).head(50))
+        return
+    if predictions is None:
+        raise ConfigError("push: --predictions FILE is required (or use --status)")
+    options = PushOptions(ledger_path=ledger, full=full, dry_run=dry_run)
+    if hubspot_url:
+        options = replace(options, hubspot=replace(options.hubspot, base_url=hubspot_url))
+    options = replace(options, hubspot=replace(options.hubspot, id_property=id_property))
+    if salesforce_url:
+        options = replace(
+            options, salesforce=replace(options.salesforce, instance_url=salesforce_url)
+        )
+    if webhook_url:
+        options = replace(options, webhook=replace(options.webhook, url=webhook_url))
+    if csv_path:
+        options = replace(options, csv=replace(options.csv, path=csv_path))
+    report = push_from_file(predictions, to, options)
+    typer.echo(report.summary())
+
+
+def _print_frame(title: str, frame) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    if frame.empty:
+        Console().print(f"{title}: none")
+        return
+    for col in frame.columns:
+        table.add_column(str(col))
+    for row in frame.itertuples(index=False):
+        table.add_row(*["" if v is None else str(v) for v in row])
+    Console().print(table)
+
+
+@app.command()
+def demo(
+    members: int = typer.Option(20_000, "--members", "-n", min=300, help="Simulated members."),
+    years: float = typer.Option(3.0, "--years", min=1.5, help="Simulated years."),
+    seed: int = typer.Option(0, "--seed", help="Simulation seed."),
+) -> None:
+    """Run the whole job on a simulated community: simulate, validate, train, score, push (CSV)."""
+    import time
+
+    from features.settings import corecast_home
+    from features.simulate import SimulationConfig, simulate_community, write_simulation
+
+    started = time.perf_counter()
+    home = corecast_home()
+    data = home / "demo" / "data"
+    out = home / "demo" / "out"
+    step = "[bold cyan]›[/]"
+    if (data / "simulation.json").exists() and _same_simulation(data, members, years, seed):
+        console.print(f"{step} Reusing the simulated community in {data}")
+    else:
+        console.print(f"{step} Simulating {members:,} members over {years:g} years ...")
+        with console.status("simulating ..."):
+            sim = simulate_community(SimulationConfig(members=members, years=years, seed=seed))
+            write_simulation(sim, data)
+    console.print(f"{step} Validating against the data contract ...")
+    validate(str(data))
+    console.print(f"{step} Training both targets (MLflow runs, challenger, promotion gate) ...")
+    train(str(data), "all", None, "90d", "180d", "90d", None, None, "ambassador", 0.01, 3, 0.0,
+          False)
+    console.print(f"{step} Scoring with the champions ...")
+    result = _score(str(data), None, out)
+    console.print(f"{step} Pushing to the CSV sink (delta push against the ledger) ...")
+    push(out / "predictions.parquet", "csv", False, False, False, None, "email", None, None,
+         out / "crm_import.csv", None)
+    from features.settings import mlflow_tracking_uri
+
+    console.print(
+        f"\n[bold green]Demo finished[/] in {time.perf_counter() - started:.0f} s "
+        f"({result.meta['members_scored']:,} members scored).\n"
+        f"  data:         {data}\n"
+        f"  predictions:  {out / 'predictions.parquet'} (and .csv)\n"
+        f"  report:       {out / 'report.html'}  (open it in a browser)\n"
+        f"  chapters:     {out / 'chapter_report.csv'}\n"
+        f"  CRM import:   {out / 'crm_import.csv'}\n"
+        f"  MLflow store: {mlflow_tracking_uri()}\n"
+        f"  MLflow UI:    .venv/bin/mlflow ui --backend-store-uri {mlflow_tracking_uri()} "
+        "--host 127.0.0.1 --port 5000"
+    )
+
+
+def _same_simulation(folder: Path, members: int, years: float, seed: int) -> bool:
+    import json
+
+    try:
+        saved = json.loads((folder / "simulation.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    config = saved.get("config", saved)
+    return (config.get("members"), float(config.get("years", -1)), config.get("seed")) == (
+        members, float(years), seed,
+    )
+
+
 def _one_day():
     import pandas as pd
 
