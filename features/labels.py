@@ -1,0 +1,199 @@
+"""Targets: disengagement and ambassador readiness, with their eligibility rules.
+
+Time conventions (``as_of`` is the snapshot time, features use rows strictly before it):
+
+- *disengagement*: eligible = consenting members joined before as_of with at least one
+  activity in ``[as_of - active_within_days, as_of)``; label ``True`` = no activity in the label
+  window ``(as_of, as_of + horizon_days]`` (open at as_of, closed at the end).
+- *readiness*: eligible = consenting members joined before as_of who do not hold ``core_role``
+  at as_of (held = a spell with ``started_at < as_of`` and ``ended_at`` missing or
+  ``>= as_of``); label ``True`` = a ``core_role`` spell starts in
+  ``(as_of, as_of + readiness_horizon_days]``.
+
+Members with ``consent == False`` are never eligible: never trained on, never scored. An activity
+exactly at as_of is in neither the features nor the label window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.encoding import NS_PER_DAY, EncodedRoles, EncodedTables, encode_tables, to_ns
+from features.errors import ConfigError, TargetUnavailable
+from features.tables import Tables
+
+__all__ = [
+    "LabelConfig",
+    "TARGETS",
+    "select_disengagement_eligible",
+    "build_disengagement_labels",
+    "select_readiness_eligible",
+    "build_readiness_labels",
+    "label_horizon_days",
+    "check_target_available",
+]
+
+#: The prediction targets corecast knows.
+TARGETS = ("readiness", "disengagement")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Settings of the targets.
+
+    Attributes:
+        horizon_days: Disengagement label window after as_of.
+        active_within_days: Disengagement eligibility: active in this many days before as_of.
+        readiness_horizon_days: Readiness label window after as_of.
+        core_role: The role whose start defines readiness (a ``roles`` table value).
+    """
+
+    horizon_days: int = 90
+    active_within_days: int = 90
+    readiness_horizon_days: int = 180
+    core_role: str = "ambassador"
+
+    def __post_init__(self) -> None:
+        for name in ("horizon_days", "active_within_days", "readiness_horizon_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+                raise ConfigError(f"labels.{name}: {value!r} must be a positive whole number")
+        if not isinstance(self.core_role, str) or not self.core_role.strip():
+            raise ConfigError(f"labels.core_role: {self.core_role!r} must be a non-empty role")
+
+
+def label_horizon_days(target: str, config: LabelConfig) -> int:
+    """Length of the label window of ``target`` in days.
+
+    Raises:
+        ConfigError: If ``target`` is not one of :data:`TARGETS`.
+    """
+    if target == "disengagement":
+        return config.horizon_days
+    if target == "readiness":
+        return config.readiness_horizon_days
+    raise ConfigError(f"target: {target!r} is not one of {', '.join(TARGETS)}")
+
+
+def _index(enc: EncodedTables, mask: np.ndarray) -> pd.Index:
+    index = enc.member_ids[np.flatnonzero(mask)]
+    index.name = "member_id"
+    return index
+
+
+def _base_eligible(enc: EncodedTables, now: int) -> np.ndarray:
+    return enc.consent & (enc.joined < now)
+
+
+def select_disengagement_eligible(
+    tables: Tables, as_of, config: LabelConfig = LabelConfig()
+) -> pd.Index:
+    """Members who can be scored for disengagement at ``as_of``.
+
+    Eligible: ``consent`` is true, ``joined_at < as_of`` and at least one activity with
+    ``as_of - active_within_days <= occurred_at < as_of``.
+
+    Returns:
+        ``member_id`` values in members-table order (index named ``member_id``).
+    """
+    enc = encode_tables(tables)
+    now = to_ns(as_of)
+    lo = enc.rows_before(now - config.active_within_days * NS_PER_DAY)
+    hi = enc.rows_before(now)
+    active = np.bincount(enc.member[lo:hi], minlength=enc.n_members) > 0
+    return _index(enc, _base_eligible(enc, now) & active)
+
+
+def build_disengagement_labels(
+    tables: Tables, as_of, config: LabelConfig = LabelConfig()
+) -> pd.Series:
+    """Disengagement labels of the eligible members at ``as_of``.
+
+    Returns:
+        Boolean Series named ``disengaged`` on the eligible ``member_id`` index: ``True`` when the
+        member has no activity with ``as_of < occurred_at <= as_of + horizon_days``.
+    """
+    enc = encode_tables(tables)
+    now = to_ns(as_of)
+    eligible = select_disengagement_eligible(tables, as_of, config)
+    lo = enc.rows_at_or_before(now)
+    hi = enc.rows_at_or_before(now + config.horizon_days * NS_PER_DAY)
+    later = np.bincount(enc.member[lo:hi], minlength=enc.n_members) > 0
+    codes = enc.member_ids.get_indexer(eligible)
+    return pd.Series(~later[codes], index=eligible, name="disengaged", dtype=bool)
+
+
+def check_target_available(tables: Tables, target: str, config: LabelConfig) -> None:
+    """Raise :class:`TargetUnavailable` when ``target`` cannot be built from ``tables``.
+
+    Readiness needs a ``roles`` table with at least one spell of ``config.core_role``;
+    disengagement only needs the activity log.
+    """
+    label_horizon_days(target, config)
+    if target == "readiness":
+        _core_spells(tables, config)
+
+
+def _core_spells(tables: Tables, config: LabelConfig) -> tuple[EncodedRoles, int]:
+    enc = encode_tables(tables)
+    if enc.roles is None:
+        raise TargetUnavailable(
+            f"{tables.source}: the readiness target needs a `roles` table (member_id, role, "
+            f"started_at, ended_at) with spells of the core role {config.core_role!r}; this "
+            "data source has no roles table. Add one, or use the disengagement target."
+        )
+    code = enc.roles.role_code(config.core_role)
+    if code < 0 or not np.any(enc.roles.role == code):
+        found = ", ".join(repr(str(r)) for r in enc.roles.role_names[:10]) or "none"
+        raise TargetUnavailable(
+            f"{tables.source}: the readiness target needs spells of the core role "
+            f"{config.core_role!r} in the `roles` table, but it has none (roles found: {found}). "
+            "Set labels.core_role to the role that marks your core members."
+        )
+    return enc.roles, code
+
+
+def select_readiness_eligible(
+    tables: Tables, as_of, config: LabelConfig = LabelConfig()
+) -> pd.Index:
+    """Members who can be scored for readiness at ``as_of``.
+
+    Eligible: ``consent`` is true, ``joined_at < as_of`` and not holding ``core_role`` at
+    as_of (a spell with ``started_at < as_of`` and ``ended_at`` missing or ``>= as_of``).
+
+    Raises:
+        TargetUnavailable: Without a roles table holding spells of ``core_role``.
+    """
+    spells, code = _core_spells(tables, config)
+    enc = encode_tables(tables)
+    now = to_ns(as_of)
+    core = spells.role == code
+    holding = core & (spells.started < now) & (spells.ended >= now)
+    held = np.bincount(spells.member[holding], minlength=enc.n_members) > 0
+    return _index(enc, _base_eligible(enc, now) & ~held)
+
+
+def build_readiness_labels(
+    tables: Tables, as_of, config: LabelConfig = LabelConfig()
+) -> pd.Series:
+    """Readiness labels of the eligible members at ``as_of``.
+
+    Returns:
+        Boolean Series named ``ready`` on the eligible ``member_id`` index: ``True`` when a
+        ``core_role`` spell starts with ``as_of < started_at <= as_of + readiness_horizon_days``.
+
+    Raises:
+        TargetUnavailable: Without a roles table holding spells of ``core_role``.
+    """
+    spells, code = _core_spells(tables, config)
+    enc = encode_tables(tables)
+    now = to_ns(as_of)
+    eligible = select_readiness_eligible(tables, as_of, config)
+    end = now + config.readiness_horizon_days * NS_PER_DAY
+    starts = (spells.role == code) & (spells.started > now) & (spells.started <= end)
+    ready = np.bincount(spells.member[starts], minlength=enc.n_members) > 0
+    codes = enc.member_ids.get_indexer(eligible)
+    return pd.Series(ready[codes], index=eligible, name="ready", dtype=bool)
