@@ -71,15 +71,24 @@ class Tables:
 
     @property
     def last_observed(self) -> pd.Timestamp:
-        """The latest timestamp seen anywhere in the data (activities, joins, role changes)."""
+        """The latest time the data has observed: activities, joins and role starts.
+
+        Role end dates count only up to that point: a spell planned to end in the future does not
+        make the data extend into the future.
+        """
         candidates = [self.activities["occurred_at"].max(), self.members["joined_at"].max()]
         if self.roles is not None and len(self.roles):
             candidates.append(self.roles["started_at"].max())
-            candidates.append(self.roles["ended_at"].max())
         valid = [c for c in candidates if not pd.isna(c)]
         if not valid:
             raise ConfigError(f"{self.source}: the data has no timestamps at all")
-        return max(valid)
+        latest = max(valid)
+        if self.roles is not None and len(self.roles):
+            ended = self.roles["ended_at"]
+            ended = ended[ended <= latest]
+            if len(ended) and not pd.isna(ended.max()):
+                latest = max(latest, ended.max())
+        return latest
 
     @property
     def first_observed(self) -> pd.Timestamp:
