@@ -1,0 +1,103 @@
+"""The command line over the domain packages: exit codes, messages and files written."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app, main
+
+runner = CliRunner()
+
+
+def _write_csv(folder, name, text):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def small_source(tmp_path):
+    src = tmp_path / "src"
+    _write_csv(src, "members", "member_id,joined_at,chapter_id\na,2024-01-01,paris\n"
+               "b,2024-01-05,paris\nc,2024-02-01,lima\n")
+    _write_csv(src, "activities", "member_id,occurred_at,activity_type,event_id\n"
+               "a,2024-02-01,attend,e1\nb,2024-02-01,attend,e1\nc,2024-02-10,attend,e2\n"
+               "a,2024-03-01,organize,e3\n")
+    return src
+
+
+def _run_main(monkeypatch, capsys, args):
+    monkeypatch.setattr("sys.argv", ["corecast", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return exit_info.value.code, capsys.readouterr()
+
+
+def test_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("validate", "simulate", "features", "train", "models", "score", "push",
+                    "demo"):
+        assert command in result.output
+
+
+def test_validate_ok(small_source):
+    result = runner.invoke(app, ["validate", "--data", str(small_source)])
+    assert result.exit_code == 0, result.output
+
+
+def test_validate_bad_data_exits_2_with_file_column_and_rows(small_source, monkeypatch, capsys):
+    _write_csv(small_source, "activities", "member_id,occurred_at,activity_type\n"
+               "a,2024-02-01,attend\nzz,2024-02-02,attend\n")
+    code, captured = _run_main(monkeypatch, capsys, ["validate", "--data", str(small_source)])
+    assert code == 2
+    assert "activities.csv" in captured.err and "member_id" in captured.err
+    assert "zz" in captured.err and "Traceback" not in captured.err
+
+
+def test_features_writes_one_row_per_member_known_at_as_of(small_source, tmp_path):
+    out = tmp_path / "f.parquet"
+    result = runner.invoke(app, ["features", "--data", str(small_source), "--as-of",
+                                 "2024-01-10", "--out", str(out), "--describe"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    # only a and b joined before 2024-01-10; no activity before it yet
+    assert sorted(frame["member_id"]) == ["a", "b"]
+    assert (frame["n_all_365d"] == 0).all()
+    assert "n_all_365d\t" in result.output
+
+
+def test_simulate_rejects_unknown_format_before_writing(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "sim"
+    code, captured = _run_main(monkeypatch, capsys,
+                               ["simulate", "--out", str(out), "--format", "xml"])
+    assert code == 2 and "--format" in captured.err
+    assert not out.exists()
+
+
+def test_simulate_then_validate(tmp_path):
+    out = tmp_path / "sim"
+    result = runner.invoke(app, ["simulate", "--members", "600", "--years", "1.5", "--out",
+                                 str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "members.parquet").exists() and (out / "truth.parquet").exists()
+    assert runner.invoke(app, ["validate", "--data", str(out)]).exit_code == 0
+
+
+def test_train_rejects_bad_duration(small_source, monkeypatch, capsys):
+    code, captured = _run_main(monkeypatch, capsys,
+                               ["train", "--data", str(small_source), "--horizon", "soon"])
+    assert code == 2 and "--horizon" in captured.err
+
+
+def test_score_without_models_says_to_train(small_source, monkeypatch, capsys, tmp_path):
+    code, captured = _run_main(monkeypatch, capsys, ["score", "--data", str(small_source),
+                                                     "--out", str(tmp_path / "o")])
+    assert code == 2 and "corecast train" in captured.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_push_needs_predictions_unless_status(monkeypatch, capsys):
+    code, captured = _run_main(monkeypatch, capsys, ["push", "--to", "csv"])
+    assert code == 2 and "--predictions" in captured.err
