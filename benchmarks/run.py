@@ -1,0 +1,64 @@
+"""Run the pipeline benchmarks and append the figures to ``benchmarks/results/pipeline.md``.
+
+Usage::
+
+    python -m benchmarks.run                       # national size (200k members, 6 years)
+    python -m benchmarks.run --size small
+    python -m benchmarks.run --size national --steps simulate snapshot
+
+Each step runs in a fresh interpreter so its peak memory is its own. Targets are printed beside
+the figures as ratios (figure / target; below 1.0 meets the target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmarks.harness import append_results, run_step
+from benchmarks.pipeline import SIZES, STEPS
+
+__all__ = ["TARGETS_S", "main"]
+
+#: Wall-time targets in seconds per (size, step), from the project's performance goals.
+TARGETS_S = {
+    ("national", "simulate"): 60.0,
+    ("national", "snapshot"): 15.0,
+    ("national", "frame"): 120.0,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description="corecast pipeline benchmarks")
+    parser.add_argument("--size", choices=sorted(SIZES), default="national")
+    parser.add_argument("--steps", nargs="+", choices=list(STEPS), default=list(STEPS))
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+
+    rows = []
+    for step in args.steps:
+        result = run_step(step, "benchmarks.pipeline", {"step": step, "size": args.size})
+        core = result.info.get("core_s", result.seconds)
+        target = TARGETS_S.get((args.size, step))
+        ratio = f"{core / target:.2f}" if target else ""
+        extra = ", ".join(f"{k}={v:,}" for k, v in result.info.items() if k != "core_s")
+        rows.append([step, f"{core:.1f}", f"{result.seconds:.1f}", f"{result.peak_rss_mb:,.0f}",
+                     f"{target:.0f}" if target else "", ratio, extra])
+        print(" | ".join(rows[-1]), flush=True)
+    if not args.no_write:
+        path = append_results(
+            "pipeline.md",
+            f"Pipeline, size {args.size} ({SIZES[args.size]['members']:,} members, "
+            f"{SIZES[args.size]['years']:g} years)",
+            ["step", "operation s", "process s", "peak RSS MB", "target s", "ratio", "details"],
+            rows,
+            notes=["operation s: the step's own work (inputs loaded before the clock starts); "
+                   "process s: the child's whole main(); ratio = operation / target."],
+        )
+        print(f"appended to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
