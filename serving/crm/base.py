@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-__all__ = ["Sink", "BatchOutcome"]
+__all__ = ["HttpSinkMixin", "Sink", "BatchOutcome"]
 
 
 @dataclass(frozen=True)
@@ -120,3 +120,22 @@ class Sink(Protocol):
         every worker has stopped so the same sink object can serve a later push.
         """
         ...
+
+
+class HttpSinkMixin:
+    """Request counting and cancellation shared by the sinks that talk HTTP through ``client``."""
+
+    client: object
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent so far (retries and polls included)."""
+        return self.client.requests_sent
+
+    def cancel(self) -> None:
+        """Stop further requests from any worker."""
+        self.client.cancel()
+
+    def resume(self) -> None:
+        """Allow requests again after a cancelled push."""
+        self.client.resume()

@@ -29,7 +29,7 @@ import pandas as pd
 import requests
 
 from features.errors import ConfigError, CrmError
-from serving.crm.base import BatchOutcome
+from serving.crm.base import BatchOutcome, HttpSinkMixin
 from serving.crm.http import ApiClient, RetryPolicy, Secret, short_body
 from serving.crm.ratelimit import Clock, SlidingWindowLimiter
 from serving.crm.records import (
@@ -104,7 +104,7 @@ class HubSpotConfig:
             raise ConfigError(f"HubSpot base_url must be an http(s) URL, got {self.base_url!r}")
 
 
-class HubSpotSink:
+class HubSpotSink(HttpSinkMixin):
     """Push predictions to HubSpot contacts (see the module docstring).
 
     Args:
@@ -168,18 +168,6 @@ class HubSpotSink:
     def __repr__(self) -> str:
         return f"HubSpotSink(key={self.key!r}, token=***)"
 
-    @property
-    def requests_made(self) -> int:
-        """HTTP requests sent so far (retries included)."""
-        return self.client.requests_sent
-
-    def cancel(self) -> None:
-        """Stop further requests from any worker."""
-        self.client.cancel()
-
-    def resume(self) -> None:
-        """Allow requests again after a cancelled push."""
-        self.client.resume()
 
     # -- records -----------------------------------------------------------------------------
 

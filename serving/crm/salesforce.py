@@ -29,7 +29,7 @@ import pandas as pd
 import requests
 
 from features.errors import ConfigError, CrmError
-from serving.crm.base import BatchOutcome
+from serving.crm.base import BatchOutcome, HttpSinkMixin
 from serving.crm.http import ApiClient, PushCancelled, RetryPolicy, Secret, short_body
 from serving.crm.ratelimit import Clock
 from serving.crm.records import (
@@ -98,7 +98,7 @@ class SalesforceConfig:
             raise ConfigError(f"Salesforce api_version looks like v62.0, got {self.api_version!r}")
 
 
-class SalesforceSink:
+class SalesforceSink(HttpSinkMixin):
     """Push predictions to Salesforce with Bulk API 2.0 upsert jobs (see module docstring).
 
     Args:
@@ -154,18 +154,6 @@ class SalesforceSink:
     def __repr__(self) -> str:
         return f"SalesforceSink(key={self.key!r}, token=***)"
 
-    @property
-    def requests_made(self) -> int:
-        """HTTP requests sent so far (retries and polls included)."""
-        return self.client.requests_sent
-
-    def cancel(self) -> None:
-        """Stop further requests from any worker."""
-        self.client.cancel()
-
-    def resume(self) -> None:
-        """Allow requests again after a cancelled push."""
-        self.client.resume()
 
     def render(self, predictions: pd.DataFrame) -> pd.DataFrame:
         """Render one CSV row per member; missing values become ``#N/A``."""

@@ -30,7 +30,7 @@ import requests
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from features.errors import ConfigError, CrmError
-from serving.crm.base import BatchOutcome
+from serving.crm.base import BatchOutcome, HttpSinkMixin
 from serving.crm.http import ApiClient, RetryPolicy, Secret, short_body
 from serving.crm.ratelimit import Clock
 from serving.crm.records import MEMBER_KEY, RECORD_KEY, SCORE_DECIMALS, hash_payloads
@@ -115,7 +115,7 @@ def _display(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") else url
 
 
-class WebhookSink:
+class WebhookSink(HttpSinkMixin):
     """POST signed JSON batches to a webhook receiver (see the module docstring).
 
     Args:
@@ -167,18 +167,6 @@ class WebhookSink:
     def __repr__(self) -> str:
         return f"WebhookSink(key={self.key!r}, secret=***)"
 
-    @property
-    def requests_made(self) -> int:
-        """HTTP requests sent so far (retries included)."""
-        return self.client.requests_sent
-
-    def cancel(self) -> None:
-        """Stop further requests from any worker."""
-        self.client.cancel()
-
-    def resume(self) -> None:
-        """Allow requests again after a cancelled push."""
-        self.client.resume()
 
     def render(self, predictions: pd.DataFrame) -> pd.DataFrame:
         """Keep typed fields (scores rounded to 4 decimals, times as ISO 8601 UTC text)."""
