@@ -1,0 +1,127 @@
+"""A short markdown model card for one trained target."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pandas as pd
+
+__all__ = ["render_model_card"]
+
+_CARD_METRICS = (
+    ("roc_auc", "ROC-AUC"),
+    ("pr_auc", "PR-AUC"),
+    ("precision_at_k", "precision@k"),
+    ("recall_at_k", "recall@k"),
+    ("lift_top_decile", "lift top 10 %"),
+    ("chapter_top_precision", "chapter top-n precision"),
+    ("chapter_roc_auc_median", "chapter ROC-AUC (median)"),
+    ("brier", "Brier"),
+    ("ece", "ECE"),
+)
+
+_QUESTIONS = {
+    "readiness": "Which members are likely to take on the core role within the horizon?",
+    "disengagement": "Which currently active members are likely to stop showing up?",
+}
+
+
+def _fmt(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.3f}"
+
+
+def render_model_card(
+    *,
+    target: str,
+    candidate: str,
+    calibration: str,
+    horizon_days: int,
+    train_range: tuple[pd.Timestamp, pd.Timestamp],
+    holdout_dates: tuple[pd.Timestamp, ...],
+    n_train_rows: int,
+    n_holdout_rows: int,
+    holdout_positives: int,
+    capacity_k: int,
+    comparison: pd.DataFrame,
+    importance: pd.DataFrame,
+    backtest_summary: Mapping[str, float],
+    primary_metric: str,
+    limits: tuple[str, ...] = (),
+) -> str:
+    """Render the model card.
+
+    Args:
+        target: Target name.
+        candidate: Chosen model family.
+        calibration: Calibration method used.
+        horizon_days: Label window.
+        train_range: First and last training snapshot dates.
+        holdout_dates: Holdout snapshot dates.
+        n_train_rows: Training rows (member-snapshots).
+        n_holdout_rows: Holdout rows.
+        holdout_positives: Positive labels in the holdout.
+        capacity_k: k of precision@k.
+        comparison: Holdout metrics, one row per scorer (model, baselines, oracle), indexed by
+            scorer name.
+        importance: Permutation importance (``feature``, ``importance_mean``,
+            ``importance_std``).
+        backtest_summary: Mean backtest metric per candidate (``{candidate: value}``).
+        primary_metric: Metric used for selection and promotion.
+        limits: Extra known limits to list.
+
+    Returns:
+        Markdown text. It names no member: only aggregates and feature names.
+    """
+    lines = [
+        f"# corecast model card: {target}",
+        "",
+        f"**Question.** {_QUESTIONS.get(target, target)} Horizon: {horizon_days} days.",
+        "",
+        f"**Model.** `{candidate}` with `{calibration}` calibration, chosen by mean backtest "
+        f"`{primary_metric}`: "
+        + ", ".join(f"{name} {_fmt(value)}" for name, value in backtest_summary.items())
+        + ".",
+        "",
+        f"**Data window.** Training snapshots {train_range[0]:%Y-%m-%d} to "
+        f"{train_range[1]:%Y-%m-%d} ({n_train_rows} member-snapshots); holdout "
+        + ", ".join(f"{d:%Y-%m-%d}" for d in holdout_dates)
+        + f" ({n_holdout_rows} members, {holdout_positives} positives). "
+        f"Capacity k = {capacity_k}.",
+        "",
+        "## Holdout metrics",
+        "",
+        "| scorer | " + " | ".join(label for _, label in _CARD_METRICS) + " |",
+        "|---|" + "---|" * len(_CARD_METRICS),
+    ]
+    for name, row in comparison.iterrows():
+        cells = [_fmt(row.get(metric, float("nan"))) for metric, _ in _CARD_METRICS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Top features (permutation importance on the holdout)", ""]
+    top = importance.sort_values("importance_mean", ascending=False).head(10)
+    for _, row in top.iterrows():
+        lines.append(
+            f"- `{row['feature']}`: {row['importance_mean']:.4f} ± {row['importance_std']:.4f}"
+        )
+    lines += [
+        "",
+        "## Known limits",
+        "",
+        "- Scores rank members; they are not decisions. "
+        + (
+            "Probabilities are the model's own (no calibration map was applied). "
+            if calibration == "none"
+            else f"Probabilities are mapped by a {calibration} calibration fitted on "
+            "out-of-time backtest predictions. "
+        )
+        + "They drift when the community changes (seasons, growth): watch the calibration plot.",
+        "- Baselines are scored by rank; their probability metrics come from an isotonic map "
+        "fitted on the training snapshots.",
+        "- Per-chapter metrics are noisy for small chapters (few members, few positives).",
+        "- The model sees activity, roles and membership only: nothing about why people engage.",
+        *[f"- {limit}" for limit in limits],
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,819 @@
+"""The MLflow side of corecast: tracking runs, registered models, aliases and the promotion gate.
+
+This is the only module that calls ``mlflow``. The store is
+:func:`features.settings.mlflow_tracking_uri` (a SQLite file in the corecast home unless
+``MLFLOW_TRACKING_URI`` is set). Each target has one experiment and one registered model, both
+named ``corecast-<target>``.
+
+Promotion: every new model version gets the alias ``challenger``. It becomes ``champion`` only
+when it is at least as good as the current champion on the primary metric **on the same
+holdout** (the champion is loaded and scored on this run's newest holdout), up to
+``TrainConfig.promotion_tolerance``. A refusal is recorded as tags on the version and the run;
+``strict=True`` turns it into :class:`~features.errors.PromotionRefused`. ``force_promote=True``
+promotes regardless (for humans, recorded as forced). Every alias change leaves tags saying who,
+when, why and which version held the alias before, both on the version and as an entry of the
+registered model's audit log (``audit.<timestamp>`` tags).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+import mlflow.artifacts
+import mlflow.data
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from threadpoolctl import threadpool_limits
+
+from features.errors import (
+    ConfigError,
+    InsufficientDataError,
+    ModelNotFound,
+    PromotionRefused,
+    TargetUnavailable,
+)
+from features.settings import mlflow_tracking_uri
+from features.tables import Tables
+from models.config import TARGETS, TrainConfig, flatten_params, to_plain
+from models.estimators import SKOPS_TRUSTED_TYPES
+from models.metrics import is_better
+from models.plots import write_evaluation_plots
+from models.train import TrainResult, evaluate_on_holdout, render_card
+
+__all__ = [
+    "CHAMPION",
+    "CHALLENGER",
+    "model_name",
+    "experiment_name",
+    "PromotionDecision",
+    "TrainOutcome",
+    "LoadedModel",
+    "log_training_run",
+    "gate_promotion",
+    "register_result",
+    "train_and_register",
+    "promote_version",
+    "list_model_versions",
+    "load_champion",
+    "code_version",
+]
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+_HGB_TRUSTED = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+# Columns that could identify a person; never logged in any form.
+_PERSONAL_COLUMNS = ("email", "name", "first_name", "last_name", "full_name", "phone")
+
+
+def model_name(target: str) -> str:
+    """Registered model name of ``target``."""
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    return f"corecast-{target}"
+
+
+def experiment_name(target: str) -> str:
+    """Experiment name of ``target``."""
+    return model_name(target)
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """What the gate decided about a challenger.
+
+    Attributes:
+        promoted: Whether the challenger is now the champion.
+        forced: Whether promotion was forced by a human.
+        reason: One sentence, also stored as a tag.
+        metric: The primary metric compared.
+        challenger_value: The challenger's value on the holdout.
+        champion_value: The previous champion's value on the same holdout (``None`` if none).
+        champion_version: The previous champion's version (``None`` if none).
+        tolerance: Allowed shortfall.
+    """
+
+    promoted: bool
+    forced: bool
+    reason: str
+    metric: str
+    challenger_value: float
+    champion_value: float | None
+    champion_version: str | None
+    tolerance: float
+
+
+@dataclass(frozen=True, eq=False)
+class TrainOutcome:
+    """Result of training and registering one target.
+
+    Attributes:
+        target: Target name.
+        status: ``"promoted"``, ``"refused"`` (registered as challenger only),
+            ``"unavailable"`` (the data cannot express the target) or ``"insufficient_data"``
+            (too little history or too few positives); nothing is trained in the last two.
+        message: Human-readable summary.
+        run_id: MLflow run id.
+        model_name: Registered model name.
+        version: New model version.
+        decision: The promotion decision.
+        metrics: The run's metrics.
+        result: The full training result (``None`` when unavailable).
+    """
+
+    target: str
+    status: str
+    message: str
+    run_id: str | None = None
+    model_name: str | None = None
+    version: str | None = None
+    decision: PromotionDecision | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    result: TrainResult | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A registered model ready for batch scoring.
+
+    Attributes:
+        target: Target name.
+        model: The scikit-learn model (``predict_proba`` on ``feature_columns``).
+        feature_columns: Feature columns in model order.
+        version: Model version.
+        aliases: Aliases the version holds.
+        run_id: Run that produced it.
+        metadata: The training configuration (``train``, ``labels``, ``frame``, ``features`` -
+            the resolved feature settings scoring must reuse), holdout metrics, data window.
+    """
+
+    target: str
+    model: object
+    feature_columns: tuple[str, ...]
+    version: str
+    aliases: tuple[str, ...]
+    run_id: str
+    metadata: dict
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _use_store() -> str:
+    """Point MLflow at the corecast store and return its URI."""
+    uri = mlflow_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def _client() -> MlflowClient:
+    uri = _use_store()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _ensure_experiment(client: MlflowClient, name: str) -> str:
+    """Return the experiment id of ``name``, creating it when missing.
+
+    With a SQLite store the artifacts live next to the database file (``mlartifacts/``), not in
+    the working directory.
+    """
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    uri = client.tracking_uri
+    location = None
+    if uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        location = (database.parent / "mlartifacts" / name).as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or "unknown"
+
+
+def code_version() -> str:
+    """``corecast <version>`` plus the git commit of the source tree when available."""
+    try:
+        package = metadata.version("corecast")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        package = "0.1.0"
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"corecast {package}" + (f" ({sha})" if sha else "")
+
+
+def _is_missing(exc: Exception) -> bool:
+    return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or (
+        "not found" in str(exc).lower() or "does not exist" in str(exc).lower()
+    )
+
+
+def _safe_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Drop every column that could identify a person."""
+    drop = [c for c in df.columns if str(c).lower() in _PERSONAL_COLUMNS]
+    return df.drop(columns=drop)
+
+
+def _pip_requirements() -> list[str]:
+    return [
+        f"{package}=={metadata.version(package)}"
+        for package in ("scikit-learn", "numpy", "pandas", "scipy", "skops")
+    ]
+
+
+def _configs(result: TrainResult) -> dict:
+    feature_config = result.feature_config
+    features = (
+        feature_config.to_dict() if hasattr(feature_config, "to_dict") else to_plain(feature_config)
+    )
+    return {
+        "target": result.target,
+        "train": to_plain(result.config),
+        "labels": to_plain(result.label_config),
+        "frame": to_plain(result.frame_config),
+        "features": to_plain(features),
+        "feature_columns": list(result.feature_columns),
+        "candidate": result.candidate,
+        "calibration": result.calibration_method,
+        "horizon_days": result.split.horizon_days,
+        "train_dates": [d.isoformat() for d in result.split.train_dates],
+        "holdout_dates": [d.isoformat() for d in result.split.holdout_dates],
+    }
+
+
+def _write_artifacts(result: TrainResult, folder: Path) -> None:
+    (folder / "plots").mkdir()
+    y = result.holdout_data["label"].to_numpy()
+    write_evaluation_plots(
+        folder / "plots",
+        target=result.target,
+        y=y,
+        prob=result.holdout_data["score"].to_numpy(),
+        others=result.other_scores,
+        importance=result.importance,
+        n_bins=result.config.ece_bins,
+    )
+    result.importance.to_csv(folder / "feature_importance.csv", index=False)
+    result.backtest.to_csv(folder / "backtest.csv", index=False)
+    result.calibration_table.to_csv(folder / "calibration.csv", index=False)
+    result.comparison.to_csv(folder / "holdout_metrics.csv")
+    (folder / "model_card.md").write_text(render_card(result), encoding="utf-8")
+    (folder / "training_config.json").write_text(
+        json.dumps(_configs(result), indent=2, default=str), encoding="utf-8"
+    )
+
+
+def _metric_key(name: str) -> str:
+    return name.replace("@", "_at_").replace(":", ".")
+
+
+# --- logging ------------------------------------------------------------------------------------
+
+
+def log_training_run(result: TrainResult, *, actor: str | None = None) -> tuple[str, str]:
+    """Log a training result as an MLflow run and register its model as a new version.
+
+    Logs the configurations as parameters, every metric, tags (data fingerprint, as-of range,
+    snapshot count, code version), the training data as a dataset input (schema and profile, no
+    member identifiers), the model with its signature, and the artifacts (plots, importance,
+    backtest, holdout metrics, model card, training configuration). The new version gets the
+    ``challenger`` alias.
+
+    Returns:
+        ``(run_id, version)``.
+    """
+    client = _client()
+    experiment_id = _ensure_experiment(client, experiment_name(result.target))
+    name = model_name(result.target)
+    dates = result.snapshot_dates
+    holdout = result.split.holdout_dates
+    tags = {
+        "corecast.target": result.target,
+        "corecast.candidate": result.candidate,
+        "corecast.calibration": result.calibration_method,
+        "corecast.primary_metric": result.primary_metric,
+        "corecast.data_fingerprint": result.data_fingerprint,
+        "corecast.data_source": result.source,
+        "corecast.as_of_first": dates[0].isoformat(),
+        "corecast.as_of_last": dates[-1].isoformat(),
+        "corecast.holdout_as_of": ",".join(d.isoformat() for d in holdout),
+        "corecast.snapshot_count": str(len(dates)),
+        "corecast.code_version": code_version(),
+        "corecast.trained_by": _actor(actor),
+    }
+    params = {
+        **result.config.to_params("train"),
+        **flatten_params(result.label_config, "labels"),
+        **flatten_params(result.frame_config, "frame"),
+        **flatten_params(_configs(result)["features"], "features"),
+    }
+    params = {k: (v if len(v) <= 6000 else v[:5990] + "...") for k, v in params.items()}
+    x_columns = list(result.feature_columns)
+    # Float columns in the signature: integer counts would make missing values a schema error.
+    example = result.train_data[x_columns].head(5).astype(np.float64)
+    signature = infer_signature(example, result.model.predict_proba(example))
+    trusted = [t for t in SKOPS_TRUSTED_TYPES if t != _HGB_TRUSTED]
+    if result.candidate == "hgb":
+        trusted.append(_HGB_TRUSTED)
+    dataset_df = _safe_frame(result.train_data.drop(columns=["member_id"], errors="ignore"))
+    source = result.source if Path(result.source).exists() else None
+    with warnings.catch_warnings():
+        # A local folder matches two equivalent local source types; MLflow picks one and warns.
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(
+            dataset_df, source=source, targets="label", name=f"{result.target}-training"
+        )
+    run_name = f"{result.target}-{result.candidate}-{holdout[-1]:%Y%m%d}"
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, nested=nested) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(params)
+        mlflow.log_metrics(
+            {_metric_key(k): float(v) for k, v in result.metrics.items() if v is not None}
+        )
+        with warnings.catch_warnings():
+            # The dataset schema hint about integer columns concerns serving, not datasets.
+            warnings.simplefilter("ignore", UserWarning)
+            mlflow.log_input(dataset, context="training")
+        with tempfile.TemporaryDirectory(prefix="corecast-artifacts-") as tmp:
+            _write_artifacts(result, Path(tmp))
+            mlflow.log_artifacts(tmp)
+        info = mlflow.sklearn.log_model(
+            result.model,
+            name="model",
+            signature=signature,
+            input_example=example,
+            pip_requirements=_pip_requirements(),
+            pyfunc_predict_fn="predict_proba",
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            registered_model_name=name,
+            await_registration_for=0,
+        )
+        run_id = run.info.run_id
+    version = str(info.registered_model_version)
+    client.set_model_version_tag(name, version, "corecast.run_id", run_id)
+    client.set_model_version_tag(name, version, "corecast.primary_metric", result.primary_metric)
+    client.set_model_version_tag(
+        name, version, f"corecast.holdout.{result.primary_metric}", f"{result.holdout_value:.6f}"
+    )
+    client.set_model_version_tag(
+        name, version, "corecast.holdout_as_of", tags["corecast.holdout_as_of"]
+    )
+    _set_alias(client, name, CHALLENGER, version, actor=actor, reason="newly trained version")
+    return run_id, version
+
+
+def _current_alias_version(client, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if _is_missing(exc):
+            return None
+        raise
+
+
+def _set_alias(client, name: str, alias: str, version: str, *, actor, reason: str) -> None:
+    """Point ``alias`` at ``version`` and leave an audit trail."""
+    who = _actor(actor)
+    when = _now()
+    previous = _current_alias_version(client, name, alias)
+    client.set_registered_model_alias(name, alias, version)
+    for key, value in {
+        f"audit.{alias}.set_by": who,
+        f"audit.{alias}.set_at": when,
+        f"audit.{alias}.reason": reason,
+        f"audit.{alias}.previous_version": previous or "none",
+    }.items():
+        client.set_model_version_tag(name, version, key, value)
+    if previous and previous != version:
+        client.set_model_version_tag(name, previous, f"audit.{alias}.removed_at", when)
+        client.set_model_version_tag(name, previous, f"audit.{alias}.removed_by", who)
+        client.set_model_version_tag(name, previous, f"audit.{alias}.replaced_by", version)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
+    client.set_registered_model_tag(
+        name,
+        f"audit.{stamp}",
+        json.dumps(
+            {
+                "alias": alias,
+                "version": version,
+                "previous_version": previous,
+                "by": who,
+                "at": when,
+                "reason": reason,
+            }
+        ),
+    )
+
+
+def _remove_alias(client, name: str, alias: str, *, actor, reason: str) -> None:
+    previous = _current_alias_version(client, name, alias)
+    if previous is None:
+        return
+    client.delete_registered_model_alias(name, alias)
+    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_at", _now())
+    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_by", _actor(actor))
+    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_reason", reason)
+
+
+def _load_version(name: str, version: str):
+    _use_store()
+    return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+
+
+def _feature_columns_of(model) -> tuple[str, ...]:
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        raise ModelNotFound("the registered model does not record its feature columns")
+    return tuple(str(c) for c in names)
+
+
+# --- promotion ----------------------------------------------------------------------------------
+
+
+def gate_promotion(
+    result: TrainResult,
+    run_id: str,
+    version: str,
+    *,
+    force_promote: bool = False,
+    strict: bool = False,
+    actor: str | None = None,
+) -> PromotionDecision:
+    """Decide whether the new version replaces the champion, and record the decision.
+
+    The current champion (if any) is loaded and scored on this run's holdout; the challenger is
+    promoted when ``is_better(metric, challenger, champion, tolerance)``. The decision's numbers
+    are stored as ``promotion.*`` tags on the version and the run.
+
+    Raises:
+        PromotionRefused: If the gate refuses and ``strict`` is true (after recording).
+    """
+    client = _client()
+    name = model_name(result.target)
+    metric = result.primary_metric
+    tolerance = float(result.config.promotion_tolerance)
+    challenger_value = float(result.holdout_value)
+    champion_version = _current_alias_version(client, name, CHAMPION)
+    champion_value: float | None = None
+    if champion_version is not None and champion_version != version:
+        champion = _load_version(name, champion_version)
+        champion_value = float(
+            evaluate_on_holdout(champion, _feature_columns_of(champion), result)[metric]
+        )
+    holdout = ",".join(f"{d:%Y-%m-%d}" for d in result.split.holdout_dates)
+    if champion_value is None:
+        promoted, reason = True, f"first champion ({metric} {challenger_value:.4f})"
+    elif is_better(metric, challenger_value, champion_value, tolerance):
+        promoted = True
+        reason = (
+            f"challenger {metric} {challenger_value:.4f} vs champion v{champion_version} "
+            f"{champion_value:.4f} on holdout {holdout} (tolerance {tolerance:g})"
+        )
+    else:
+        promoted = False
+        reason = (
+            f"refused: challenger {metric} {challenger_value:.4f} is worse than champion "
+            f"v{champion_version} {champion_value:.4f} on holdout {holdout} "
+            f"(tolerance {tolerance:g})"
+        )
+    forced = False
+    if not promoted and force_promote:
+        promoted, forced = True, True
+        reason = f"forced by {_actor(actor)} despite: {reason}"
+    decision = PromotionDecision(
+        promoted=promoted,
+        forced=forced,
+        reason=reason,
+        metric=metric,
+        challenger_value=challenger_value,
+        champion_value=champion_value,
+        champion_version=champion_version,
+        tolerance=tolerance,
+    )
+    tags = {
+        "promotion.status": "forced" if forced else ("promoted" if promoted else "refused"),
+        "promotion.reason": reason,
+        "promotion.metric": metric,
+        "promotion.challenger_value": f"{challenger_value:.6f}",
+        "promotion.champion_value": "none" if champion_value is None else f"{champion_value:.6f}",
+        "promotion.champion_version": champion_version or "none",
+        "promotion.tolerance": f"{tolerance:g}",
+        "promotion.decided_by": _actor(actor),
+        "promotion.decided_at": _now(),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    stamp = int(datetime.now(UTC).timestamp() * 1000)
+    gate_metrics = {f"gate.challenger.{metric}": challenger_value}
+    if champion_value is not None:
+        gate_metrics[f"gate.champion.{metric}"] = champion_value
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), stamp, 0) for k, v in gate_metrics.items()],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
+    if promoted:
+        _set_alias(client, name, CHAMPION, version, actor=actor, reason=reason)
+        _remove_alias(client, name, CHALLENGER, actor=actor, reason=f"v{version} promoted")
+    elif strict:
+        raise PromotionRefused(f"{name} v{version}: {reason}")
+    return decision
+
+
+def register_result(
+    result: TrainResult,
+    *,
+    force_promote: bool = False,
+    strict: bool = False,
+    actor: str | None = None,
+) -> TrainOutcome:
+    """Log, register and gate one training result."""
+    with threadpool_limits(limits=result.config.threads):
+        run_id, version = log_training_run(result, actor=actor)
+        decision = gate_promotion(
+            result, run_id, version, force_promote=force_promote, strict=strict, actor=actor
+        )
+    status = "promoted" if decision.promoted else "refused"
+    return TrainOutcome(
+        target=result.target,
+        status=status,
+        message=f"{model_name(result.target)} v{version} ({result.candidate}): {decision.reason}",
+        run_id=run_id,
+        model_name=model_name(result.target),
+        version=version,
+        decision=decision,
+        metrics=dict(result.metrics),
+        result=result,
+    )
+
+
+def promote_version(
+    target: str, version: str | int, *, reason: str, actor: str | None = None
+) -> None:
+    """Make an existing version the champion by hand (rollback or override), audited.
+
+    Raises:
+        ModelNotFound: If the version does not exist.
+        ConfigError: If no reason is given.
+    """
+    if not reason or not reason.strip():
+        raise ConfigError("promote_version: say why (reason) - it is kept in the audit trail")
+    client = _client()
+    name = model_name(target)
+    _get_version(client, name, str(version))
+    _set_alias(client, name, CHAMPION, str(version), actor=actor, reason=f"manual: {reason}")
+    client.set_model_version_tag(name, str(version), "promotion.status", "forced")
+
+
+def _get_version(client, name: str, version: str):
+    try:
+        return client.get_model_version(name, version)
+    except MlflowException as exc:
+        if _is_missing(exc) or "INVALID_PARAMETER_VALUE" in str(getattr(exc, "error_code", "")):
+            raise ModelNotFound(f"{name}: version {version!r} does not exist") from exc
+        raise
+
+
+# --- orchestration ------------------------------------------------------------------------------
+
+
+def train_and_register(
+    source: str | os.PathLike | Tables,
+    targets: Sequence[str] | None = None,
+    *,
+    labels=None,
+    frame=None,
+    features=None,
+    train_configs: Mapping[str, TrainConfig] | None = None,
+    force_promote: bool = False,
+    strict: bool = False,
+    actor: str | None = None,
+) -> list[TrainOutcome]:
+    """Train, log, register and gate the models of several targets.
+
+    Args:
+        source: A data source (folder or URL understood by ``features.contract.load_tables``)
+            or already loaded tables. When it is a folder of simulated data, the oracle is
+            evaluated too.
+        targets: Targets to train; ``None`` = every target the data supports (a target the data
+            cannot express, or has too little data for, is reported with status
+            ``"unavailable"`` / ``"insufficient_data"`` and the others still train). Targets
+            named explicitly raise :class:`~features.errors.TargetUnavailable` /
+            :class:`~features.errors.InsufficientDataError` instead.
+        labels: ``LabelConfig`` (default settings when ``None``).
+        frame: ``FrameConfig``; its snapshot count is raised per target when the backtest needs
+            more; ``None`` = monthly snapshots over up to two years
+            (:func:`models.train.default_frame_config`).
+        features: ``FeatureConfig`` (default when ``None``).
+        train_configs: ``{target: TrainConfig}``; missing targets use defaults.
+        force_promote: Promote even when the gate refuses (recorded as forced).
+        strict: Raise :class:`~features.errors.PromotionRefused` when the gate refuses.
+        actor: Who is training (defaults to the OS user), for the audit trail.
+
+    Returns:
+        One :class:`TrainOutcome` per target, in order.
+    """
+    from features.contract import load_tables
+    from features.feature_config import FeatureConfig
+    from features.labels import LabelConfig
+    from models.train import default_frame_config, train_target
+
+    explicit = targets is not None
+    wanted = tuple(targets) if explicit else TARGETS
+    for target in wanted:
+        model_name(target)
+    if isinstance(source, Tables):
+        tables, truth_source = source, None
+        if Path(str(source.source)).is_dir():
+            truth_source = str(source.source)
+    else:
+        tables, truth_source = load_tables(source), source
+    labels = labels or LabelConfig()
+    features = features or FeatureConfig()
+    outcomes = []
+    for target in wanted:
+        config = (train_configs or {}).get(target) or TrainConfig(target=target)
+        target_frame = default_frame_config(target, labels, config, base=frame)
+        try:
+            result = train_target(
+                tables, target, labels, target_frame, features, config, truth_source=truth_source
+            )
+        except (TargetUnavailable, InsufficientDataError) as exc:
+            if explicit:
+                raise
+            status = "unavailable" if isinstance(exc, TargetUnavailable) else "insufficient_data"
+            outcomes.append(TrainOutcome(target=target, status=status, message=str(exc)))
+            continue
+        outcomes.append(
+            register_result(result, force_promote=force_promote, strict=strict, actor=actor)
+        )
+    return outcomes
+
+
+# --- reading the registry -----------------------------------------------------------------------
+
+
+_LIST_COLUMNS = [
+    "target",
+    "model",
+    "version",
+    "aliases",
+    "created_at",
+    "candidate",
+    "primary_metric",
+    "holdout_primary",
+    "holdout_roc_auc",
+    "holdout_precision_at_k",
+    "holdout_ece",
+    "promotion_status",
+    "holdout_as_of",
+    "run_id",
+]
+
+
+def list_model_versions(targets: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every registered version of the corecast models with aliases and key holdout metrics.
+
+    Returns:
+        One row per version (newest first within a target), columns: target, model, version,
+        aliases, created_at, candidate, primary_metric, holdout_primary, holdout_roc_auc,
+        holdout_precision_at_k, holdout_ece, promotion_status, holdout_as_of, run_id. Empty when
+        nothing is registered.
+    """
+    client = _client()
+    rows = []
+    for target in targets or TARGETS:
+        name = model_name(target)
+        versions = client.search_model_versions(f"name='{name}'")
+        aliases: dict[str, list[str]] = {}
+        if versions:
+            for alias, held_by in client.get_registered_model(name).aliases.items():
+                aliases.setdefault(str(held_by), []).append(alias)
+        for mv in versions:
+            metrics: dict[str, float] = {}
+            run_tags: dict[str, str] = {}
+            if mv.run_id:
+                run = client.get_run(mv.run_id)
+                metrics, run_tags = run.data.metrics, run.data.tags
+            primary = mv.tags.get("corecast.primary_metric") or run_tags.get(
+                "corecast.primary_metric", ""
+            )
+            rows.append(
+                {
+                    "target": target,
+                    "model": name,
+                    "version": int(mv.version),
+                    "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
+                    "created_at": pd.Timestamp(mv.creation_timestamp, unit="ms"),
+                    "candidate": run_tags.get("corecast.candidate", ""),
+                    "primary_metric": primary,
+                    "holdout_primary": metrics.get(f"holdout.{primary}", np.nan),
+                    "holdout_roc_auc": metrics.get("holdout.roc_auc", np.nan),
+                    "holdout_precision_at_k": metrics.get("holdout.precision_at_k", np.nan),
+                    "holdout_ece": metrics.get("holdout.ece", np.nan),
+                    "promotion_status": mv.tags.get("promotion.status", ""),
+                    "holdout_as_of": mv.tags.get("corecast.holdout_as_of", ""),
+                    "run_id": mv.run_id,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=_LIST_COLUMNS)
+    if frame.empty:
+        return frame
+    return frame.sort_values(["target", "version"], ascending=[True, False]).reset_index(drop=True)
+
+
+def load_champion(target: str, version_or_alias: str | int = CHAMPION) -> LoadedModel:
+    """Load a registered model for batch scoring.
+
+    Args:
+        target: ``"readiness"`` or ``"disengagement"``.
+        version_or_alias: An alias (``"champion"``, ``"challenger"``) or a version number.
+
+    Returns:
+        The model with its feature columns and training metadata.
+
+    Raises:
+        ModelNotFound: If the model, alias or version does not exist.
+    """
+    client = _client()
+    name = model_name(target)
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if _is_missing(exc):
+            raise ModelNotFound(
+                f"no registered model {name!r} in {mlflow.get_tracking_uri()}; "
+                "train one first (corecast train)"
+            ) from exc
+        raise
+    ref = str(version_or_alias)
+    if ref.isdigit():
+        mv = _get_version(client, name, ref)
+    else:
+        try:
+            mv = client.get_model_version_by_alias(name, ref)
+        except MlflowException as exc:
+            if _is_missing(exc) or "alias" in str(exc).lower():
+                raise ModelNotFound(
+                    f"{name} has no version with alias {ref!r}; see `corecast models`"
+                ) from exc
+            raise
+    version = str(mv.version)
+    model = _load_version(name, version)
+    metadata: dict = {"model": name, "version": version, "run_id": mv.run_id, "tags": mv.tags}
+    if mv.run_id:
+        with tempfile.TemporaryDirectory(prefix="corecast-meta-") as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=mv.run_id, artifact_path="training_config.json", dst_path=tmp
+            )
+            metadata.update(json.loads(Path(path).read_text(encoding="utf-8")))
+        run = client.get_run(mv.run_id)
+        metadata["metrics"] = dict(run.data.metrics)
+        metadata["run_tags"] = {k: v for k, v in run.data.tags.items() if k.startswith("corecast.")}
+    return LoadedModel(
+        target=target,
+        model=model,
+        feature_columns=_feature_columns_of(model),
+        version=version,
+        aliases=tuple(sorted(mv.aliases or [])),
+        run_id=mv.run_id,
+        metadata=metadata,
+    )

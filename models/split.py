@@ -1,0 +1,156 @@
+"""Time-respecting splits of a snapshot training frame: holdout, training and backtest folds.
+
+A snapshot taken at ``as_of`` carries a label observed over ``(as_of, as_of + horizon]``. A model
+evaluated at date ``v`` may only learn from snapshots whose label windows have **ended** by ``v``
+(``as_of + horizon <= v``): otherwise it would have seen outcomes that happen after ``v`` - the
+very outcomes being predicted. Every split here follows that rule:
+
+- **holdout**: the newest ``holdout_snapshots`` snapshots whose labels are fully observed
+  (``as_of + horizon <= last_observed``);
+- **training**: snapshots whose label windows end on or before the oldest holdout date;
+- **backtest folds** (rolling origin): each origin is a training snapshot ``v`` (newest first)
+  evaluated by a model trained on the training snapshots whose windows end by ``v``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.errors import InsufficientDataError
+
+__all__ = ["BacktestFold", "TemporalSplit", "plan_temporal_split", "required_snapshots"]
+
+
+@dataclass(frozen=True)
+class BacktestFold:
+    """One rolling-origin fold: train on ``train_dates``, evaluate on ``origin``."""
+
+    origin: pd.Timestamp
+    train_dates: tuple[pd.Timestamp, ...]
+
+
+@dataclass(frozen=True)
+class TemporalSplit:
+    """Which snapshot dates play which role.
+
+    Attributes:
+        horizon_days: Length of the label window.
+        holdout_dates: Dates evaluated last, never trained on before the final evaluation.
+        train_dates: Dates the final model is fitted on (label windows end by the holdout).
+        folds: Backtest folds, newest origin first.
+        unused_dates: Dates in neither role (label windows overlap the holdout, or unobserved).
+    """
+
+    horizon_days: int
+    holdout_dates: tuple[pd.Timestamp, ...]
+    train_dates: tuple[pd.Timestamp, ...]
+    folds: tuple[BacktestFold, ...]
+    unused_dates: tuple[pd.Timestamp, ...]
+
+    @property
+    def holdout_start(self) -> pd.Timestamp:
+        """The oldest holdout date."""
+        return min(self.holdout_dates)
+
+
+def required_snapshots(
+    horizon_days: int,
+    every_days: int,
+    *,
+    holdout_snapshots: int = 1,
+    backtest_origins: int = 1,
+    min_train_snapshots: int = 2,
+) -> int:
+    """How many evenly spaced, fully observed snapshots a split needs.
+
+    With a gap of ``g = ceil(horizon / every)`` snapshots between a model's newest training
+    snapshot and the date it is evaluated on, the oldest backtest origin needs
+    ``min_train_snapshots`` snapshots ``g`` steps before it, and the newest origin sits ``g``
+    steps before the holdout: ``holdout + (origins - 1) + 2 * g + min_train - 1`` in total.
+    """
+    gap = math.ceil(horizon_days / every_days)
+    return holdout_snapshots + (backtest_origins - 1) + 2 * gap + min_train_snapshots - 1
+
+
+def plan_temporal_split(
+    as_of_dates: Sequence,
+    horizon_days: int,
+    *,
+    last_observed: pd.Timestamp | None = None,
+    holdout_snapshots: int = 1,
+    backtest_origins: int = 3,
+    min_train_snapshots: int = 2,
+    target: str = "target",
+) -> TemporalSplit:
+    """Assign snapshot dates to holdout, training and backtest folds.
+
+    Args:
+        as_of_dates: Snapshot dates of the training frame (any order, duplicates ignored).
+        horizon_days: Label window length in days.
+        last_observed: Latest timestamp in the data; snapshots whose label windows end after it
+            are not fully observed and are left out. ``None`` trusts the dates as observed.
+        holdout_snapshots: Newest observed snapshots kept for the final evaluation.
+        backtest_origins: Backtest folds wanted; fewer are used when history is short.
+        min_train_snapshots: Snapshots each backtest fold trains on, at least.
+        target: Target name, for error messages.
+
+    Raises:
+        InsufficientDataError: If the dates allow no holdout or no backtest fold; the message
+            says how many snapshots are needed.
+    """
+    horizon = pd.Timedelta(days=int(horizon_days))
+    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
+    if last_observed is not None:
+        observed = [d for d in dates if d + horizon <= pd.Timestamp(last_observed)]
+    else:
+        observed = list(dates)
+    every = int(np.median(np.diff(dates)).days) if len(dates) > 1 else 30
+    every = max(every, 1)
+    needed = required_snapshots(
+        horizon_days,
+        every,
+        holdout_snapshots=holdout_snapshots,
+        backtest_origins=1,
+        min_train_snapshots=min_train_snapshots,
+    )
+
+    def short(why: str) -> InsufficientDataError:
+        return InsufficientDataError(
+            f"{target}: {why}. With a {horizon_days}-day label window and snapshots every "
+            f"{every} days, training needs at least {needed} fully observed snapshots "
+            f"({holdout_snapshots} holdout, a gap of {math.ceil(horizon_days / every)} while "
+            f"labels mature, and {min_train_snapshots} to train each backtest fold), i.e. about "
+            f"{(needed - 1) * every + horizon_days} days of history after the first snapshot; "
+            f"got {len(observed)} observed snapshot(s) of {len(dates)}. Use a longer history or "
+            f"more snapshots (FrameConfig.snapshots)."
+        )
+
+    if len(observed) < holdout_snapshots + 1:
+        raise short("too few snapshots with fully observed labels")
+    holdout = observed[-holdout_snapshots:]
+    holdout_start = holdout[0]
+    train = [d for d in observed if d + horizon <= holdout_start]
+    if not train:
+        raise short("no snapshot's label window ends before the holdout")
+    folds = []
+    for origin in reversed(train):
+        fold_train = [d for d in train if d + horizon <= origin]
+        if len(fold_train) >= min_train_snapshots:
+            folds.append(BacktestFold(origin=origin, train_dates=tuple(fold_train)))
+        if len(folds) == backtest_origins:
+            break
+    if not folds:
+        raise short("no backtest fold has enough earlier snapshots to train on")
+    used = set(holdout) | set(train)
+    return TemporalSplit(
+        horizon_days=int(horizon_days),
+        holdout_dates=tuple(holdout),
+        train_dates=tuple(train),
+        folds=tuple(folds),
+        unused_dates=tuple(d for d in dates if d not in used),
+    )

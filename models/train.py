@@ -1,0 +1,833 @@
+"""Training of one target: time split, rolling-origin backtest, calibration, holdout evaluation.
+
+The procedure (no MLflow here, see :mod:`models.registry` for logging):
+
+1. Build the snapshot training frame (one row per eligible member and snapshot date).
+2. Split in time (:mod:`models.split`): the newest fully observed snapshot(s) are the holdout;
+   training uses only snapshots whose label windows end by the holdout date.
+3. Rolling-origin backtest: at each of the newest ``backtest_origins`` origins, every
+   candidate is fitted on the snapshots whose label windows end by the origin and scores the
+   origin's members. The candidate with the best mean primary metric wins.
+4. Calibration: the winner's out-of-time scores are pooled over up to ``calibration_origins``
+   origins (a seasonal cycle of monthly origins); isotonic, sigmoid and the model's own
+   probabilities are compared by member-grouped cross-validated log loss
+   (``calibration="auto"``) and the best map is fitted on the whole pool. The winner is then
+   refitted on all training snapshots and wrapped with that map (the time-respecting analogue of
+   ``CalibratedClassifierCV`` with ``ensemble=False``).
+5. Holdout evaluation of the model, the baselines and - on simulated data - the oracle (the
+   simulator's true probabilities), plus permutation feature importance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from threadpoolctl import threadpool_limits
+
+from features.errors import ConfigError, InsufficientDataError
+from features.frames import FrameConfig, TrainingFrame, align_features, build_training_frame
+from features.labels import LabelConfig, label_horizon_days
+from features.tables import Tables
+from models.baselines import BASELINES, fit_baseline_map, resolve_baselines, score_baseline
+from models.card import render_model_card
+from models.config import TrainConfig
+from models.estimators import CalibratedModel, apply_calibration, fit_calibrator
+from models.factories import build_candidate
+from models.metrics import (
+    METRIC_DIRECTIONS,
+    PROBABILITY_METRICS,
+    RANK_METRICS,
+    capacity_k,
+    evaluate_scores,
+    log_loss,
+)
+from models.split import TemporalSplit, plan_temporal_split, required_snapshots
+
+__all__ = [
+    "TrainResult",
+    "train_target",
+    "horizon_days_for",
+    "default_frame_config",
+    "DEFAULT_SNAPSHOTS",
+    "fingerprint_tables",
+    "render_card",
+    "evaluate_on_holdout",
+    "RATIO_METRICS",
+]
+
+#: Metrics reported as model / oracle ratios.
+RATIO_METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "precision_at_k",
+    "recall_at_k",
+    "lift_top_decile",
+    "chapter_top_precision",
+)
+
+_SCORERS = {
+    "roc_auc": "roc_auc",
+    "pr_auc": "average_precision",
+    "brier": "neg_brier_score",
+    "log_loss": "neg_log_loss",
+}
+
+_TRUTH_COLUMN = {"readiness": "p_becomes_ambassador", "disengagement": "p_disengages"}
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """Everything a training run produced for one target.
+
+    Attributes:
+        target: ``"readiness"`` or ``"disengagement"``.
+        config: The training configuration.
+        label_config: Label settings.
+        frame_config: Snapshot settings.
+        feature_config: The *resolved* feature settings (fixed vocabularies) scoring must reuse.
+        model: The fitted, calibrated model (``predict_proba`` on ``feature_columns``).
+        candidate: The chosen model family.
+        calibration_method: ``"isotonic"``, ``"sigmoid"`` or ``"none"``.
+        feature_columns: Feature columns, in model order.
+        split: Which snapshot dates were used for what.
+        train_data: Training rows (``member_id``, ``as_of``, features, ``label``).
+        holdout_data: Holdout rows (``member_id``, ``as_of``, ``chapter_id``, features,
+            ``label``, ``score``).
+        metrics: Flat ``{name: value}``: ``holdout.*``, ``backtest.*``, ``baseline.<name>.*``,
+            ``oracle.*`` and ``oracle_ratio.*`` (model / oracle).
+        comparison: Holdout metrics with one row per scorer (model, baselines, oracle).
+        backtest: One row per candidate (and baseline) and origin with its metrics.
+        calibration_table: Cross-validated log loss of each calibration method per candidate.
+        importance: Permutation importance on the holdout (``feature``, ``importance_mean``,
+            ``importance_std``).
+        other_scores: Holdout scores of the baselines and the oracle, aligned with
+            ``holdout_data``.
+        data_fingerprint: Hash of the input tables.
+        source: Name of the data source (no secrets).
+    """
+
+    target: str
+    config: TrainConfig
+    label_config: LabelConfig
+    frame_config: FrameConfig
+    feature_config: object
+    model: CalibratedModel
+    candidate: str
+    calibration_method: str
+    feature_columns: tuple[str, ...]
+    split: TemporalSplit
+    train_data: pd.DataFrame
+    holdout_data: pd.DataFrame
+    metrics: dict[str, float]
+    comparison: pd.DataFrame
+    backtest: pd.DataFrame
+    calibration_table: pd.DataFrame
+    importance: pd.DataFrame
+    other_scores: dict[str, np.ndarray] = field(default_factory=dict)
+    data_fingerprint: str = ""
+    source: str = "<memory>"
+
+    @property
+    def primary_metric(self) -> str:
+        """Name of the selection and promotion metric."""
+        return self.config.primary_metric
+
+    @property
+    def holdout_value(self) -> float:
+        """The model's primary metric on the holdout."""
+        return self.metrics[f"holdout.{self.primary_metric}"]
+
+    @property
+    def snapshot_dates(self) -> tuple[pd.Timestamp, ...]:
+        """Every snapshot date used (training and holdout), oldest first."""
+        return tuple(sorted(set(self.split.train_dates) | set(self.split.holdout_dates)))
+
+    @property
+    def has_oracle(self) -> bool:
+        """Whether oracle metrics were computed (simulated data)."""
+        return "oracle" in self.other_scores
+
+
+def horizon_days_for(target: str, labels: LabelConfig) -> int:
+    """Label window of ``target`` under ``labels``."""
+    return int(label_horizon_days(target, labels))
+
+
+#: Snapshots stacked by default: two years of monthly snapshots (fewer when history is short).
+DEFAULT_SNAPSHOTS = 24
+
+
+def default_frame_config(
+    target: str,
+    labels: LabelConfig,
+    config: TrainConfig,
+    base: FrameConfig | None = None,
+) -> FrameConfig:
+    """Snapshot settings that give ``config`` all its backtest origins.
+
+    Without ``base``: monthly snapshots, up to :data:`DEFAULT_SNAPSHOTS` of them (more history
+    helped the rare readiness target; the history available caps the number). With ``base``:
+    its settings, with the snapshot count raised to what the label horizon, the holdout and
+    ``config.backtest_origins`` need (see :func:`models.split.required_snapshots`).
+    """
+    wanted = DEFAULT_SNAPSHOTS if base is None else int(base.snapshots)
+    base = base or FrameConfig()
+    needed = required_snapshots(
+        horizon_days_for(target, labels),
+        base.every_days,
+        holdout_snapshots=config.holdout_snapshots,
+        backtest_origins=config.backtest_origins,
+        min_train_snapshots=config.min_train_snapshots,
+    )
+    return replace(base, snapshots=max(wanted, needed))
+
+
+def fingerprint_tables(tables: Tables) -> str:
+    """A SHA-256 fingerprint of the table contents (column names and every value)."""
+    digest = hashlib.sha256()
+    for name in ("members", "activities", "roles", "chapters"):
+        df = getattr(tables, name)
+        digest.update(name.encode())
+        if df is None:
+            digest.update(b"<none>")
+            continue
+        digest.update("|".join(map(str, df.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _member_chapters(tables: Tables, member_ids: pd.Series) -> np.ndarray:
+    chapters = tables.members.set_index("member_id")["chapter_id"]
+    mapped = member_ids.map(chapters)
+    return mapped.astype(object).where(mapped.notna(), "<none>").to_numpy()
+
+
+def _evaluate(
+    as_of: pd.Series,
+    y: np.ndarray,
+    score: np.ndarray,
+    chapter: np.ndarray,
+    config: TrainConfig,
+    *,
+    probabilities: bool,
+    prob: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Metrics per snapshot date, averaged over dates (one date: the plain metrics).
+
+    Rank metrics use ``score``; probability metrics use ``prob`` (default ``score``).
+    """
+    prob = score if prob is None else prob
+    per_date = []
+    for _, idx in pd.Series(np.arange(len(y))).groupby(as_of.to_numpy()).groups.items():
+        idx = np.asarray(idx)
+        ranks = evaluate_scores(
+            y[idx],
+            score[idx],
+            chapter[idx],
+            capacity_share=config.capacity_share,
+            chapter_top=config.chapter_top,
+            ece_bins=config.ece_bins,
+            ece_strategy=config.ece_strategy,
+            probabilities=False,
+        )
+        if probabilities:
+            probs = evaluate_scores(
+                y[idx],
+                prob[idx],
+                chapter[idx],
+                capacity_share=config.capacity_share,
+                chapter_top=config.chapter_top,
+                ece_bins=config.ece_bins,
+                ece_strategy=config.ece_strategy,
+                probabilities=True,
+            )
+            ranks.update({m: probs[m] for m in PROBABILITY_METRICS})
+        per_date.append(ranks)
+    if len(per_date) == 1:
+        return per_date[0]
+    frame = pd.DataFrame(per_date)
+    out = frame.mean(numeric_only=True).to_dict()
+    out["n"] = float(frame["n"].sum())
+    out["positives"] = float(frame["positives"].sum())
+    return {k: float(v) for k, v in out.items()}
+
+
+def _member_folds(member_ids: pd.Series, n_folds: int) -> np.ndarray:
+    """Deterministic fold per member (all snapshots of a member share a fold)."""
+    hashed = pd.util.hash_array(member_ids.astype(str).to_numpy(dtype=object))
+    return (hashed % np.uint64(n_folds)).astype(np.int64)
+
+
+def _cross_fit_calibration(
+    score: np.ndarray, y: np.ndarray, folds: np.ndarray, method: str
+) -> np.ndarray:
+    """Out-of-fold calibrated probabilities (each fold mapped by a calibrator fitted on the
+    others)."""
+    out = np.empty(len(score), dtype=np.float64)
+    for fold in np.unique(folds):
+        test = folds == fold
+        train = ~test
+        if y[train].sum() == 0 or y[train].sum() == train.sum():
+            out[test] = np.clip(y[train].mean() if train.any() else 0.5, 1e-4, 1 - 1e-4)
+            continue
+        cal = fit_calibrator(score[train], y[train], method)
+        out[test] = apply_calibration(
+            score[test],
+            cal["method"],
+            cal["knots_x"],
+            cal["knots_y"],
+            cal["slope"],
+            cal["intercept"],
+        )
+    return out
+
+
+def _out_of_time(
+    name: str,
+    fold,
+    config: TrainConfig,
+    train_data: pd.DataFrame,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    chapter: np.ndarray,
+) -> pd.DataFrame:
+    """Fit candidate ``name`` on a fold's training snapshots and score its origin."""
+    fit_mask = train_data["as_of"].isin(fold.train_dates).to_numpy()
+    val_mask = (train_data["as_of"] == fold.origin).to_numpy()
+    model = _fit(name, config, x_train.loc[fit_mask], y_train[fit_mask])
+    x_val = x_train.loc[val_mask]
+    return pd.DataFrame(
+        {
+            "candidate": name,
+            "origin": fold.origin,
+            "member_id": train_data.loc[val_mask, "member_id"].to_numpy(),
+            "label": y_train[val_mask],
+            "chapter": chapter[val_mask],
+            "decision": model.decision_function(x_val),
+            "raw_prob": model.predict_proba(x_val)[:, 1],
+            "n_train": int(fit_mask.sum()),
+        }
+    )
+
+
+def _backtest_baselines(
+    fold,
+    config: TrainConfig,
+    target: str,
+    train_data: pd.DataFrame,
+    y_train: np.ndarray,
+    chapter: np.ndarray,
+    baseline_columns: dict[str, str],
+) -> list[dict]:
+    """Metrics of every baseline at one backtest origin."""
+    fit_mask = train_data["as_of"].isin(fold.train_dates).to_numpy()
+    val_mask = (train_data["as_of"] == fold.origin).to_numpy()
+    rows = []
+    for baseline in BASELINES:
+        column = baseline_columns[baseline.name]
+        fit_score = score_baseline(train_data.loc[fit_mask], baseline, column, target)
+        val_score = score_baseline(train_data.loc[val_mask], baseline, column, target)
+        mapped = fit_baseline_map(fit_score, y_train[fit_mask]).predict(val_score)
+        rows.append(
+            {
+                "scorer": f"baseline:{baseline.name}",
+                "origin": fold.origin,
+                "phase": "selection",
+                "calibration": "isotonic",
+                "n_train": int(fit_mask.sum()),
+                **_evaluate(
+                    pd.Series([fold.origin] * int(val_mask.sum())),
+                    y_train[val_mask],
+                    val_score,
+                    chapter[val_mask],
+                    config,
+                    probabilities=True,
+                    prob=mapped,
+                ),
+            }
+        )
+    return rows
+
+
+def _choose_calibration(
+    part: pd.DataFrame, config: TrainConfig
+) -> tuple[str, dict[str, np.ndarray], list[dict]]:
+    """Pick the calibration of one candidate from its pooled out-of-time scores.
+
+    ``"auto"`` compares isotonic, sigmoid and the model's own probabilities by member-grouped
+    cross-validated log loss (every member's snapshots in one fold).
+
+    Returns:
+        The method, the cross-fitted probabilities of every method tried, and a table row per
+        method.
+    """
+    y = part["label"].to_numpy(dtype=np.int64)
+    probs: dict[str, np.ndarray] = {"none": part["raw_prob"].to_numpy()}
+    if config.calibration == "none":
+        methods: tuple[str, ...] = ("none",)
+    elif config.calibration == "auto":
+        methods = ("isotonic", "sigmoid", "none")
+    else:
+        methods = (config.calibration,)
+    folds = _member_folds(part["member_id"], config.calibration_folds)
+    for method in methods:
+        if method != "none":
+            probs[method] = _cross_fit_calibration(part["decision"].to_numpy(), y, folds, method)
+    losses = {method: log_loss(y, probs[method]) for method in methods}
+    chosen = min(methods, key=lambda m: losses[m])
+    rows = [
+        {
+            "method": method,
+            "cv_log_loss": losses[method],
+            "origins": int(part["origin"].nunique()),
+            "rows": len(part),
+        }
+        for method in methods
+    ]
+    return chosen, probs, rows
+
+
+def _backtest_rows(
+    part: pd.DataFrame, prob: np.ndarray, method: str, config: TrainConfig, phase: str
+) -> list[dict]:
+    """Per-origin metrics of one candidate: ranks from its scores, probabilities calibrated."""
+    y = part["label"].to_numpy(dtype=np.int64)
+    rows = []
+    for origin, idx in part.groupby("origin").groups.items():
+        idx = np.asarray(idx)
+        rows.append(
+            {
+                "scorer": part["candidate"].iloc[0],
+                "origin": origin,
+                "phase": phase,
+                "calibration": method,
+                "n_train": int(part.loc[idx[0], "n_train"]),
+                **_evaluate(
+                    part.loc[idx, "origin"],
+                    y[idx],
+                    part.loc[idx, "decision"].to_numpy(),
+                    part.loc[idx, "chapter"].to_numpy(),
+                    config,
+                    probabilities=True,
+                    prob=prob[idx],
+                ),
+            }
+        )
+    return rows
+
+
+def _check_positives(target: str, what: str, y: np.ndarray, needed: int, knob: str) -> None:
+    positives = int(np.sum(y))
+    if positives < needed:
+        raise InsufficientDataError(
+            f"{target}: the {what} contain {positives} positive label(s) among {len(y)} "
+            f"member-snapshots; at least {needed} are needed (TrainConfig.{knob}). Use a longer "
+            "history, more snapshots, or a longer label horizon."
+        )
+
+
+def _fit(name: str, config: TrainConfig, x: pd.DataFrame, y: np.ndarray):
+    return build_candidate(name, config).fit(x, y)
+
+
+def train_target(
+    tables: Tables,
+    target: str,
+    labels: LabelConfig,
+    frame: FrameConfig,
+    features,
+    config: TrainConfig,
+    *,
+    truth_source=None,
+) -> TrainResult:
+    """Train, calibrate and evaluate the model of one target.
+
+    Args:
+        tables: The validated data source.
+        target: ``"readiness"`` or ``"disengagement"``.
+        labels: Label settings.
+        frame: Snapshot settings (:func:`default_frame_config` sizes them for the backtest).
+        features: Feature settings (``FeatureConfig``).
+        config: Training settings; ``config.target`` must equal ``target``.
+        truth_source: Where the data came from (folder) when it may be simulated; the oracle is
+            evaluated when :func:`features.simulate.read_latent` finds the simulator's latent
+            state there.
+
+    Returns:
+        The fitted model with its evaluation.
+
+    Raises:
+        TargetUnavailable: If the data cannot express the target (e.g. no roles table).
+        InsufficientDataError: If there are too few snapshots or positive labels (the message
+            says how many are needed).
+        ConfigError: If ``config.target`` disagrees with ``target``.
+    """
+    if config.target != target:
+        raise ConfigError(f"TrainConfig.target is {config.target!r} but {target!r} was asked")
+    with threadpool_limits(limits=config.threads):
+        return _train_target(tables, target, labels, frame, features, config, truth_source)
+
+
+def _train_target(
+    tables: Tables,
+    target: str,
+    labels: LabelConfig,
+    frame: FrameConfig,
+    features,
+    config: TrainConfig,
+    truth_source,
+) -> TrainResult:
+    horizon = horizon_days_for(target, labels)
+    training_frame: TrainingFrame = build_training_frame(tables, target, labels, frame, features)
+    data = training_frame.data
+    feature_columns = list(training_frame.feature_columns)
+    split = plan_temporal_split(
+        data["as_of"].unique(),
+        horizon,
+        last_observed=tables.last_observed,
+        holdout_snapshots=config.holdout_snapshots,
+        backtest_origins=max(config.backtest_origins, config.calibration_origins),
+        min_train_snapshots=config.min_train_snapshots,
+        target=target,
+    )
+    is_train = data["as_of"].isin(split.train_dates).to_numpy()
+    is_holdout = data["as_of"].isin(split.holdout_dates).to_numpy()
+    train_data = data.loc[is_train].reset_index(drop=True)
+    holdout_data = data.loc[is_holdout].reset_index(drop=True)
+    y_train = train_data["label"].to_numpy(dtype=np.int64)
+    y_hold = holdout_data["label"].to_numpy(dtype=np.int64)
+    _check_positives(
+        target, "training snapshots", y_train, config.min_train_positives, "min_train_positives"
+    )
+    _check_positives(
+        target,
+        "holdout snapshot(s)",
+        y_hold,
+        config.min_holdout_positives,
+        "min_holdout_positives",
+    )
+    x_train = train_data[feature_columns]
+    train_chapter = _member_chapters(tables, train_data["member_id"])
+    baseline_columns = resolve_baselines(feature_columns)
+
+    # --- rolling-origin backtest: every candidate on the newest origins -----------------------
+    folds = [
+        fold
+        for fold in split.folds
+        if 0
+        < y_train[train_data["as_of"].isin(fold.train_dates).to_numpy()].sum()
+        < train_data["as_of"].isin(fold.train_dates).sum()
+    ]
+    if not folds:
+        raise InsufficientDataError(
+            f"{target}: no backtest fold has both positive and negative labels to train on; "
+            "use a longer history or more snapshots"
+        )
+    selection_folds = folds[: config.backtest_origins]
+    oot_parts = [
+        _out_of_time(name, fold, config, train_data, x_train, y_train, train_chapter)
+        for fold in selection_folds
+        for name in config.candidates
+    ]
+    baseline_rows = [
+        row
+        for fold in selection_folds
+        for row in _backtest_baselines(
+            fold, config, target, train_data, y_train, train_chapter, baseline_columns
+        )
+    ]
+    oot = pd.concat(oot_parts, ignore_index=True)
+    _check_positives(
+        target,
+        "backtest origins",
+        oot.loc[oot["candidate"] == config.candidates[0], "label"].to_numpy(),
+        max(2, config.min_holdout_positives),
+        "min_holdout_positives",
+    )
+    backtest_rows = []
+    for name in config.candidates:
+        part = oot[oot["candidate"] == name].reset_index(drop=True)
+        method, probs, _ = _choose_calibration(part, config)
+        backtest_rows += _backtest_rows(part, probs[method], method, config, "selection")
+    backtest = pd.DataFrame(backtest_rows)
+    primary = config.primary_metric
+    means = backtest.groupby("scorer")[primary].mean()
+    direction = METRIC_DIRECTIONS[primary]
+    candidate = max(
+        config.candidates,
+        key=lambda c: (
+            -math.inf if pd.isna(means.get(c, np.nan)) else direction * means[c],
+            -config.candidates.index(c),
+        ),
+    )
+
+    # --- calibration: the winner's out-of-time scores over up to a year of origins -------------
+    extra = [
+        _out_of_time(candidate, fold, config, train_data, x_train, y_train, train_chapter)
+        for fold in folds[config.backtest_origins : config.calibration_origins]
+    ]
+    pool = pd.concat([oot[oot["candidate"] == candidate], *extra], ignore_index=True).reset_index(
+        drop=True
+    )
+    method, pool_probs, calibration_rows = _choose_calibration(pool, config)
+    if extra:
+        is_extra = ~pool["origin"].isin([f.origin for f in selection_folds]).to_numpy()
+        backtest = pd.concat(
+            [
+                backtest,
+                pd.DataFrame(
+                    _backtest_rows(
+                        pool.loc[is_extra].reset_index(drop=True),
+                        pool_probs[method][is_extra],
+                        method,
+                        config,
+                        "calibration",
+                    )
+                ),
+            ],
+            ignore_index=True,
+        )
+    backtest = pd.concat([backtest, pd.DataFrame(baseline_rows)], ignore_index=True)
+
+    # --- final model ----------------------------------------------------------------------------
+    final = _fit(candidate, config, x_train, y_train)
+    if method == "none":
+        model = CalibratedModel(final, method="none")
+    else:
+        model = CalibratedModel(
+            final, **fit_calibrator(pool["decision"].to_numpy(), pool["label"], method)
+        )
+
+    # --- holdout evaluation ---------------------------------------------------------------------
+    x_hold = holdout_data[feature_columns]
+    hold_chapter = _member_chapters(tables, holdout_data["member_id"])
+    prob = model.predict_proba(x_hold)[:, 1]
+    holdout_as_of = holdout_data["as_of"]
+    metrics: dict[str, float] = {}
+    comparison_rows: dict[str, dict[str, float]] = {}
+    comparison_rows["model"] = _evaluate(
+        holdout_as_of, y_hold, prob, hold_chapter, config, probabilities=True
+    )
+    other_scores: dict[str, np.ndarray] = {}
+    for baseline in BASELINES:
+        column = baseline_columns[baseline.name]
+        train_score = score_baseline(train_data, baseline, column, target)
+        hold_score = score_baseline(holdout_data, baseline, column, target)
+        mapped = fit_baseline_map(train_score, y_train).predict(hold_score)
+        other_scores[baseline.name] = hold_score
+        comparison_rows[f"baseline:{baseline.name}"] = _evaluate(
+            holdout_as_of,
+            y_hold,
+            hold_score,
+            hold_chapter,
+            config,
+            probabilities=True,
+            prob=mapped,
+        )
+    oracle = _oracle_scores(tables, target, labels, holdout_data, truth_source)
+    if oracle is not None:
+        other_scores["oracle"] = oracle
+        comparison_rows["oracle"] = _evaluate(
+            holdout_as_of, y_hold, oracle, hold_chapter, config, probabilities=True
+        )
+    comparison = pd.DataFrame.from_dict(comparison_rows, orient="index")
+    comparison.index.name = "scorer"
+
+    for name, value in comparison_rows["model"].items():
+        metrics[f"holdout.{name}"] = value
+    for row_name, row in comparison_rows.items():
+        if row_name == "model":
+            continue
+        prefix = "oracle" if row_name == "oracle" else row_name.replace(":", ".")
+        for name in (*RANK_METRICS, *PROBABILITY_METRICS):
+            metrics[f"{prefix}.{name}"] = row[name]
+    if oracle is not None:
+        for name in RATIO_METRICS:
+            denom = comparison_rows["oracle"][name]
+            metrics[f"oracle_ratio.{name}"] = (
+                comparison_rows["model"][name] / denom if denom and not pd.isna(denom) else np.nan
+            )
+    chosen_backtest = backtest[
+        (backtest["scorer"] == candidate) & (backtest["phase"] == "selection")
+    ]
+    for name in (*RANK_METRICS, *PROBABILITY_METRICS):
+        metrics[f"backtest.{name}"] = float(chosen_backtest[name].mean())
+    for name in config.candidates:
+        metrics[f"backtest.{name}.{primary}"] = float(means.get(name, np.nan))
+    metrics["backtest.origins"] = float(len(selection_folds))
+    metrics["calibration.origins"] = float(pool["origin"].nunique())
+    metrics["train.rows"] = float(len(train_data))
+    metrics["train.positives"] = float(y_train.sum())
+    metrics["train.snapshots"] = float(len(split.train_dates))
+
+    importance = _permutation_importance(model, x_hold, y_hold, config)
+    holdout_out = holdout_data.copy()
+    holdout_out.insert(2, "chapter_id", hold_chapter)
+    holdout_out["score"] = prob
+    return TrainResult(
+        target=target,
+        config=config,
+        label_config=labels,
+        frame_config=frame,
+        feature_config=training_frame.feature_config,
+        model=model,
+        candidate=candidate,
+        calibration_method=method,
+        feature_columns=tuple(feature_columns),
+        split=split,
+        train_data=train_data,
+        holdout_data=holdout_out,
+        metrics=metrics,
+        comparison=comparison,
+        backtest=backtest,
+        calibration_table=pd.DataFrame(
+            [{"candidate": candidate, **row} for row in calibration_rows],
+            columns=["candidate", "method", "cv_log_loss", "origins", "rows"],
+        ),
+        importance=importance,
+        other_scores=other_scores,
+        data_fingerprint=fingerprint_tables(tables),
+        source=str(tables.source),
+    )
+
+
+def _oracle_scores(
+    tables: Tables,
+    target: str,
+    labels: LabelConfig,
+    holdout_data: pd.DataFrame,
+    truth_source,
+) -> np.ndarray | None:
+    """True probabilities of the simulator for the holdout rows, or ``None`` off simulation."""
+    if truth_source is None:
+        return None
+    from features.simulate import compute_truth, read_latent
+
+    latent = read_latent(truth_source)
+    if latent is None:
+        return None
+    parts = []
+    for as_of in sorted(holdout_data["as_of"].unique()):
+        parts.append(
+            compute_truth(
+                tables,
+                latent,
+                pd.Timestamp(as_of),
+                horizon_days=labels.horizon_days,
+                readiness_horizon_days=labels.readiness_horizon_days,
+                core_role=labels.core_role,
+            )
+        )
+    truth = pd.concat(parts, ignore_index=True)
+    truth["as_of"] = pd.to_datetime(truth["as_of"]).astype(holdout_data["as_of"].dtype)
+    merged = holdout_data[["member_id", "as_of"]].merge(
+        truth[["member_id", "as_of", _TRUTH_COLUMN[target]]],
+        on=["member_id", "as_of"],
+        how="left",
+        validate="one_to_one",
+    )
+    values = merged[_TRUTH_COLUMN[target]].to_numpy(dtype=np.float64)
+    missing = int(np.isnan(values).sum())
+    if missing:
+        raise InsufficientDataError(
+            f"{target}: the simulator's truth lacks {missing} of {len(values)} holdout members; "
+            "the latent state does not match this data source"
+        )
+    return values
+
+
+def _permutation_importance(
+    model: CalibratedModel, x: pd.DataFrame, y: np.ndarray, config: TrainConfig
+) -> pd.DataFrame:
+    """Permutation importance on (a sample of) the holdout with the primary metric's scorer."""
+    rng = np.random.default_rng(config.seed)
+    if len(x) > config.importance_max_rows:
+        positives = np.flatnonzero(y == 1)
+        negatives = np.flatnonzero(y == 0)
+        share = config.importance_max_rows / len(x)
+        keep = np.concatenate(
+            [
+                rng.choice(positives, max(1, int(len(positives) * share)), replace=False),
+                rng.choice(negatives, max(1, int(len(negatives) * share)), replace=False),
+            ]
+        )
+        x, y = x.iloc[np.sort(keep)], y[np.sort(keep)]
+    scoring = _SCORERS.get(config.primary_metric, "average_precision")
+    result = permutation_importance(
+        model,
+        x,
+        y,
+        scoring=scoring,
+        n_repeats=config.importance_repeats,
+        random_state=config.seed,
+        n_jobs=1,
+    )
+    return (
+        pd.DataFrame(
+            {
+                "feature": list(x.columns),
+                "importance_mean": result.importances_mean,
+                "importance_std": result.importances_std,
+            }
+        )
+        .sort_values("importance_mean", ascending=False)
+        .reset_index(drop=True)
+    )
+
+
+def evaluate_on_holdout(
+    model, feature_columns: Sequence[str], result: TrainResult
+) -> dict[str, float]:
+    """Score ``model`` on ``result``'s holdout and return the holdout metrics.
+
+    Used by the promotion gate to compare a registered champion with a new challenger on the
+    same rows. The holdout features are aligned to ``feature_columns`` (the champion may have
+    been trained with a different feature set; see :func:`features.frames.align_features`).
+    """
+    x = align_features(result.holdout_data, list(feature_columns))
+    prob = np.asarray(model.predict_proba(x))[:, 1]
+    return _evaluate(
+        result.holdout_data["as_of"],
+        result.holdout_data["label"].to_numpy(dtype=np.int64),
+        prob,
+        result.holdout_data["chapter_id"].to_numpy(),
+        result.config,
+        probabilities=True,
+    )
+
+
+def render_card(result: TrainResult, limits: Sequence[str] = ()) -> str:
+    """The markdown model card of a training result."""
+    backtest_means = {
+        name: result.metrics.get(f"backtest.{name}.{result.primary_metric}", np.nan)
+        for name in result.config.candidates
+    }
+    extra = list(limits)
+    if not result.has_oracle:
+        extra.append("No oracle: real data has no ground-truth probabilities to compare with.")
+    return render_model_card(
+        target=result.target,
+        candidate=result.candidate,
+        calibration=result.calibration_method,
+        horizon_days=result.split.horizon_days,
+        train_range=(min(result.split.train_dates), max(result.split.train_dates)),
+        holdout_dates=result.split.holdout_dates,
+        n_train_rows=len(result.train_data),
+        n_holdout_rows=len(result.holdout_data),
+        holdout_positives=int(result.holdout_data["label"].sum()),
+        capacity_k=capacity_k(
+            len(result.holdout_data) // max(1, len(result.split.holdout_dates)),
+            result.config.capacity_share,
+        ),
+        comparison=result.comparison,
+        importance=result.importance,
+        backtest_summary=backtest_means,
+        primary_metric=result.primary_metric,
+        limits=tuple(extra),
+    )

@@ -1,0 +1,190 @@
+"""Registry: logging into a temporary MLflow store, the promotion gate, audit trail, loading."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import ModelNotFound, PromotionRefused
+from features.feature_config import FeatureConfig
+from features.labels import LabelConfig
+from features.settings import corecast_home
+from models.estimators import CalibratedModel, fit_calibrator
+from models.factories import build_logreg_pipeline
+from models.registry import (
+    gate_promotion,
+    list_model_versions,
+    load_champion,
+    promote_version,
+    register_result,
+    train_and_register,
+)
+from models.train import TrainResult, evaluate_on_holdout
+from tests.models.conftest import emails_of, fast_config, without_roles
+
+LABELS = LabelConfig()
+EMAIL = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+pytestmark = pytest.mark.usefixtures("mlflow_store")
+
+
+@pytest.fixture
+def good_result(trained_disengagement) -> TrainResult:
+    return trained_disengagement[1]
+
+
+def worse_result(result: TrainResult) -> TrainResult:
+    """The same run with a model fitted on shuffled labels (no signal), honestly re-evaluated."""
+    rng = np.random.default_rng(0)
+    x = result.train_data[list(result.feature_columns)]
+    y = rng.permutation(result.train_data["label"].to_numpy())
+    pipe = build_logreg_pipeline().fit(x, y)
+    model = CalibratedModel(pipe, **fit_calibrator(pipe.decision_function(x), y, "sigmoid"))
+    bad = dataclasses.replace(result, model=model)
+    holdout = evaluate_on_holdout(model, result.feature_columns, bad)
+    metrics = dict(result.metrics) | {f"holdout.{k}": v for k, v in holdout.items()}
+    return dataclasses.replace(bad, metrics=metrics)
+
+
+def version_tags(target: str, version: str) -> dict[str, str]:
+    return load_champion(target, version).metadata["tags"]
+
+
+@pytest.mark.slow
+def test_promotion_gate_refuses_worse_promotes_better_and_force_works(good_result):
+    bad = worse_result(good_result)
+    assert bad.holdout_value < good_result.holdout_value
+
+    first = register_result(good_result, actor="tester")
+    assert first.status == "promoted" and first.version == "1"
+    assert load_champion("disengagement").version == "1"
+
+    refused = register_result(bad, actor="tester")
+    assert refused.status == "refused"
+    assert refused.decision.champion_version == "1"
+    assert refused.decision.champion_value == pytest.approx(good_result.holdout_value)
+    tags = version_tags("disengagement", refused.version)
+    assert tags["promotion.status"] == "refused"
+    assert float(tags["promotion.champion_value"]) == pytest.approx(good_result.holdout_value)
+    assert float(tags["promotion.challenger_value"]) == pytest.approx(bad.holdout_value)
+    assert load_champion("disengagement").version == "1"
+    assert load_champion("disengagement", "challenger").version == refused.version
+
+    with pytest.raises(PromotionRefused, match="worse than champion v1"):
+        gate_promotion(bad, refused.run_id, refused.version, actor="tester", strict=True)
+
+    forced = register_result(bad, actor="alice", force_promote=True)
+    assert forced.status == "promoted" and forced.decision.forced
+    champion = load_champion("disengagement")
+    assert champion.version == forced.version
+    tags = champion.metadata["tags"]
+    assert tags["audit.champion.set_by"] == "alice"
+    assert tags["audit.champion.previous_version"] == "1"
+    assert "forced by alice" in tags["audit.champion.reason"]
+    assert tags["audit.champion.set_at"]
+    assert version_tags("disengagement", "1")["audit.champion.replaced_by"] == forced.version
+
+    better = register_result(good_result, actor="tester")
+    assert better.status == "promoted"
+    assert better.decision.champion_version == forced.version
+    assert load_champion("disengagement").version == better.version
+
+    # a human rollback is audited too
+    promote_version("disengagement", 1, reason="rollback drill", actor="bob")
+    rolled = load_champion("disengagement")
+    assert rolled.version == "1"
+    assert rolled.metadata["tags"]["audit.champion.reason"] == "manual: rollback drill"
+    assert rolled.metadata["tags"]["audit.champion.previous_version"] == better.version
+
+    listing = list_model_versions()
+    assert list(listing["version"]) == [4, 3, 2, 1]
+    assert listing.loc[listing["version"] == 1, "aliases"].item() == "champion"
+    # the challenger alias moved on to each newer version and left with its promotion
+    assert not listing["aliases"].str.contains("challenger").any()
+    assert listing.loc[listing["version"] == 3, "promotion_status"].item() == "forced"
+    assert listing.loc[listing["version"] == 4, "promotion_status"].item() == "promoted"
+    assert listing.loc[listing["version"] == 2, "promotion_status"].item() == "refused"
+    assert listing["holdout_roc_auc"].notna().all()
+
+
+@pytest.mark.slow
+def test_logged_run_is_complete_and_free_of_emails(good_result, small_tables):
+    outcome = register_result(good_result, actor="tester")
+    loaded = load_champion("disengagement")
+    assert loaded.version == outcome.version
+    assert loaded.feature_columns == good_result.feature_columns
+    assert loaded.metadata["feature_columns"] == list(good_result.feature_columns)
+    # the resolved feature settings round-trip, so scoring builds exactly the same columns
+    assert FeatureConfig.from_dict(loaded.metadata["features"]) == good_result.feature_config
+    assert loaded.metadata["features"]["activity_types"]
+    with pytest.raises(ModelNotFound, match="alias 'staging'"):
+        load_champion("disengagement", "staging")
+    with pytest.raises(ModelNotFound, match="version '99'"):
+        load_champion("disengagement", 99)
+    assert loaded.metadata["metrics"]["holdout.roc_auc"] == pytest.approx(
+        good_result.metrics["holdout.roc_auc"]
+    )
+    assert loaded.metadata["run_tags"]["corecast.data_fingerprint"] == good_result.data_fingerprint
+    x = good_result.holdout_data[list(loaded.feature_columns)]
+    np.testing.assert_allclose(
+        loaded.model.predict_proba(x)[:, 1], good_result.holdout_data["score"]
+    )
+
+    home = corecast_home()
+    artifacts = sorted(p for p in (home / "mlartifacts").rglob("*") if p.is_file())
+    names = {p.name for p in artifacts}
+    assert {
+        "roc.png",
+        "precision_recall.png",
+        "calibration.png",
+        "lift.png",
+        "feature_importance.png",
+        "feature_importance.csv",
+        "backtest.csv",
+        "model_card.md",
+        "training_config.json",
+        "MLmodel",
+    } <= names
+    card = next(p for p in artifacts if p.name == "model_card.md").read_text()
+    assert "oracle" in card and "baseline:recency" in card
+    config = json.loads(next(p for p in artifacts if p.name == "training_config.json").read_text())
+    assert config["candidate"] == good_result.candidate
+    mlmodel = next(p for p in artifacts if p.name == "MLmodel").read_text()
+    assert "predict_proba" in mlmodel and "skops" in mlmodel
+
+    emails = emails_of(small_tables)
+    assert emails, "the test data must contain emails for this test to mean anything"
+    stores = [*artifacts, home / "mlflow.db"]
+    for path in stores:
+        blob = path.read_bytes()
+        assert not EMAIL.search(blob) or path.suffix in (".png",), path
+        for email in emails[:200]:
+            assert email.encode() not in blob, (path, email)
+
+
+def test_missing_models_raise_model_not_found():
+    with pytest.raises(ModelNotFound, match="train one first"):
+        load_champion("readiness")
+    assert list_model_versions().empty
+
+
+@pytest.mark.slow
+def test_train_and_register_without_roles_trains_disengagement_only(small_tables):
+    config = fast_config("disengagement", candidates=("logreg",))
+    outcomes = train_and_register(
+        without_roles(small_tables),
+        train_configs={"disengagement": config},
+        actor="tester",
+    )
+    by_target = {o.target: o for o in outcomes}
+    assert by_target["readiness"].status == "unavailable"
+    assert "role" in by_target["readiness"].message.lower()
+    assert by_target["disengagement"].status == "promoted"
+    listing = list_model_versions()
+    assert set(listing["target"]) == {"disengagement"}
+    assert pd.notna(listing["holdout_primary"]).all()

@@ -1,0 +1,140 @@
+"""Training end to end on a small simulated community: time split, baselines, oracle, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import InsufficientDataError, TargetUnavailable
+from features.feature_config import FeatureConfig
+from features.frames import FrameConfig
+from features.labels import LabelConfig
+from models.train import (
+    DEFAULT_SNAPSHOTS,
+    default_frame_config,
+    evaluate_on_holdout,
+    render_card,
+    train_target,
+)
+from tests.models.conftest import fast_config, without_roles
+
+LABELS = LabelConfig()
+
+
+@pytest.fixture
+def fits_and_result(trained_disengagement):
+    return trained_disengagement
+
+
+@pytest.mark.slow
+def test_no_model_is_fitted_on_labels_overlapping_its_evaluation_date(fits_and_result):
+    calls, result = fits_and_result
+    horizon = pd.Timedelta(days=LABELS.horizon_days)
+    as_of = result.train_data["as_of"].to_numpy()
+    holdout = min(result.split.holdout_dates)
+    assert (result.train_data["as_of"] + horizon <= holdout).all()
+    assert not set(result.train_data["as_of"]) & set(result.holdout_data["as_of"])
+    n_candidates = len(result.config.candidates)
+    n_selection = result.config.backtest_origins
+    folds = result.split.folds
+    assert len(folds) > n_selection  # older origins feed the calibration
+    # backtest fits: every candidate at each of the newest origins, then the winner at older
+    # origins; each on exactly the snapshots whose windows end by that origin
+    expected = [f for f in folds[:n_selection] for _ in range(n_candidates)]
+    expected += list(folds[n_selection : result.config.calibration_origins])
+    assert len(calls) == len(expected) + 1
+    for rows, fold in zip(calls[:-1], expected, strict=True):
+        fitted_dates = pd.to_datetime(np.unique(as_of[rows]))
+        assert (fitted_dates + horizon <= fold.origin).all()
+        assert set(fitted_dates) == set(fold.train_dates)
+    # the final fit: every training row
+    assert len(calls[-1]) == len(result.train_data)
+
+
+@pytest.mark.slow
+def test_result_has_holdout_baseline_backtest_and_oracle_metrics(fits_and_result):
+    _, result = fits_and_result
+    m = result.metrics
+    for prefix in (
+        "holdout",
+        "backtest",
+        "baseline.orbit_love",
+        "baseline.recency",
+        "baseline.frequency",
+        "oracle",
+    ):
+        for metric in ("roc_auc", "pr_auc", "precision_at_k", "ece", "chapter_top_precision"):
+            assert f"{prefix}.{metric}" in m, f"{prefix}.{metric}"
+    assert 0.5 < m["holdout.roc_auc"] <= 1.0
+    # rules point the right way: more recent / more frequent activity = less risk of leaving
+    assert m["baseline.recency.roc_auc"] > 0.5
+    assert m["baseline.frequency.roc_auc"] > 0.5
+    assert m["oracle_ratio.roc_auc"] == pytest.approx(m["holdout.roc_auc"] / m["oracle.roc_auc"])
+    assert set(result.comparison.index) >= {"model", "baseline:orbit_love", "oracle"}
+    backtest = result.backtest
+    assert set(backtest["scorer"]) == {
+        *result.config.candidates,
+        "baseline:orbit_love",
+        "baseline:recency",
+        "baseline:frequency",
+    }
+    selection = backtest[backtest["phase"] == "selection"]
+    assert selection.groupby("scorer")["origin"].nunique().eq(3).all()
+    assert set(backtest.loc[backtest["phase"] == "calibration", "scorer"]) == {result.candidate}
+    assert backtest["roc_auc"].between(0, 1).all()
+    assert result.candidate in result.config.candidates
+    assert result.calibration_method in ("isotonic", "sigmoid")
+    # the stored holdout scores are the model's calibrated probabilities
+    x = result.holdout_data[list(result.feature_columns)]
+    np.testing.assert_allclose(result.model.predict_proba(x)[:, 1], result.holdout_data["score"])
+    again = evaluate_on_holdout(result.model, result.feature_columns, result)
+    assert again["pr_auc"] == pytest.approx(m["holdout.pr_auc"])
+    assert set(result.importance["feature"]) == set(result.feature_columns)
+    card = render_card(result)
+    assert "disengagement" in card and "oracle" in card and "Known limits" in card
+
+
+def test_readiness_is_unavailable_without_roles(small_tables):
+    with pytest.raises(TargetUnavailable):
+        train_target(
+            without_roles(small_tables),
+            "readiness",
+            LABELS,
+            FrameConfig(),
+            FeatureConfig(),
+            fast_config("readiness"),
+        )
+
+
+def test_too_few_snapshots_or_positives_say_what_is_needed(small_tables):
+    with pytest.raises(InsufficientDataError, match=r"at least \d+ fully observed snapshots"):
+        train_target(
+            small_tables,
+            "disengagement",
+            LABELS,
+            FrameConfig(snapshots=4),
+            FeatureConfig(),
+            fast_config("disengagement"),
+        )
+    config = fast_config("disengagement", min_train_positives=10**6)
+    with pytest.raises(InsufficientDataError, match="min_train_positives"):
+        train_target(
+            small_tables,
+            "disengagement",
+            LABELS,
+            default_frame_config("disengagement", LABELS, config),
+            FeatureConfig(),
+            config,
+        )
+
+
+def test_default_frame_config_sizes_snapshots_for_the_backtest():
+    config = fast_config("readiness")
+    # 1 holdout + 2 more origins + 2 gaps of 6 snapshots (180 days / 30) + 2 to train - 1 = 16
+    assert default_frame_config("readiness", LABELS, config, FrameConfig()).snapshots == 16
+    assert default_frame_config("disengagement", LABELS, config, FrameConfig()).snapshots == 12
+    assert (
+        default_frame_config("readiness", LABELS, config, FrameConfig(snapshots=20)).snapshots == 20
+    )
+    assert default_frame_config("readiness", LABELS, config).snapshots == DEFAULT_SNAPSHOTS
