@@ -7,7 +7,8 @@ Time conventions (``as_of`` is the snapshot time, features use rows strictly bef
   window ``(as_of, as_of + horizon_days]`` (open at as_of, closed at the end).
 - *readiness*: eligible = consenting members joined before as_of who do not hold ``core_role``
   at as_of (held = a spell with ``started_at < as_of`` and ``ended_at`` missing or
-  ``>= as_of``); label ``True`` = a ``core_role`` spell starts in
+  ``>= as_of``) and were active in the last ``readiness_active_within_days`` (365; ``None``
+  drops that condition); label ``True`` = a ``core_role`` spell starts in
   ``(as_of, as_of + readiness_horizon_days]``.
 
 Members with ``consent == False`` are never eligible: never trained on, never scored. An activity
@@ -49,15 +50,22 @@ class LabelConfig:
         active_within_days: Disengagement eligibility: active in this many days before as_of.
         readiness_horizon_days: Readiness label window after as_of.
         core_role: The role whose start defines readiness (a ``roles`` table value).
+        readiness_active_within_days: Readiness eligibility also needs an activity in this many
+            days before as_of (``None``: no activity needed). Members gone for longer are not
+            candidates anyone would call, and counting them makes ranking look easier than it is.
     """
 
     horizon_days: int = 90
     active_within_days: int = 90
     readiness_horizon_days: int = 180
     core_role: str = "ambassador"
+    readiness_active_within_days: int | None = 365
 
     def __post_init__(self) -> None:
-        for name in ("horizon_days", "active_within_days", "readiness_horizon_days"):
+        names = ["horizon_days", "active_within_days", "readiness_horizon_days"]
+        if self.readiness_active_within_days is not None:
+            names.append("readiness_active_within_days")
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
                 raise ConfigError(f"labels.{name}: {value!r} must be a positive whole number")
@@ -88,6 +96,13 @@ def _base_eligible(enc: EncodedTables, now: int) -> np.ndarray:
     return enc.consent & (enc.joined < now)
 
 
+def _active(enc: EncodedTables, now: int, days: int) -> np.ndarray:
+    """Members with at least one activity in ``[now - days, now)``."""
+    lo = enc.rows_before(now - days * NS_PER_DAY)
+    hi = enc.rows_before(now)
+    return np.bincount(enc.member[lo:hi], minlength=enc.n_members) > 0
+
+
 def select_disengagement_eligible(
     tables: Tables, as_of, config: LabelConfig = LabelConfig()
 ) -> pd.Index:
@@ -101,10 +116,7 @@ def select_disengagement_eligible(
     """
     enc = encode_tables(tables)
     now = to_ns(as_of)
-    lo = enc.rows_before(now - config.active_within_days * NS_PER_DAY)
-    hi = enc.rows_before(now)
-    active = np.bincount(enc.member[lo:hi], minlength=enc.n_members) > 0
-    return _index(enc, _base_eligible(enc, now) & active)
+    return _index(enc, _base_eligible(enc, now) & _active(enc, now, config.active_within_days))
 
 
 def build_disengagement_labels(
@@ -161,8 +173,10 @@ def select_readiness_eligible(
 ) -> pd.Index:
     """Members who can be scored for readiness at ``as_of``.
 
-    Eligible: ``consent`` is true, ``joined_at < as_of`` and not holding ``core_role`` at
-    as_of (a spell with ``started_at < as_of`` and ``ended_at`` missing or ``>= as_of``).
+    Eligible: ``consent`` is true, ``joined_at < as_of``, not holding ``core_role`` at
+    as_of (a spell with ``started_at < as_of`` and ``ended_at`` missing or ``>= as_of``) and,
+    unless ``readiness_active_within_days`` is ``None``, at least one activity in
+    ``[as_of - readiness_active_within_days, as_of)``.
 
     Raises:
         TargetUnavailable: Without a roles table holding spells of ``core_role``.
@@ -173,7 +187,10 @@ def select_readiness_eligible(
     core = spells.role == code
     holding = core & (spells.started < now) & (spells.ended >= now)
     held = np.bincount(spells.member[holding], minlength=enc.n_members) > 0
-    return _index(enc, _base_eligible(enc, now) & ~held)
+    eligible = _base_eligible(enc, now) & ~held
+    if config.readiness_active_within_days is not None:
+        eligible &= _active(enc, now, config.readiness_active_within_days)
+    return _index(enc, eligible)
 
 
 def build_readiness_labels(

@@ -92,9 +92,13 @@ def test_readiness_holding_boundaries():
         ("open", "ambassador", d(10), None),  # held
     ]
     tables = make_tables(members, [], roles)
-    assert list(select_readiness_eligible(tables, T)) == ["ended", "starts_at_T"]
+    anyone = LabelConfig(readiness_active_within_days=None)  # no activity needed here
+    assert list(select_readiness_eligible(tables, T, anyone)) == ["ended", "starts_at_T"]
     # ... and a spell starting exactly at T is not "in (T, T + h]": not a positive.
-    assert build_readiness_labels(tables, T).to_dict() == {"ended": False, "starts_at_T": False}
+    assert build_readiness_labels(tables, T, anyone).to_dict() == {
+        "ended": False,
+        "starts_at_T": False,
+    }
 
 
 def test_readiness_needs_a_roles_table(community_no_roles):
@@ -132,7 +136,27 @@ def test_labels_only_for_members_joined_before_as_of():
     members = [("early", d(5), "x", True), ("late", a(1), "x", True)]
     roles = [("late", "ambassador", a(10), None), ("early", "ambassador", a(10), None)]
     tables = make_tables(members, [], roles)
-    assert build_readiness_labels(tables, T).to_dict() == {"early": True}
+    anyone = LabelConfig(readiness_active_within_days=None)
+    assert build_readiness_labels(tables, T, anyone).to_dict() == {"early": True}
+
+
+def test_readiness_needs_recent_activity_unless_disabled():
+    members = [(m, "2020-01-01", "x", True) for m in ("recent", "edge", "gone", "never")]
+    acts = [
+        ("recent", d(30), "post", None, "x", None, None, 1.0),
+        ("edge", d(365), "post", None, "x", None, None, 1.0),  # exactly 365 d before: counts
+        ("gone", d(365) - pd.Timedelta(seconds=1), "post", None, "x", None, None, 1.0),
+    ]
+    roles = [("gone", "ambassador", a(10), None), ("recent", "ambassador", a(10), None)]
+    tables = make_tables(members, acts, roles)
+    assert list(select_readiness_eligible(tables, T)) == ["recent", "edge"]
+    assert build_readiness_labels(tables, T).to_dict() == {"recent": True, "edge": False}
+    short = LabelConfig(readiness_active_within_days=30)
+    assert list(select_readiness_eligible(tables, T, short)) == ["recent"]
+    anyone = LabelConfig(readiness_active_within_days=None)
+    assert list(select_readiness_eligible(tables, T, anyone)) == ["recent", "edge", "gone", "never"]
+    with pytest.raises(ConfigError, match="readiness_active_within_days"):
+        LabelConfig(readiness_active_within_days=0)
 
 
 def test_label_config_validation_and_horizons():
