@@ -290,7 +290,11 @@ def build_regularity_features(
     one activity), ``active_week_share_<D>d`` (active weeks / weeks the member could have been
     active in the window, i.e. since joining), ``streak_current_weeks`` (consecutive active
     weeks ending with the week of as_of, or with the week before when the current week has no
-    activity yet) and ``streak_longest_weeks`` (longest run of consecutive active weeks).
+    activity yet), ``streak_longest_weeks`` (longest run of consecutive active weeks) and
+    ``silence_surprise``: how unlikely the current silence is for this member,
+    ``-ln P(no activity for g weeks)`` = ``g * -ln(1 - s)`` with ``g`` the weeks since the last
+    activity and ``s`` the active-week share (capped at 0.99); 0 without any activity. A member
+    who came every week and has been silent for a month scores high; an occasional one does not.
     Streaks do not reach back beyond the window.
     """
     snap = build_snapshot(tables, as_of)
@@ -318,12 +322,17 @@ def build_regularity_features(
     active = grid.sum(axis=1, dtype=np.int64)
     joined_week = _week_number(enc.joined[snap.rows])
     possible = last_week - np.maximum(joined_week, first_week) + 1
+    share = active / np.maximum(possible, 1)
+    last = _last_time(snap)[snap.rows]
+    gap_weeks = np.where(last != NO_TIME, (snap.now - last) / (7 * NS_PER_DAY), 0.0)
+    surprise = gap_weeks * -np.log1p(-np.minimum(share, 0.99))
     return snap.frame(
         {
             f"active_weeks_{days}d": active,
-            f"active_week_share_{days}d": active / np.maximum(possible, 1),
+            f"active_week_share_{days}d": share,
             "streak_current_weeks": current,
             "streak_longest_weeks": longest,
+            "silence_surprise": surprise,
         }
     )
 

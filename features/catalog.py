@@ -79,6 +79,11 @@ _FIXED: dict[str, tuple[str, str]] = {
         "regularity",
         "longest run of consecutive active ISO weeks in the last 365 days",
     ),
+    "silence_surprise": (
+        "regularity",
+        "-ln P(the current silence) given the member's active-week share over the last 365 "
+        "days: weeks since the last activity x -ln(1 - share); 0 without activity",
+    ),
     "role_core_now": ("roles", "1 if the member holds the core role (ambassador) at as_of"),
     "role_core_past_spells": ("roles", "number of core-role spells that ended before as_of"),
     "role_core_days_total": ("roles", "total days in the core role up to as_of"),

@@ -218,6 +218,11 @@ def test_regularity(community):
     assert col(f, "streak_longest_weeks") == [1, 2, 1, 1]
     # Share: C joined Fri 2024-03-01 (week of Mon 2024-02-26): 18 possible weeks.
     assert col(f, "active_week_share_365d") == pytest.approx([3 / 53, 3 / 53, 2 / 18, 3 / 53])
+    # Silence: weeks since the last activity x -ln(1 - share). A: last d(60); B, D: d(10);
+    # C: d(3).
+    expected = [60 / 7 * -np.log(1 - 3 / 53), 10 / 7 * -np.log(1 - 3 / 53),
+                3 / 7 * -np.log(1 - 2 / 18), 10 / 7 * -np.log(1 - 3 / 53)]
+    assert col(f, "silence_surprise") == pytest.approx(expected)
 
 
 def test_streak_over_consecutive_weeks():
