@@ -130,7 +130,12 @@ def _score_one(model, target, tables, when, features_by_config, config):
         proba = np.asarray(model.model.predict_proba(x))[:, 1]
     else:
         proba = np.zeros(0)
-    reasons = explain_scores(model.model, x, feats.loc[eligible], config.reasons, scores=proba)
+    # Calibration is a monotone map: explain the uncalibrated score it wraps, whose what-if
+    # changes keep their sign but are not flattened by isotonic steps.
+    inner = getattr(model.model, "estimator", None)
+    explainer = inner if hasattr(inner, "predict_proba") else model.model
+    raw = proba if explainer is model.model or not len(x) else None
+    reasons = explain_scores(explainer, x, feats.loc[eligible], config.reasons, scores=raw)
     return pd.Series(proba, index=x.index, dtype=float), reasons["reasons"], labels
 
 
