@@ -393,17 +393,315 @@ def _print_frame(title: str, frame) -> None:
     Console().print(table)
 
 
+_SINKS = ("csv", "hubspot", "salesforce", "webhook", "none")
+
+
+def _parse_date(value: str | None, option: str):
+    import datetime as dt
+
+    from features.errors import ConfigError
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _check_sink(to: str) -> str:
+    from features.errors import ConfigError
+
+    if to not in _SINKS:
+        raise ConfigError(f"--to: expected one of {', '.join(_SINKS)}, got {to!r}")
+    return to
+
+
+def _check_data(data: str) -> str:
+    """A folder must exist (URLs are checked when the flow loads them); folders made absolute."""
+    from features.errors import ConfigError
+
+    if "://" in data:
+        return data
+    folder = Path(data).expanduser()
+    if not folder.exists():
+        raise ConfigError(f"--data: {data} does not exist (a folder of tables or a SQLAlchemy URL)")
+    return str(folder.resolve())
+
+
+def _run_flow(flow, **parameters):
+    """Run a flow in this process; bad parameters become one clear ConfigError."""
+    import logging
+
+    from prefect.exceptions import ParameterTypeError
+
+    from features.errors import ConfigError
+
+    flow_logger = logging.getLogger("prefect.flows")
+    level = flow_logger.level
+    flow_logger.setLevel(logging.CRITICAL)  # the message below says it once, plainly
+    try:
+        flow.validate_parameters(parameters)  # before any server starts
+    except ParameterTypeError as exc:
+        raise ConfigError(f"{flow.name}: invalid parameters: {exc}") from None
+    finally:
+        flow_logger.setLevel(level)
+    _prefect_note()
+    return flow(**parameters)
+
+
+def _prefect_note() -> None:
+    import os
+
+    url = os.environ.get("PREFECT_API_URL")
+    if url:
+        console.print(f"[dim]Prefect: recording runs on {escape(url)}[/]")
+    else:
+        console.print(
+            "[dim]Prefect: no PREFECT_API_URL, starting a temporary local server for this run "
+            "(about 10 s) ...[/]"
+        )
+
+
+def _print_run(summary: dict, out: Path) -> None:
+    weekly = summary.get("weekly", summary)
+    for outcome in summary.get("training", []):
+        console.print(
+            f"  train {outcome['target']}: {outcome['status']}"
+            + (f" v{outcome['version']}" if outcome.get("version") else "")
+            + f" - {escape(str(outcome['gate']))}"
+        )
+    console.print(
+        f"  scored {weekly['members_scored']:,} members at {weekly['as_of']} with "
+        + ", ".join(f"{t} v{v}" for t, v in weekly["models"].items() if v)
+        + "; segments: "
+        + ", ".join(f"{name} {count:,}" for name, count in weekly["segments"].items())
+    )
+    push = weekly.get("push")
+    if push:
+        dry = " (dry run)" if push["dry_run"] else ""
+        console.print(
+            f"  push {push['kind']}{dry}: {push['new']} new, {push['changed']} changed, "
+            f"{push['unchanged']} unchanged -> {push['sent']} sent, {push['failed']} failed"
+        )
+        for path in push["files"]:
+            console.print(f"  CRM import file: {path}")
+        if push["kind"] == "csv" and not push["dry_run"] and not push["files"]:
+            console.print("  no CRM import file this time: nothing changed since the last push")
+    console.print(f"  outputs in {out}")
+
+
+@app.command()
+def run(
+    data: str = DataOption,
+    retrain: bool = typer.Option(
+        False, "--retrain", help="Run the monthly job: retrain both targets (gated), then score."
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Scoring date YYYY-MM-DD (default: the day after the last activity)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output folder (default: <corecast home>/out)."
+    ),
+    to: str = typer.Option("csv", "--to", help="csv, hubspot, salesforce, webhook or none."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan the push only; send nothing."),
+    full: bool = typer.Option(False, "--full", help="Push unchanged records too."),
+    capacity: int = typer.Option(3, "--capacity", min=0, help="ready-now slots per chapter."),
+    at_risk: float = typer.Option(0.6, "--at-risk", help="Risk threshold of at-risk segments."),
+    csv_path: Path | None = typer.Option(
+        None, "--csv-path", help="CSV sink file (default: time-stamped files in OUT/crm-exports)."
+    ),
+    ledger: Path | None = typer.Option(None, "--ledger", help="Delivery ledger file."),
+    crm_url: str | None = typer.Option(
+        None, "--crm-url", help="HubSpot API base URL, Salesforce instance URL or webhook URL."
+    ),
+    tolerance: float = typer.Option(
+        0.0, "--tolerance", min=0.0, help="With --retrain: allowed shortfall vs the champion."
+    ),
+    force_promote: bool = typer.Option(
+        False, "--force-promote", help="With --retrain: promote whatever the gate says."
+    ),
+    omit_field: list[str] | None = typer.Option(
+        None, "--omit-field", help="CRM field to leave out of the push (repeatable), e.g. "
+        "scored_at, model_versions: then re-scoring unchanged data sends nothing."
+    ),
+) -> None:
+    """Run the weekly job (or the monthly one with --retrain) once, here, as a Prefect flow."""
+    from pipelines.flows import default_out_dir, monthly_flow, weekly_flow
+
+    data = _check_data(data)
+    when = _parse_date(as_of, "--as-of")
+    _check_sink(to)
+    out = (out or default_out_dir()).expanduser().resolve()
+    parameters = dict(
+        data=data, as_of=when, out=out, to=to, dry_run=dry_run, full=full,
+        chapter_capacity=capacity, at_risk=at_risk, csv_path=csv_path, ledger=ledger,
+        crm_url=crm_url, omit_fields=omit_field or None,
+    )
+    if retrain:
+        summary = _run_flow(
+            monthly_flow, **parameters, tolerance=tolerance, force_promote=force_promote
+        )
+    else:
+        summary = _run_flow(weekly_flow, **parameters)
+    console.print("[bold green]Run finished[/]")
+    _print_run(summary, out)
+
+
+@app.command()
+def serve(
+    data: str = DataOption,
+    weekly: str = typer.Option(
+        "0 6 * * 1", "--weekly", help="Cron of the weekly job (default: Mondays 06:00)."
+    ),
+    monthly: str = typer.Option(
+        "0 5 1 * *", "--monthly", help="Cron of the monthly job (default: the 1st, 05:00)."
+    ),
+    timezone: str = typer.Option(
+        "UTC", "--timezone", "--tz", help="IANA time zone of both schedules (Europe/Paris)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output folder (default: <corecast home>/out)."
+    ),
+    to: str = typer.Option("csv", "--to", help="csv, hubspot, salesforce, webhook or none."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan pushes only; send nothing."),
+    crm_url: str | None = typer.Option(
+        None, "--crm-url", help="HubSpot API base URL, Salesforce instance URL or webhook URL."
+    ),
+    omit_field: list[str] | None = typer.Option(
+        None, "--omit-field", help="CRM field to leave out of pushes (repeatable)."
+    ),
+    server_port: int = typer.Option(
+        4200, "--server-port", help="Port of the local Prefect server started when no "
+        "PREFECT_API_URL is set."
+    ),
+) -> None:
+    """Register the weekly and monthly deployments with cron schedules and run them when due.
+
+    Runs until stopped (Ctrl-C). With PREFECT_API_URL set, the deployments live on that server;
+    without it, a local Prefect server is started on 127.0.0.1 (its UI shows runs and artifacts).
+    """
+    import os
+
+    from features.settings import corecast_home
+    from pipelines.deploy import build_deployments, check_cron, check_timezone
+    from pipelines.flows import default_out_dir
+
+    check_cron(weekly, "--weekly")
+    check_cron(monthly, "--monthly")
+    check_timezone(timezone)
+    data = _check_data(data)
+    _check_sink(to)
+    out = (out or default_out_dir()).expanduser().resolve()
+    parameters = {"data": data, "out": str(out), "to": to, "dry_run": dry_run}
+    if crm_url:
+        parameters["crm_url"] = crm_url
+    if omit_field:
+        parameters["omit_fields"] = list(omit_field)
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        _serve(build_deployments, weekly, monthly, timezone, parameters, api)
+        return
+    from pipelines.deploy import local_prefect_server
+
+    log = corecast_home() / "prefect" / "server.log"
+    console.print(f"Starting a local Prefect server on 127.0.0.1:{server_port} (log: {log}) ...")
+    with local_prefect_server(server_port, log) as api:
+        os.environ["PREFECT_API_URL"] = api
+        try:
+            _serve(build_deployments, weekly, monthly, timezone, parameters, api)
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)
+
+
+def _serve(build, weekly, monthly, timezone, parameters, api) -> None:
+    from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        deployments = build(
+            weekly_cron=weekly, monthly_cron=monthly, timezone=timezone, parameters=parameters
+        )
+        ui = api.removesuffix("/api")
+        console.print(
+            f"Serving corecast-weekly/weekly ({weekly}) and corecast-monthly/monthly ({monthly}), "
+            f"time zone {timezone}, on {escape(api)}.\n"
+            f"  Prefect UI: {ui}   list: PREFECT_API_URL={api} prefect deployment ls\n"
+            "  Run one now: prefect deployment run corecast-weekly/weekly   Stop: Ctrl-C"
+        )
+        prefect_serve(*deployments, limit=1, print_starting_message=False)
+
+
+@app.command()
+def ui(
+    port: int = typer.Option(5000, "--port", "-p", help="Port on 127.0.0.1."),
+) -> None:
+    """Open the MLflow UI on the project's store (127.0.0.1 only); Ctrl-C stops it."""
+    import signal
+    import subprocess
+
+    from features.settings import corecast_home, mlflow_tracking_uri
+    from pipelines.deploy import (
+        check_port_free,
+        mlflow_ui_command,
+        mlflow_ui_environment,
+        wait_for_http,
+    )
+
+    check_port_free(port)
+    uri = mlflow_tracking_uri()
+    command = mlflow_ui_command(uri, port, corecast_home() / "mlartifacts")
+    url = f"http://127.0.0.1:{port}"
+    console.print(f"Starting the MLflow UI on {escape(uri)} ...")
+
+    def stop_on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+    # Its own session: Ctrl-C interrupts this command, which then stops the server in order.
+    process = subprocess.Popen(
+        command, env=mlflow_ui_environment(), stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        if wait_for_http(f"{url}/health", 120, process):
+            console.print(f"[bold green]MLflow UI:[/] {url}   (Ctrl-C to stop)")
+        code = process.wait()
+    except KeyboardInterrupt:
+        code = None
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        signal.signal(signal.SIGTERM, previous)
+    if code is None:
+        console.print("MLflow UI stopped.")
+        return
+    if code != 0:
+        from features.errors import ConfigError
+
+        raise ConfigError(f"the MLflow UI exited with status {code} (see the messages above)")
+
+
 @app.command()
 def demo(
     members: int = typer.Option(20_000, "--members", "-n", min=300, help="Simulated members."),
     years: float = typer.Option(3.0, "--years", min=1.5, help="Simulated years."),
     seed: int = typer.Option(0, "--seed", help="Simulation seed."),
 ) -> None:
-    """Run the whole job on a simulated community: simulate, validate, train, score, push (CSV)."""
+    """Simulate a community, then run the monthly flow on it (train, gate, score, report, push).
+
+    Runs the whole job offline: the push goes to CSV files. Running it again reuses the
+    community and shows a new challenger, the gate's decision and a delta push.
+    """
     import time
 
-    from features.settings import corecast_home
+    from features.settings import corecast_home, mlflow_tracking_uri
     from features.simulate import SimulationConfig, simulate_community, write_simulation
+    from pipelines.flows import monthly_flow
 
     started = time.perf_counter()
     home = corecast_home()
@@ -417,29 +715,27 @@ def demo(
         with console.status("simulating ..."):
             sim = simulate_community(SimulationConfig(members=members, years=years, seed=seed))
             write_simulation(sim, data)
-    console.print(f"{step} Validating against the data contract ...")
-    validate(str(data))
-    console.print(f"{step} Training both targets (MLflow runs, challenger, promotion gate) ...")
-    train(str(data), "all", None, "90d", "180d", "90d", None, None, "ambassador", 0.01, 3, 0.0,
-          False)
-    console.print(f"{step} Scoring with the champions ...")
-    result = _score(str(data), None, out)
-    console.print(f"{step} Pushing to the CSV sink (delta push against the ledger) ...")
-    push(out / "predictions.parquet", "csv", False, False, False, None, "email", None, None,
-         out / "crm_import.csv", None)
-    from features.settings import mlflow_tracking_uri
-
     console.print(
-        f"\n[bold green]Demo finished[/] in {time.perf_counter() - started:.0f} s "
-        f"({result.meta['members_scored']:,} members scored).\n"
+        f"{step} Monthly flow: validate, train both targets (MLflow runs, challenger, promotion "
+        "gate), score with the champions, chapter report, delta push to a CSV file ..."
+    )
+    summary = _run_flow(
+        monthly_flow, data=str(data), out=out, to="csv",
+        # Volatile fields out of the CSV: a re-run on unchanged data then pushes nothing.
+        omit_fields=["scored_at", "model_versions"],
+    )
+    elapsed = time.perf_counter() - started
+    console.print(f"\n[bold green]Demo finished[/] in {elapsed:.0f} s.")
+    _print_run(summary, out)
+    console.print(
         f"  data:         {data}\n"
         f"  predictions:  {out / 'predictions.parquet'} (and .csv)\n"
         f"  report:       {out / 'report.html'}  (open it in a browser)\n"
         f"  chapters:     {out / 'chapter_report.csv'}\n"
-        f"  CRM import:   {out / 'crm_import.csv'}\n"
+        f"  CRM exports:  {out / 'crm-exports'}  (one file per push, only what changed)\n"
         f"  MLflow store: {mlflow_tracking_uri()}\n"
-        f"  MLflow UI:    .venv/bin/mlflow ui --backend-store-uri {mlflow_tracking_uri()} "
-        "--host 127.0.0.1 --port 5000"
+        "  MLflow UI:    corecast ui   (then open http://127.0.0.1:5000)\n"
+        "  Run again:    make demo   (new challenger, gate decision, delta push)"
     )
 
 

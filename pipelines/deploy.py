@@ -1,0 +1,263 @@
+"""Schedules and deployments of the weekly and monthly flows, and the local servers they need.
+
+- :func:`check_cron` / :func:`check_timezone`: validate a schedule before anything starts.
+- :func:`build_deployments`: the two deployments (weekly, monthly) with their cron schedules.
+- :func:`local_prefect_server`: a Prefect server on 127.0.0.1 for ``corecast serve`` when no
+  ``PREFECT_API_URL`` is set (schedules need a server that runs the scheduler; the temporary
+  server Prefect starts for a single flow run does not).
+- :func:`mlflow_ui_command`: the ``mlflow server`` command line of ``corecast ui``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from features.errors import ConfigError
+
+__all__ = [
+    "WEEKLY_DEPLOYMENT",
+    "MONTHLY_DEPLOYMENT",
+    "DEFAULT_WEEKLY_CRON",
+    "DEFAULT_MONTHLY_CRON",
+    "DEFAULT_TIMEZONE",
+    "check_cron",
+    "check_timezone",
+    "check_port_free",
+    "build_deployments",
+    "wait_for_http",
+    "local_prefect_server",
+    "mlflow_ui_command",
+    "mlflow_ui_environment",
+]
+
+WEEKLY_DEPLOYMENT = "weekly"
+MONTHLY_DEPLOYMENT = "monthly"
+#: Every Monday at 06:00.
+DEFAULT_WEEKLY_CRON = "0 6 * * 1"
+#: The first day of every month at 05:00 (before the weekly run of that day, if any).
+DEFAULT_MONTHLY_CRON = "0 5 1 * *"
+DEFAULT_TIMEZONE = "UTC"
+
+
+def check_cron(expression: str, option: str = "cron") -> str:
+    """Validate a five-field cron expression.
+
+    Raises:
+        ConfigError: With the expression, what is wrong and an example.
+    """
+    from prefect._internal.schemas.validators import validate_cron_string
+
+    text = " ".join(str(expression).split())
+    fields = text.split(" ") if text else []
+    example = "e.g. '0 6 * * 1' (minute hour day-of-month month day-of-week: Mondays at 06:00)"
+    if len(fields) != 5:
+        raise ConfigError(
+            f"{option}: {expression!r} is not a cron expression: expected 5 fields "
+            f"(minute hour day-of-month month day-of-week), got {len(fields)}; {example}"
+        )
+    try:
+        validate_cron_string(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {expression!r} is not a valid cron expression ({exc}); "
+                          f"{example}") from None
+    return text
+
+
+def check_timezone(name: str, option: str = "--timezone") -> str:
+    """Validate an IANA time zone name (``Europe/Paris``, ``UTC``).
+
+    Raises:
+        ConfigError: When the name is unknown (with close matches when there are some).
+    """
+    import difflib
+    import zoneinfo
+
+    known = zoneinfo.available_timezones()
+    if name in known:
+        return name
+    close = difflib.get_close_matches(name, sorted(known), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(
+        f"{option}: {name!r} is not an IANA time zone name (e.g. Europe/Paris, America/New_York, "
+        f"UTC){hint}"
+    )
+
+
+def check_port_free(port: int, option: str = "--port") -> None:
+    """Fail clearly when ``127.0.0.1:port`` is taken."""
+    if not 0 < port < 65536:
+        raise ConfigError(f"{option}: {port} is not a TCP port (1-65535)")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers do: connections closing on the port (TIME_WAIT) do not make it busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise ConfigError(
+                f"{option}: 127.0.0.1:{port} is already in use; stop what runs there or pick "
+                f"another port with {option}"
+            ) from None
+
+
+def build_deployments(
+    *,
+    weekly_cron: str,
+    monthly_cron: str,
+    timezone: str,
+    parameters: Mapping[str, Any],
+    monthly_parameters: Mapping[str, Any] | None = None,
+) -> list:
+    """The weekly and monthly deployments with their cron schedules (for ``prefect.serve``).
+
+    Args:
+        weekly_cron: Cron of the weekly flow.
+        monthly_cron: Cron of the monthly flow.
+        timezone: IANA time zone of both schedules.
+        parameters: Default parameters of both flows (``data``, ``out``, ``to``, ...).
+        monthly_parameters: Extra parameters of the monthly flow only.
+
+    Returns:
+        ``[weekly, monthly]`` runner deployments; their entrypoints are module paths, so they
+        run wherever corecast is installed.
+    """
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    from pipelines.flows import monthly_flow, weekly_flow
+
+    weekly_cron = check_cron(weekly_cron, "--weekly")
+    monthly_cron = check_cron(monthly_cron, "--monthly")
+    timezone = check_timezone(timezone)
+    common = {
+        "tags": ["corecast"],
+        "entrypoint_type": EntrypointType.MODULE_PATH,
+    }
+    weekly = weekly_flow.to_deployment(
+        name=WEEKLY_DEPLOYMENT,
+        schedules=[Cron(weekly_cron, timezone=timezone)],
+        parameters=dict(parameters),
+        description="Score with the champions, write the chapter report, push to the CRM.",
+        **common,
+    )
+    monthly = monthly_flow.to_deployment(
+        name=MONTHLY_DEPLOYMENT,
+        schedules=[Cron(monthly_cron, timezone=timezone)],
+        parameters={**parameters, **(monthly_parameters or {})},
+        description="Retrain both targets (gated promotion), then the weekly job.",
+        **common,
+    )
+    return [weekly, monthly]
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
+    """Poll ``url`` until it answers 200, the process exits, or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _stop(process: subprocess.Popen, grace: float = 15.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace)
+
+
+@contextlib.contextmanager
+def local_prefect_server(
+    port: int, log_path: Path, *, startup_timeout: float = 90.0
+) -> Iterator[str]:
+    """Run a Prefect server on ``127.0.0.1:port`` for the duration of the block.
+
+    When a Prefect server already answers on that port it is used as it is (and left running).
+    The server keeps its database under ``PREFECT_HOME`` (the corecast home), so deployments and
+    run history survive restarts.
+
+    Yields:
+        The API URL (``http://127.0.0.1:<port>/api``).
+
+    Raises:
+        ConfigError: The port is taken by something else, or the server did not start (the
+            message points at its log).
+    """
+    api = f"http://127.0.0.1:{port}/api"
+    if wait_for_http(f"{api}/health", timeout=1.0):
+        yield api
+        return
+    check_port_free(port, "--server-port")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+             "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            # Its own session: Ctrl-C reaches the runner only, which then pauses the schedules
+            # on this server before the server is stopped below.
+            start_new_session=True,
+        )
+    try:
+        if not wait_for_http(f"{api}/health", startup_timeout, process):
+            raise ConfigError(
+                f"the local Prefect server did not start on 127.0.0.1:{port} within "
+                f"{startup_timeout:.0f} s; see {log_path}"
+            )
+        yield api
+    finally:
+        _stop(process)
+
+
+def mlflow_ui_command(tracking_uri: str, port: int, artifact_root: Path) -> list[str]:
+    """The ``mlflow server`` command of ``corecast ui``: loopback only, one worker."""
+    return [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", tracking_uri,
+        "--default-artifact-root", artifact_root.as_uri(),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", "1",
+    ]
+
+
+def mlflow_ui_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment of the MLflow UI: no job execution (starts in seconds), no telemetry."""
+    env = dict(os.environ if base is None else base)
+    # The server's own dependency deprecation notices are noise for someone opening the UI.
+    env.setdefault(
+        "PYTHONWARNINGS",
+        "ignore::DeprecationWarning,ignore:starlette.middleware.wsgi is deprecated:UserWarning",
+    )
+    env.update(
+        {
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+        }
+    )
+    return env

@@ -1,0 +1,563 @@
+"""Prefect flows: the weekly scoring job, the monthly retraining job and their building blocks.
+
+- :func:`features_flow`: validate a data source and write point-in-time features.
+- :func:`train_flow`: train both targets, register challengers, gate promotion.
+- :func:`score_flow`: score with the registered models, write predictions and the report.
+- :func:`push_flow`: push a predictions file to a CRM (delta push through the ledger).
+- :func:`weekly_flow`: validate -> score with the champions (features are rebuilt with each
+  model's own settings) -> chapter report -> push. The job to schedule every week.
+- :func:`monthly_flow`: :func:`train_flow` (challenger -> gated promotion) then
+  :func:`weekly_flow`. The job to schedule every month.
+
+Flows are glue: each step is a task of :mod:`pipelines.tasks` over a domain function. Parameters
+are typed (Prefect validates them with pydantic before a run starts, also for runs started from
+the UI or a schedule). Every run publishes artifacts (:mod:`pipelines.artifacts`): a markdown
+summary, a table and links to the MLflow runs.
+
+Without ``PREFECT_API_URL`` a flow called from Python runs against a temporary local Prefect
+server started for the process; with it, runs are recorded on that server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from prefect import flow
+from pydantic import Field
+
+from pipelines import tasks
+from pipelines.artifacts import (
+    DEFAULT_MLFLOW_UI_URL,
+    build_weekly_markdown,
+    publish_features,
+    publish_push,
+    publish_training,
+    publish_weekly,
+)
+
+__all__ = [
+    "SinkKind",
+    "TargetName",
+    "CrmField",
+    "features_flow",
+    "train_flow",
+    "score_flow",
+    "push_flow",
+    "weekly_flow",
+    "monthly_flow",
+    "default_out_dir",
+]
+
+#: Where predictions go: a CRM, a signed webhook, a CSV file, or nowhere.
+SinkKind = Literal["csv", "hubspot", "salesforce", "webhook", "none"]
+#: A prediction target.
+TargetName = Literal["readiness", "disengagement"]
+#: A CRM field that can be left out of pushes (see ``docs/crm.md``; the member id cannot).
+CrmField = Literal[
+    "readiness_score", "readiness_rank", "disengagement_score", "segment", "reasons", "as_of",
+    "scored_at", "model_versions",
+]
+Days = Annotated[int, Field(gt=0, description="A number of days (> 0).")]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Share = Annotated[float, Field(gt=0.0, le=1.0)]
+Slots = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=1)]
+Tolerance = Annotated[float, Field(ge=0.0)]
+
+
+def default_out_dir() -> Path:
+    """Default output folder of the flows: ``<corecast home>/out``."""
+    from features.settings import corecast_home
+
+    return corecast_home() / "out"
+
+
+def _prepare() -> None:
+    """Telemetry off in every process that runs a flow (workers and served runs too)."""
+    import os
+
+    for key, value in (("MLFLOW_DISABLE_TELEMETRY", "true"), ("DO_NOT_TRACK", "true")):
+        os.environ.setdefault(key, value)
+
+
+def _source_label(data: str) -> str:
+    from features.contract import describe_source
+
+    return describe_source(data)
+
+
+def _label_config(
+    horizon_days: int, readiness_horizon_days: int, active_within_days: int, core_role: str
+):
+    from features.labels import LabelConfig
+
+    return LabelConfig(
+        horizon_days=horizon_days,
+        active_within_days=active_within_days,
+        readiness_horizon_days=readiness_horizon_days,
+        core_role=core_role,
+    )
+
+
+def _train_configs(
+    capacity_share: float, chapter_top: int, tolerance: float, overrides: dict[str, Any]
+) -> dict:
+    from dataclasses import fields
+
+    from features.errors import ConfigError
+    from models.config import TARGETS, TrainConfig
+
+    known = {f.name for f in fields(TrainConfig)} - {"target"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(
+            f"train_overrides: unknown setting(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    base = {
+        "capacity_share": capacity_share,
+        "chapter_top": chapter_top,
+        "promotion_tolerance": tolerance,
+        **overrides,
+    }
+    return {target: TrainConfig(target=target, **base) for target in TARGETS}
+
+
+def _push_options(
+    *,
+    out: Path,
+    dry_run: bool,
+    full: bool,
+    csv_path: Path | None,
+    ledger: Path | None,
+    crm_url: str | None,
+    id_property: str,
+    to: str,
+    omit_fields: list[str] | None = None,
+):
+    """Push options of a flow run; the CSV sink writes time-stamped files in ``out/crm-exports``.
+
+    ``omit_fields`` leaves fields out of the payload (and so out of the change fingerprint of
+    the delta push): without ``scored_at`` and ``model_versions``, re-scoring unchanged data
+    sends nothing.
+    """
+    from dataclasses import replace
+
+    from features.errors import ConfigError
+    from serving.crm import CsvConfig, PushOptions
+
+    dropped = {name: None for name in omit_fields or ()}
+    if dropped and to == "webhook":
+        raise ConfigError("omit_fields: webhook payloads are fixed; it applies to csv, hubspot "
+                          "and salesforce")
+    options = PushOptions(ledger_path=ledger, full=full, dry_run=dry_run)
+    csv = (
+        CsvConfig(path=csv_path, columns=dropped)
+        if csv_path
+        else CsvConfig(folder=out / "crm-exports", columns=dropped)
+    )
+    options = replace(
+        options,
+        csv=csv,
+        hubspot=replace(options.hubspot, id_property=id_property, properties=dropped),
+        salesforce=replace(options.salesforce, fields=dropped),
+    )
+    if crm_url and to == "hubspot":
+        options = replace(options, hubspot=replace(options.hubspot, base_url=crm_url))
+    elif crm_url and to == "salesforce":
+        options = replace(options, salesforce=replace(options.salesforce, instance_url=crm_url))
+    elif crm_url and to == "webhook":
+        options = replace(options, webhook=replace(options.webhook, url=crm_url))
+    return options
+
+
+def _push_summary(push) -> dict | None:
+    if push is None:
+        return None
+    r = push.report
+    return {
+        "kind": r.kind,
+        "sink": r.sink,
+        "dry_run": r.dry_run,
+        "total": r.total,
+        "new": r.new,
+        "changed": r.changed,
+        "retried": r.retried,
+        "unchanged": r.unchanged,
+        "to_send": r.to_send,
+        "sent": r.sent,
+        "failed": r.failed,
+        "pending": r.pending,
+        "files": [str(p) for p in push.files],
+    }
+
+
+def _outcome_summary(o) -> dict:
+    return {
+        "target": o.target,
+        "status": o.status,
+        "version": o.version,
+        "run_id": o.run_id,
+        "promoted": None if o.decision is None else o.decision.promoted,
+        "gate": o.decision.reason if o.decision else o.message,
+        "metrics": {
+            k: float(o.metrics[k])
+            for k in ("holdout.roc_auc", "holdout.pr_auc", "holdout.precision_at_k")
+            if k in (o.metrics or {})
+        },
+    }
+
+
+@flow(name="corecast-features", persist_result=False)
+def features_flow(
+    data: str,
+    out: Path,
+    as_of: dt.date | None = None,
+) -> str:
+    """Validate a data source and write one row of point-in-time features per member.
+
+    Args:
+        data: A folder of CSV/Parquet tables or a SQLAlchemy URL.
+        out: Parquet file to write.
+        as_of: Snapshot date; only rows strictly before it are used (default: the day after the
+            last observed activity).
+
+    Returns:
+        The written file.
+    """
+    import pandas as pd
+
+    from features.tables import parse_as_of
+
+    _prepare()
+    tables = tasks.load_data(data)
+    when = parse_as_of(as_of) if as_of else tables.last_observed.normalize() + pd.Timedelta(days=1)
+    path, rows, columns = tasks.build_feature_file(tables, when, Path(out))
+    publish_features(_source_label(data), when, rows, columns, path)
+    return str(path)
+
+
+@flow(name="corecast-train", persist_result=False)
+def train_flow(
+    data: str,
+    targets: list[TargetName] | None = None,
+    horizon_days: Days = 90,
+    readiness_horizon_days: Days = 180,
+    active_within_days: Days = 90,
+    core_role: str = "ambassador",
+    capacity_share: Share = 0.01,
+    chapter_top: Count = 3,
+    tolerance: Tolerance = 0.0,
+    force_promote: bool = False,
+    train_overrides: dict[str, Any] | None = None,
+    mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
+) -> list[dict]:
+    """Train both targets, log the runs to MLflow, register challengers and gate promotion.
+
+    Args:
+        data: A folder of CSV/Parquet tables or a SQLAlchemy URL.
+        targets: Targets to train (default: every target the data supports).
+        horizon_days: Disengagement label window.
+        readiness_horizon_days: Readiness label window.
+        active_within_days: Disengagement eligibility: active within this many days.
+        core_role: The role readiness predicts.
+        capacity_share: Outreach capacity as a share of eligible members (k of precision@k).
+        chapter_top: Candidates per chapter for the per-chapter precision.
+        tolerance: Allowed shortfall of a challenger vs the champion on the primary metric.
+        force_promote: Make the new versions champion whatever the gate says (recorded).
+        train_overrides: Other :class:`models.config.TrainConfig` settings by name
+            (e.g. ``{"candidates": ["logreg"], "threads": 1}``).
+        mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
+
+    Returns:
+        One summary per target: status, version, run id, gate decision, key metrics.
+    """
+    from models.config import TARGETS
+
+    _prepare()
+    labels = _label_config(horizon_days, readiness_horizon_days, active_within_days, core_role)
+    configs = _train_configs(capacity_share, chapter_top, tolerance, dict(train_overrides or {}))
+    tables = tasks.load_data(data)
+    wanted = list(dict.fromkeys(targets)) if targets else list(TARGETS)
+    outcomes = [
+        tasks.train_target_model(
+            tables, target, required=targets is not None, labels=labels,
+            train_configs=configs, force_promote=force_promote,
+        )
+        for target in wanted
+    ]
+    publish_training(outcomes, _source_label(data), mlflow_ui_url)
+    return [_outcome_summary(o) for o in outcomes]
+
+
+def _score_steps(
+    data: str,
+    as_of: dt.date | None,
+    out: Path,
+    readiness_model: str,
+    disengagement_model: str,
+    chapter_capacity: int,
+    at_risk: float,
+    ready_min: float,
+    nurture_min: float,
+):
+    from serving.score import ScoringConfig
+    from serving.segments import SegmentConfig
+
+    config = ScoringConfig(
+        segments=SegmentConfig(
+            chapter_capacity=chapter_capacity, ready_min=ready_min, nurture_min=nurture_min,
+            at_risk=at_risk,
+        )
+    )
+    tables = tasks.load_data(data)
+    readiness, disengagement = tasks.load_models(readiness_model, disengagement_model)
+    result = tasks.score_members_task(tables, as_of, readiness, disengagement, config)
+    written = tasks.write_predictions_task(result, out)
+    report = tasks.write_report_task(result, tables, out)
+    models = {"readiness": readiness, "disengagement": disengagement}
+    return tables, result, models, [*written, *report.paths], report
+
+
+def _scored_summary(result, models, outputs) -> dict:
+    return {
+        "as_of": result.as_of.date().isoformat(),
+        "members_scored": int(result.meta["members_scored"]),
+        "segments": {str(k): int(v) for k, v in result.meta["segments"].items()},
+        "models": {t: (None if m is None else m.version) for t, m in models.items()},
+        "outputs": [str(p) for p in outputs],
+    }
+
+
+@flow(name="corecast-score", persist_result=False)
+def score_flow(
+    data: str,
+    as_of: dt.date | None = None,
+    out: Path | None = None,
+    readiness_model: str = "champion",
+    disengagement_model: str = "champion",
+    chapter_capacity: Slots = 3,
+    at_risk: Probability = 0.6,
+    ready_min: Probability = 0.10,
+    nurture_min: Probability = 0.03,
+    mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
+) -> dict:
+    """Score every consenting member; write predictions, the chapter report and report.html.
+
+    Args:
+        data: A folder of CSV/Parquet tables or a SQLAlchemy URL.
+        as_of: Scoring date (default: the day after the last observed activity).
+        out: Output folder (default ``<corecast home>/out``).
+        readiness_model: Alias or version of corecast-readiness, or ``none``.
+        disengagement_model: Alias or version of corecast-disengagement, or ``none``.
+        chapter_capacity: ``ready-now`` slots per chapter.
+        at_risk: Disengagement score from which a member is at risk.
+        ready_min: Minimum readiness score for ``ready-now``.
+        nurture_min: Minimum readiness score for ``nurture``.
+        mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
+
+    Returns:
+        Scoring date, counts per segment, model versions and written files.
+    """
+    _prepare()
+    out = Path(out) if out else default_out_dir()
+    tables, result, models, outputs, report = _score_steps(
+        data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
+        ready_min, nurture_min,
+    )
+    markdown = build_weekly_markdown(
+        source=_source_label(data), first_observed=tables.first_observed,
+        last_observed=tables.last_observed, result=result, chapters=report.chapters,
+        models=models, push=None, outputs=outputs, ui_url=mlflow_ui_url, top=chapter_capacity,
+    )
+    publish_weekly(markdown, report.chapters, models, mlflow_ui_url)
+    return _scored_summary(result, models, outputs)
+
+
+@flow(name="corecast-push", persist_result=False)
+def push_flow(
+    predictions: Path,
+    to: SinkKind = "csv",
+    dry_run: bool = False,
+    full: bool = False,
+    csv_path: Path | None = None,
+    ledger: Path | None = None,
+    crm_url: str | None = None,
+    id_property: str = "email",
+    omit_fields: list[CrmField] | None = None,
+) -> dict | None:
+    """Push a predictions file to a CRM through the delivery ledger (only what changed).
+
+    Args:
+        predictions: ``predictions.parquet`` or ``.csv``.
+        to: ``csv``, ``hubspot``, ``salesforce``, ``webhook`` (or ``none``: do nothing).
+        dry_run: Report what would be sent; send and write nothing.
+        full: Send unchanged records too.
+        csv_path: File of the CSV sink (default: time-stamped files in ``crm-exports/`` next to
+            the predictions).
+        ledger: Delivery ledger (default ``<corecast home>/ledger.sqlite``).
+        crm_url: HubSpot API base URL, Salesforce instance URL or webhook URL.
+        id_property: HubSpot unique property matching members (``email``).
+        omit_fields: CRM fields left out of the payload (e.g. ``["scored_at",
+            "model_versions"]`` so that re-scoring unchanged data sends nothing).
+
+    Returns:
+        Counts of the push (``None`` with ``to="none"``).
+    """
+    _prepare()
+    if to == "none":
+        return None
+    options = _push_options(
+        out=Path(predictions).parent, dry_run=dry_run, full=full, csv_path=csv_path,
+        ledger=ledger, crm_url=crm_url, id_property=id_property, to=to, omit_fields=omit_fields,
+    )
+    outcome = tasks.push_task_for(to)(Path(predictions), to, options)
+    publish_push(outcome, str(predictions))
+    return _push_summary(outcome)
+
+
+@flow(name="corecast-weekly", persist_result=False)
+def weekly_flow(
+    data: str,
+    as_of: dt.date | None = None,
+    out: Path | None = None,
+    to: SinkKind = "csv",
+    dry_run: bool = False,
+    full: bool = False,
+    chapter_capacity: Slots = 3,
+    at_risk: Probability = 0.6,
+    ready_min: Probability = 0.10,
+    nurture_min: Probability = 0.03,
+    readiness_model: str = "champion",
+    disengagement_model: str = "champion",
+    csv_path: Path | None = None,
+    ledger: Path | None = None,
+    crm_url: str | None = None,
+    id_property: str = "email",
+    omit_fields: list[CrmField] | None = None,
+    mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
+) -> dict:
+    """The weekly job: validate, score with the champions, write the report, push to a CRM.
+
+    A data source that breaks the contract fails the run at once with the contract's message.
+    Only the push retries (CRM outages), and the ledger makes it send only what changed.
+
+    Args:
+        data: A folder of CSV/Parquet tables or a SQLAlchemy URL.
+        as_of: Scoring date (default: the day after the last observed activity).
+        out: Output folder (default ``<corecast home>/out``).
+        to: Where to push: ``csv``, ``hubspot``, ``salesforce``, ``webhook`` or ``none``.
+        dry_run: Plan the push only; send and write nothing to the CRM or the ledger.
+        full: Push unchanged records too.
+        chapter_capacity: ``ready-now`` slots per chapter (also the candidates listed per
+            chapter in the summary).
+        at_risk: Disengagement score from which a member is at risk.
+        ready_min: Minimum readiness score for ``ready-now``.
+        nurture_min: Minimum readiness score for ``nurture``.
+        readiness_model: Alias or version of corecast-readiness, or ``none``.
+        disengagement_model: Alias or version of corecast-disengagement, or ``none``.
+        csv_path: File of the CSV sink (default: time-stamped files in ``<out>/crm-exports``).
+        ledger: Delivery ledger (default ``<corecast home>/ledger.sqlite``).
+        crm_url: HubSpot API base URL, Salesforce instance URL or webhook URL.
+        id_property: HubSpot unique property matching members.
+        omit_fields: CRM fields left out of the payload (e.g. ``["scored_at",
+            "model_versions"]`` so that re-scoring unchanged data sends nothing).
+        mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
+
+    Returns:
+        Scoring date, counts per segment, model versions, files, and the push counts.
+    """
+    _prepare()
+    out = Path(out) if out else default_out_dir()
+    tables, result, models, outputs, report = _score_steps(
+        data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
+        ready_min, nurture_min,
+    )
+    push = None
+    if to != "none":
+        options = _push_options(
+            out=out, dry_run=dry_run, full=full, csv_path=csv_path, ledger=ledger,
+            crm_url=crm_url, id_property=id_property, to=to, omit_fields=omit_fields,
+        )
+        push = tasks.push_task_for(to)(out / "predictions.parquet", to, options)
+    markdown = build_weekly_markdown(
+        source=_source_label(data), first_observed=tables.first_observed,
+        last_observed=tables.last_observed, result=result, chapters=report.chapters,
+        models=models, push=push, outputs=outputs, ui_url=mlflow_ui_url, top=chapter_capacity,
+    )
+    publish_weekly(markdown, report.chapters, models, mlflow_ui_url)
+    return {**_scored_summary(result, models, outputs), "push": _push_summary(push)}
+
+
+@flow(name="corecast-monthly", persist_result=False)
+def monthly_flow(
+    data: str,
+    as_of: dt.date | None = None,
+    out: Path | None = None,
+    to: SinkKind = "csv",
+    dry_run: bool = False,
+    full: bool = False,
+    chapter_capacity: Slots = 3,
+    at_risk: Probability = 0.6,
+    ready_min: Probability = 0.10,
+    nurture_min: Probability = 0.03,
+    csv_path: Path | None = None,
+    ledger: Path | None = None,
+    crm_url: str | None = None,
+    id_property: str = "email",
+    omit_fields: list[CrmField] | None = None,
+    horizon_days: Days = 90,
+    readiness_horizon_days: Days = 180,
+    active_within_days: Days = 90,
+    core_role: str = "ambassador",
+    capacity_share: Share = 0.01,
+    chapter_top: Count = 3,
+    tolerance: Tolerance = 0.0,
+    force_promote: bool = False,
+    train_overrides: dict[str, Any] | None = None,
+    mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
+) -> dict:
+    """The monthly job: retrain both targets (challenger -> gated promotion), then the weekly job.
+
+    The weekly part scores with whichever versions are champion after the gate: the new ones
+    when they were promoted, the previous ones otherwise. See :func:`train_flow` and
+    :func:`weekly_flow` for the parameters.
+
+    Returns:
+        ``{"training": [...], "weekly": {...}}``.
+    """
+    _prepare()
+    training = train_flow(
+        data,
+        horizon_days=horizon_days,
+        readiness_horizon_days=readiness_horizon_days,
+        active_within_days=active_within_days,
+        core_role=core_role,
+        capacity_share=capacity_share,
+        chapter_top=chapter_top,
+        tolerance=tolerance,
+        force_promote=force_promote,
+        train_overrides=train_overrides,
+        mlflow_ui_url=mlflow_ui_url,
+    )
+    weekly = weekly_flow(
+        data,
+        as_of=as_of,
+        out=out,
+        to=to,
+        dry_run=dry_run,
+        full=full,
+        chapter_capacity=chapter_capacity,
+        at_risk=at_risk,
+        ready_min=ready_min,
+        nurture_min=nurture_min,
+        csv_path=csv_path,
+        ledger=ledger,
+        crm_url=crm_url,
+        id_property=id_property,
+        omit_fields=omit_fields,
+        mlflow_ui_url=mlflow_ui_url,
+    )
+    return {"training": training, "weekly": weekly}

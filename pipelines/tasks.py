@@ -1,0 +1,303 @@
+"""Prefect tasks: thin wrappers over the domain functions, one step of a flow each.
+
+Every task calls domain code and logs one line about what it did; none holds domain logic.
+Results are kept in memory only (no result persistence, no caching): the inputs are data frames
+and models that must not be hashed or written to Prefect's result store.
+
+Retries: only :data:`push_scores` talks to an outside system (a CRM or a webhook) and retries,
+and only on :class:`~features.errors.CrmError` (an outage that outlived the sink's own retries);
+the delivery ledger makes a retry send exactly the records not yet confirmed. The CSV sink is a
+local file and does not retry (see :func:`push_task_for`). A broken data source fails
+:data:`load_data` at once with the data contract's message.
+
+Unit tests call the plain functions through ``.fn``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from features.tables import Tables
+
+__all__ = [
+    "PushOutcome",
+    "WrittenReport",
+    "load_data",
+    "build_feature_file",
+    "train_target_model",
+    "load_models",
+    "score_members_task",
+    "write_predictions_task",
+    "write_report_task",
+    "push_scores",
+    "push_task_for",
+    "retry_on_crm_outage",
+]
+
+PUSH_RETRIES = 2
+PUSH_RETRY_DELAYS = [30, 120]
+
+
+def _logger():
+    """The run logger inside a flow or task run, a plain logger when called through ``.fn``."""
+    import logging
+
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("corecast.pipelines")
+
+
+@dataclass(frozen=True, eq=False)
+class WrittenReport:
+    """The chapter report and the files it was written to.
+
+    Attributes:
+        chapters: One row per chapter (:func:`serving.report.build_chapter_report`).
+        paths: ``chapter_report.csv`` and ``report.html``.
+    """
+
+    chapters: pd.DataFrame
+    paths: tuple[Path, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class PushOutcome:
+    """What a push did.
+
+    Attributes:
+        report: The push report (counts, duration, failure reasons).
+        files: Files written by the CSV sink (empty for other sinks, and when nothing changed).
+    """
+
+    report: object
+    files: tuple[Path, ...]
+
+
+@task(name="validate-data", persist_result=False, cache_policy=NO_CACHE)
+def load_data(source: str) -> Tables:
+    """Load a data source and validate it against the data contract.
+
+    Raises:
+        ContractError: The data breaks the contract (the message names file, column and rows).
+    """
+    from features.contract import describe_source, load_tables
+
+    tables = load_tables(source)
+    roles = 0 if tables.roles is None else len(tables.roles)
+    _logger().info(
+        "%s: %d members, %d activities, %d role spells; activity from %s to %s",
+        describe_source(source), len(tables.members), len(tables.activities), roles,
+        f"{tables.first_observed:%Y-%m-%d}", f"{tables.last_observed:%Y-%m-%d}",
+    )
+    return tables
+
+
+@task(name="build-features", persist_result=False, cache_policy=NO_CACHE)
+def build_feature_file(tables: Tables, as_of: pd.Timestamp, out: Path) -> tuple[Path, int, int]:
+    """Build point-in-time features at ``as_of`` and write them to ``out`` (Parquet).
+
+    Returns:
+        ``(path, members, features)``.
+    """
+    from features.build import build_features
+    from features.io import write_parquet_atomic
+
+    frame = build_features(tables, as_of)
+    path = write_parquet_atomic(frame.reset_index(), out)
+    _logger().info(
+        "features: %d members x %d columns at %s -> %s",
+        len(frame), frame.shape[1], f"{as_of:%Y-%m-%d}", path,
+    )
+    return path, len(frame), frame.shape[1]
+
+
+@task(name="train-and-gate", persist_result=False, cache_policy=NO_CACHE)
+def train_target_model(
+    tables: Tables,
+    target: str,
+    *,
+    required: bool = False,
+    labels=None,
+    train_configs=None,
+    force_promote: bool = False,
+):
+    """Train one target, log it to MLflow, register a challenger and gate its promotion.
+
+    Args:
+        tables: Validated data.
+        target: ``"readiness"`` or ``"disengagement"``.
+        required: When false (the flows' default, "every target the data supports"), data that
+            cannot express the target or has too little history gives an outcome with status
+            ``"unavailable"`` / ``"insufficient_data"``, as
+            :func:`models.registry.train_and_register` reports it; when true it raises.
+
+    Returns:
+        The :class:`models.registry.TrainOutcome`.
+    """
+    from features.errors import InsufficientDataError, TargetUnavailable
+    from models.registry import TrainOutcome, train_and_register
+
+    logger = _logger()
+    logger.info("training %s on %d members ...", target, len(tables.members))
+    try:
+        [outcome] = train_and_register(
+            tables, [target], labels=labels, train_configs=train_configs,
+            force_promote=force_promote,
+        )
+    except (TargetUnavailable, InsufficientDataError) as exc:
+        if required:
+            raise
+        status = "unavailable" if isinstance(exc, TargetUnavailable) else "insufficient_data"
+        outcome = TrainOutcome(target=target, status=status, message=str(exc))
+    logger.info("%s: %s - %s", outcome.target, outcome.status, outcome.message)
+    return outcome
+
+
+@task(name="load-models", persist_result=False, cache_policy=NO_CACHE)
+def load_models(readiness: str = "champion", disengagement: str = "champion") -> tuple:
+    """Load the registered models to score with.
+
+    Args:
+        readiness: Alias or version of the readiness model, or ``"none"``. A missing readiness
+            champion is allowed (data without a roles table has no readiness model): that
+            score is then left out.
+        disengagement: Alias or version of the disengagement model, or ``"none"``.
+
+    Returns:
+        ``(readiness_model, disengagement_model)``; either may be ``None``.
+
+    Raises:
+        ModelNotFound: A model asked for (other than the readiness champion) does not exist.
+    """
+    from features.errors import ModelNotFound
+    from models.registry import load_champion
+
+    logger = _logger()
+    loaded = {}
+    for target, ref in (("readiness", readiness), ("disengagement", disengagement)):
+        if ref == "none":
+            loaded[target] = None
+            continue
+        try:
+            loaded[target] = load_champion(target, ref)
+        except ModelNotFound:
+            if target == "readiness" and ref == "champion":
+                logger.warning("no readiness champion: scoring disengagement only")
+                loaded[target] = None
+                continue
+            raise
+        logger.info("%s: corecast-%s v%s (%s)", target, target, loaded[target].version, ref)
+    return loaded["readiness"], loaded["disengagement"]
+
+
+@task(name="score-members", persist_result=False, cache_policy=NO_CACHE)
+def score_members_task(tables: Tables, as_of, readiness, disengagement, config):
+    """Score every consenting member (features rebuilt with each model's own settings).
+
+    Returns:
+        The :class:`serving.score.ScoreResult`.
+    """
+    from serving.score import score_members
+
+    result = score_members(tables, as_of, readiness, disengagement, config)
+    _logger().info(
+        "scored %d members at %s (features: %d members x %d columns); segments: %s",
+        result.meta["members_scored"], f"{result.as_of:%Y-%m-%d}", len(result.features),
+        result.features.shape[1], result.meta["segments"],
+    )
+    return result
+
+
+@task(name="write-predictions", persist_result=False, cache_policy=NO_CACHE)
+def write_predictions_task(result, out: Path) -> list[Path]:
+    """Write ``predictions.parquet`` and ``predictions.csv`` into ``out``."""
+    from serving.score import write_predictions
+
+    paths = write_predictions(result.predictions, out)
+    _logger().info("wrote %s", ", ".join(str(p) for p in paths))
+    return paths
+
+
+@task(name="write-report", persist_result=False, cache_policy=NO_CACHE)
+def write_report_task(result, tables: Tables, out: Path) -> WrittenReport:
+    """Build the chapter succession report and write ``chapter_report.csv`` + ``report.html``."""
+    from serving.report import build_chapter_report, render_report_html, write_report
+
+    chapters = build_chapter_report(result.predictions, tables, result.as_of, result.features)
+    html = render_report_html(
+        chapters, result.predictions, as_of=result.as_of, meta=result.meta,
+        features=result.features,
+    )
+    paths = write_report(chapters, html, out)
+    _logger().info("chapter report: %d chapters -> %s", len(chapters), paths[-1])
+    return WrittenReport(chapters=chapters, paths=tuple(paths))
+
+
+def retry_on_crm_outage(task, task_run, state) -> bool:
+    """Retry condition of :data:`push_scores`: retry a :class:`CrmError`, nothing else.
+
+    A missing token or a bad option (:class:`~features.errors.ConfigError`) or a broken
+    predictions table (:class:`~features.errors.ContractError`) will not get better by waiting.
+    """
+    from features.errors import CrmError
+
+    try:
+        state.result()
+    except CrmError:
+        return True
+    except Exception:  # noqa: BLE001 - any other failure is final
+        return False
+    return False
+
+
+@task(
+    name="push-to-crm",
+    persist_result=False,
+    cache_policy=NO_CACHE,
+    retries=PUSH_RETRIES,
+    retry_delay_seconds=PUSH_RETRY_DELAYS,
+    retry_condition_fn=retry_on_crm_outage,
+)
+def push_scores(predictions: Path, kind: str, options) -> PushOutcome:
+    """Push a predictions file to a sink through the delivery ledger (delta push).
+
+    Args:
+        predictions: ``predictions.parquet`` written by :data:`write_predictions_task`.
+        kind: ``csv``, ``hubspot``, ``salesforce`` or ``webhook``.
+        options: :class:`serving.crm.PushOptions`.
+
+    Raises:
+        CrmError: The sink failed after its own retries (the task then retries; the ledger
+            makes that resend only what was not confirmed).
+        ConfigError: A missing credential or setting (not retried).
+    """
+    from serving.crm import Ledger, build_sink, default_ledger_path, load_predictions
+    from serving.crm import push_predictions as push
+
+    frame = load_predictions(predictions)
+    sink = build_sink(kind, options, require_credentials=not options.dry_run)
+    with Ledger(options.ledger_path or default_ledger_path(), readonly=options.dry_run) as ledger:
+        report = push(
+            frame, sink, ledger, full=options.full, dry_run=options.dry_run,
+            sample_size=options.sample_size, source=str(predictions),
+        )
+    for line in report.summary().splitlines():
+        _logger().info("%s", line)
+    files = tuple(getattr(sink, "files_written", ()))
+    return PushOutcome(report=report, files=files)
+
+
+def push_task_for(kind: str):
+    """The push task for a sink kind: the CSV sink is a local file and never retries."""
+    if kind == "csv":
+        return push_scores.with_options(retries=0, retry_condition_fn=None)
+    return push_scores

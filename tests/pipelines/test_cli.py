@@ -1,0 +1,113 @@
+"""Argument errors of ``corecast run``, ``serve`` and ``ui``: clear messages, nothing started."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from features.errors import ConfigError
+from pipelines.cli import app, main
+from pipelines.deploy import check_cron, check_timezone
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture()
+def data_dir(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    ("cron", "message"),
+    [
+        ("0 6 * *", "expected 5 fields (minute hour day-of-month month day-of-week), got 4"),
+        ("0 6 * * 1 2024", "got 6"),
+        ("61 6 * * 1", "'61 6 * * 1' is not a valid cron expression"),
+        ("0 6 * * funday", "not a valid cron expression"),
+        ("", "got 0"),
+    ],
+)
+def test_serve_rejects_a_bad_weekly_cron(data_dir, cron, message):
+    result = invoke("serve", "--data", data_dir, "--weekly", cron)
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception).startswith("--weekly: ")
+    assert message in str(result.exception)
+    assert "e.g. '0 6 * * 1'" in str(result.exception)
+
+
+def test_serve_rejects_a_bad_monthly_cron_and_a_bad_timezone(data_dir):
+    result = invoke("serve", "--data", data_dir, "--monthly", "0 5 32 * *")
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception).startswith("--monthly: '0 5 32 * *' is not a valid cron")
+    result = invoke("serve", "--data", data_dir, "--timezone", "Europe/Pariss")
+    assert isinstance(result.exception, ConfigError)
+    assert "'Europe/Pariss' is not an IANA time zone name" in str(result.exception)
+    assert "did you mean Europe/Paris" in str(result.exception)
+    result = invoke("serve", "--data", data_dir, "--tz", "CEST+2")
+    assert "is not an IANA time zone name" in str(result.exception)
+
+
+def test_serve_checks_the_data_folder_and_the_sink(tmp_path, data_dir):
+    result = invoke("serve", "--data", str(tmp_path / "nowhere"))
+    assert isinstance(result.exception, ConfigError)
+    assert "does not exist" in str(result.exception)
+    result = invoke("serve", "--data", data_dir, "--to", "fax")
+    assert "--to: expected one of csv, hubspot, salesforce, webhook, none" in str(
+        result.exception
+    )
+
+
+def test_run_rejects_bad_arguments_before_starting_anything(tmp_path, data_dir):
+    result = invoke("run", "--data", data_dir, "--to", "excel")
+    assert isinstance(result.exception, ConfigError) and "'excel'" in str(result.exception)
+    result = invoke("run", "--data", data_dir, "--as-of", "31/12/2024")
+    assert isinstance(result.exception, ConfigError)
+    assert "--as-of: '31/12/2024' is not a date (YYYY-MM-DD)" == str(result.exception)
+    result = invoke("run", "--data", str(tmp_path / "missing"))
+    assert isinstance(result.exception, ConfigError)
+    result = invoke("run", "--data", data_dir, "--capacity", "-1")
+    assert result.exit_code == 2 and "--capacity" in result.output
+
+
+def test_bad_flow_parameters_become_a_config_error(data_dir):
+    result = invoke("run", "--data", data_dir, "--at-risk", "1.5")
+    assert isinstance(result.exception, ConfigError)
+    assert "corecast-weekly: invalid parameters" in str(result.exception)
+    assert "at_risk" in str(result.exception)
+
+
+def test_ui_refuses_a_port_in_use():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = invoke("ui", "--port", str(port))
+    assert isinstance(result.exception, ConfigError)
+    assert f"127.0.0.1:{port} is already in use" in str(result.exception)
+
+
+def test_main_prints_one_line_and_exits_2(monkeypatch, capsys, data_dir):
+    monkeypatch.setattr(sys, "argv", ["corecast", "serve", "--data", data_dir, "--tz", "Mars"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "'Mars' is not an IANA time zone name" in err
+    assert "Traceback" not in err
+
+
+def test_check_helpers_normalise_valid_values():
+    assert check_cron("  0   6 * *  1 ") == "0 6 * * 1"
+    assert check_cron("*/15 8-18 * * mon-fri") == "*/15 8-18 * * mon-fri"
+    assert check_timezone("Europe/Paris") == "Europe/Paris"
+    with pytest.raises(ConfigError, match="'H 6 \\* \\* 1' is not a valid cron expression"):
+        check_cron("H 6 * * 1")
