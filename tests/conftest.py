@@ -18,6 +18,9 @@ def isolated_home(tmp_path, monkeypatch):
     home = tmp_path / "corecast-home"
     home.mkdir()
     monkeypatch.setenv("CORECAST_HOME", str(home))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("CORECAST_HUBSPOT_TOKEN", raising=False)
+    # MLflow's set_tracking_uri also writes MLFLOW_TRACKING_URI into the environment; setting then
+    # deleting it here makes monkeypatch remove whatever a test left behind at teardown.
+    for name in ("MLFLOW_TRACKING_URI", "CORECAST_HUBSPOT_TOKEN"):
+        monkeypatch.setenv(name, "unset")
+        monkeypatch.delenv(name)
     return home
