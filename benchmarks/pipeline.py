@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from benchmarks.monthly import step_monthly, step_push, step_score, step_train
+
 __all__ = ["SIZES", "data_dir", "main"]
 
 #: Size name -> simulator settings.
@@ -78,11 +80,62 @@ def step_frame(size: str, snapshots: int = 24) -> dict:
     }
 
 
+def step_partitioned(size: str, workers: int = 2, parts: int = 4) -> dict:
+    """One snapshot built by the Dask flow of :mod:`pipelines.scale` (``parts`` member
+    partitions on a ``workers``-process LocalCluster); the time includes starting the cluster,
+    each worker loading the tables, and concatenating (Prefect's own server is started before
+    the clock). Checked equal to ``build_features``."""
+    import pandas as pd
+    from prefect import flow
+
+    from features.build import build_features
+    from features.contract import load_tables
+    from features.feature_config import FeatureConfig, resolve_vocabulary
+    from pipelines.scale import build_features_scaled
+    from serving.score import default_as_of
+
+    @flow(name="bench-warm-up")
+    def warm_up() -> int:
+        return 1
+
+    warm_up()  # starts Prefect's local server outside the clock
+    folder = str(data_dir(size))
+    t0 = time.perf_counter()
+    frame = build_features_scaled(folder, None, FeatureConfig(), parts, n_workers=workers)
+    core = time.perf_counter() - t0
+    tables = load_tables(folder)
+    when = default_as_of(tables)
+    expected = build_features(tables, when, resolve_vocabulary(tables, when, FeatureConfig()))
+    pd.testing.assert_frame_equal(frame, expected, check_exact=True)
+    return {"core_s": core, "rows": len(frame), "workers": workers, "parts": parts}
+
+
+def step_train_1(size: str) -> dict:
+    from benchmarks.monthly import step_train as train
+
+    return train(size, threads=1)
+
+
+def step_partitioned_1(size: str) -> dict:
+    return step_partitioned(size, workers=1, parts=4)
+
+
+def step_partitioned_2(size: str) -> dict:
+    return step_partitioned(size, workers=2, parts=4)
+
+
 STEPS = {
     "simulate": step_simulate,
     "validate": step_validate,
     "snapshot": step_snapshot,
     "frame": step_frame,
+    "train": step_train,
+    "score": step_score,
+    "push": step_push,
+    "monthly": step_monthly,
+    "train1": step_train_1,
+    "dask1": step_partitioned_1,
+    "dask2": step_partitioned_2,
 }
 
 

@@ -5,6 +5,7 @@ Usage::
     python -m benchmarks.run                       # national size (200k members, 6 years)
     python -m benchmarks.run --size small
     python -m benchmarks.run --size national --steps simulate snapshot
+    python -m benchmarks.run --size national --steps train score push monthly
 
 Each step runs in a fresh interpreter so its peak memory is its own. Targets are printed beside
 the figures as ratios (figure / target; below 1.0 meets the target).
@@ -25,7 +26,19 @@ TARGETS_S = {
     ("national", "simulate"): 60.0,
     ("national", "snapshot"): 15.0,
     ("national", "frame"): 120.0,
+    ("national", "train"): 180.0,
+    ("national", "score"): 20.0,
+    ("national", "monthly"): 360.0,
+    ("federation", "monthly"): 3600.0,
 }
+#: Peak-memory targets in MB per size (every step).
+TARGETS_RSS_MB = {"national": 4096.0, "federation": 20480.0}
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.4g}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,19 +55,23 @@ def main(argv: list[str] | None = None) -> int:
         core = result.info.get("core_s", result.seconds)
         target = TARGETS_S.get((args.size, step))
         ratio = f"{core / target:.2f}" if target else ""
-        extra = ", ".join(f"{k}={v:,}" for k, v in result.info.items() if k != "core_s")
+        extra = ", ".join(f"{k}={_fmt(v)}" for k, v in result.info.items() if k != "core_s")
+        rss_target = TARGETS_RSS_MB.get(args.size)
+        rss_ratio = f"{result.peak_rss_mb / rss_target:.2f}" if rss_target else ""
         rows.append([step, f"{core:.1f}", f"{result.seconds:.1f}", f"{result.peak_rss_mb:,.0f}",
-                     f"{target:.0f}" if target else "", ratio, extra])
+                     f"{target:.0f}" if target else "", ratio, rss_ratio, extra])
         print(" | ".join(rows[-1]), flush=True)
     if not args.no_write:
         path = append_results(
             "pipeline.md",
             f"Pipeline, size {args.size} ({SIZES[args.size]['members']:,} members, "
             f"{SIZES[args.size]['years']:g} years)",
-            ["step", "operation s", "process s", "peak RSS MB", "target s", "ratio", "details"],
+            ["step", "operation s", "process s", "peak RSS MB", "target s", "ratio",
+             "RSS ratio", "details"],
             rows,
             notes=["operation s: the step's own work (inputs loaded before the clock starts); "
-                   "process s: the child's whole main(); ratio = operation / target."],
+                   "process s: the child's whole main(); ratio = operation / target; "
+                   "RSS ratio = peak RSS / the size's memory target."],
         )
         print(f"appended to {path}")
     return 0

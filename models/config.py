@@ -77,6 +77,17 @@ class TrainConfig:
         importance_max_rows: Holdout rows sampled for permutation importance.
         threads: Native threads (OpenMP / BLAS) used while training; ``None`` = all cores.
             One thread is the most predictable on a shared or busy machine.
+        max_fit_rows: Cap on the rows one model fit sees (``None`` = no cap). Above it the
+            negatives (label 0) are subsampled at one rate, stratified by snapshot (the same
+            share of each snapshot's negatives, chosen by a seeded hash of member and date, so
+            a member-snapshot is in or out in every fold alike); every positive is kept and the
+            kept negatives are weighted by their snapshot's inverse sampling rate, so the fitted
+            probabilities stay on the population's scale. Out-of-time scores, calibration and
+            the holdout evaluation always use every row. Communities below the cap (anything
+            up to ~10,000 members with 24 snapshots) train exactly as without it.
+        calibration_fit_rows: Fits of the extra calibration origins (beyond the selection
+            backtest) are capped at this many rows by the same rule (``None`` = ``max_fit_rows``);
+            they only provide out-of-time scores for the calibration map.
     """
 
     target: str = "disengagement"
@@ -109,6 +120,8 @@ class TrainConfig:
     importance_repeats: int = 3
     importance_max_rows: int = 20_000
     threads: int | None = None
+    max_fit_rows: int | None = 250_000
+    calibration_fit_rows: int | None = 100_000
 
     def __post_init__(self) -> None:
         from models.metrics import METRIC_DIRECTIONS
@@ -156,6 +169,10 @@ class TrainConfig:
             raise ConfigError(
                 f"threads must be None or a positive whole number, got {self.threads}"
             )
+        for name in ("max_fit_rows", "calibration_fit_rows"):
+            value = getattr(self, name)
+            if value is not None and (int(value) != value or value < 1000):
+                raise ConfigError(f"{name} must be None or a whole number >= 1000, got {value!r}")
         if self.calibration_folds < 2:
             raise ConfigError("calibration_folds must be at least 2")
         if self.promotion_tolerance < 0:

@@ -58,6 +58,7 @@ __all__ = [
     "fingerprint_tables",
     "render_card",
     "evaluate_on_holdout",
+    "sample_fit_rows",
     "RATIO_METRICS",
 ]
 
@@ -296,11 +297,14 @@ def _out_of_time(
     x_train: pd.DataFrame,
     y_train: np.ndarray,
     chapter: np.ndarray,
+    max_rows: int | None = None,
+    u: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Fit candidate ``name`` on a fold's training snapshots and score its origin."""
+    """Fit candidate ``name`` on a fold's training snapshots (at most ``max_rows`` of them, see
+    :func:`sample_fit_rows`) and score every member of its origin."""
     fit_mask = train_data["as_of"].isin(fold.train_dates).to_numpy()
     val_mask = (train_data["as_of"] == fold.origin).to_numpy()
-    model = _fit(name, config, x_train.loc[fit_mask], y_train[fit_mask])
+    model = _fit_sampled(name, config, train_data, x_train, y_train, fit_mask, max_rows, u)
     x_val = x_train.loc[val_mask]
     return pd.DataFrame(
         {
@@ -432,8 +436,79 @@ def _check_positives(target: str, what: str, y: np.ndarray, needed: int, knob: s
         )
 
 
-def _fit(name: str, config: TrainConfig, x: pd.DataFrame, y: np.ndarray):
-    return build_candidate(name, config).fit(x, y)
+def _fit(name: str, config: TrainConfig, x: pd.DataFrame, y: np.ndarray, weight=None):
+    model = build_candidate(name, config)
+    if weight is None:
+        return model.fit(x, y)
+    return model.fit(x, y, model__sample_weight=weight)
+
+
+def _row_uniforms(data: pd.DataFrame, seed: int) -> np.ndarray:
+    """A uniform number in [0, 1) per (member_id, as_of) row, fixed by ``seed``."""
+    keys = data["member_id"].astype(str) + "|" + data["as_of"].astype("int64").astype(str)
+    hashed = pd.util.hash_array(keys.to_numpy(dtype=object), hash_key=f"{seed:016d}"[-16:])
+    return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def sample_fit_rows(
+    as_of: np.ndarray, y: np.ndarray, u: np.ndarray, mask: np.ndarray, max_rows: int | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows of ``mask`` one fit uses, and their weights (``TrainConfig.max_fit_rows``).
+
+    Within the cap every row of ``mask`` is used, unweighted (weights ``None``). Above it all
+    positives are kept and, in every snapshot, the same share of its negatives: those with the
+    smallest ``u`` (a seeded per-row uniform), ``round(rate * negatives)`` of them with
+    ``rate = (max_rows - positives) / negatives`` (at least 1 %). A kept negative weighs its
+    snapshot's negatives / kept negatives, so the weighted class balance is the population's.
+
+    Args:
+        as_of: Snapshot date per row (any sortable values).
+        y: 0/1 label per row.
+        u: Uniform per row (:func:`_row_uniforms`).
+        mask: The rows eligible for this fit.
+        max_rows: The cap (``None`` = no cap).
+
+    Returns:
+        ``(index, weight)``: ascending row positions and their weights (``None`` = all 1).
+    """
+    rows = np.flatnonzero(mask)
+    if max_rows is None or len(rows) <= max_rows:
+        return rows, None
+    pos = rows[y[rows] == 1]
+    neg = rows[y[rows] == 0]
+    rate = min(1.0, max(0.01, (max_rows - len(pos)) / max(len(neg), 1)))
+    codes, _ = pd.factorize(as_of[neg], sort=True)
+    order = np.lexsort((u[neg], codes))
+    sorted_codes = codes[order]
+    counts = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(order)) - starts[sorted_codes]
+    quota = np.maximum(np.rint(rate * counts), 1).astype(np.int64)
+    kept = neg[order[rank < quota[sorted_codes]]]
+    kept_codes = sorted_codes[rank < quota[sorted_codes]]
+    index = np.concatenate([pos, kept])
+    weight = np.concatenate([np.ones(len(pos)), (counts / quota)[kept_codes]])
+    order = np.argsort(index, kind="stable")
+    return index[order], weight[order]
+
+
+def _fit_sampled(
+    name: str,
+    config: TrainConfig,
+    train_data: pd.DataFrame,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    mask: np.ndarray,
+    max_rows: int | None,
+    u: np.ndarray | None,
+):
+    """Fit ``name`` on the rows of ``mask``, subsampled to ``max_rows`` (see above)."""
+    if max_rows is None or u is None or int(mask.sum()) <= max_rows:
+        return _fit(name, config, x_train.loc[mask], y_train[mask])
+    index, weight = sample_fit_rows(
+        train_data["as_of"].to_numpy(), y_train, u, mask, max_rows
+    )
+    return _fit(name, config, x_train.iloc[index], y_train[index], weight)
 
 
 def train_target(
@@ -513,6 +588,9 @@ def _train_target(
         "min_holdout_positives",
     )
     x_train = train_data[feature_columns]
+    caps = [c for c in (config.max_fit_rows, config.calibration_fit_rows) if c is not None]
+    # Per-row uniforms of the seeded negative subsampling, only when some fit can exceed a cap.
+    u = _row_uniforms(train_data, config.seed) if caps and len(train_data) > min(caps) else None
     train_chapter = _member_chapters(tables, train_data["member_id"])
     baseline_columns = resolve_baselines(feature_columns)
 
@@ -531,7 +609,10 @@ def _train_target(
         )
     selection_folds = folds[: config.backtest_origins]
     oot_parts = [
-        _out_of_time(name, fold, config, train_data, x_train, y_train, train_chapter)
+        _out_of_time(
+            name, fold, config, train_data, x_train, y_train, train_chapter,
+            config.max_fit_rows, u,
+        )
         for fold in selection_folds
         for name in config.candidates
     ]
@@ -568,8 +649,12 @@ def _train_target(
     )
 
     # --- calibration: the winner's out-of-time scores over up to a year of origins -------------
+    calibration_rows_cap = config.calibration_fit_rows or config.max_fit_rows
     extra = [
-        _out_of_time(candidate, fold, config, train_data, x_train, y_train, train_chapter)
+        _out_of_time(
+            candidate, fold, config, train_data, x_train, y_train, train_chapter,
+            calibration_rows_cap, u,
+        )
         for fold in folds[config.backtest_origins : config.calibration_origins]
     ]
     pool = pd.concat([oot[oot["candidate"] == candidate], *extra], ignore_index=True).reset_index(
@@ -596,7 +681,10 @@ def _train_target(
     backtest = pd.concat([backtest, pd.DataFrame(baseline_rows)], ignore_index=True)
 
     # --- final model ----------------------------------------------------------------------------
-    final = _fit(candidate, config, x_train, y_train)
+    final = _fit_sampled(
+        candidate, config, train_data, x_train, y_train, np.ones(len(y_train), dtype=bool),
+        config.max_fit_rows, u,
+    )
     if method == "none":
         model = CalibratedModel(final, method="none")
     else:
@@ -759,15 +847,10 @@ def _permutation_importance(
         )
         x, y = x.iloc[np.sort(keep)], y[np.sort(keep)]
     scoring = _SCORERS.get(config.primary_metric, "average_precision")
-    result = permutation_importance(
-        model,
-        x,
-        y,
-        scoring=scoring,
-        n_repeats=config.importance_repeats,
-        random_state=config.seed,
-        n_jobs=1,
-    )
+    # Hundreds of small repeated predictions: one native thread, because starting and syncing
+    # a thread team for every tree of every call costs more than the prediction itself.
+    with threadpool_limits(limits=1):
+        result = _permutation(model, x, y, scoring, config)
     return (
         pd.DataFrame(
             {
@@ -778,6 +861,18 @@ def _permutation_importance(
         )
         .sort_values("importance_mean", ascending=False)
         .reset_index(drop=True)
+    )
+
+
+def _permutation(model, x: pd.DataFrame, y: np.ndarray, scoring: str, config: TrainConfig):
+    return permutation_importance(
+        model,
+        x,
+        y,
+        scoring=scoring,
+        n_repeats=config.importance_repeats,
+        random_state=config.seed,
+        n_jobs=1,
     )
 
 

@@ -1,0 +1,192 @@
+"""Benchmark steps of the monthly job: train both targets, score, push, and all of it together.
+
+Used by :mod:`benchmarks.pipeline` (each step runs in its own interpreter). Training goes through
+the domain function :func:`models.train.train_target` (no MLflow logging: the registry's cost is
+bookkeeping, not computation); the trained models are pickled into the size's data folder so the
+``score`` and ``push`` steps reuse them. The ``monthly`` step runs the whole job in one process:
+train both targets, score every member, build and write the chapter report, and push to a CSV
+file through the delivery ledger.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["train_models", "loaded_models", "step_train", "step_score", "step_push",
+           "step_monthly"]
+
+MODELS_FILE = "bench_models.pkl"
+
+
+def train_models(
+    tables, source: str | None = None, threads: int | None = None
+) -> tuple[dict, dict]:
+    """Train both targets with the default settings.
+
+    Each result is turned into a :class:`models.registry.LoadedModel` as soon as it is trained,
+    so only one target's training frame is held at a time. A target the data cannot express
+    (no roles table) or with too little data is skipped.
+
+    Returns:
+        ``({target: LoadedModel}, figures)``.
+    """
+    from features.errors import InsufficientDataError, TargetUnavailable
+    from features.feature_config import FeatureConfig
+    from features.labels import LabelConfig
+    from models.config import TARGETS, TrainConfig
+    from models.train import default_frame_config, train_target
+
+    labels = LabelConfig()
+    out, info = {}, {}
+    for target in TARGETS:
+        config = TrainConfig(target=target, threads=threads)
+        frame = default_frame_config(target, labels, config)
+        t0 = time.perf_counter()
+        try:
+            result = train_target(
+                tables, target, labels, frame, FeatureConfig(), config, truth_source=source
+            )
+        except (TargetUnavailable, InsufficientDataError):
+            continue
+        info[f"{target}_s"] = round(time.perf_counter() - t0, 1)
+        info[f"{target}_rows"] = int(result.metrics["train.rows"])
+        info[f"{target}_model"] = result.candidate
+        info[f"{target}_pr_auc"] = round(float(result.metrics["holdout.pr_auc"]), 4)
+        info[f"{target}_ece"] = round(float(result.metrics.get("holdout.ece", float("nan"))), 4)
+        out.update(loaded_models({target: result}))
+        del result
+    return out, info
+
+
+def loaded_models(results: dict) -> dict:
+    """Wrap training results as the :class:`models.registry.LoadedModel` scoring expects."""
+    from models.registry import LoadedModel
+
+    out = {}
+    for target, result in results.items():
+        out[target] = LoadedModel(
+            target=target,
+            model=result.model,
+            feature_columns=tuple(result.feature_columns),
+            version="bench",
+            aliases=(),
+            run_id="bench",
+            metadata={
+                "features": result.feature_config.to_dict(),
+                "labels": dataclasses.asdict(result.label_config),
+            },
+        )
+    return out
+
+
+def _load(size: str):
+    from benchmarks.pipeline import data_dir
+    from features.contract import load_tables
+
+    return load_tables(data_dir(size))
+
+
+def step_train(size: str, threads: int | None = None) -> dict:
+    """Train both targets (``threads`` native threads; ``None`` = all cores); pickle the loaded
+    models for the later steps."""
+    from benchmarks.pipeline import data_dir
+
+    tables = _load(size)
+    t0 = time.perf_counter()
+    models, info = train_models(tables, threads=threads)
+    core = time.perf_counter() - t0
+    with (data_dir(size) / MODELS_FILE).open("wb") as fh:
+        pickle.dump(models, fh)
+    return {"core_s": core, **info}
+
+
+def _models(size: str) -> dict:
+    from benchmarks.pipeline import data_dir
+
+    path = data_dir(size) / MODELS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: run the train step first")
+    with path.open("rb") as fh:
+        return pickle.load(fh)
+
+
+def step_score(size: str) -> dict:
+    """Score every consenting member with the models of the train step."""
+    from serving.score import score_members
+
+    tables = _load(size)
+    models = _models(size)
+    t0 = time.perf_counter()
+    result = score_members(
+        tables, readiness=models.get("readiness"), disengagement=models.get("disengagement")
+    )
+    return {"core_s": time.perf_counter() - t0, "members": len(result.predictions)}
+
+
+def step_push(size: str, workers: int = 4) -> dict:
+    """Push the scored members to the fake HubSpot (first full push), as ``bench_push`` does."""
+    from benchmarks.bench_push import TOKEN
+    from serving.crm import HubSpotConfig, HubSpotSink, Ledger, push_predictions
+    from serving.crm.http import Secret
+    from serving.score import score_members
+    from tests.serving.fakes.hubspot import FakeHubSpot
+    from tests.serving.fakes.server import FakeServer
+
+    tables = _load(size)
+    models = _models(size)
+    predictions = score_members(
+        tables, readiness=models.get("readiness"), disengagement=models.get("disengagement")
+    ).predictions
+    fake = FakeHubSpot(TOKEN)
+    with FakeServer(fake) as server, tempfile.TemporaryDirectory() as tmp:
+        config = HubSpotConfig(base_url=server.url, rate_limit_calls=1_000_000, workers=workers)
+        with Ledger(Path(tmp) / "ledger.sqlite") as ledger:
+            t0 = time.perf_counter()
+            report = push_predictions(predictions, HubSpotSink(config, Secret(TOKEN)), ledger)
+            core = time.perf_counter() - t0
+    return {"core_s": core, "sent": int(report.sent), "requests": int(report.requests)}
+
+
+def step_monthly(size: str) -> dict:
+    """The whole monthly job in one process: train both, score, report, CSV push."""
+    from benchmarks.pipeline import data_dir
+    from serving.crm import CsvConfig, CsvSink, Ledger, push_predictions
+    from serving.report import build_chapter_report, write_report
+    from serving.report_html import render_report_html
+    from serving.score import score_members
+
+    t0 = time.perf_counter()
+    tables = _load(size)
+    laps = {"load_s": time.perf_counter() - t0}
+    t1 = time.perf_counter()
+    models, _ = train_models(tables, str(data_dir(size)))
+    laps["train_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    scored = score_members(
+        tables, readiness=models.get("readiness"), disengagement=models.get("disengagement")
+    )
+    laps["score_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        report = build_chapter_report(scored.predictions, tables, scored.as_of, scored.features)
+        html = render_report_html(
+            report, scored.predictions, as_of=scored.as_of, meta=scored.meta,
+            features=scored.features,
+        )
+        write_report(report, html, Path(tmp) / "report")
+        laps["report_s"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        sink = CsvSink(CsvConfig(path=Path(tmp) / "export.csv"))
+        with Ledger(Path(tmp) / "ledger.sqlite") as ledger:
+            pushed = push_predictions(scored.predictions, sink, ledger)
+        laps["push_s"] = time.perf_counter() - t1
+    return {
+        "core_s": time.perf_counter() - t0,
+        **{k: round(v, 1) for k, v in laps.items()},
+        "members": len(scored.predictions),
+        "sent": int(pushed.sent),
+    }
