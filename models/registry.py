@@ -57,6 +57,7 @@ from models.plots import write_evaluation_plots
 from models.train import TrainResult, evaluate_on_holdout, render_card
 
 __all__ = [
+    "load_scoring_models",
     "CHAMPION",
     "CHALLENGER",
     "model_name",
@@ -817,3 +818,35 @@ def load_champion(target: str, version_or_alias: str | int = CHAMPION) -> Loaded
         run_id=mv.run_id,
         metadata=metadata,
     )
+
+
+def load_scoring_models(
+    readiness: str | int = CHAMPION, disengagement: str | int = CHAMPION
+) -> tuple[LoadedModel | None, LoadedModel | None]:
+    """Load the two models batch scoring uses.
+
+    Args:
+        readiness: Alias or version of the readiness model, or ``"none"`` to skip it. A missing
+            readiness *champion* is allowed (data without a roles table has no readiness
+            model): it comes back as ``None``.
+        disengagement: Alias or version of the disengagement model, or ``"none"``.
+
+    Returns:
+        ``(readiness_model, disengagement_model)``; either may be ``None``.
+
+    Raises:
+        ModelNotFound: A model asked for (other than the readiness champion) does not exist.
+    """
+    loaded: dict[str, LoadedModel | None] = {}
+    for target, ref in (("readiness", readiness), ("disengagement", disengagement)):
+        if str(ref) == "none":
+            loaded[target] = None
+            continue
+        try:
+            loaded[target] = load_champion(target, ref)
+        except ModelNotFound:
+            if target == "readiness" and str(ref) == CHAMPION:
+                loaded[target] = None
+                continue
+            raise
+    return loaded["readiness"], loaded["disengagement"]

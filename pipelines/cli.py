@@ -265,23 +265,12 @@ def models() -> None:
 
 
 def _load_models(readiness_model: str, disengagement_model: str):
-    from features.errors import ModelNotFound
-    from models.registry import load_champion
+    from models.registry import load_scoring_models
 
-    loaded = {}
-    for target, ref in (("readiness", readiness_model), ("disengagement", disengagement_model)):
-        if ref == "none":
-            loaded[target] = None
-            continue
-        try:
-            loaded[target] = load_champion(target, ref)
-        except ModelNotFound:
-            if target == "readiness" and ref == "champion":
-                console.print("[yellow]No readiness champion: scoring disengagement only.[/]")
-                loaded[target] = None
-                continue
-            raise
-    return loaded["readiness"], loaded["disengagement"]
+    readiness, disengagement = load_scoring_models(readiness_model, disengagement_model)
+    if readiness is None and readiness_model != "none":
+        console.print("[yellow]No readiness champion: scoring disengagement only.[/]")
+    return readiness, disengagement
 
 
 @app.command()

@@ -178,25 +178,18 @@ def load_models(readiness: str = "champion", disengagement: str = "champion") ->
     Raises:
         ModelNotFound: A model asked for (other than the readiness champion) does not exist.
     """
-    from features.errors import ModelNotFound
-    from models.registry import load_champion
+    from models.registry import load_scoring_models
 
     logger = _logger()
-    loaded = {}
+    models = dict(zip(("readiness", "disengagement"),
+                      load_scoring_models(readiness, disengagement), strict=True))
     for target, ref in (("readiness", readiness), ("disengagement", disengagement)):
-        if ref == "none":
-            loaded[target] = None
-            continue
-        try:
-            loaded[target] = load_champion(target, ref)
-        except ModelNotFound:
-            if target == "readiness" and ref == "champion":
-                logger.warning("no readiness champion: scoring disengagement only")
-                loaded[target] = None
-                continue
-            raise
-        logger.info("%s: corecast-%s v%s (%s)", target, target, loaded[target].version, ref)
-    return loaded["readiness"], loaded["disengagement"]
+        model = models[target]
+        if model is None and ref != "none":
+            logger.warning("no %s champion: scoring without it", target)
+        elif model is not None:
+            logger.info("%s: corecast-%s v%s (%s)", target, target, model.version, ref)
+    return models["readiness"], models["disengagement"]
 
 
 @task(name="score-members", persist_result=False, cache_policy=NO_CACHE)

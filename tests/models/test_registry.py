@@ -188,3 +188,15 @@ def test_train_and_register_without_roles_trains_disengagement_only(small_tables
     listing = list_model_versions()
     assert set(listing["target"]) == {"disengagement"}
     assert pd.notna(listing["holdout_primary"]).all()
+
+
+def test_load_scoring_models_tolerates_only_a_missing_readiness_champion():
+    from features.errors import ModelNotFound
+    from models.registry import load_scoring_models
+
+    # empty store: a missing readiness champion is allowed, a missing disengagement one is not
+    assert load_scoring_models("champion", "none") == (None, None)
+    with pytest.raises(ModelNotFound):
+        load_scoring_models("none", "champion")
+    with pytest.raises(ModelNotFound):
+        load_scoring_models("3", "none")
