@@ -6,14 +6,14 @@ browser is missing, :func:`ensure_chromium` tries once per test session to insta
 ``chromium`` package (``apt-get update`` then ``apt-get install -y chromium``, as root); when
 that is not possible the tests that need it are skipped with the reason.
 
-Use the fixtures from a test module (or a ``conftest.py``) by importing them::
+The fixtures ``chromium_browser`` (session) and ``chromium_page`` are registered once, in
+``tests/conftest.py``: a second registration would start a second Playwright in the same thread,
+which Playwright refuses. Test modules just request them and import the helpers::
 
-    from tests.browser import (  # noqa: F401  (fixtures)
-        blocked_requests, chromium_browser, chromium_page, file_url,
-    )
+    from tests.browser import blocked_requests, file_url
 
     @pytest.mark.browser
-    def test_page(chromium_page, tmp_path):  # noqa: F811  (the imported fixture)
+    def test_page(chromium_page, tmp_path):
         chromium_page.goto(file_url(tmp_path / "report.html"))
         assert blocked_requests(chromium_page) == []
 

@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# Browser fixtures are registered once here: one Playwright instance for the whole session.
+from tests.browser import chromium_browser, chromium_page  # noqa: F401
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -10,8 +10,6 @@ import pytest
 
 from tests.browser import (  # noqa: F401  (fixtures)
     blocked_requests,
-    chromium_browser,
-    chromium_page,
 )
 from tests.pipelines.conftest import (
     FAST_TRAINING,
@@ -96,7 +94,7 @@ def _js_number(value: float) -> str:
 
 
 def test_runs_metrics_and_champions_are_visible(
-    ui_server, trained_home, chromium_page, tmp_path  # noqa: F811  (the imported fixture)
+    ui_server, trained_home, chromium_page, tmp_path
 ):
     url, process, log = ui_server
     _, outcomes = trained_home

@@ -9,8 +9,6 @@ from features.build import build_features
 from serving.report import build_chapter_report, render_report_html, write_report
 from tests.browser import (  # noqa: F401  (fixtures)
     blocked_requests,
-    chromium_browser,
-    chromium_page,
     file_url,
     image_sizes,
     page_errors,
@@ -31,7 +29,7 @@ def report_file(tmp_path_factory):
     return paths[1]
 
 
-def test_report_renders_in_chromium(chromium_page, report_file, tmp_path):  # noqa: F811
+def test_report_renders_in_chromium(chromium_page, report_file, tmp_path):
     page = chromium_page
     page.goto(file_url(report_file))
     page.wait_for_load_state("load")
@@ -71,7 +69,7 @@ def test_report_renders_in_chromium(chromium_page, report_file, tmp_path):  # no
     assert shot.stat().st_size > 10_000
 
 
-def test_pages_are_offline_and_record_errors(chromium_page, tmp_path):  # noqa: F811
+def test_pages_are_offline_and_record_errors(chromium_page, tmp_path):
     # The check above that nothing was fetched only means something if fetching is caught.
     page_file = tmp_path / "outside.html"
     page_file.write_text(
