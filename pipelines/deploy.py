@@ -25,6 +25,7 @@ from typing import Any
 from features.errors import ConfigError
 
 __all__ = [
+    "stop_process",
     "WEEKLY_DEPLOYMENT",
     "MONTHLY_DEPLOYMENT",
     "DEFAULT_WEEKLY_CRON",
@@ -175,7 +176,8 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
     return False
 
 
-def _stop(process: subprocess.Popen, grace: float = 15.0) -> None:
+def stop_process(process: subprocess.Popen, grace: float = 15.0) -> None:
+    """Terminate a child process and wait for it (kill after ``grace`` seconds)."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -230,7 +232,7 @@ def local_prefect_server(
             )
         yield api
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def mlflow_ui_command(tracking_uri: str, port: int, artifact_root: Path) -> list[str]:

@@ -12,15 +12,14 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from features.simulate import SimulationConfig, simulate_community, write_simulation
+from pipelines.deploy import stop_process  # noqa: F401  (used by the test modules)
+from pipelines.deploy import wait_for_http as wait_http
 
 #: Quick training settings (few boosting rounds, one importance repeat, one thread).
 FAST_TRAINING = {"hgb_max_iter": 30, "importance_repeats": 1, "threads": 1}
@@ -49,33 +48,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:
-    """Poll ``url`` until it answers 200 (False on timeout or when ``process`` exits)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
-    return False
-
-
-def stop_process(process: subprocess.Popen, grace: float = 20.0) -> None:
-    """Terminate a child process and wait for it (kill after ``grace`` seconds)."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=grace)
 
 
 def corecast_command(*args: str) -> list[str]:

@@ -63,6 +63,9 @@ def test_serve_registers_both_deployments_with_cron_and_timezone(prefect_server,
             found = _wait_for(
                 prefect_server, {"corecast-weekly/weekly", "corecast-monthly/monthly"}, process
             )
+            # The deployments are registered just before the runner starts and takes over
+            # SIGTERM; give it that moment so the stop below exercises the runner's shutdown.
+            time.sleep(5)
         finally:
             stop_process(process)
     weekly, monthly = found["corecast-weekly/weekly"], found["corecast-monthly/monthly"]
