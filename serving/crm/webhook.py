@@ -33,7 +33,13 @@ from features.errors import ConfigError, CrmError
 from serving.crm.base import BatchOutcome, HttpSinkMixin
 from serving.crm.http import ApiClient, RetryPolicy, Secret, short_body
 from serving.crm.ratelimit import Clock
-from serving.crm.records import MEMBER_KEY, RECORD_KEY, SCORE_DECIMALS, hash_payloads
+from serving.crm.records import (
+    MEMBER_KEY,
+    PREDICTION_COLUMNS,
+    RECORD_KEY,
+    SCORE_DECIMALS,
+    hash_payloads,
+)
 
 __all__ = [
     "WEBHOOK_SECRET_ENV",
@@ -46,21 +52,8 @@ __all__ = [
 
 WEBHOOK_SECRET_ENV = "CORECAST_WEBHOOK_SECRET"
 WEBHOOK_URL_ENV = "CORECAST_WEBHOOK_URL"
-WEBHOOK_RECORD_FIELDS = [
-    "member_id",
-    "email",
-    "chapter_id",
-    "as_of",
-    "readiness_score",
-    "readiness_rank",
-    "disengagement_score",
-    "segment",
-    "reasons",
-    "readiness_model_version",
-    "disengagement_model_version",
-    "run_id",
-    "scored_at",
-]
+#: Fields of each webhook record: the whole predictions contract.
+WEBHOOK_RECORD_FIELDS = list(PREDICTION_COLUMNS)
 
 
 @dataclass(frozen=True)
