@@ -30,7 +30,12 @@ from serving.crm.push import (
     push_predictions,
 )
 from serving.crm.ratelimit import Clock, SlidingWindowLimiter
-from serving.crm.records import PREDICTION_COLUMNS, load_predictions, validate_predictions
+from serving.crm.records import (
+    DEFAULT_VOLATILE_FIELDS,
+    PREDICTION_COLUMNS,
+    load_predictions,
+    validate_predictions,
+)
 from serving.crm.salesforce import SalesforceConfig, SalesforceSink
 from serving.crm.webhook import WebhookConfig, WebhookSink
 
@@ -39,6 +44,7 @@ __all__ = [
     "Clock",
     "CsvConfig",
     "CsvSink",
+    "DEFAULT_VOLATILE_FIELDS",
     "HubSpotConfig",
     "HubSpotSink",
     "Ledger",

@@ -74,6 +74,11 @@ class Sink(Protocol):
         setup_fingerprint: Identifies what :meth:`prepare` sets up (e.g. the property mapping);
             once a push has prepared the sink, later pushes with the same fingerprint skip
             :meth:`prepare` (the engine remembers it in the ledger). ``None`` = always prepare.
+
+    Optional attribute ``volatile_columns`` (tuple of rendered column names): payload columns
+    that change on every scoring run (scoring time, model versions, …) and are left out of the
+    change fingerprint. The built-in sinks derive it from their ``volatile_fields`` argument; a
+    sink without it has every payload column fingerprinted.
     """
 
     kind: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +24,13 @@ from features.settings import corecast_home
 from serving.crm.base import BatchOutcome
 from serving.crm.records import (
     DEFAULT_HUBSPOT_PROPERTIES,
+    DEFAULT_VOLATILE_FIELDS,
     MEMBER_KEY,
     RECORD_KEY,
+    columns_of_fields,
     render_field_strings,
     resolve_mapping,
+    validate_volatile_fields,
 )
 
 __all__ = ["CsvConfig", "CsvSink", "write_csv_atomic"]
@@ -81,6 +84,11 @@ class CsvSink:
     Args:
         config: Sink settings.
         now: Wall-clock source for time-stamped file names (tests).
+        volatile_fields: Fields that change on every scoring run and do not count as a change
+            (see :data:`~serving.crm.records.DEFAULT_VOLATILE_FIELDS`); still written.
+
+    Raises:
+        ConfigError: Invalid column mapping or unknown volatile field.
     """
 
     kind = "csv"
@@ -88,11 +96,19 @@ class CsvSink:
     workers = 1
     setup_fingerprint = None
 
-    def __init__(self, config: CsvConfig, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        config: CsvConfig,
+        *,
+        now: Callable[[], datetime] | None = None,
+        volatile_fields: Sequence[str] = DEFAULT_VOLATILE_FIELDS,
+    ) -> None:
         self.config = config
         self.mapping = resolve_mapping(
             DEFAULT_HUBSPOT_PROPERTIES, config.columns, COLUMN_NAME, "CSV column"
         )
+        self.volatile_fields = validate_volatile_fields(volatile_fields)
+        self.volatile_columns = columns_of_fields(self.mapping, self.volatile_fields)
         self._now = now or (lambda: datetime.now(UTC))
         self.folder = Path(config.folder) if config.folder else None
         if config.path is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,10 +35,13 @@ from serving.crm.ratelimit import Clock, SlidingWindowLimiter
 from serving.crm.records import (
     CRM_FIELDS,
     DEFAULT_HUBSPOT_PROPERTIES,
+    DEFAULT_VOLATILE_FIELDS,
     MEMBER_KEY,
     RECORD_KEY,
+    columns_of_fields,
     render_field_strings,
     resolve_mapping,
+    validate_volatile_fields,
 )
 
 __all__ = [
@@ -113,6 +116,11 @@ class HubSpotSink(HttpSinkMixin):
         session: HTTP session to use (a new one when ``None``).
         clock: Time source for the rate limiter and backoff (tests inject a fake one).
         seed: Seed of the backoff jitter.
+        volatile_fields: Fields that change on every scoring run and do not count as a change
+            (see :data:`~serving.crm.records.DEFAULT_VOLATILE_FIELDS`); still sent.
+
+    Raises:
+        ConfigError: Invalid property mapping, id property or volatile field.
     """
 
     kind = "hubspot"
@@ -125,6 +133,7 @@ class HubSpotSink(HttpSinkMixin):
         session: requests.Session | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        volatile_fields: Sequence[str] = DEFAULT_VOLATILE_FIELDS,
     ) -> None:
         self.config = config
         self.mapping = resolve_mapping(
@@ -135,6 +144,9 @@ class HubSpotSink(HttpSinkMixin):
                 f"HubSpot id_property {config.id_property!r}: use 'email' or the property the "
                 f"member_id field maps to ({self.mapping.get('member_id')!r})"
             )
+        self.volatile_fields = validate_volatile_fields(volatile_fields)
+        sent = {name: prop for name, prop in self.mapping.items() if prop != config.id_property}
+        self.volatile_columns = columns_of_fields(sent, self.volatile_fields)
         self.key = config.name or (
             f"hubspot:{config.base_url.rstrip('/')}:contacts:{config.id_property}"
         )

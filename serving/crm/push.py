@@ -4,8 +4,11 @@ The engine (:func:`push_predictions`) is the same for every sink:
 
 1. validate the predictions (:class:`~features.errors.ContractError` on a broken table) and
    drop members without consent (when a ``consent`` column is present);
-2. render each member's payload for the sink and fingerprint it;
-3. plan against the ledger: ``new`` (never seen), ``changed`` (payload differs from the last
+2. render each member's payload for the sink and fingerprint its content: every payload field
+   but the sink's ``volatile_columns`` (``scored_at``, ``as_of``, the model versions and the run
+   id by default, see :attr:`PushOptions.volatile_fields`), which change on every scoring run;
+   a record that is sent still carries them;
+3. plan against the ledger: ``new`` (never seen), ``changed`` (content differs from the last
    confirmed one), ``retry`` (still ``pending`` after a crash, or ``failed`` last time) are sent;
    ``unchanged`` records are skipped unless ``full=True``;
 4. dry run: stop here and report counts and a sample — nothing is sent and nothing is written;
@@ -41,12 +44,15 @@ from serving.crm.hubspot import HubSpotConfig, HubSpotSink
 from serving.crm.ledger import Ledger, default_ledger_path
 from serving.crm.ratelimit import Clock
 from serving.crm.records import (
+    DEFAULT_VOLATILE_FIELDS,
     MEMBER_KEY,
     RECORD_KEY,
-    hash_payloads,
+    fingerprint_content,
+    fingerprint_scheme,
     load_predictions,
     select_consenting,
     validate_predictions,
+    validate_volatile_fields,
 )
 from serving.crm.salesforce import SalesforceConfig, SalesforceSink
 from serving.crm.webhook import WebhookConfig, WebhookSink
@@ -65,6 +71,8 @@ logger = logging.getLogger("corecast.crm")
 
 SINK_KINDS = ("hubspot", "salesforce", "webhook", "csv")
 CHANGE_KINDS = ("new", "changed", "retry", "unchanged")
+FINGERPRINT_META_PREFIX = "fingerprint:"
+"""Ledger meta key prefix (``fingerprint:<sink key>``) of the sink's fingerprint scheme."""
 
 
 @dataclass(frozen=True)
@@ -76,20 +84,34 @@ class PushOptions:
         full: Send every record, even those unchanged since the last confirmed push.
         dry_run: Plan only: report what would be sent; send and write nothing.
         sample_size: Rows of the plan shown in :attr:`PushReport.sample`.
+        volatile_fields: Fields that change on every scoring run and so do not count as a
+            change: a record whose other fields are unchanged is skipped, and a record that is
+            sent carries their current values. Default ``("scored_at", "as_of",
+            "model_versions", "run_id")`` (``run_id`` exists in webhook records only); ``()``
+            makes every field count. Any canonical field but ``member_id`` may be named.
         hubspot: HubSpot settings.
         salesforce: Salesforce settings.
         webhook: Webhook settings.
         csv: CSV file settings.
+
+    Raises:
+        ConfigError: ``volatile_fields`` names an unknown field (or ``member_id``).
     """
 
     ledger_path: Path | None = None
     full: bool = False
     dry_run: bool = False
     sample_size: int = 10
+    volatile_fields: tuple[str, ...] = DEFAULT_VOLATILE_FIELDS
     hubspot: HubSpotConfig = field(default_factory=HubSpotConfig)
     salesforce: SalesforceConfig = field(default_factory=SalesforceConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     csv: CsvConfig = field(default_factory=CsvConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "volatile_fields", validate_volatile_fields(self.volatile_fields)
+        )
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,10 @@ class PushReport:
         push_id: Ledger id of the push (``None`` for a dry run).
         ledger_path: The ledger used.
         sample: A few planned records (member_id, change, reject reason, payload).
+        volatile_columns: Payload columns left out of the change fingerprint.
+        fingerprint_changed: The sink's records were last fingerprinted with other volatile
+            columns (or by a version that fingerprinted every column), so records already sent
+            count as ``changed`` once.
     """
 
     sink: str
@@ -141,6 +167,8 @@ class PushReport:
     push_id: str | None
     ledger_path: str
     sample: pd.DataFrame = field(repr=False, compare=False)
+    volatile_columns: tuple[str, ...] = ()
+    fingerprint_changed: bool = False
 
     def summary(self) -> str:
         """A few human-readable lines for the command line."""
@@ -152,6 +180,12 @@ class PushReport:
             f"{self.unchanged} unchanged{' (sent anyway: full push)' if self.full else ''} "
             f"→ {self.to_send} to send, {self.rejected} refused before sending",
         ]
+        if self.fingerprint_changed:
+            ignored = ", ".join(self.volatile_columns) or "none"
+            lines.append(
+                f"note: the change fingerprint of this sink changed (volatile columns now: "
+                f"{ignored}); records sent before count as changed this once"
+            )
         if not self.dry_run:
             lines.append(
                 f"result: {self.sent} sent, {self.failed} failed, {self.pending} pending, "
@@ -169,7 +203,7 @@ def plan_push(
 
     Args:
         member_ids: Member id per record.
-        hashes: Payload fingerprint per record (same index).
+        hashes: Content fingerprint per record (same index).
         state: :meth:`Ledger.read_state` of the sink.
         full: Send unchanged records too.
 
@@ -269,6 +303,19 @@ def _deliver(
         raise error
 
 
+def _scheme_changed(stored: str | None, scheme: str, state: pd.DataFrame) -> bool:
+    """Whether the sink's confirmed records were fingerprinted with another scheme.
+
+    A ledger without a stored scheme but with confirmed records was written before volatile
+    fields existed, when every payload column was fingerprinted (scheme ``excluded=``).
+    """
+    if stored is None:
+        if not state["sent_hash"].notna().any():
+            return False
+        stored = fingerprint_scheme(())
+    return stored != scheme
+
+
 def _prepare_once(sink: Sink, ledger: Ledger) -> None:
     """Run :meth:`Sink.prepare` unless the ledger remembers it done with the same fingerprint."""
     fingerprint = getattr(sink, "setup_fingerprint", None)
@@ -292,6 +339,10 @@ def push_predictions(
 ) -> PushReport:
     """Push predictions to one sink through the delivery ledger (see the module docstring).
 
+    A record counts as changed when its content differs from the last confirmed one; the sink's
+    ``volatile_columns`` (set from :attr:`PushOptions.volatile_fields`) are left out of that
+    comparison but sent with every record that is sent.
+
     Args:
         predictions: Predictions table (see :data:`~serving.crm.records.PREDICTION_COLUMNS`).
         sink: Where to send (:func:`build_sink`).
@@ -313,11 +364,18 @@ def push_predictions(
     frame = validate_predictions(predictions, source)
     pushable, refused = select_consenting(frame)
     rendered = sink.render(pushable)
-    hashes = hash_payloads(rendered.drop(columns=[MEMBER_KEY]))
+    volatile = tuple(c for c in getattr(sink, "volatile_columns", ()) if c in rendered.columns)
+    hashes = fingerprint_content(rendered, volatile)
+    scheme = fingerprint_scheme(volatile)
+    scheme_key = f"{FINGERPRINT_META_PREFIX}{sink.key}"
     rejects = sink.reject_reasons(rendered)
+    rescheme = False
 
     def make_plan() -> pd.DataFrame:
-        return plan_push(rendered[MEMBER_KEY], hashes, ledger.read_state(sink.key), full=full)
+        nonlocal rescheme
+        state = ledger.read_state(sink.key)
+        rescheme = _scheme_changed(ledger.get_meta(scheme_key), scheme, state)
+        return plan_push(rendered[MEMBER_KEY], hashes, state, full=full)
 
     def report(plan: pd.DataFrame, tally: _Tally, push_id: str | None, pending: int):
         counts = plan["change"].value_counts()
@@ -361,6 +419,8 @@ def push_predictions(
             push_id=push_id,
             ledger_path=str(ledger.path),
             sample=sample,
+            volatile_columns=volatile,
+            fingerprint_changed=rescheme,
         )
 
     if dry_run:
@@ -372,6 +432,8 @@ def push_predictions(
         refused_now = send & rejects.notna().to_numpy()
         push_id = ledger.begin_push(sink.key, int(send.sum()))
         ledger.mark_pending(sink.key, push_id, rendered.loc[send, MEMBER_KEY], hashes[send])
+        if ledger.get_meta(scheme_key) != scheme:
+            ledger.set_meta(scheme_key, scheme)
         tally = _Tally()
         if refused_now.any():
             outcome = BatchOutcome(
@@ -439,6 +501,8 @@ def build_sink(
 ) -> Sink:
     """Build a sink from options and the environment.
 
+    The sink leaves ``options.volatile_fields`` out of its change fingerprint.
+
     Args:
         kind: ``hubspot``, ``salesforce``, ``webhook`` or ``csv``.
         options: Push options (defaults when ``None``).
@@ -451,11 +515,13 @@ def build_sink(
         ConfigError: Unknown kind, or a required setting or credential is missing.
     """
     options = options or PushOptions()
+    volatile = options.volatile_fields
     if kind == "hubspot":
         cfg = options.hubspot
         token = _secret_from_env(cfg.token_env, require_credentials, "HubSpot")
         return HubSpotSink(
-            cfg, token, session=session or _session(cfg.workers), clock=clock, seed=seed
+            cfg, token, session=session or _session(cfg.workers), clock=clock, seed=seed,
+            volatile_fields=volatile,
         )
     if kind == "salesforce":
         cfg = options.salesforce
@@ -466,7 +532,8 @@ def build_sink(
             )
         token = _secret_from_env(cfg.token_env, require_credentials, "Salesforce")
         return SalesforceSink(
-            cfg, url, token, session=session or _session(cfg.workers), clock=clock, seed=seed
+            cfg, url, token, session=session or _session(cfg.workers), clock=clock, seed=seed,
+            volatile_fields=volatile,
         )
     if kind == "webhook":
         cfg = options.webhook
@@ -475,10 +542,11 @@ def build_sink(
             raise ConfigError(f"Webhook: set the URL in the options or in {cfg.url_env}")
         secret = _secret_from_env(cfg.secret_env, require_credentials, "Webhook")
         return WebhookSink(
-            cfg, url, secret, session=session or _session(cfg.workers), clock=clock, seed=seed
+            cfg, url, secret, session=session or _session(cfg.workers), clock=clock, seed=seed,
+            volatile_fields=volatile,
         )
     if kind == "csv":
-        return CsvSink(options.csv)
+        return CsvSink(options.csv, volatile_fields=volatile)
     raise ConfigError(f"unknown sink {kind!r}; choose one of {', '.join(SINK_KINDS)}")
 
 

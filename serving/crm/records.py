@@ -4,14 +4,19 @@ A predictions table (from batch scoring) has one row per member and the columns 
 :data:`PREDICTION_COLUMNS`. :func:`validate_predictions` checks it and returns a normalised copy;
 :func:`select_consenting` drops members whose ``consent`` column (when present) is not ``True``;
 :func:`render_field_strings` turns the canonical CRM fields into text (all CRM property values are
-strings) and :func:`hash_payloads` gives each rendered record a stable 64-bit fingerprint that the
-delivery ledger compares between runs (delta push).
+strings) and :func:`hash_payloads` gives each rendered record a stable 64-bit fingerprint.
+
+The delivery ledger compares :func:`fingerprint_content` between runs (delta push): the
+fingerprint of a record's *content* — everything but the volatile fields (by default
+:data:`DEFAULT_VOLATILE_FIELDS`: when and by which models it was scored), which change on every
+scoring run even when nothing a community manager sees has changed. Volatile fields are still
+sent with every record that is sent.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +40,12 @@ __all__ = [
     "render_field_strings",
     "resolve_mapping",
     "hash_payloads",
+    "VOLATILE_FIELD_CHOICES",
+    "DEFAULT_VOLATILE_FIELDS",
+    "validate_volatile_fields",
+    "columns_of_fields",
+    "fingerprint_content",
+    "fingerprint_scheme",
     "format_rows",
 ]
 
@@ -120,6 +131,93 @@ DEFAULT_SALESFORCE_FIELDS: dict[str, str] = {
     f.name: "Corecast_" + "_".join(p.capitalize() for p in f.name.split("_")) + "__c"
     for f in CRM_FIELDS
 }
+
+
+VOLATILE_FIELD_CHOICES: tuple[str, ...] = (
+    *(f.name for f in CRM_FIELDS if f.name != "member_id"),
+    "run_id",
+)
+"""Fields that may be declared volatile: every canonical CRM field but ``member_id`` (it identifies
+the record), plus ``run_id`` (a field of webhook records only)."""
+
+DEFAULT_VOLATILE_FIELDS: tuple[str, ...] = ("scored_at", "as_of", "model_versions", "run_id")
+"""Fields left out of the change fingerprint by default: they change on every scoring run."""
+
+
+def validate_volatile_fields(fields: Sequence[str]) -> tuple[str, ...]:
+    """Check a choice of volatile fields and return it as a tuple without repeats.
+
+    Args:
+        fields: Canonical field names (see :data:`VOLATILE_FIELD_CHOICES`); empty means "every
+            field counts as a change".
+
+    Raises:
+        ConfigError: ``fields`` is a single string, names an unknown field, or names
+            ``member_id``.
+    """
+    if isinstance(fields, str):
+        raise ConfigError(
+            f"volatile_fields must be a list of field names, not the string {fields!r} "
+            f"(e.g. ({fields!r},))"
+        )
+    names = tuple(dict.fromkeys(str(name) for name in fields))
+    if "member_id" in names:
+        raise ConfigError(
+            "volatile_fields: 'member_id' identifies the record and always counts as a change; "
+            "remove it"
+        )
+    unknown = [name for name in names if name not in VOLATILE_FIELD_CHOICES]
+    if unknown:
+        raise ConfigError(
+            f"volatile_fields: unknown field(s) {', '.join(map(repr, unknown))}; choose from "
+            f"{', '.join(VOLATILE_FIELD_CHOICES)} (or none)"
+        )
+    return names
+
+
+def columns_of_fields(
+    columns: Mapping[str, str | Sequence[str]], fields: Sequence[str]
+) -> tuple[str, ...]:
+    """Return the rendered columns that hold ``fields`` for one sink.
+
+    Args:
+        columns: Canonical field → rendered column name (or names) of the sink; fields the sink
+            does not send are simply absent.
+        fields: Canonical field names (e.g. the volatile fields).
+
+    Returns:
+        The columns, in the order of ``fields``; fields the sink does not send contribute none.
+    """
+    out: list[str] = []
+    for name in fields:
+        held = columns.get(name, ())
+        out.extend([held] if isinstance(held, str) else held)
+    return tuple(dict.fromkeys(out))
+
+
+def fingerprint_content(rendered: pd.DataFrame, volatile_columns: Sequence[str] = ()) -> pd.Series:
+    """Fingerprint what a record says, leaving out the ledger key and the volatile columns.
+
+    Args:
+        rendered: A sink's rendered records (with :data:`MEMBER_KEY` and :data:`RECORD_KEY`).
+        volatile_columns: Rendered columns that do not count as a change (absent ones are
+            ignored).
+
+    Returns:
+        One 16-hex-digit fingerprint per record (see :func:`hash_payloads`). With no volatile
+        columns it equals the fingerprint of the whole payload.
+    """
+    dropped = [MEMBER_KEY, *(c for c in volatile_columns if c in rendered.columns)]
+    return hash_payloads(rendered.drop(columns=dropped, errors="ignore"))
+
+
+def fingerprint_scheme(volatile_columns: Sequence[str]) -> str:
+    """Describe which columns a sink's fingerprints leave out (stored in the ledger meta).
+
+    A ledger written before volatile fields existed fingerprinted every column, which is the
+    scheme ``"excluded="``.
+    """
+    return "excluded=" + ",".join(sorted(set(volatile_columns)))
 
 
 def format_rows(positions: np.ndarray, limit: int = 5) -> str:

@@ -22,7 +22,7 @@ so a chunk sent again after a crash leaves the same values. The access token com
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -34,10 +34,13 @@ from serving.crm.http import ApiClient, PushCancelled, RetryPolicy, Secret, shor
 from serving.crm.ratelimit import Clock
 from serving.crm.records import (
     DEFAULT_SALESFORCE_FIELDS,
+    DEFAULT_VOLATILE_FIELDS,
     MEMBER_KEY,
     RECORD_KEY,
+    columns_of_fields,
     render_field_strings,
     resolve_mapping,
+    validate_volatile_fields,
 )
 
 __all__ = [
@@ -108,6 +111,11 @@ class SalesforceSink(HttpSinkMixin):
         session: HTTP session (a new one when ``None``).
         clock: Time source for polling and backoff.
         seed: Seed of the backoff jitter.
+        volatile_fields: Fields that change on every scoring run and do not count as a change
+            (see :data:`~serving.crm.records.DEFAULT_VOLATILE_FIELDS`); still sent.
+
+    Raises:
+        ConfigError: Invalid instance URL, field mapping or volatile field.
     """
 
     kind = "salesforce"
@@ -121,6 +129,7 @@ class SalesforceSink(HttpSinkMixin):
         session: requests.Session | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        volatile_fields: Sequence[str] = DEFAULT_VOLATILE_FIELDS,
     ) -> None:
         if not instance_url.startswith(("http://", "https://")):
             raise ConfigError(f"Salesforce instance URL must be http(s), got {instance_url!r}")
@@ -132,6 +141,8 @@ class SalesforceSink(HttpSinkMixin):
                 f"Salesforce: the member_id field must map to the external id field "
                 f"{config.external_id_field!r}"
             )
+        self.volatile_fields = validate_volatile_fields(volatile_fields)
+        self.volatile_columns = columns_of_fields(self.mapping, self.volatile_fields)
         self.instance_url = instance_url.rstrip("/")
         self.key = config.name or (
             f"salesforce:{self.instance_url}:{config.object_name}:{config.external_id_field}"

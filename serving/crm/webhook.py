@@ -5,13 +5,13 @@ Each batch is one message::
     {"type": "corecast.predictions.batch", "timestamp": "2024-05-06T07:00:00Z",
      "data": {"batch_id": "msg_…", "count": 2, "records": [{"member_id": "m1", …}, …]}}
 
-with the headers ``webhook-id`` (stable for the same records and payloads, so a batch re-sent
-after a crash or a timeout carries the same id and the receiver can drop the duplicate),
-``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256>`` computed by the
-``standardwebhooks`` package from the ``whsec_…`` secret in ``CORECAST_WEBHOOK_SECRET``). Any
-``2xx`` answer confirms the whole batch; ``429`` and ``5xx`` are retried; ``401``/``403``/``410``
-stop the push; other answers mark the batch failed. The URL may itself hold a key, so messages
-show only its scheme and host.
+with the headers ``webhook-id`` (stable for the same records and payloads — volatile fields
+included — so a batch re-sent after a crash or a timeout carries the same id and the receiver can
+drop the duplicate), ``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256>``
+computed by the ``standardwebhooks`` package from the ``whsec_…`` secret in
+``CORECAST_WEBHOOK_SECRET``). Any ``2xx`` answer confirms the whole batch; ``429`` and ``5xx``
+are retried; ``401``/``403``/``410`` stop the push; other answers mark the batch failed. The URL
+may itself hold a key, so messages show only its scheme and host.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -34,17 +34,21 @@ from serving.crm.base import BatchOutcome, HttpSinkMixin
 from serving.crm.http import ApiClient, RetryPolicy, Secret, short_body
 from serving.crm.ratelimit import Clock
 from serving.crm.records import (
+    DEFAULT_VOLATILE_FIELDS,
     MEMBER_KEY,
     PREDICTION_COLUMNS,
     RECORD_KEY,
     SCORE_DECIMALS,
+    columns_of_fields,
     hash_payloads,
+    validate_volatile_fields,
 )
 
 __all__ = [
     "WEBHOOK_SECRET_ENV",
     "WEBHOOK_URL_ENV",
     "WEBHOOK_RECORD_FIELDS",
+    "WEBHOOK_FIELD_COLUMNS",
     "WebhookConfig",
     "WebhookSink",
     "webhook_signer",
@@ -54,6 +58,11 @@ WEBHOOK_SECRET_ENV = "CORECAST_WEBHOOK_SECRET"
 WEBHOOK_URL_ENV = "CORECAST_WEBHOOK_URL"
 #: Fields of each webhook record: the whole predictions contract.
 WEBHOOK_RECORD_FIELDS = list(PREDICTION_COLUMNS)
+#: Record fields holding each canonical field (``model_versions`` is two fields here).
+WEBHOOK_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    **{name: (name,) for name in WEBHOOK_RECORD_FIELDS},
+    "model_versions": ("readiness_model_version", "disengagement_model_version"),
+}
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,11 @@ class WebhookSink(HttpSinkMixin):
         clock: Time source for backoff.
         seed: Seed of the backoff jitter.
         now: Wall-clock source for message timestamps (tests).
+        volatile_fields: Fields that change on every scoring run and do not count as a change
+            (see :data:`~serving.crm.records.DEFAULT_VOLATILE_FIELDS`); still sent.
+
+    Raises:
+        ConfigError: Invalid URL, malformed secret or unknown volatile field.
     """
 
     kind = "webhook"
@@ -133,10 +147,13 @@ class WebhookSink(HttpSinkMixin):
         clock: Clock | None = None,
         seed: int | None = None,
         now: Callable[[], datetime] | None = None,
+        volatile_fields: Sequence[str] = DEFAULT_VOLATILE_FIELDS,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigError("webhook URL must be an http(s) URL")
         self.config = config
+        self.volatile_fields = validate_volatile_fields(volatile_fields)
+        self.volatile_columns = columns_of_fields(WEBHOOK_FIELD_COLUMNS, self.volatile_fields)
         self.url = url
         self._secret = secret
         self._signer = webhook_signer(secret) if secret is not None else None
@@ -184,7 +201,13 @@ class WebhookSink(HttpSinkMixin):
         """Nothing to set up."""
 
     def message_id(self, batch: pd.DataFrame) -> str:
-        """Return the idempotency key of a batch: a digest of its members and payloads."""
+        """Return the idempotency key of a batch: a digest of its members and whole payloads.
+
+        Unlike the ledger's change fingerprint, the digest covers the volatile fields too: a
+        batch re-sent with new values of them (a ``full`` push after re-scoring) is a new message
+        the receiver must not drop as a duplicate, while a batch re-sent as it was (after a
+        timeout or a crash) keeps its id.
+        """
         payload = batch.drop(columns=[MEMBER_KEY, RECORD_KEY])
         fingerprint = batch[MEMBER_KEY] + ":" + hash_payloads(payload)
         digest = hashlib.sha256((self.key + "\n" + "\n".join(fingerprint)).encode())
