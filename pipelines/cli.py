@@ -587,38 +587,62 @@ def serve(
         parameters["crm_url"] = crm_url
     if omit_field:
         parameters["omit_fields"] = list(omit_field)
-    api = os.environ.get("PREFECT_API_URL")
-    if api:
-        _serve(build_deployments, weekly, monthly, timezone, parameters, api)
-        return
-    from pipelines.deploy import local_prefect_server
+    from pipelines.deploy import local_prefect_server, stop_on_sigterm
 
-    log = corecast_home() / "prefect" / "server.log"
-    console.print(f"Starting a local Prefect server on 127.0.0.1:{server_port} (log: {log}) ...")
-    with local_prefect_server(server_port, log) as api:
-        os.environ["PREFECT_API_URL"] = api
+    # SIGTERM (a supervisor's stop) behaves like Ctrl-C from here on, also in the moment
+    # before Prefect's runner installs its own handler: the local server is stopped and the
+    # schedules are paused whenever the stop arrives.
+    with stop_on_sigterm():
         try:
-            _serve(build_deployments, weekly, monthly, timezone, parameters, api)
-        finally:
-            os.environ.pop("PREFECT_API_URL", None)
+            api = os.environ.get("PREFECT_API_URL")
+            if api:
+                _serve(build_deployments, weekly, monthly, timezone, parameters, api)
+                return
+            log = corecast_home() / "prefect" / "server.log"
+            console.print(
+                f"Starting a local Prefect server on 127.0.0.1:{server_port} (log: {log}) ..."
+            )
+            with local_prefect_server(server_port, log) as api:
+                os.environ["PREFECT_API_URL"] = api
+                try:
+                    _serve(build_deployments, weekly, monthly, timezone, parameters, api)
+                finally:
+                    os.environ.pop("PREFECT_API_URL", None)
+        except KeyboardInterrupt:
+            console.print("Stopped.")
 
 
 def _serve(build, weekly, monthly, timezone, parameters, api) -> None:
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: api}):
-        deployments = build(
-            weekly_cron=weekly, monthly_cron=monthly, timezone=timezone, parameters=parameters
-        )
-        ui = api.removesuffix("/api")
-        console.print(
-            f"Serving corecast-weekly/weekly ({weekly}) and corecast-monthly/monthly ({monthly}), "
-            f"time zone {timezone}, on {escape(api)}.\n"
-            f"  Prefect UI: {ui}   list: PREFECT_API_URL={api} prefect deployment ls\n"
-            "  Run one now: prefect deployment run corecast-weekly/weekly   Stop: Ctrl-C"
-        )
-        prefect_serve(*deployments, limit=1, print_starting_message=False)
+    from pipelines.deploy import MONTHLY_DEPLOYMENT, WEEKLY_DEPLOYMENT, pause_deployments
+    from pipelines.flows import monthly_flow, weekly_flow
+
+    names = [
+        f"{weekly_flow.name}/{WEEKLY_DEPLOYMENT}",
+        f"{monthly_flow.name}/{MONTHLY_DEPLOYMENT}",
+    ]
+    # The runner pauses the schedules when it shuts down; a stop that lands before it started
+    # (or during registration) must leave them paused too. Pausing is idempotent.
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            deployments = build(
+                weekly_cron=weekly, monthly_cron=monthly, timezone=timezone,
+                parameters=parameters,
+            )
+            ui = api.removesuffix("/api")
+            console.print(
+                f"Serving corecast-weekly/weekly ({weekly}) and corecast-monthly/monthly "
+                f"({monthly}), time zone {timezone}, on {escape(api)}.\n"
+                f"  Prefect UI: {ui}   list: PREFECT_API_URL={api} prefect deployment ls\n"
+                "  Run one now: prefect deployment run corecast-weekly/weekly   Stop: Ctrl-C"
+            )
+            prefect_serve(*deployments, limit=1, print_starting_message=False)
+    except (KeyboardInterrupt, SystemExit):
+        pause_deployments(names, api)
+        raise
+    pause_deployments(names, api)
 
 
 @app.command()

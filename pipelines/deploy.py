@@ -35,6 +35,8 @@ __all__ = [
     "check_timezone",
     "check_port_free",
     "build_deployments",
+    "pause_deployments",
+    "stop_on_sigterm",
     "wait_for_http",
     "local_prefect_server",
     "mlflow_ui_command",
@@ -158,6 +160,58 @@ def build_deployments(
         **common,
     )
     return [weekly, monthly]
+
+
+def pause_deployments(names: list[str], api: str) -> list[str]:
+    """Pause the schedules of the deployments ``names`` (``flow/deployment``) on ``api``.
+
+    Idempotent: pausing a paused deployment changes nothing. Names that do not exist (yet) are
+    skipped.
+
+    Returns:
+        The names that were found and are now paused.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    paused = []
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        client = get_client(sync_client=True)
+        for name in names:
+            try:
+                deployment = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            client.pause_deployment(deployment.id)
+            paused.append(name)
+    return paused
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``KeyboardInterrupt`` like Ctrl-C does.
+
+    A service stopped by its supervisor (``kill``, systemd, a container runtime) then unwinds
+    through the same ``finally`` blocks as one stopped from the keyboard, at any moment -
+    including before a library installs its own SIGTERM handler. The previous handler is
+    restored on exit (only on the main thread, where signal handlers live).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> bool:

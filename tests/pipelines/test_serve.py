@@ -30,6 +30,17 @@ def _deployments(api: str) -> dict[str, object]:
         return found
 
 
+def _delete_deployments(api: str) -> None:
+    """Start from a server without deployments (the server is shared by the module's tests)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        client = get_client(sync_client=True)
+        for deployment in client.read_deployments():
+            client.delete_deployment(deployment.id)
+
+
 def _wait_for(api: str, names: set[str], process: subprocess.Popen, timeout: float = 120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -41,7 +52,11 @@ def _wait_for(api: str, names: set[str], process: subprocess.Popen, timeout: flo
     pytest.fail(f"deployments {names} not registered within {timeout} s")
 
 
-def test_serve_registers_both_deployments_with_cron_and_timezone(prefect_server, tmp_path):
+@pytest.mark.parametrize("stop_delay", [0, 5])
+def test_serve_registers_both_deployments_with_cron_and_timezone(
+    prefect_server, tmp_path, stop_delay
+):
+    _delete_deployments(prefect_server)
     data = tmp_path / "data"
     data.mkdir()
     env = {
@@ -63,12 +78,14 @@ def test_serve_registers_both_deployments_with_cron_and_timezone(prefect_server,
             found = _wait_for(
                 prefect_server, {"corecast-weekly/weekly", "corecast-monthly/monthly"}, process
             )
-            # The deployments are registered just before the runner starts and takes over
-            # SIGTERM; give it that moment so the stop below exercises the runner's shutdown.
-            time.sleep(5)
+            # delay 0: the stop lands right after registration, possibly before Prefect's
+            # runner took over SIGTERM; delay 5: the runner's own shutdown handles it.
+            time.sleep(stop_delay)
         finally:
             stop_process(process)
     weekly, monthly = found["corecast-weekly/weekly"], found["corecast-monthly/monthly"]
+    # Active while served (so "paused" below is the stop's doing).
+    assert not weekly.paused and not monthly.paused
     for deployment, cron in ((weekly, "30 7 * * 2"), (monthly, "0 4 2 * *")):
         [schedule] = deployment.schedules
         assert schedule.schedule.cron == cron
