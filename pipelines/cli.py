@@ -339,6 +339,11 @@ def push(
     webhook_url: str | None = typer.Option(None, "--webhook-url", help="Webhook receiver URL."),
     csv_path: Path | None = typer.Option(None, "--csv-path", help="CSV file to write."),
     ledger: Path | None = typer.Option(None, "--ledger", help="Delivery ledger file."),
+    volatile_field: list[str] | None = typer.Option(
+        None, "--volatile-field", help="Field sent along but not counted as a change by itself "
+        "(repeatable; default scored_at, as_of, model_versions, run_id; 'none' = every field "
+        "counts)."
+    ),
 ) -> None:
     """Push predictions to a CRM (tokens from CORECAST_HUBSPOT_TOKEN etc.), or show --status."""
     from dataclasses import replace
@@ -353,6 +358,9 @@ def push(
     if predictions is None:
         raise ConfigError("push: --predictions FILE is required (or use --status)")
     options = PushOptions(ledger_path=ledger, full=full, dry_run=dry_run)
+    if volatile_field:
+        chosen = () if [v.lower() for v in volatile_field] == ["none"] else tuple(volatile_field)
+        options = replace(options, volatile_fields=chosen)
     if hubspot_url:
         options = replace(options, hubspot=replace(options.hubspot, base_url=hubspot_url))
     options = replace(options, hubspot=replace(options.hubspot, id_property=id_property))
@@ -732,11 +740,7 @@ def demo(
         f"{step} Monthly flow: validate, train both targets (MLflow runs, challenger, promotion "
         "gate), score with the champions, chapter report, delta push to a CSV file ..."
     )
-    summary = _run_flow(
-        monthly_flow, data=str(data), out=out, to="csv",
-        # Volatile fields out of the CSV: a re-run on unchanged data then pushes nothing.
-        omit_fields=["scored_at", "model_versions"],
-    )
+    summary = _run_flow(monthly_flow, data=str(data), out=out, to="csv")
     elapsed = time.perf_counter() - started
     console.print(f"\n[bold green]Demo finished[/] in {elapsed:.0f} s.")
     _print_run(summary, out)

@@ -101,3 +101,27 @@ def test_score_without_models_says_to_train(small_source, monkeypatch, capsys, t
 def test_push_needs_predictions_unless_status(monkeypatch, capsys):
     code, captured = _run_main(monkeypatch, capsys, ["push", "--to", "csv"])
     assert code == 2 and "--predictions" in captured.err
+
+
+def test_push_skips_a_rescore_with_unchanged_content_unless_every_field_counts(
+    tmp_path, monkeypatch, capsys
+):
+    from tests.serving.test_crm_volatile import rescored, week_one
+
+    first, second = tmp_path / "week1.parquet", tmp_path / "week2.parquet"
+    week_one().to_parquet(first)
+    rescored(week_one()).to_parquet(second)
+    common = ["push", "--to", "csv", "--ledger", str(tmp_path / "ledger.sqlite"),
+              "--csv-path", str(tmp_path / "export.csv")]
+
+    def sent(predictions, *extra):
+        code, captured = _run_main(monkeypatch, capsys, [*common, "-p", str(predictions), *extra])
+        assert code in (0, None), captured.err
+        return captured.out
+
+    assert "3 sent" in sent(first)
+    # A week later: new scoring time, as-of date, model versions and run, same content.
+    out = sent(second)
+    assert "0 changed" in out and "3 unchanged" in out
+    # Every field counts: the volatile ones differ, so all three are sent again.
+    assert "3 sent" in sent(second, "--volatile-field", "none")
