@@ -198,11 +198,15 @@ def organizing_mask(snap: Snapshot, config: FeatureConfig) -> np.ndarray:
 def build_recency_features(
     tables: Tables, as_of, config: FeatureConfig = FeatureConfig()
 ) -> pd.DataFrame:
-    """Recency: days since the last activity, the last organizing, the first activity.
+    """Recency: days since the last activity, the last organizing, the first activity, the last
+    contact.
 
     Columns: ``days_since_last_activity`` and ``days_since_last_organizing`` (fill when it never
     happened: the member's tenure in days, i.e. "nothing since joining"),
-    ``days_since_first_activity`` (fill 0), ``has_activity`` and ``has_organized`` (0/1).
+    ``days_since_first_activity`` (fill 0), ``has_activity`` and ``has_organized`` (0/1),
+    ``days_since_last_contact`` (since another member's activity last named the member as its
+    counterpart, e.g. a message to them, oneself excluded; fill: tenure in days) and
+    ``has_contact`` (0/1).
     Organizing = activity type in ``config.organizing_types`` or role in
     ``config.organizing_roles``.
     """
@@ -216,6 +220,12 @@ def build_recency_features(
     first = first[snap.rows]
     has = last != NO_TIME
     has_org = last_org != NO_TIME
+    to = enc.counterpart[: snap.n]
+    reached = (to >= 0) & (to != enc.member[: snap.n])  # talking to oneself is no contact
+    last_contact = np.full(enc.n_members, NO_TIME, dtype=np.int64)
+    np.maximum.at(last_contact, to[reached], enc.time[: snap.n][reached])
+    last_contact = last_contact[snap.rows]
+    has_contact = last_contact != NO_TIME
     return snap.frame(
         {
             "days_since_last_activity": np.where(has, (snap.now - last) / NS_PER_DAY, tenure),
@@ -225,6 +235,10 @@ def build_recency_features(
             "days_since_first_activity": np.where(has, (snap.now - first) / NS_PER_DAY, 0.0),
             "has_activity": has.astype(np.int64),
             "has_organized": has_org.astype(np.int64),
+            "days_since_last_contact": np.where(
+                has_contact, (snap.now - last_contact) / NS_PER_DAY, tenure
+            ),
+            "has_contact": has_contact.astype(np.int64),
         }
     )
 

@@ -16,8 +16,8 @@ __all__ = ["FEATURE_FAMILIES", "describe_columns", "family_of", "UNKNOWN_COLUMN"
 FEATURE_FAMILIES: dict[str, str] = {
     "activity": "Activity counts and weighted sums per look-back window, in total, by activity "
     "type and by role (rare types and roles pooled into 'other').",
-    "recency": "Days since the last activity, the last organizing activity and the first "
-    "activity, with has_* indicators.",
+    "recency": "Days since the last activity, the last organizing activity, the first "
+    "activity and the last contact from another member, with has_* indicators.",
     "tenure": "Days since the member joined.",
     "trend": "The last 90 days against the 90 days before them (difference and bounded ratio).",
     "regularity": "Distinct active ISO weeks in the last 365 days, and streaks of consecutive "
@@ -27,7 +27,9 @@ FEATURE_FAMILIES: dict[str, str] = {
     "the role (all zero without a roles table).",
     "network": "Ties in the last 365 days (co-participation in an event or direct interaction): "
     "how many, how strong, how many have gone quiet, how many outside the home chapter.",
-    "chapter": "The home chapter: size, active members, activity volume, link density.",
+    "chapter": "The home chapter: size, active members, activity volume, link density, and its "
+    "core members (how many, per active member, shortfall against the community-wide ratio, days "
+    "since one last stepped down or left).",
     "orbit": "Orbit-style baseline scores: love (decayed activity weight) and reach (sum of "
     "decayed tie strengths).",
 }
@@ -49,6 +51,15 @@ _FIXED: dict[str, tuple[str, str]] = {
     "days_since_first_activity": ("recency", "days since the first activity (0 when none)"),
     "has_activity": ("recency", "1 if the member has any activity before as_of"),
     "has_organized": ("recency", "1 if the member has ever organized before as_of"),
+    "days_since_last_contact": (
+        "recency",
+        "days since another member's activity last named the member as its counterpart (e.g. "
+        "a message to them; tenure in days when there was none)",
+    ),
+    "has_contact": (
+        "recency",
+        "1 if another member's activity named the member as its counterpart before as_of",
+    ),
     "tenure_days": ("tenure", "days since the member joined"),
     "trend_count_prior": ("trend", "number of activities in the 90 days before the last 90"),
     "trend_count_diff": (
@@ -126,6 +137,20 @@ _FIXED: dict[str, tuple[str, str]] = {
         "chapter",
         "share of member pairs of the home chapter that are tied (0..1)",
     ),
+    "chapter_core_members": (
+        "chapter",
+        "members of the home chapter holding the core role (ambassador) at as_of",
+    ),
+    "chapter_core_shortfall": (
+        "chapter",
+        "how far the home chapter falls below the community-wide ratio of core members to "
+        "active members, 0..1 (1 = no core member; 0 without a chapter)",
+    ),
+    "days_since_chapter_core_end": (
+        "chapter",
+        "days since a core-role spell of a home-chapter member last ended (tenure in days when "
+        "none ended)",
+    ),
     "orbit_love": (
         "orbit",
         "Orbit-style love: sum of activity weights, each -10 % per month since it happened",
@@ -176,6 +201,8 @@ _PATTERNS: list[tuple[re.Pattern, str, object]] = [
      lambda d: f"members of the home chapter with an activity in the last {d} days"),
     (re.compile(r"^chapter_active_share_(\d+)d$"), "chapter",
      lambda d: f"share of the home chapter's members active in the last {d} days"),
+    (re.compile(r"^chapter_core_per_active_(\d+)d$"), "chapter",
+     lambda d: f"core members of the home chapter per member active in the last {d} days"),
     (re.compile(r"^chapter_activities_per_member_(\d+)d$"), "chapter",
      lambda d: f"activities in the home chapter in the last {d} days, per member"),
     (re.compile(r"^chapter_activities_(\d+)d$"), "chapter",

@@ -4,7 +4,9 @@
 members; the only Python loop is over weeks) and returns the four contract tables, the members'
 latent traits, and the oracle: each member's true probability of becoming an ambassador and of
 disengaging, computed by :func:`features.simulate_truth.compute_truth` from the same hazards the
-simulator draws from (see :mod:`features.simulate_model` for the equations).
+simulator draws from (see :mod:`features.simulate_model` for the equations). The oracle is fair:
+a departure that left no trace in the tables yet is inferred from the member's silence, not read
+from the simulator's hidden state.
 
 What happens in a week, in order:
 
@@ -111,7 +113,9 @@ class Simulation:
             online_propensity (the traits the oracle uses) and departed_at (when the member
             drifted away for good, NaT if never). Its ``attrs["simulation_config"]`` holds the
             config as a dict.
-        truth: member_id, as_of, p_becomes_ambassador, p_disengages at the config's truth dates.
+        truth: member_id, as_of, p_becomes_ambassador, p_disengages at the config's truth dates
+            (the fair oracle: hidden departures inferred, see
+            :func:`features.simulate_truth.compute_truth`).
         config: The config that produced it.
     """
 

@@ -8,13 +8,22 @@ forward, week by week:
 
 - ``p_disengages`` = P(no activity in ``(as_of, as_of + horizon_days]``): a chain over
   {still around and holding the role, still around without it, gone} along the no-activity path
-  (promotion needs activity, so it cannot happen on that path). Members already gone at
-  ``as_of`` (``latent.departed_at <= as_of``) get 1.
+  (promotion needs activity, so it cannot happen on that path).
 - ``p_becomes_ambassador`` = P(an ambassador spell starts in ``(as_of, as_of +
   readiness_horizon_days]``): a chain over the weeks since the member last led (the pipeline),
-  with departure absorbing. Members gone at ``as_of`` get 0. Members holding the role at
-  ``as_of`` (a spell started before ``as_of`` and not ended before it, as the labels count it)
-  get **NaN**: they are not in the readiness population.
+  with departure absorbing. Members holding the role at ``as_of`` (a spell started before
+  ``as_of`` and not ended before it, as the labels count it) get **NaN**: they are not in the
+  readiness population.
+
+Departures leave no row, so the oracle is *fair* by default (``departures="inferred"``): it is
+the best prediction from what could be known at ``as_of``, the true traits and hazards included,
+but not the hidden date a member silently left. The probability ``g`` that a member has already
+left is the posterior given the tables before ``as_of`` (:func:`_p_departed`: the last
+activity, the last message received, the ambassador spells, and how unlikely the silence since
+is for someone still around), and ``p_disengages = g + (1 - g) * P(no activity | around)``,
+``p_becomes_ambassador = (1 - g) * P(promotion | around)``. With ``departures="known"`` the
+simulator's hidden state is read instead: members gone at ``as_of`` (``latent.departed_at <=
+as_of``) get 1 and 0.
 
 Tenure (honeymoon and decay), seasonality and the newcomer departure bump are integrated week by
 week; the chapter shock of ambassadors who left before ``as_of`` runs its exact course. For
@@ -31,7 +40,10 @@ Approximations (small; the truth still calibrates against realised outcomes):
 - new ambassador departures within the horizon do not add a chapter shock;
 - activity and role starts are taken as spread evenly over a week, so a partly covered week
   counts its share of the weekly probability, and what the member did in ``as_of``'s week before
-  ``as_of`` is not conditioned on.
+  ``as_of`` is not conditioned on;
+- in the departure posterior, tie strength during the silence is taken back from its value at
+  ``as_of``'s week, and messages received are a Poisson count at the chapter's weekly rate to
+  members who are around but inactive (computed with the simulator's count of members around).
 """
 
 from __future__ import annotations
@@ -60,11 +72,19 @@ from features.simulate_model import (
 )
 from features.tables import Tables, parse_as_of
 
-__all__ = ["compute_truth", "compute_truth_many", "LATENT_COLUMNS", "TRUTH_COLUMNS"]
+__all__ = [
+    "compute_truth",
+    "compute_truth_many",
+    "LATENT_COLUMNS",
+    "TRUTH_COLUMNS",
+    "DEPARTURE_MODES",
+]
 
 LATENT_COLUMNS = ["member_id", "motivation", "sociability", "initiative", "online_propensity",
                   "departed_at"]
 TRUTH_COLUMNS = ["member_id", "as_of", "p_becomes_ambassador", "p_disengages"]
+#: How the oracle treats departures it cannot see: inferred from the data (fair) or known.
+DEPARTURE_MODES = ("inferred", "known")
 _LEAD_TYPES = ("organize", "volunteer")
 _DIRECT_TYPES = ("message", "intro")
 _NEVER = -(10**9)
@@ -167,8 +187,13 @@ def _encode(tables: Tables, latent: pd.DataFrame, config: SimulationConfig, core
     return enc
 
 
-def _state_at(enc: dict, as_ns: int, config: SimulationConfig) -> dict:
-    """Member and chapter state at the start of ``as_of``'s week (plus role status at as_of)."""
+def _state_at(enc: dict, as_ns: int, config: SimulationConfig, observed: bool = False) -> dict:
+    """Member and chapter state at the start of ``as_of``'s week (plus role status at as_of).
+
+    With ``observed``, role status is what the tables show strictly before ``as_of``: a spell
+    ending exactly at ``as_of`` is still held, and only spells that ended before ``as_of`` set
+    off a chapter shock.
+    """
     n = enc["ids"].size
     n_ch = enc["n_chapters"]
     t0 = start_ns(config)
@@ -213,11 +238,11 @@ def _state_at(enc: dict, as_ns: int, config: SimulationConfig) -> dict:
 
     r_start, r_end = enc["r_start"], enc["r_end"]
     holds = (r_start <= as_ns) & (as_ns < r_end)
-    ambassador = np.zeros(n, dtype=bool)
-    ambassador[enc["r_member"][holds]] = True
     # the readiness population excludes anyone holding the role at as_of as the labels count it
     # (started before as_of, not ended before it), and anyone whose spell starts exactly then
     counted_held = holds | ((r_start < as_ns) & (r_end >= as_ns))
+    ambassador = np.zeros(n, dtype=bool)
+    ambassador[enc["r_member"][counted_held if observed else holds]] = True
     not_ready = np.zeros(n, dtype=bool)
     not_ready[enc["r_member"][counted_held]] = True
     start_week = np.floor_divide(r_start - t0, WEEK_NS)
@@ -226,7 +251,7 @@ def _state_at(enc: dict, as_ns: int, config: SimulationConfig) -> dict:
     ch_ok = enc["r_chapter"] >= 0
     counted = ch_ok & (start_week < k0) & (end_week > k0)
     n_amb = np.bincount(enc["r_chapter"][counted], minlength=n_ch)
-    ended = ch_ok & (r_end <= as_ns)
+    ended = ch_ok & ((r_end < as_ns) if observed else (r_end <= as_ns))
     last_sd = np.full(n_ch, _NEVER, dtype=np.int64)
     np.maximum.at(last_sd, enc["r_chapter"][ended], end_week[ended])
     return {
@@ -239,7 +264,163 @@ def _state_at(enc: dict, as_ns: int, config: SimulationConfig) -> dict:
         "ambassador": ambassador,
         "not_ready": not_ready,
         "last_sd": last_sd,
+        "ties": ties,
     }
+
+
+def _shock_table(enc: dict, as_ns: int, k0: int, config: SimulationConfig) -> np.ndarray:
+    """``shock[chapter, week]`` for weeks ``0..k0``: an ambassador spell of the chapter ended
+    (visibly, before ``as_of``) within the ``shock_weeks`` weeks before that week."""
+    n_ch = enc["n_chapters"]
+    t0 = start_ns(config)
+    ended = (enc["r_chapter"] >= 0) & (enc["r_end"] < as_ns) & (enc["r_end"] >= t0)
+    weeks = np.floor_divide(enc["r_end"][ended] - t0, WEEK_NS)
+    flat = enc["r_chapter"][ended] * (k0 + 1) + weeks
+    ends = np.bincount(flat, minlength=n_ch * (k0 + 1)).reshape(n_ch, k0 + 1)
+    # before[c, w] = spell ends of chapter c in weeks < w
+    before = np.zeros((n_ch, k0 + 2), dtype=np.int64)
+    np.cumsum(ends, axis=1, out=before[:, 1:])
+    w = np.arange(k0 + 1)
+    lo = np.clip(w - config.shock_weeks, 0, None)
+    return (before[:, w] - before[:, lo]) > 0
+
+
+def _contact_rates(enc: dict, k0: int, config: SimulationConfig) -> np.ndarray:
+    """``rate[chapter, week]`` for weeks ``0..k0 - 1``: the mean number of messages a member of
+    the chapter who is still around but inactive that week receives.
+
+    Members who are active that week are left out (they also hear from the people they meet),
+    so the rate is that of messages sent to anyone still around. The number of members still
+    around comes from the simulator's state (a community-wide count, not a member's secret).
+    """
+    n_ch = enc["n_chapters"]
+    t0 = start_ns(config)
+    before = np.searchsorted(enc["a_ns"], t0 + k0 * WEEK_NS, side="left")
+    member, weeks = enc["a_member"][:before], enc["a_week"][:before]
+    other = enc["other"][:before]
+    active_keys = np.unique(member[member >= 0] * (k0 + 1) + weeks[member >= 0])
+    to = other >= 0
+    keys = other[to] * (k0 + 1) + weeks[to]
+    idle = ~np.isin(keys, active_keys, assume_unique=False)
+    received = np.bincount(
+        enc["chapter"][other[to][idle]] * k0 + weeks[to][idle], minlength=n_ch * k0
+    ).reshape(n_ch, k0)
+    # members around in week w: joined before it, not yet gone at its start
+    joined = np.clip(enc["join_week"] + 1, 0, k0)
+    gone_week = np.where(
+        enc["departed_ns"] == np.iinfo(np.int64).max,
+        k0,
+        np.clip(np.floor_divide(enc["departed_ns"] - t0, WEEK_NS), 0, k0),
+    )
+    change = np.zeros((n_ch, k0 + 1))
+    np.add.at(change, (enc["chapter"], joined), 1.0)
+    np.add.at(change, (enc["chapter"], np.maximum(gone_week, joined)), -1.0)
+    around = np.cumsum(change, axis=1)[:, :k0]
+    active_pairs = active_keys[(active_keys % (k0 + 1)) < k0]
+    active = np.bincount(
+        enc["chapter"][active_pairs // (k0 + 1)] * k0 + active_pairs % (k0 + 1),
+        minlength=n_ch * k0,
+    ).reshape(n_ch, k0)
+    return received / np.maximum(around - active, 1.0)
+
+
+def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
+                config: SimulationConfig) -> np.ndarray:
+    """Posterior probability that each member of ``idx`` has already left for good at ``as_of``.
+
+    Departure itself leaves no row. What the tables show strictly before ``as_of`` is the
+    member's last activity, the last time another member messaged them (the simulator only
+    messages members still around), and their ambassador spells (a leaving ambassador's spell
+    ends the week they leave). Starting after the last activity (or the join week), a weekly
+    chain over {around with the role, around without it, gone} applies the departure hazard
+    (not before the last message received), the visible end of a spell (left or stepped down),
+    and the likelihood of the silence: no activity in each week up to ``as_of`` (the share of
+    ``as_of``'s week before it).
+    """
+    t0 = start_ns(config)
+    k0 = state["k0"]
+    week_start = t0 + k0 * WEEK_NS
+    c0 = (as_ns - week_start) / WEEK_NS
+    before = np.searchsorted(enc["a_ns"], as_ns, side="left")
+    member, weeks = enc["a_member"][:before], enc["a_week"][:before]
+    n = enc["ids"].size
+    last_act = np.full(n, _NEVER, dtype=np.int64)
+    ok = member >= 0
+    np.maximum.at(last_act, member[ok], weeks[ok])
+    seen = last_act.copy()
+    other = enc["other"][:before]
+    ok = other >= 0
+    np.maximum.at(seen, other[ok], weeks[ok])
+
+    jw = enc["join_week"][idx]
+    start = np.maximum(last_act[idx], jw)  # the chain covers weeks start + 1 .. k0
+    out = np.zeros(idx.size)
+    todo = np.flatnonzero(start < k0)
+    if todo.size == 0:
+        return out
+    sel = idx[todo]
+    jw, start, seen = jw[todo], start[todo], seen[sel]
+    m = enc["motivation"][sel]
+    ch = enc["chapter"][sel]
+    ties0 = state["ties"][sel]
+    decay = tie_weekly_decay(config)
+
+    r_start, r_end, r_member = enc["r_start"], enc["r_end"], enc["r_member"]
+    position = np.full(n, -1, dtype=np.int64)
+    position[sel] = np.arange(sel.size)
+    held = np.zeros(sel.size, dtype=bool)
+    spell_now = (r_start < as_ns) & (r_end >= as_ns) & (position[r_member] >= 0)
+    held[position[r_member[spell_now]]] = True
+    end_week = np.full(sel.size, _NEVER, dtype=np.int64)
+    past = (r_start < as_ns) & (r_end < as_ns) & (position[r_member] >= 0)
+    np.maximum.at(end_week, position[r_member[past]],
+                  np.floor_divide(r_end[past] - t0, WEEK_NS))
+    # role held through the silence: still held at as_of, or its end falls in the silence
+    ends_in_silence = ~held & (end_week > start)
+    amb = (held | ends_in_silence).astype(np.float64)
+    non = 1.0 - amb
+    gone = np.zeros(sel.size)
+    h_sd = sigmoid(stepdown_logit(m, config))
+    shock_table = _shock_table(enc, as_ns, k0, config)
+    contact = _contact_rates(enc, k0, config)
+    for k in range(int(start.min()) + 1, k0 + 1):
+        live = (k > start) & (k > jw)
+        if not live.any():
+            continue
+        tenure = k - jw - 1
+        lt = np.log1p(ties0 * decay ** (k - k0))
+        shock = shock_table[ch, max(k, 0)]
+        may_leave = live & (k > seen)
+        hd_a = np.where(may_leave, sigmoid(departure_logit(m, tenure, lt, shock, 1.0, config)),
+                        0.0)
+        hd_n = np.where(may_leave, sigmoid(departure_logit(m, tenure, lt, shock, 0.0, config)),
+                        0.0)
+        gone += non * hd_n
+        non = non * (1.0 - hd_n)
+        # the visible end of a spell: left (gone) or stepped down (around without the role)
+        at_end = ends_in_silence & (k == end_week)
+        gone += np.where(at_end, amb * hd_a, 0.0)
+        non += np.where(at_end, amb * (1.0 - hd_a) * h_sd, 0.0)
+        # a spell still open in the data cannot have ended before as_of
+        hidden = held & (t0 + k * WEEK_NS >= as_ns)
+        gone += np.where(hidden, amb * hd_a, 0.0)
+        amb = np.where(at_end, 0.0, np.where(hidden, amb * (1.0 - hd_a), amb))
+        season = seasonality(np.array([k]), config)[0]
+        cover = 1.0 if k < k0 else c0
+        pa_a = sigmoid(activity_logit(m, tenure, season, lt, 1.0, config))
+        pa_n = sigmoid(activity_logit(m, tenure, season, lt, 0.0, config))
+        amb = amb * (1.0 - np.where(live, pa_a * cover, 0.0))
+        non = non * (1.0 - np.where(live, pa_n * cover, 0.0))
+        # nobody messaged them either (weeks after the last message received)
+        if k0 > 0:
+            rate = contact[ch, min(k, k0 - 1)] * cover
+            quiet = np.where(may_leave, np.exp(-rate), 1.0)
+            amb, non = amb * quiet, non * quiet
+        # keep the masses on a readable scale (only their ratio matters)
+        total = amb + non + gone
+        amb, non, gone = amb / total, non / total, gone / total
+    out[todo] = gone
+    return out
 
 
 def _coverage(as_ns: int, horizon_days: int, config: SimulationConfig) -> tuple[int, np.ndarray]:
@@ -339,14 +520,15 @@ def _gap_distribution(held_pmf: np.ndarray, promoted: np.ndarray, target: np.nda
     return dist
 
 
-def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config) -> np.ndarray:
+def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config, around=None) -> np.ndarray:
     """P(first promotion within the horizon) for members around and not holding the role.
 
     The chapter shortfall is known in ``as_of``'s week; after that its distribution follows the
     current holders' chance of staying (step-down and departure hazards), the expected
     promotions of all candidates so far (as a Poisson count), and a target that grows with the
     community (the growth of the active count over the past year, or less when the data is
-    shorter).
+    shorter). ``around`` is each member's probability of still being around at ``as_of``
+    (default 1).
     """
     k0, cover = _coverage(as_ns, horizon_days, config)
     L = config.pipeline_weeks
@@ -357,7 +539,7 @@ def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config) -> np.ndar
     lt = state["log_ties"][idx]
     since = np.clip(k0 - 1 - state["last_lead"][idx], 0, L + 1)
     prob = np.zeros((idx.size, L + 2))
-    prob[np.arange(idx.size), since] = 1.0
+    prob[np.arange(idx.size), since] = 1.0 if around is None else around
     p_lead = sigmoid(lead_logit(enc["initiative"][idx], 0.0, config))
     base = promotion_logit(m, lt, 0.0, config)
     by_level = sigmoid(base[:, None] + config.promote_gap * _GAP_LEVELS[None, :])
@@ -411,24 +593,39 @@ def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config) -> np.ndar
     return np.clip(promoted, 0.0, 1.0)
 
 
-def _truth_at(enc, as_ns, horizon_days, readiness_days, config) -> pd.DataFrame:
-    state = _state_at(enc, as_ns, config)
+def _truth_at(enc, as_ns, horizon_days, readiness_days, config, departures) -> pd.DataFrame:
+    observed = departures == "inferred"
+    state = _state_at(enc, as_ns, config, observed=observed)
     joined = np.flatnonzero(enc["joined_ns"] < as_ns)
-    gone = enc["departed_ns"][joined] <= as_ns
-    around = joined[~gone]
-    p_dis = np.ones(joined.size)
-    p_dis[~gone] = _p_disengages(enc, state, around, as_ns, horizon_days, config)
+    if observed:
+        gone_p = _p_departed(enc, state, joined, as_ns, config)
+        around = joined
+    else:
+        gone = enc["departed_ns"][joined] <= as_ns
+        gone_p = gone.astype(np.float64)
+        around = joined[~gone]
+    stay = 1.0 - gone_p if observed else None
+    p_dis = gone_p.copy()
+    p_dis_around = _p_disengages(enc, state, around, as_ns, horizon_days, config)
+    if observed:
+        p_dis = gone_p + (1.0 - gone_p) * p_dis_around
+    else:
+        p_dis[gone_p == 0.0] = p_dis_around
     p_bec = np.zeros(joined.size)
     out = state["not_ready"][around]
     ready = np.full(around.size, np.nan)
     holders = around[state["ambassador"][around]]
-    ready[~out] = _p_becomes(enc, state, around[~out], holders, as_ns, readiness_days, config)
-    p_bec[~gone] = ready
+    ready[~out] = _p_becomes(enc, state, around[~out], holders, as_ns, readiness_days, config,
+                             around=None if stay is None else stay[~out])
+    if observed:
+        p_bec = ready
+    else:
+        p_bec[gone_p == 0.0] = ready
     return pd.DataFrame({
         "member_id": pd.array(enc["ids"][joined], dtype="str"),
         "as_of": pd.Series(np.full(joined.size, as_ns, dtype=np.int64)).astype("datetime64[ns]"),
         "p_becomes_ambassador": p_bec,
-        "p_disengages": p_dis,
+        "p_disengages": np.clip(p_dis, 0.0, 1.0),
     })
 
 
@@ -447,14 +644,20 @@ def compute_truth_many(
     readiness_horizon_days: int = 180,
     core_role: str = "ambassador",
     config: SimulationConfig | None = None,
+    departures: str = "inferred",
 ) -> pd.DataFrame:
     """:func:`compute_truth` at several dates, stacked (encodes the tables once)."""
+    if departures not in DEPARTURE_MODES:
+        raise ConfigError(
+            f"departures: {departures!r} is not one of {', '.join(DEPARTURE_MODES)}"
+        )
     config = _config_of(latent, config)
     horizon_days = _check_horizon("horizon_days", horizon_days)
     readiness_horizon_days = _check_horizon("readiness_horizon_days", readiness_horizon_days)
     enc = _encode(tables, latent, config, core_role)
     frames = [
-        _truth_at(enc, parse_as_of(d).value, horizon_days, readiness_horizon_days, config)
+        _truth_at(enc, parse_as_of(d).value, horizon_days, readiness_horizon_days, config,
+                  departures)
         for d in as_ofs
     ]
     if not frames:
@@ -476,6 +679,7 @@ def compute_truth(
     readiness_horizon_days: int = 180,
     core_role: str = "ambassador",
     config: SimulationConfig | None = None,
+    departures: str = "inferred",
 ) -> pd.DataFrame:
     """True probabilities of each member's outcomes after ``as_of`` (see module docstring).
 
@@ -489,17 +693,23 @@ def compute_truth(
         readiness_horizon_days: Readiness horizon.
         core_role: The role whose spells count as becoming an ambassador.
         config: Overrides the config attached to ``latent``.
+        departures: ``"inferred"`` (default, the fair oracle): whether a member has already
+            left for good is inferred from what the tables show before ``as_of`` (see the
+            module docstring); ``"known"``: the simulator's hidden departure dates are used, so
+            members gone at ``as_of`` get ``p_disengages`` 1 and ``p_becomes_ambassador`` 0.
 
     Returns:
         member_id, as_of, p_becomes_ambassador (NaN for members holding the role at ``as_of``),
         p_disengages, for every member who joined before ``as_of``, in member order.
 
     Raises:
-        ConfigError: On a bad horizon or date, or if no simulation config is available.
+        ConfigError: On a bad horizon, date or ``departures``, or if no simulation config is
+            available.
         ContractError: If ``latent`` lacks columns or members.
         TargetUnavailable: If ``tables`` has no roles table.
     """
     return compute_truth_many(
         tables, latent, [as_of], horizon_days=horizon_days,
         readiness_horizon_days=readiness_horizon_days, core_role=core_role, config=config,
+        departures=departures,
     )

@@ -142,6 +142,10 @@ def test_recency(community):
     assert col(f, "has_organized") == [1, 0, 1, 0]
     assert col(f, "days_since_first_activity") == [400, 60, 60, 400]
     assert col(f, "has_activity") == [1, 1, 1, 1]
+    # Contact (counterpart of someone else's row): A by B d(20), B by A d(100), D by C d(3);
+    # C never -> tenure 122.
+    assert col(f, "days_since_last_contact") == [20, 100, 122, 3]
+    assert col(f, "has_contact") == [1, 1, 0, 1]
 
 
 def test_recency_fill_without_activity():
@@ -155,7 +159,22 @@ def test_recency_fill_without_activity():
         "days_since_first_activity": 0.0,
         "has_activity": 0,
         "has_organized": 0,
+        "days_since_last_contact": 30.0,
+        "has_contact": 0,
     }
+
+
+def test_contact_ignores_oneself_unknown_counterparts_and_rows_at_as_of():
+    members = [("A", "2024-01-01", "x", True), ("B", "2024-01-01", "x", True)]
+    acts = [
+        ("A", d(5), "message", None, "x", None, "A", 1.0),  # to oneself
+        ("A", d(4), "message", None, "x", None, "ghost", 1.0),  # unknown member
+        ("A", d(9), "message", None, "x", None, "B", 1.0),
+        ("A", T, "message", None, "x", None, "B", 1.0),  # at as_of: not read
+    ]
+    f = build_recency_features(make_tables(members, acts), T, FeatureConfig())
+    assert f["days_since_last_contact"].tolist() == [182.0, 9.0]  # A: tenure 182 days
+    assert f["has_contact"].tolist() == [0, 1]
 
 
 def test_organizing_definition_is_configurable(community):
@@ -369,6 +388,21 @@ def test_chapter_context(community):
     assert col(f, "chapter_activities_per_member_90d") == pytest.approx([4 / 3, 4 / 3, 3, 4 / 3])
     # paris pairs: A-B tied, A-D tied (e2), B-D not -> 2 of 3; lyon has one member -> 0.
     assert col(f, "chapter_link_density") == pytest.approx([2 / 3, 2 / 3, 0, 2 / 3])
+    # Ambassadors at T: only C (lyon; its spell ends exactly at T, so still held).
+    assert col(f, "chapter_core_members") == [0, 0, 1, 0]
+    assert col(f, "chapter_core_per_active_90d") == [0, 0, 1, 0]
+    # Community ratio 1 core / 4 active; expected max(1, 0.25 x active) = 1 in both chapters:
+    # paris has none (shortfall 1), lyon has its one (0).
+    assert col(f, "chapter_core_shortfall") == [1, 1, 0, 1]
+    # Ended core spells: paris D d(100) and A d(250) -> 100; lyon none -> C's tenure 122.
+    assert col(f, "days_since_chapter_core_end") == [100, 100, 122, 100]
+
+
+def test_chapter_core_columns_without_roles_table(community_no_roles):
+    f = build_chapter_features(community_no_roles, T, CFG)
+    assert col(f, "chapter_core_members") == [0, 0, 0, 0]
+    assert col(f, "chapter_core_shortfall") == [1, 1, 1, 1]
+    assert col(f, "days_since_chapter_core_end") == [547, 396, 122, 912]
 
 
 def test_chapter_fallback_and_missing_home_chapter():
@@ -380,7 +414,9 @@ def test_chapter_fallback_and_missing_home_chapter():
     f = build_chapter_features(make_tables(members, acts), T, FeatureConfig())
     assert f.loc["A", "chapter_activities_90d"] == 2
     assert f.loc["A", "chapter_size"] == 1
-    assert (f.loc["B"] == 0).all()
+    # No home chapter: zeros, and "no core spell ever ended" falls back to tenure (1643 days).
+    assert (f.loc["B"].drop("days_since_chapter_core_end") == 0).all()
+    assert f.loc["B", "days_since_chapter_core_end"] == 1643
 
 
 # ---------------------------------------------------------------------------------- orbit

@@ -292,8 +292,21 @@ def test_truth_rules_for_departed_members_and_role_holders(community):
     departed = truth["member_id"].map(community.latent.set_index("member_id")["departed_at"])
     gone = departed.notna() & (departed <= truth["as_of"])
     assert gone.any()
-    assert (truth.loc[gone, "p_disengages"] == 1.0).all()
-    assert (truth.loc[gone, "p_becomes_ambassador"] == 0.0).all()
+    # The stored (fair) truth infers departures: long-gone members are near-certain, those who
+    # left recently are not (yet); gone members keep a negligible readiness on average.
+    assert truth.loc[gone, "p_disengages"].median() > 0.99
+    assert truth.loc[gone, "p_disengages"].quantile(0.01) < 0.9
+    ready = truth["p_becomes_ambassador"]
+    assert ready[gone].mean() < 0.05 * ready[~gone].mean()
+    known = compute_truth(
+        community.tables(), community.latent, truth["as_of"].iloc[-1], departures="known"
+    )
+    last = truth["as_of"].iloc[-1]
+    gone_last = known["member_id"].map(
+        community.latent.set_index("member_id")["departed_at"]
+    ) <= last
+    assert (known.loc[gone_last, "p_disengages"] == 1.0).all()
+    assert (known.loc[gone_last, "p_becomes_ambassador"] == 0.0).all()
     roles = community.roles
     merged = truth.merge(roles, on="member_id")
     held = (merged["started_at"] < merged["as_of"]) & (
@@ -413,7 +426,8 @@ def test_oracle_by_hand_two_weeks():
     config = _hand_config(active_ambassador=0.0, depart_ambassador=0.0,
                           stepdown_base=-50.0, ambassador_share=0.02)
     truth = compute_truth(tables, latent, "2024-03-04", horizon_days=14,
-                          readiness_horizon_days=7, config=config).set_index("member_id")
+                          readiness_horizon_days=7, config=config,
+                          departures="known").set_index("member_id")
     assert list(truth.index) == ["a", "b", "c", "d"]
     # Week 9 (no departure draw: known around): active w.p. 1/2. Week 10: leave w.p. 0.2,
     # else active w.p. 1/2. P(no activity) = 1/2 * (0.2 + 0.8 * 1/2) = 0.3.
@@ -437,7 +451,8 @@ def test_oracle_by_hand_gap_and_leaving_ambassador_shock():
     tables = Tables(members=tables.members, activities=tables.activities, roles=ended)
     config = _hand_config()
     truth = compute_truth(tables, latent, "2024-03-04", horizon_days=14,
-                          readiness_horizon_days=7, config=config).set_index("member_id")
+                          readiness_horizon_days=7, config=config,
+                          departures="known").set_index("member_id")
     # d left the role in week 8: in week 10 (2 weeks later, within 4) the departure hazard is
     # sigmoid(logit(0.2) + log 4) = 0.5, so P(no activity) = 1/2 * (0.5 + 0.5 * 1/2) = 0.375.
     assert truth.loc["a", "p_disengages"] == pytest.approx(0.375)
@@ -445,6 +460,78 @@ def test_oracle_by_hand_gap_and_leaving_ambassador_shock():
     assert truth.loc["a", "p_becomes_ambassador"] == pytest.approx(0.25)
     assert truth.loc["b", "p_becomes_ambassador"] == pytest.approx(0.125)
     assert truth.loc["d", "p_becomes_ambassador"] == pytest.approx(0.5 * 0.5 * 0.5)
+
+
+def test_fair_oracle_by_hand_infers_departures_from_silence():
+    tables, latent = _hand_tables()
+    config = _hand_config(active_ambassador=0.0, depart_ambassador=0.0,
+                          stepdown_base=-50.0, ambassador_share=0.02)
+    fair = compute_truth(tables, latent, "2024-03-04", horizon_days=14,
+                         readiness_horizon_days=7, config=config).set_index("member_id")
+    # as_of = 2024-03-04 is the start of week 9: its departure draw (at as_of) is hidden, and
+    # nothing of week 9 is observed yet. Weekly: leave w.p. 0.2, then active w.p. 1/2.
+    # a and b were active in week 8: gone w.p. 0.2, else the known-departures answer (0.3).
+    assert fair.loc["a", "p_disengages"] == pytest.approx(0.2 + 0.8 * 0.3)
+    assert fair.loc["b", "p_disengages"] == pytest.approx(0.2 + 0.8 * 0.3)
+    # c never showed up (eligible from week 1): silent through weeks 1-8 and nobody messaged
+    # anyone, so P(around and silent) = 0.4 ** 8 and P(gone and silent) = 0.2 * sum 0.4 ** j.
+    around = 0.4**8
+    gone = 0.2 * sum(0.4**j for j in range(8))
+    p_gone = 1 - around * 0.8 / (around + gone)
+    assert fair.loc["c", "p_disengages"] == pytest.approx(p_gone + (1 - p_gone) * 0.3)
+    # d holds the role with a spell still open in the data: around until week 9's draw.
+    assert fair.loc["d", "p_disengages"] == pytest.approx(0.2 + 0.8 * 0.3)
+    # readiness: a (led in week 8) is ready w.p. 1/2 x h if still around (0.8).
+    h = 1 / (1 + math.exp(2.0))
+    assert fair.loc["a", "p_becomes_ambassador"] == pytest.approx(0.8 * 0.5 * h)
+    assert fair.loc["c", "p_becomes_ambassador"] == pytest.approx(
+        (1 - p_gone) * 0.5 * 0.5 * h
+    )
+
+
+def test_fair_oracle_uses_messages_received_as_proof_of_presence():
+    tables, latent = _hand_tables()
+    acts = pd.concat([tables.activities, pd.DataFrame({
+        "member_id": pd.array(["b"], dtype="str"),
+        "occurred_at": pd.Series([pd.Timestamp("2024-02-28 12:00")]).astype("datetime64[ns]"),
+        "activity_type": pd.array(["message"], dtype="str"),
+        "event_id": pd.array([None], dtype="str"),
+        "chapter_id": pd.array(["x"], dtype="str"),
+        "role": pd.array([None], dtype="str"),
+        "counterpart_id": pd.array(["c"], dtype="str"),
+        "weight": [0.1],
+    })]).sort_values("occurred_at", kind="stable").reset_index(drop=True)
+    tables = Tables(members=tables.members, activities=acts, roles=tables.roles)
+    config = _hand_config(active_ambassador=0.0, depart_ambassador=0.0,
+                          stepdown_base=-50.0, ambassador_share=0.02)
+    fair = compute_truth(tables, latent, "2024-03-04", horizon_days=14,
+                         readiness_horizon_days=7, config=config).set_index("member_id")
+    # c received a message in week 8, so was still around then: only week 9's draw is hidden.
+    assert fair.loc["c", "p_disengages"] == pytest.approx(0.2 + 0.8 * 0.3)
+
+
+def test_fair_oracle_is_calibrated_on_hidden_departures(community):
+    tables = community.tables()
+    last = community.truth["as_of"].max()
+    fair = compute_truth(tables, community.latent, last)
+    departed = fair["member_id"].map(community.latent.set_index("member_id")["departed_at"])
+    gone = (departed <= last).to_numpy()
+    # Among members active in the last 90 days (the disengagement population) the expected
+    # number already gone matches the hidden count; the known-departures truth gives them 1.
+    act = community.activities
+    recent = set(act.loc[(act["occurred_at"] > last - 90 * DAY)
+                         & (act["occurred_at"] < last), "member_id"])
+    pop = fair["member_id"].isin(recent).to_numpy()
+    known = compute_truth(tables, community.latent, last, departures="known")
+    assert gone[pop].sum() > 20
+    assert (known["p_disengages"].to_numpy()[gone] == 1.0).all()
+    # Both truths are calibrated, so they expect the same number of disengaged members; the
+    # fair one spreads the hidden departures over the silent members instead of naming them.
+    p_fair = fair["p_disengages"].to_numpy()[pop]
+    p_known = known["p_disengages"].to_numpy()[pop]
+    assert abs(p_fair.sum() - p_known.sum()) < 0.25 * gone[pop].sum() + 10
+    assert p_fair[gone[pop]].mean() < 0.99  # not named with certainty
+    assert p_fair[gone[pop]].mean() > p_fair[~gone[pop]].mean() + 0.2  # 0.60 vs 0.31 (seed 3)
 
 
 def test_compute_truth_refuses_bad_inputs():
@@ -458,6 +545,8 @@ def test_compute_truth_refuses_bad_inputs():
         compute_truth(tables, latent.iloc[:2], "2024-03-04", config=_hand_config())
     with pytest.raises(ConfigError, match="horizon_days"):
         compute_truth(tables, latent, "2024-03-04", horizon_days=0, config=_hand_config())
+    with pytest.raises(ConfigError, match="departures"):
+        compute_truth(tables, latent, "2024-03-04", config=_hand_config(), departures="psychic")
 
 
 # ----------------------------------------------------------------------------- config
