@@ -7,9 +7,11 @@ The procedure (no MLflow here, see :mod:`models.registry` for logging):
    training uses only snapshots whose label windows end by the holdout date.
 3. Rolling-origin backtest: at each of the newest ``backtest_origins`` origins, every
    candidate is fitted on the snapshots whose label windows end by the origin and scores the
-   origin's members. The candidate with the best mean primary metric wins.
+   origin's members. The candidate with the best mean primary metric wins; one listed later
+   (more complex) must beat the earlier choice by ``selection_margin``.
 4. Calibration: the winner's out-of-time scores are pooled over up to ``calibration_origins``
-   origins (a seasonal cycle of monthly origins); isotonic, sigmoid and the model's own
+   origins (a seasonal cycle of monthly origins; on large data every third older origin, see
+   :func:`calibration_extra_folds`); isotonic, sigmoid and the model's own
    probabilities are compared by member-grouped cross-validated log loss
    (``calibration="auto"``) and the best map is fitted on the whole pool. The winner is then
    refitted on all training snapshots and wrapped with that map (the time-respecting analogue of
@@ -59,6 +61,8 @@ __all__ = [
     "render_card",
     "evaluate_on_holdout",
     "sample_fit_rows",
+    "calibration_extra_folds",
+    "choose_candidate",
     "RATIO_METRICS",
 ]
 
@@ -426,6 +430,42 @@ def _backtest_rows(
     return rows
 
 
+def choose_candidate(means: pd.Series | dict, config: TrainConfig) -> str:
+    """The candidate with the best backtest mean of the primary metric, simplest first.
+
+    Candidates are visited in ``config.candidates`` order; a later one replaces the current
+    choice only when it is better by more than ``config.selection_margin``. Candidates without
+    a value (e.g. a metric undefined on every origin) are skipped; if none has one, the first
+    is chosen.
+    """
+    direction = METRIC_DIRECTIONS[config.primary_metric]
+    chosen, best = config.candidates[0], -math.inf
+    for name in config.candidates:
+        value = means.get(name, np.nan)
+        if pd.isna(value):
+            continue
+        score = direction * float(value)
+        if best == -math.inf or score > best + config.selection_margin:
+            chosen, best = name, score
+    return chosen
+
+
+def calibration_extra_folds(folds: Sequence, config: TrainConfig, train_rows: int) -> list:
+    """The older backtest folds whose out-of-time scores join the calibration pool.
+
+    ``folds`` are newest first; the newest ``config.backtest_origins`` already served the
+    candidate selection. Of the older ones up to ``config.calibration_origins``, every
+    ``config.calibration_stride``-th is kept (``None``: 1 when ``train_rows`` fits under the
+    calibration row cap, else 3), counted so the oldest origin of the span is always included.
+    """
+    stride = config.calibration_stride
+    if stride is None:
+        cap = config.calibration_fit_rows or config.max_fit_rows
+        stride = 1 if cap is None or train_rows <= cap else 3
+    older = list(folds[config.backtest_origins : config.calibration_origins])
+    return older[::-1][::stride][::-1]
+
+
 def _check_positives(target: str, what: str, y: np.ndarray, needed: int, knob: str) -> None:
     positives = int(np.sum(y))
     if positives < needed:
@@ -639,14 +679,7 @@ def _train_target(
     backtest = pd.DataFrame(backtest_rows)
     primary = config.primary_metric
     means = backtest.groupby("scorer")[primary].mean()
-    direction = METRIC_DIRECTIONS[primary]
-    candidate = max(
-        config.candidates,
-        key=lambda c: (
-            -math.inf if pd.isna(means.get(c, np.nan)) else direction * means[c],
-            -config.candidates.index(c),
-        ),
-    )
+    candidate = choose_candidate(means, config)
 
     # --- calibration: the winner's out-of-time scores over up to a year of origins -------------
     calibration_rows_cap = config.calibration_fit_rows or config.max_fit_rows
@@ -655,7 +688,7 @@ def _train_target(
             candidate, fold, config, train_data, x_train, y_train, train_chapter,
             calibration_rows_cap, u,
         )
-        for fold in folds[config.backtest_origins : config.calibration_origins]
+        for fold in calibration_extra_folds(folds, config, len(train_data))
     ]
     pool = pd.concat([oot[oot["candidate"] == candidate], *extra], ignore_index=True).reset_index(
         drop=True

@@ -54,3 +54,63 @@ def test_caps_are_validated(field):
     with pytest.raises(ConfigError, match=field):
         TrainConfig(**{field: 10})
     assert getattr(TrainConfig(**{field: None}), field) is None
+
+
+def test_calibration_origins_span_the_year_with_fewer_fits_when_data_is_large():
+    from models.train import calibration_extra_folds
+
+    folds = [f"origin-{i}" for i in range(12)]  # newest first, monthly
+    config = TrainConfig(backtest_origins=3, calibration_origins=12, max_fit_rows=1000,
+                         calibration_fit_rows=1000)
+    # Small data (fits are not capped): every older origin.
+    assert calibration_extra_folds(folds, config, train_rows=1000) == folds[3:]
+    # Large data: every third, counted from the oldest -> months 5, 8 and 11.
+    assert calibration_extra_folds(folds, config, train_rows=1001) == [
+        "origin-5", "origin-8", "origin-11"
+    ]
+    # Explicit stride, and a history shorter than the span.
+    assert calibration_extra_folds(
+        folds[:8], TrainConfig(calibration_stride=2), train_rows=10
+    ) == ["origin-3", "origin-5", "origin-7"]
+    # No caps at all: never strided automatically.
+    uncapped = TrainConfig(max_fit_rows=None, calibration_fit_rows=None)
+    assert calibration_extra_folds(folds, uncapped, train_rows=10**9) == folds[3:]
+
+
+@pytest.mark.parametrize("stride", [0, -1, 1.5])
+def test_calibration_stride_must_be_a_positive_whole_number(stride):
+    with pytest.raises(ConfigError, match="calibration_stride"):
+        TrainConfig(calibration_stride=stride)
+
+
+def test_a_more_complex_candidate_must_beat_the_simpler_by_the_margin():
+    from models.train import choose_candidate
+
+    config = TrainConfig(candidates=("logreg", "hgb"), primary_metric="pr_auc",
+                         selection_margin=0.01)
+    # hgb better by 0.006 (PR-AUC 0.609 vs 0.603): not enough, the simpler model stays.
+    assert choose_candidate({"logreg": 0.603, "hgb": 0.609}, config) == "logreg"
+    # better by 0.02: chosen.
+    assert choose_candidate({"logreg": 0.603, "hgb": 0.623}, config) == "hgb"
+    # margin 0: the plain best.
+    plain = TrainConfig(candidates=("logreg", "hgb"), selection_margin=0.0)
+    assert choose_candidate({"logreg": 0.603, "hgb": 0.609}, plain) == "hgb"
+    # lower-is-better metric: brier 0.10 vs 0.08 -> hgb better by 0.02.
+    brier = TrainConfig(candidates=("logreg", "hgb"), primary_metric="brier")
+    assert choose_candidate({"logreg": 0.10, "hgb": 0.08}, brier) == "hgb"
+    assert choose_candidate({"logreg": 0.10, "hgb": 0.095}, brier) == "logreg"
+    # undefined values are skipped.
+    assert choose_candidate({"logreg": float("nan"), "hgb": 0.5}, config) == "hgb"
+    assert choose_candidate({}, config) == "logreg"
+
+
+def test_logistic_regularisation_defaults_per_target_and_is_validated():
+    from models.config import DEFAULT_LOGREG_C
+
+    assert TrainConfig(target="readiness").logreg_c == DEFAULT_LOGREG_C["readiness"] == 0.003
+    assert TrainConfig(target="disengagement").logreg_c == 0.05
+    assert TrainConfig(target="readiness", logreg_c=0.2).logreg_c == 0.2
+    assert TrainConfig(target="readiness").to_params()["train.logreg_c"] == "0.003"
+    for bad in ({"logreg_c": 0.0}, {"selection_margin": -0.1}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            TrainConfig(**bad)

@@ -11,6 +11,7 @@ from features.feature_config import FeatureConfig
 from features.frames import FrameConfig
 from features.labels import LabelConfig
 from models.train import (
+    calibration_extra_folds,
     DEFAULT_SNAPSHOTS,
     default_frame_config,
     evaluate_on_holdout,
@@ -42,7 +43,11 @@ def test_no_model_is_fitted_on_labels_overlapping_its_evaluation_date(fits_and_r
     # backtest fits: every candidate at each of the newest origins, then the winner at older
     # origins; each on exactly the snapshots whose windows end by that origin
     expected = [f for f in folds[:n_selection] for _ in range(n_candidates)]
-    expected += list(folds[n_selection : result.config.calibration_origins])
+    expected += calibration_extra_folds(folds, result.config, len(result.train_data))
+    # small data: every older origin up to calibration_origins
+    assert expected[n_selection * n_candidates :] == list(
+        folds[n_selection : result.config.calibration_origins]
+    )
     assert len(calls) == len(expected) + 1
     for rows, fold in zip(calls[:-1], expected, strict=True):
         fitted_dates = pd.to_datetime(np.unique(as_of[rows]))
