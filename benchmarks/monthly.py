@@ -109,22 +109,65 @@ def _models(size: str) -> dict:
 
     path = data_dir(size) / MODELS_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path}: run the train step first")
+        raise FileNotFoundError(f"{path}: run the train step at size {size} first")
     with path.open("rb") as fh:
         return pickle.load(fh)
 
 
-def step_score(size: str) -> dict:
-    """Score every consenting member with the models of the train step."""
-    from serving.score import score_members
+def step_score(size: str, models_from: str | None = None) -> dict:
+    """Score every consenting member with the models of the train step, timing each stage.
+
+    Args:
+        size: Size of the community to score.
+        models_from: Size whose train step made the models (default: ``size`` itself). The
+            models of a smaller community score a larger one of the same simulator (same
+            feature vocabulary), e.g. ``python -m benchmarks.run --size small --steps simulate
+            train`` then ``python -m benchmarks.run --size national --steps score_small``.
+
+    Returns:
+        ``core_s`` (the whole of :func:`serving.score.score_members`, composed of its stages
+        here) and the seconds of each stage: features and eligibility, scores and reason plans,
+        reasons, ranks and segments.
+    """
+    from serving.score import (
+        build_member_part,
+        default_as_of,
+        explain_part,
+        finish_scores,
+        score_parts,
+    )
 
     tables = _load(size)
-    models = _models(size)
+    models = _models(models_from or size)
+    readiness, disengagement = models.get("readiness"), models.get("disengagement")
+    laps = {}
     t0 = time.perf_counter()
-    result = score_members(
-        tables, readiness=models.get("readiness"), disengagement=models.get("disengagement")
-    )
-    return {"core_s": time.perf_counter() - t0, "members": len(result.predictions)}
+    when = default_as_of(tables)
+    part = build_member_part(tables, when, readiness, disengagement)
+    laps["features_s"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    run = score_parts(tables, [part], readiness, disengagement)
+    laps["scores_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    reasons = explain_part(part, run, readiness, disengagement)
+    laps["reasons_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    result = finish_scores(tables, [part], run, [reasons], readiness, disengagement)
+    laps["finish_s"] = time.perf_counter() - t1
+    core = time.perf_counter() - t0
+    return {
+        "core_s": core,
+        **{k: round(v, 2) for k, v in laps.items()},
+        "members": len(result.predictions),
+        "models": ",".join(f"{t}={_model_kind(m)}" for t, m in models.items()),
+    }
+
+
+def _model_kind(loaded) -> str:
+    """Class name of the fitted estimator inside a loaded model (under calibration, pipeline)."""
+    inner = getattr(loaded.model, "estimator", loaded.model)
+    last = inner.steps[-1][1] if hasattr(inner, "steps") else inner
+    return type(last).__name__
 
 
 def step_push(size: str, workers: int = 4) -> dict:

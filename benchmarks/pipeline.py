@@ -110,6 +110,36 @@ def step_partitioned(size: str, workers: int = 2, parts: int = 4) -> dict:
     return {"core_s": core, "rows": len(frame), "workers": workers, "parts": parts}
 
 
+def step_score_small(size: str) -> dict:
+    """Score ``size`` with the models of the ``small`` size's train step (see
+    :func:`benchmarks.monthly.step_score`): measures scoring at a size whose own training is
+    too long to wait for."""
+    return step_score(size, models_from="small")
+
+
+def step_score_dask(size: str, workers: int = 2, parts: int = 2) -> dict:
+    """Score ``size`` by member partitions on a ``workers``-process LocalCluster
+    (:func:`pipelines.scale.score_members_scaled`) with the models of the ``small`` size's
+    train step. The time includes starting the cluster and each worker loading the tables
+    (Prefect's own server is started before the clock)."""
+    from prefect import flow
+
+    from benchmarks.monthly import _models
+    from pipelines.scale import score_members_scaled
+
+    @flow(name="bench-warm-up")
+    def warm_up() -> int:
+        return 1
+
+    warm_up()
+    models = _models("small")
+    t0 = time.perf_counter()
+    result = score_members_scaled(str(data_dir(size)), models, None, n_parts=parts,
+                                  n_workers=workers)
+    return {"core_s": time.perf_counter() - t0, "members": len(result.predictions),
+            "workers": workers, "parts": parts}
+
+
 def step_train_1(size: str) -> dict:
     from benchmarks.monthly import step_train as train
 
@@ -136,6 +166,8 @@ STEPS = {
     "train1": step_train_1,
     "dask1": step_partitioned_1,
     "dask2": step_partitioned_2,
+    "score_small": step_score_small,
+    "score_dask": step_score_dask,
 }
 
 

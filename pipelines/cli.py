@@ -522,19 +522,41 @@ def run(
         None, "--omit-field", help="CRM field to leave out of the push (repeatable), e.g. "
         "scored_at, model_versions: then re-scoring unchanged data sends nothing."
     ),
+    dask: bool = typer.Option(
+        False, "--dask", help="Score by member partitions on Dask (a local cluster by default); "
+        "same predictions as on one process. Training stays on one process."
+    ),
+    dask_address: str | None = typer.Option(
+        None, "--dask-address", help="With --dask: a running scheduler, tcp://host:port."
+    ),
+    partitions: int | None = typer.Option(
+        None, "--partitions", help="With --dask: member partitions scored in parallel "
+        "(default 2)."
+    ),
+    dask_workers: int | None = typer.Option(
+        None, "--dask-workers", help="With --dask: worker processes of the local cluster "
+        "(default: Dask's choice; not with --dask-address)."
+    ),
 ) -> None:
     """Run the weekly job (or the monthly one with --retrain) once, here, as a Prefect flow."""
     from pipelines.flows import default_out_dir, monthly_flow, weekly_flow
+    from pipelines.scale import check_dask_options
 
     data = _check_data(data)
     when = _parse_date(as_of, "--as-of")
     _check_sink(to)
+    check_dask_options(dask, dask_address, partitions, dask_workers)
     out = (out or default_out_dir()).expanduser().resolve()
     parameters = dict(
         data=data, as_of=when, out=out, to=to, dry_run=dry_run, full=full,
         chapter_capacity=capacity, at_risk=at_risk, csv_path=csv_path, ledger=ledger,
         crm_url=crm_url, omit_fields=omit_field or None,
     )
+    if dask:
+        parameters.update(
+            dask=True, dask_address=dask_address, partitions=partitions or 2,
+            dask_workers=dask_workers,
+        )
     if retrain:
         summary = _run_flow(
             monthly_flow, **parameters, tolerance=tolerance, force_promote=force_promote

@@ -302,6 +302,7 @@ def _score_steps(
     at_risk: float,
     ready_min: float,
     nurture_min: float,
+    dask: dict | None = None,
 ):
     from serving.score import ScoringConfig
     from serving.segments import SegmentConfig
@@ -314,11 +315,38 @@ def _score_steps(
     )
     tables = tasks.load_data(data)
     readiness, disengagement = tasks.load_models(readiness_model, disengagement_model)
-    result = tasks.score_members_task(tables, as_of, readiness, disengagement, config)
+    if dask:
+        result = _score_on_dask(data, as_of, readiness, disengagement, config, dask)
+    else:
+        result = tasks.score_members_task(tables, as_of, readiness, disengagement, config)
     written = tasks.write_predictions_task(result, out)
     report = tasks.write_report_task(result, tables, out)
     models = {"readiness": readiness, "disengagement": disengagement}
     return tables, result, models, [*written, *report.paths], report
+
+
+def _dask_scoring(
+    dask: bool, dask_address: str | None, partitions: int, dask_workers: int | None
+) -> dict | None:
+    """Checked options of scoring by member partitions on Dask (``None``: on one process)."""
+    from pipelines.scale import check_dask_options
+
+    check_dask_options(dask, dask_address, partitions if dask else None, dask_workers)
+    if not dask:
+        return None
+    return {"address": dask_address, "n_parts": partitions, "n_workers": dask_workers}
+
+
+def _score_on_dask(data: str, as_of, readiness, disengagement, config, dask: dict):
+    """Score by member partitions on Dask (a subflow); features are rebuilt by the workers."""
+    from pipelines.scale import score_members_scaled
+
+    result = score_members_scaled(
+        data, {"readiness": readiness, "disengagement": disengagement}, as_of, config,
+        dask["n_parts"], address=dask["address"], n_workers=dask["n_workers"],
+    )
+    tasks.log_scored(result, f"on Dask, {dask['n_parts']} partitions")
+    return result
 
 
 def _scored_summary(result, models, outputs) -> dict:
@@ -438,6 +466,10 @@ def weekly_flow(
     id_property: str = "email",
     omit_fields: list[CrmField] | None = None,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
+    dask: bool = False,
+    dask_address: str | None = None,
+    partitions: Count = 2,
+    dask_workers: Count | None = None,
 ) -> dict:
     """The weekly job: validate, score with the champions, write the report, push to a CRM.
 
@@ -465,15 +497,22 @@ def weekly_flow(
         omit_fields: CRM fields left out of the payload (e.g. ``["scored_at",
             "model_versions"]`` so that re-scoring unchanged data sends nothing).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
+        dask: Score by member partitions on Dask (:mod:`pipelines.scale`); the predictions
+            are the same as on one process.
+        dask_address: ``tcp://host:port`` of a running Dask scheduler (default: a new local
+            cluster for the run).
+        partitions: Member partitions scored in parallel (with ``dask``).
+        dask_workers: Worker processes of the local cluster (default: Dask's choice).
 
     Returns:
         Scoring date, counts per segment, model versions, files, and the push counts.
     """
     _prepare()
+    scaled = _dask_scoring(dask, dask_address, partitions, dask_workers)
     out = Path(out) if out else default_out_dir()
     tables, result, models, outputs, report = _score_steps(
         data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
-        ready_min, nurture_min,
+        ready_min, nurture_min, scaled,
     )
     push = None
     if to != "none":
@@ -518,6 +557,10 @@ def monthly_flow(
     force_promote: bool = False,
     train_overrides: dict[str, Any] | None = None,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
+    dask: bool = False,
+    dask_address: str | None = None,
+    partitions: Count = 2,
+    dask_workers: Count | None = None,
 ) -> dict:
     """The monthly job: retrain both targets (challenger -> gated promotion), then the weekly job.
 
@@ -529,6 +572,7 @@ def monthly_flow(
         ``{"training": [...], "weekly": {...}}``.
     """
     _prepare()
+    _dask_scoring(dask, dask_address, partitions, dask_workers)  # fail before training
     training = train_flow(
         data,
         horizon_days=horizon_days,
@@ -559,5 +603,9 @@ def monthly_flow(
         id_property=id_property,
         omit_fields=omit_fields,
         mlflow_ui_url=mlflow_ui_url,
+        dask=dask,
+        dask_address=dask_address,
+        partitions=partitions,
+        dask_workers=dask_workers,
     )
     return {"training": training, "weekly": weekly}

@@ -33,6 +33,7 @@ __all__ = [
     "train_target_model",
     "load_models",
     "score_members_task",
+    "log_scored",
     "write_predictions_task",
     "write_report_task",
     "push_scores",
@@ -202,12 +203,17 @@ def score_members_task(tables: Tables, as_of, readiness, disengagement, config):
     from serving.score import score_members
 
     result = score_members(tables, as_of, readiness, disengagement, config)
-    _logger().info(
-        "scored %d members at %s (features: %d members x %d columns); segments: %s",
-        result.meta["members_scored"], f"{result.as_of:%Y-%m-%d}", len(result.features),
-        result.features.shape[1], result.meta["segments"],
-    )
+    log_scored(result)
     return result
+
+
+def log_scored(result, where: str = "") -> None:
+    """Log one line about a scoring result (``where``: e.g. how it was computed)."""
+    _logger().info(
+        "scored %d members at %s%s (features: %d members x %d columns); segments: %s",
+        result.meta["members_scored"], f"{result.as_of:%Y-%m-%d}", f" {where}" if where else "",
+        len(result.features), result.features.shape[1], result.meta["segments"],
+    )
 
 
 @task(name="write-predictions", persist_result=False, cache_policy=NO_CACHE)

@@ -12,9 +12,17 @@ topic (so "3 activities in 90 days" and "activity weight 3 in 90 days" never bot
 only contributions of at least ``min_contribution``: every reason points in the direction of its
 score — it explains why the score is *higher* than for a typical member.
 
-To stay fast on large communities the features tried for every member are the ``candidates``
-with the largest mean absolute contribution on a sample of members; each candidate costs one
-vectorised prediction over all members.
+To stay fast on large communities:
+
+- the features tried for every member are the ``candidates`` with the largest mean absolute
+  contribution on a seeded sample of members (:func:`plan_reasons`, which also fixes the
+  reference; a partitioned run plans once on all members so every part gets the same reasons);
+- a what-if is computed only for the members whose value differs from the typical one (for the
+  others ``c_j`` is not a reason by definition), and all of them are stacked into a few large
+  column-major batches, so the model is called a handful of times in all;
+- for gradient-boosted trees (:func:`tree_ensemble`) only the trees that split on ``j`` are
+  re-evaluated: the other trees keep their values and the sum is redone in the model's own
+  order, so the scores are exactly those of ``predict_proba`` at a fraction of its cost.
 """
 
 from __future__ import annotations
@@ -29,7 +37,15 @@ import pandas as pd
 from features.catalog import describe_columns
 from features.errors import ConfigError
 
-__all__ = ["ReasonConfig", "explain_scores", "phrase_feature", "topic_of"]
+__all__ = [
+    "ReasonConfig",
+    "ReasonPlan",
+    "plan_reasons",
+    "explain_scores",
+    "phrase_feature",
+    "topic_of",
+    "tree_ensemble",
+]
 
 
 @dataclass(frozen=True)
@@ -257,9 +273,238 @@ def topic_of(column: str) -> str:
 
 # --- attribution ----------------------------------------------------------------------------------
 
+#: Most cells (rows x model columns) of one what-if batch handed to the model (~64 MB).
+_BATCH_CELLS = 8_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class ReasonPlan:
+    """What the reasons of one scoring run are measured against, fixed on all scored members.
+
+    Computed once per model and run (:func:`plan_reasons`) so that members scored in separate
+    partitions get exactly the reasons they would get scored together.
+
+    Attributes:
+        reference: The typical value (median over the scored members) of every model column.
+        candidates: The features tried for every member, strongest first.
+    """
+
+    reference: pd.Series
+    candidates: tuple[str, ...]
+
 
 def _proba(model, x: pd.DataFrame) -> np.ndarray:
     return np.asarray(model.predict_proba(x))[:, 1]
+
+
+def _what_if(
+    model, values: np.ndarray, columns: list[str], reference: np.ndarray, tries: list
+) -> list[np.ndarray]:
+    """Scores with one column set to its typical value, for several (column, rows) at once.
+
+    Args:
+        model: Classifier with ``predict_proba`` on a frame of ``columns``.
+        values: The members' model input as a float matrix (rows x columns).
+        columns: Column names of ``values``.
+        reference: Typical value of every column.
+        tries: ``(j, rows)`` pairs: set column ``j`` to ``reference[j]`` in rows ``rows``.
+
+    Returns:
+        One array of scores per pair, aligned with its ``rows``. The pairs are stacked into
+        batches of at most :data:`_BATCH_CELLS` cells, so the model is called a few times in all
+        rather than once per column, and only on the rows whose value actually changes.
+    """
+    trees = tree_ensemble(model)
+    if trees is not None:
+        return _what_if_trees(trees, values, columns, reference, tries)
+    width = max(len(columns), 1)
+    budget = max(_BATCH_CELLS // width, 1)
+    pieces: list[tuple[int, int, int, int]] = []  # (pair, start, stop, batch)
+    batch, filled = 0, 0
+    for pair, (_, rows) in enumerate(tries):
+        start = 0
+        while start < len(rows):
+            if filled >= budget:
+                batch, filled = batch + 1, 0
+            stop = min(len(rows), start + budget - filled)
+            pieces.append((pair, start, stop, batch))
+            filled += stop - start
+            start = stop
+    results: list[list[np.ndarray]] = [[] for _ in tries]
+    for b in range(batch + 1):
+        mine = [p for p in pieces if p[3] == b]
+        if not mine:
+            continue
+        # column-major, as scikit-learn gets a mixed-dtype frame: tree ensembles walk one tree
+        # over all rows at a time and read a column at a time (several times faster than rows)
+        stacked = np.empty((sum(p[2] - p[1] for p in mine), len(columns)), order="F")
+        offset = 0
+        for pair, start, stop, _ in mine:
+            j, rows = tries[pair]
+            stacked[offset : offset + stop - start] = values[rows[start:stop]]
+            stacked[offset : offset + stop - start, j] = reference[j]
+            offset += stop - start
+        scores = _proba(model, pd.DataFrame(stacked, columns=columns, copy=False))
+        offset = 0
+        for pair, start, stop, _ in mine:
+            results[pair].append(scores[offset : offset + stop - start])
+            offset += stop - start
+    return [np.concatenate(r) if r else np.zeros(0) for r in results]
+
+
+def tree_ensemble(model):
+    """The binary gradient-boosted trees behind ``model``, when their sum can be redone.
+
+    A :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (alone or as the only step of
+    a pipeline, without its own categorical preprocessing) scores a row as
+    ``link(baseline + tree_1(x) + ... + tree_T(x))``, added in tree order. Setting one column
+    to its typical value only changes the trees that split on it, so a what-if needs only
+    those trees re-evaluated; the others keep their values and the sum is redone in the same
+    order, which gives exactly the model's own ``predict_proba``.
+
+    Returns:
+        The fitted estimator, or ``None`` for any other model (scored the generic way).
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+
+    est = model
+    if isinstance(est, Pipeline):
+        if len(est.steps) != 1:
+            return None
+        est = est.steps[-1][1]
+    if not isinstance(est, HistGradientBoostingClassifier):
+        return None
+    internals = ("_predictors", "_baseline_prediction", "_loss", "_bin_mapper", "_preprocessor")
+    if not all(hasattr(est, name) for name in internals) or est._preprocessor is not None:
+        return None
+    if est.n_trees_per_iteration_ != 1:
+        return None
+    return est
+
+
+def _what_if_trees(
+    est, values: np.ndarray, columns: list[str], reference: np.ndarray, tries: list
+) -> list[np.ndarray]:
+    """:func:`_what_if` for :func:`_tree_ensemble` models: only the trees using a column rerun."""
+    frame = pd.DataFrame(values, columns=columns, copy=False)
+    matrix = np.asfortranarray(est._preprocess_X(frame, reset=False))
+    bitsets, f_idx_map = est._bin_mapper.make_known_categories_bitsets()
+    trees = [iteration[0] for iteration in est._predictors]
+    n_trees = len(trees)
+    splits_on = np.zeros((len(columns), n_trees), dtype=bool)
+    for t, tree in enumerate(trees):
+        inner = ~tree.nodes["is_leaf"].astype(bool)
+        splits_on[tree.nodes["feature_idx"][inner], t] = True
+    baseline = np.asarray(est._baseline_prediction, dtype=np.float64).ravel()[0]
+
+    def run(block: np.ndarray, which) -> np.ndarray:
+        """Values of trees ``which`` on the rows of ``block``, one column per tree."""
+        block = np.asfortranarray(block)
+        out = np.empty((len(block), len(which)), order="F")
+        # One thread: each call walks one shallow tree, too little work to share, and on a
+        # shared machine a busy core holds every parallel region back (3-4x slower measured).
+        # Partitions are the way to use more cores.
+        for i, t in enumerate(which):
+            out[:, i] = trees[t].predict(block, bitsets, f_idx_map, 1)
+        return out
+
+    results: list[list[np.ndarray]] = [[] for _ in tries]
+    wanted = np.zeros(len(values), dtype=bool)
+    for _, rows in tries:
+        wanted[rows] = True
+    union = np.flatnonzero(wanted)
+    local = np.full(len(values), -1, dtype=np.int64)
+    step = max(_BATCH_CELLS // (n_trees + 1), 1)
+    for lo in range(0, len(union), step):
+        chunk = union[lo : lo + step]
+        local[chunk] = np.arange(len(chunk))
+        block_of_chunk = _take_rows(matrix, chunk)
+        own = run(block_of_chunk, range(n_trees))  # every tree's value, per row
+        # running sums exactly as the model adds them: baseline, then tree after tree
+        prefix = np.empty((len(chunk), n_trees + 1), order="F")
+        prefix[:, 0] = baseline
+        for t in range(n_trees):
+            np.add(prefix[:, t], own[:, t], out=prefix[:, t + 1])
+        for pair, (j, rows) in enumerate(tries):
+            rows = rows[(rows >= chunk[0]) & (rows <= chunk[-1])]
+            if not len(rows):
+                continue
+            at = local[rows]
+            whole = len(rows) == len(chunk)  # then at == 0, 1, 2, ...
+            changed = np.flatnonzero(splits_on[j])
+            if len(changed):
+                block = block_of_chunk.copy(order="F") if whole else _take_rows(block_of_chunk, at)
+                block[:, j] = reference[j]
+                alt = run(block, changed)
+                first = changed[0]
+                kept = own if whole else np.asfortranarray(own[at])
+                raw = prefix[:, first].copy() if whole else prefix[at, first]
+                slot = dict(zip(changed.tolist(), range(len(changed)), strict=True))
+                for t in range(first, n_trees):
+                    raw += alt[:, slot[t]] if t in slot else kept[:, t]
+            else:
+                raw = prefix[at, -1]
+            proba = est._loss.predict_proba(raw.reshape(-1, 1))
+            results[pair].append(np.asarray(proba)[:, 1])
+        local[chunk] = -1
+    return [np.concatenate(r) if r else np.zeros(0) for r in results]
+
+
+def _take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows of a column-major matrix as a new column-major matrix (column by column: fast)."""
+    out = np.empty((len(rows), matrix.shape[1]), order="F")
+    for c in range(matrix.shape[1]):
+        np.take(matrix[:, c], rows, out=out[:, c])
+    return out
+
+
+def _model_values(x: pd.DataFrame) -> np.ndarray:
+    """The model input as one float64 matrix (a copy; what scikit-learn converts it to)."""
+    return x.to_numpy(dtype=np.float64, copy=True)
+
+
+def plan_reasons(
+    model,
+    x: pd.DataFrame,
+    config: ReasonConfig = ReasonConfig(),
+    scores: np.ndarray | None = None,
+) -> ReasonPlan:
+    """Fix the typical member and the candidate features of a scoring run.
+
+    The reference is the median of every column of ``x``; the candidates are the
+    ``config.candidates`` features with the largest mean absolute what-if change on a seeded
+    sample of ``config.sample_size`` rows (features that change no score are never candidates).
+
+    Args:
+        model: Fitted classifier with ``predict_proba`` taking ``x``.
+        x: The model's input for every member scored in the run (in scoring order).
+        config: Reason settings.
+        scores: ``model.predict_proba(x)[:, 1]`` when already computed.
+
+    Returns:
+        The :class:`ReasonPlan` (no candidates when ``x`` is empty).
+    """
+    n = len(x)
+    reference = x.median() if n else pd.Series(0.0, index=x.columns)
+    if n == 0:
+        return ReasonPlan(reference=reference, candidates=())
+    columns = list(x.columns)
+    rng = np.random.default_rng(config.seed)
+    sample = np.sort(rng.choice(n, size=min(n, config.sample_size), replace=False))
+    xs = x.iloc[sample]
+    bs = _proba(model, xs) if scores is None else np.asarray(scores, dtype=float)[sample]
+    values = _model_values(xs)
+    ref = reference.to_numpy(dtype=np.float64)
+    differs = values != ref
+    tries = [(j, np.flatnonzero(differs[:, j])) for j in range(len(columns))]
+    tries = [(j, rows) for j, rows in tries if len(rows)]
+    impact = np.zeros(len(columns))
+    for (j, rows), alt in zip(tries, _what_if(model, values, columns, ref, tries), strict=True):
+        # rows whose value is already typical change nothing: they add 0 to the mean
+        impact[j] = np.abs(bs[rows] - alt).sum() / len(sample)
+    order = [columns[j] for j in np.argsort(-impact) if impact[j] > 0][: config.candidates]
+    return ReasonPlan(reference=reference, candidates=tuple(order))
 
 
 def explain_scores(
@@ -268,6 +513,7 @@ def explain_scores(
     features: pd.DataFrame,
     config: ReasonConfig = ReasonConfig(),
     scores: np.ndarray | None = None,
+    plan: ReasonPlan | None = None,
 ) -> pd.DataFrame:
     """Top reasons behind each member's score.
 
@@ -277,6 +523,9 @@ def explain_scores(
         features: All feature columns of the same members (for the sentences).
         config: Reason settings.
         scores: ``model.predict_proba(x)[:, 1]`` when already computed.
+        plan: Reference and candidates fixed on all members of the run
+            (:func:`plan_reasons`); default: planned on ``x`` itself. Pass the run's plan when
+            ``x`` is one partition of the scored members.
 
     Returns:
         Index = ``x.index``; columns ``reasons`` (sentences joined by "; ", possibly empty),
@@ -295,30 +544,22 @@ def explain_scores(
         out["reason_features"] = pd.Series(dtype=object)
         return out
     base = _proba(model, x) if scores is None else np.asarray(scores, dtype=float)
-    reference = x.median()
+    if plan is None:
+        plan = plan_reasons(model, x, config, base)
     columns = list(x.columns)
+    order = list(plan.candidates)
+    ref = plan.reference.reindex(columns).to_numpy(dtype=np.float64)
 
-    # 1. candidates: the features that move scores most on a sample
-    rng = np.random.default_rng(config.seed)
-    sample = rng.choice(n, size=min(n, config.sample_size), replace=False)
-    xs = x.iloc[np.sort(sample)]
-    bs = base[np.sort(sample)]
-    impact = np.zeros(len(columns))
-    for j, col in enumerate(columns):
-        if (xs[col] == reference[col]).all():
-            continue
-        alt = xs.copy()
-        alt[col] = reference[col]
-        impact[j] = np.abs(bs - _proba(model, alt)).mean()
-    order = [columns[j] for j in np.argsort(-impact) if impact[j] > 0][: config.candidates]
-
-    # 2. contributions of the candidates for every member
+    # 2. contributions of the candidates, computed only where the member is not typical
+    values = _model_values(x)
+    position = {c: j for j, c in enumerate(columns)}
+    tries = [(position[c], np.flatnonzero(values[:, position[c]] != ref[position[c]]))
+             for c in order]
     contrib = np.full((n, len(order)), -np.inf)
-    for j, col in enumerate(order):
-        alt = x.copy()
-        alt[col] = reference[col]
-        delta = base - _proba(model, alt)
-        contrib[:, j] = np.where(x[col].to_numpy() == reference[col], -np.inf, delta)
+    for i, ((_, rows), alt) in enumerate(
+        zip(tries, _what_if(model, values, columns, ref, tries), strict=True)
+    ):
+        contrib[rows, i] = base[rows] - alt
     contrib[contrib < max(config.min_contribution, 1e-12)] = -np.inf
 
     # 3. top reasons, one per topic
@@ -338,22 +579,30 @@ def explain_scores(
         seen[rows[ok], tcode[ok]] = True
         taken[ok] += 1
 
-    sentences = {col: phrase_feature(col, features.loc[x.index]) for col in order}
+    # 4. sentences, phrased only for the members a feature is a reason of
+    context = features.loc[x.index]
     texts, feats = [], []
+    text_arrays = [np.full(n, pd.NA, dtype=object) for _ in range(k_max)]
+    feat_arrays = [np.full(n, pd.NA, dtype=object) for _ in range(k_max)]
+    values_k = [np.full(n, np.nan) for _ in range(k_max)]
+    for j, col in enumerate(order):
+        hits = chosen == j
+        any_hit = np.flatnonzero(hits.any(axis=1))
+        if not len(any_hit):
+            continue
+        sentence = np.full(n, pd.NA, dtype=object)
+        sentence[any_hit] = phrase_feature(col, context.iloc[any_hit]).to_numpy(dtype=object)
+        for k in range(k_max):
+            hit = hits[:, k]
+            text_arrays[k][hit] = sentence[hit]
+            feat_arrays[k][hit] = col
+            values_k[k][hit] = contrib[hit, j]
     for k in range(k_max):
-        idx = chosen[:, k]
-        text = pd.Series(pd.NA, index=x.index, dtype=object)
-        feat = pd.Series(pd.NA, index=x.index, dtype=object)
-        value = np.full(n, np.nan)
-        for j, col in enumerate(order):
-            hit = idx == j
-            if hit.any():
-                text[hit] = sentences[col][hit].to_numpy()
-                feat[hit] = col
-                value[hit] = contrib[hit, j]
+        text = pd.Series(text_arrays[k], index=x.index, dtype=object)
+        feat = pd.Series(feat_arrays[k], index=x.index, dtype=object)
         out[f"reason_{k + 1}"] = text
         out[f"reason_{k + 1}_feature"] = feat
-        out[f"reason_{k + 1}_contribution"] = value
+        out[f"reason_{k + 1}_contribution"] = values_k[k]
         texts.append(text)
         feats.append(feat)
     out["reasons"] = _join(texts, "; ")

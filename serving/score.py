@@ -9,6 +9,12 @@ score is given to members eligible for readiness (not holding the core role), th
 score to members eligible for disengagement (active within the window); the other score is NaN.
 Both models rebuild features with the exact feature settings they were trained with (the frozen
 vocabulary in their metadata), and eligibility follows the label settings they were trained with.
+
+:func:`score_members` is the composition of four steps, which the partitioned scorer
+(:mod:`pipelines.scale`) runs separately: :func:`build_member_part` (features and eligibility of
+a member partition), :func:`score_parts` (scores of all eligible members in one piece, and the
+reason plans), :func:`explain_part` (reasons of a partition, the expensive step) and
+:func:`finish_scores` (ranks and segments, which need whole chapters).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from features.build import build_features
 from features.errors import ConfigError
@@ -30,15 +37,30 @@ from features.labels import (
     select_disengagement_eligible,
     select_readiness_eligible,
 )
+from features.partition import build_features_partitioned, check_partition
 from features.tables import Tables, parse_as_of
-from serving.reasons import ReasonConfig, explain_scores
+from models.estimators import CalibratedModel, apply_calibration
+from serving.reasons import (
+    ReasonConfig,
+    ReasonPlan,
+    explain_scores,
+    plan_reasons,
+    tree_ensemble,
+)
 from serving.segments import SegmentConfig, assign_segments, rank_within_chapter
 
 __all__ = [
     "ScoringConfig",
     "ScoreResult",
+    "MemberPart",
+    "RunScores",
     "PREDICTION_COLUMNS",
     "score_members",
+    "build_member_part",
+    "score_parts",
+    "explain_part",
+    "finish_scores",
+    "check_models",
     "default_as_of",
     "write_predictions",
 ]
@@ -112,64 +134,253 @@ def _label_config(model) -> LabelConfig:
     return LabelConfig(**data) if data else LabelConfig()
 
 
-def _score_one(model, target, tables, when, features_by_config, config):
-    """Scores and reasons of one model for its eligible, consenting members."""
-    fcfg = _feature_config(model)
-    key = repr(fcfg.to_dict())
-    if key not in features_by_config:
-        features_by_config[key] = build_features(tables, when, fcfg)
-    feats = features_by_config[key]
-    labels = _label_config(model)
-    if target == "readiness":
-        eligible = select_readiness_eligible(tables, when, labels)
-    else:
-        eligible = select_disengagement_eligible(tables, when, labels)
-    eligible = feats.index.intersection(eligible)
-    x = align_features(feats.loc[eligible], model.feature_columns)
-    if len(x):
-        proba = np.asarray(model.model.predict_proba(x))[:, 1]
-    else:
-        proba = np.zeros(0)
-    # Calibration is a monotone map: explain the uncalibrated score it wraps, whose what-if
-    # changes keep their sign but are not flattened by isotonic steps.
+def _explainer(model):
+    """The model the reasons explain: the uncalibrated score a calibrated model wraps.
+
+    Calibration is a monotone map: its what-if changes keep their sign but are flattened by
+    isotonic steps, so reasons explain the score underneath.
+    """
     inner = getattr(model.model, "estimator", None)
-    explainer = inner if hasattr(inner, "predict_proba") else model.model
-    raw = proba if explainer is model.model or not len(x) else None
-    reasons = explain_scores(explainer, x, feats.loc[eligible], config.reasons, scores=raw)
-    return pd.Series(proba, index=x.index, dtype=float), reasons["reasons"], labels
+    return inner if hasattr(inner, "predict_proba") else model.model
 
 
-def score_members(
+def _predict(model, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The model's scores and the scores its reasons explain, from one pass where possible.
+
+    A calibrated model without a calibration map passes its estimator's probability through;
+    one with a map applies it to the estimator's decision score, from which gradient-boosted
+    trees also give their own probability. Both are then the very numbers separate
+    ``predict_proba`` calls would give, at the cost of one.
+    """
+    if not len(x):
+        return np.zeros(0), np.zeros(0)
+    explainer = _explainer(model)
+    wrapper = model.model
+    if explainer is wrapper:
+        proba = np.asarray(wrapper.predict_proba(x))[:, 1]
+        return proba, proba
+    if isinstance(wrapper, CalibratedModel):
+        if wrapper.method == "none":
+            proba = np.asarray(explainer.predict_proba(x))[:, 1]
+            return proba, proba
+        trees = tree_ensemble(explainer)
+        if trees is not None:
+            decision = np.asarray(wrapper.decision_function(x), dtype=np.float64)
+            proba = apply_calibration(
+                decision, wrapper.method, wrapper.knots_x, wrapper.knots_y, wrapper.slope,
+                wrapper.intercept,
+            )
+            explained = trees._loss.predict_proba(decision.reshape(-1, 1))[:, 1]
+            return proba, np.asarray(explained, dtype=np.float64)
+    proba = np.asarray(wrapper.predict_proba(x))[:, 1]
+    return proba, np.asarray(explainer.predict_proba(x))[:, 1]
+
+
+def _models(readiness, disengagement) -> dict:
+    """The given models by target, readiness first (``None`` when absent)."""
+    return {"readiness": readiness, "disengagement": disengagement}
+
+
+@dataclass(frozen=True, eq=False)
+class MemberPart:
+    """The features of one member partition and who in it is eligible for each model.
+
+    Attributes:
+        as_of: The scoring date.
+        features: Features of the partition's members, one frame per distinct feature setting
+            (in the order the models ask for them), members-table order.
+        feature_keys: Target -> key of the frame in ``features`` its model reads.
+        eligible: Target -> eligible, consenting members of the partition (members-table
+            order), for the targets with a model.
+    """
+
+    as_of: pd.Timestamp
+    features: dict[str, pd.DataFrame]
+    feature_keys: dict[str, str]
+    eligible: dict[str, pd.Index]
+
+    def model_input(self, target: str, model) -> pd.DataFrame:
+        """The model's input for the partition's eligible members."""
+        feats = self.features[self.feature_keys[target]]
+        return align_features(feats.loc[self.eligible[target]], model.feature_columns)
+
+
+@dataclass(frozen=True, eq=False)
+class RunScores:
+    """The scores of a whole run, before reasons, ranks and segments.
+
+    Attributes:
+        scores: Target -> the model's probability per eligible member (scoring order).
+        explained: Target -> the score the reasons explain (the uncalibrated score of a
+            calibrated model), same index.
+        plans: Target -> the run's :class:`ReasonPlan` (typical member and candidates).
+    """
+
+    scores: dict[str, pd.Series]
+    explained: dict[str, pd.Series]
+    plans: dict[str, ReasonPlan]
+
+
+def build_member_part(
     tables: Tables,
-    as_of=None,
+    as_of,
+    readiness=None,
+    disengagement=None,
+    n_parts: int = 1,
+    part: int = 0,
+) -> MemberPart:
+    """Features and eligibility of the members of one partition (all with ``n_parts=1``).
+
+    Each model rebuilds the features with the settings it was trained with (models sharing
+    them share one frame). Eligibility follows each model's label settings.
+
+    Args:
+        tables: Validated data (read whole: features of one member depend on others).
+        as_of: Scoring date.
+        readiness: Loaded readiness model, or ``None``.
+        disengagement: Loaded disengagement model, or ``None``.
+        n_parts: Number of member partitions (:func:`features.partition.partition_of`).
+        part: Which partition (0-based).
+
+    Returns:
+        The partition's :class:`MemberPart`.
+    """
+    when = parse_as_of(as_of)
+    check_partition(n_parts, part)
+    features: dict[str, pd.DataFrame] = {}
+    keys: dict[str, str] = {}
+    eligible: dict[str, pd.Index] = {}
+    for target, model in _models(readiness, disengagement).items():
+        if model is None:
+            continue
+        fcfg = _feature_config(model)
+        key = repr(fcfg.to_dict())
+        if key not in features:
+            features[key] = (
+                build_features(tables, when, fcfg)
+                if n_parts == 1
+                else build_features_partitioned(tables, when, fcfg, n_parts, part)
+            )
+        labels = _label_config(model)
+        if target == "readiness":
+            who = select_readiness_eligible(tables, when, labels)
+        else:
+            who = select_disengagement_eligible(tables, when, labels)
+        keys[target] = key
+        eligible[target] = features[key].index.intersection(who)
+    return MemberPart(as_of=when, features=features, feature_keys=keys, eligible=eligible)
+
+
+def _member_order(tables: Tables, frame):
+    """Rows of ``frame`` (a frame or Series on member ids) in members-table order."""
+    order = tables.members["member_id"]
+    index = pd.Index(order[order.isin(frame.index)], name="member_id")
+    return frame.reindex(index)
+
+
+def score_parts(
+    tables: Tables,
+    parts: list[MemberPart],
+    readiness=None,
+    disengagement=None,
+    config: ScoringConfig = ScoringConfig(),
+) -> RunScores:
+    """Score the eligible members of all partitions together and fix the reason plans.
+
+    The models see every eligible member in one matrix, in members-table order, exactly as
+    on one process: a score never depends on how members were partitioned (linear algebra
+    libraries may round a row differently depending on its place in a block).
+
+    Args:
+        tables: The validated data (for the members-table order).
+        parts: Every partition of the run.
+        readiness: Loaded readiness model, or ``None``.
+        disengagement: Loaded disengagement model, or ``None``.
+        config: Reason settings (in ``config.reasons``).
+
+    Returns:
+        Scores, explained scores and reason plans of the targets with a model.
+    """
+    scores, explained, plans = {}, {}, {}
+    for target, model in _models(readiness, disengagement).items():
+        if model is None:
+            continue
+        inputs = [p.model_input(target, model) for p in parts]
+        x = inputs[0] if len(inputs) == 1 else _member_order(tables, pd.concat(inputs))
+        # one OpenMP thread (tree ensembles): on a shared machine a busy core holds every
+        # parallel region back; scores do not depend on the thread count
+        with threadpool_limits(limits=1, user_api="openmp"):
+            proba, base = _predict(model, x)
+        scores[target] = pd.Series(proba, index=x.index, dtype=float)
+        explained[target] = pd.Series(base, index=x.index, dtype=float)
+        plans[target] = plan_reasons(_explainer(model), x, config.reasons, base)
+    return RunScores(scores=scores, explained=explained, plans=plans)
+
+
+def explain_part(
+    part: MemberPart,
+    run: RunScores,
+    readiness=None,
+    disengagement=None,
+    config: ScoringConfig = ScoringConfig(),
+) -> dict[str, pd.Series]:
+    """The reasons (sentences joined by "; ") of every scored member of one partition.
+
+    Args:
+        part: The partition (:func:`build_member_part`).
+        run: The run's scores and reason plans (:func:`score_parts`).
+        readiness: Loaded readiness model, or ``None``.
+        disengagement: Loaded disengagement model, or ``None``.
+        config: Reason settings (in ``config.reasons``).
+
+    Returns:
+        ``{target: reasons}`` on the eligible members of the partition.
+    """
+    out = {}
+    for target, model in _models(readiness, disengagement).items():
+        if model is None:
+            continue
+        x = part.model_input(target, model)
+        base = run.explained[target].reindex(x.index).to_numpy(dtype=float)
+        feats = part.features[part.feature_keys[target]].loc[x.index]
+        reasons = explain_scores(
+            _explainer(model), x, feats, config.reasons, scores=base, plan=run.plans[target]
+        )
+        out[target] = reasons["reasons"]
+    return out
+
+
+def finish_scores(
+    tables: Tables,
+    parts: list[MemberPart],
+    run: RunScores,
+    reasons: list[dict[str, pd.Series]],
     readiness=None,
     disengagement=None,
     config: ScoringConfig = ScoringConfig(),
     *,
     run_id: str | None = None,
 ) -> ScoreResult:
-    """Score every consenting member at ``as_of``.
+    """Join the partitions and add what needs whole chapters: ranks, segments, chosen reasons.
 
     Args:
-        tables: Validated data.
-        as_of: Scoring date (default :func:`default_as_of`); only rows before it are used.
-        readiness: Loaded readiness model, or ``None`` when the data has no readiness target.
+        tables: The validated data (members, roles).
+        parts: Every partition of the run (:func:`build_member_part`).
+        run: The run's scores (:func:`score_parts`).
+        reasons: The reasons of each partition (:func:`explain_part`), any order.
+        readiness: Loaded readiness model, or ``None``.
         disengagement: Loaded disengagement model, or ``None``.
-        config: Segment and reason settings.
+        config: Segment settings.
         run_id: Identifier of this scoring run (default: a new random id).
 
     Returns:
-        Predictions, the features used, and metadata.
-
-    Raises:
-        ConfigError: If neither model is given.
+        The :class:`ScoreResult` :func:`score_members` gives for the same inputs.
     """
-    if readiness is None and disengagement is None:
-        raise ConfigError("score: no model to score with (train one first: corecast train)")
-    when = default_as_of(tables) if as_of is None else parse_as_of(as_of)
+    if not parts:
+        raise ConfigError("score: no partition to join")
+    when = parts[0].as_of
     run_id = run_id or uuid.uuid4().hex
     scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
-    by_config: dict[str, pd.DataFrame] = {}
 
     members = tables.members
     known = members[(members["joined_at"] < when) & members["consent"].astype(bool)]
@@ -184,20 +395,24 @@ def score_members(
     out["as_of"] = when
 
     core_role = "ambassador"
-    for target, model in (("readiness", readiness), ("disengagement", disengagement)):
+    for target, model in _models(readiness, disengagement).items():
         if model is None:
             out[f"{target}_score"] = np.nan
             out[f"{target}_reasons"] = ""
             out[f"{target}_model_version"] = ""
             continue
-        scores, reasons, labels = _score_one(model, target, tables, when, by_config, config)
         if target == "readiness":
-            core_role = labels.core_role
-        out[f"{target}_score"] = scores.reindex(out.index)
-        out[f"{target}_reasons"] = reasons.reindex(out.index).fillna("").astype(object)
+            core_role = _label_config(model).core_role
+        texts = pd.concat([r[target] for r in reasons])
+        out[f"{target}_score"] = run.scores[target].reindex(out.index)
+        out[f"{target}_reasons"] = texts.reindex(out.index).fillna("").astype(object)
         out[f"{target}_model_version"] = str(model.version)
 
-    features = next(iter(by_config.values()))
+    first = next(iter(parts[0].features))
+    if len(parts) == 1:
+        features = parts[0].features[first]
+    else:
+        features = _member_order(tables, pd.concat([p.features[first] for p in parts]))
     holds = _holds_core_role(tables, when, core_role)
     out["holds_core_role"] = out["member_id"].isin(holds)
     out["readiness_rank"] = rank_within_chapter(out["readiness_score"], out["chapter_id"])
@@ -228,6 +443,50 @@ def score_members(
         "source": tables.source,
     }
     return ScoreResult(predictions=predictions, features=features, as_of=when, meta=meta)
+
+
+def score_members(
+    tables: Tables,
+    as_of=None,
+    readiness=None,
+    disengagement=None,
+    config: ScoringConfig = ScoringConfig(),
+    *,
+    run_id: str | None = None,
+) -> ScoreResult:
+    """Score every consenting member at ``as_of``.
+
+    The single-process composition of :func:`build_member_part` (one partition),
+    :func:`score_parts`, :func:`explain_part` and :func:`finish_scores`.
+
+    Args:
+        tables: Validated data.
+        as_of: Scoring date (default :func:`default_as_of`); only rows before it are used.
+        readiness: Loaded readiness model, or ``None`` when the data has no readiness target.
+        disengagement: Loaded disengagement model, or ``None``.
+        config: Segment and reason settings.
+        run_id: Identifier of this scoring run (default: a new random id).
+
+    Returns:
+        Predictions, the features used, and metadata.
+
+    Raises:
+        ConfigError: If neither model is given.
+    """
+    check_models(readiness, disengagement)
+    when = default_as_of(tables) if as_of is None else parse_as_of(as_of)
+    part = build_member_part(tables, when, readiness, disengagement)
+    run = score_parts(tables, [part], readiness, disengagement, config)
+    reasons = explain_part(part, run, readiness, disengagement, config)
+    return finish_scores(
+        tables, [part], run, [reasons], readiness, disengagement, config, run_id=run_id
+    )
+
+
+def check_models(readiness, disengagement) -> None:
+    """Raise :class:`ConfigError` unless at least one model is given."""
+    if readiness is None and disengagement is None:
+        raise ConfigError("score: no model to score with (train one first: corecast train)")
 
 
 def _holds_core_role(tables: Tables, when: pd.Timestamp, core_role: str) -> pd.Index:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features.errors import ConfigError
-from serving.reasons import ReasonConfig, explain_scores, phrase_feature, topic_of
+from serving.reasons import ReasonConfig, explain_scores, phrase_feature, plan_reasons, topic_of
 
 
 class LinearModel:
@@ -86,3 +86,68 @@ def test_empty_input_and_bad_config():
     assert out.empty and "reasons" in out.columns
     with pytest.raises(ConfigError):
         ReasonConfig(n_reasons=0)
+
+
+def _fitted_trees(calibrated: bool = False):
+    from sklearn.pipeline import Pipeline
+
+    from models.factories import build_hgb_pipeline
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.poisson(2.0, size=(600, 5)).astype(float),
+                     columns=["n_attend_90d", "net_ties", "tenure_days", "has_ties", "orbit_love"])
+    x["trend_count_diff"] = rng.normal(size=600)
+    y = ((x["n_attend_90d"] + x["trend_count_diff"] + rng.normal(size=600)) > 2.5).astype(int)
+    model = build_hgb_pipeline(max_iter=25, min_samples_leaf=20).fit(x, y)
+    assert isinstance(model, Pipeline)
+    return model, x
+
+
+def test_tree_what_ifs_equal_full_predictions_to_the_last_bit(monkeypatch):
+    import serving.reasons as reasons
+
+    model, x = _fitted_trees()
+    assert reasons.tree_ensemble(model) is not None
+    assert reasons.tree_ensemble(LinearModel({"net_ties": 0.1})) is None
+    values = x.to_numpy(dtype=float)
+    reference = x.median().to_numpy()
+    tries = [(j, np.flatnonzero(values[:, j] != reference[j])) for j in range(x.shape[1])]
+    monkeypatch.setattr(reasons, "_BATCH_CELLS", 700)  # several row chunks and batches
+    fast = reasons._what_if(model, values, list(x.columns), reference, tries)
+    for (j, rows), got in zip(tries, fast, strict=True):
+        alt = x.iloc[rows].copy()
+        alt.iloc[:, j] = reference[j]
+        np.testing.assert_array_equal(got, model.predict_proba(alt)[:, 1])
+
+
+def test_tree_reasons_point_up_and_are_the_same_in_parts():
+    model, x = _fitted_trees()
+    config = ReasonConfig(min_contribution=0.01, sample_size=300)
+    whole = explain_scores(model, x, x, config)
+    contributions = whole[[f"reason_{k}_contribution" for k in (1, 2, 3)]].to_numpy()
+    given = ~np.isnan(contributions)
+    assert given.sum() > 100 and (contributions[given] >= 0.01).all()
+    # a member's reasons do not depend on who else is explained with them, given the run's plan
+    plan = plan_reasons(model, x, config)
+    assert plan.candidates and set(plan.candidates) <= set(x.columns)
+    halves = [explain_scores(model, x.iloc[rows], x.iloc[rows], config, plan=plan)
+              for rows in (slice(0, 250), slice(250, None))]
+    pd.testing.assert_frame_equal(pd.concat(halves), whole)
+
+
+def test_batched_what_ifs_of_any_model_equal_one_at_a_time(monkeypatch):
+    import serving.reasons as reasons
+
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame(rng.poisson(2.0, size=(50, 3)).astype(float), columns=["a", "b", "c"])
+    model = LinearModel({"a": 0.05, "b": -0.02, "c": 0.01})
+    values = x.to_numpy(dtype=float)
+    reference = np.array([1.0, 2.0, 9.0])
+    tries = [(j, np.flatnonzero(values[:, j] != reference[j])) for j in range(3)]
+    monkeypatch.setattr(reasons, "_BATCH_CELLS", 40)  # 13 rows per batch: pieces split
+    got = reasons._what_if(model, values, list(x.columns), reference, tries)
+    for (j, rows), scores in zip(tries, got, strict=True):
+        alt = x.iloc[rows].copy()
+        alt.iloc[:, j] = reference[j]
+        np.testing.assert_allclose(scores, model.predict_proba(alt)[:, 1], rtol=0, atol=1e-15)
+        assert len(scores) == len(rows) > 20

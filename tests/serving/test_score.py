@@ -104,3 +104,49 @@ def test_write_predictions_writes_both_files(community, tmp_path):
     back = pd.read_parquet(paths[0])
     assert back["member_id"].tolist() == result.predictions["member_id"].tolist()
     assert pd.read_csv(paths[1])["member_id"].tolist() == back["member_id"].tolist()
+
+
+def test_scoring_by_partitions_equals_scoring_at_once(community):
+    from serving.score import build_member_part, explain_part, finish_scores, score_parts
+
+    models = {
+        "readiness": loaded("readiness", {"n_all_365d": 0.1}, "7"),
+        "disengagement": loaded("disengagement", {"days_since_last_activity": 0.01}, "9"),
+    }
+    expected = score_members(community, AS_OF, **models, run_id="run-1")
+    parts = [build_member_part(community, AS_OF, **models, n_parts=2, part=k) for k in (1, 0)]
+    # both parts hold someone, and every known member is in exactly one of them
+    sizes = [len(p.features[next(iter(p.features))]) for p in parts]
+    assert min(sizes) >= 1 and sum(sizes) == 4  # a, b, c, d (e joins after as_of)
+    run = score_parts(community, parts, **models)
+    reasons = [explain_part(p, run, **models) for p in parts]
+    got = finish_scores(community, parts, run, reasons, **models, run_id="run-1")
+    pd.testing.assert_frame_equal(
+        got.predictions.drop(columns="scored_at"),
+        expected.predictions.drop(columns="scored_at"),
+    )
+    pd.testing.assert_frame_equal(got.features, expected.features)
+    assert got.predictions.set_index("member_id").loc["a", "readiness_reasons"] == (
+        "3 activities in the last year"
+    )
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "none"])
+def test_scores_from_one_pass_equal_the_models_own(method):
+    from models.estimators import CalibratedModel, fit_calibrator
+    from models.factories import build_hgb_pipeline, build_logreg_pipeline
+    from serving.score import _predict
+
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame(rng.poisson(3.0, size=(400, 4)).astype(float), columns=list("abcd"))
+    y = (x["a"] + rng.normal(size=400) > 3).astype(int)
+    for inner in (build_hgb_pipeline(max_iter=10, min_samples_leaf=10).fit(x, y),
+                  build_logreg_pipeline().fit(x, y)):
+        calibration = (fit_calibrator(inner.decision_function(x), y, method)
+                       if method != "none" else {"method": "none"})
+        model = CalibratedModel(inner, **calibration)
+        wrapped = LoadedModel(target="readiness", model=model, feature_columns=tuple(x.columns),
+                              version="1", aliases=(), run_id="r", metadata={})
+        proba, explained = _predict(wrapped, x)
+        np.testing.assert_array_equal(proba, model.predict_proba(x)[:, 1])
+        np.testing.assert_array_equal(explained, inner.predict_proba(x)[:, 1])
