@@ -11,8 +11,8 @@ from features.feature_config import FeatureConfig
 from features.frames import FrameConfig
 from features.labels import LabelConfig
 from models.train import (
-    calibration_extra_folds,
     DEFAULT_SNAPSHOTS,
+    calibration_extra_folds,
     default_frame_config,
     evaluate_on_holdout,
     render_card,
