@@ -187,6 +187,30 @@ def _phrase_fixed(column: str, f: pd.DataFrame) -> pd.Series | None:
         "role_any_spells": lambda: "held " + _num(v) + " role(s)",
         "chapter_size": lambda: "home chapter has " + _num(v) + " members",
         "chapter_link_density": lambda: "home chapter link density " + _pct(v),
+        "chapter_core_members": lambda: "home chapter has " + _num(v) + " ambassador(s)",
+        "chapter_core_per_active_90d": lambda: "home chapter has "
+        + _num(v * 100, 1) + " ambassadors per 100 active members",
+        "chapter_core_shortfall": lambda: pd.Series(
+            np.where(
+                v >= 1,
+                "home chapter has no ambassador",
+                np.where(v > 0, "home chapter is short of ambassadors", "home chapter has "
+                         "enough ambassadors"),
+            ),
+            index=f.index,
+        ),
+        # Without a spell that ended the value is the tenure: "for N days" is true either way.
+        "days_since_chapter_core_end": lambda: "no ambassador of the home chapter stepped down "
+        "for " + _num(v) + " days",
+        "days_since_last_contact": lambda: (
+            "last contacted by another member " + _num(v) + " days ago"
+        ).where(f.get("has_contact", pd.Series(1, index=f.index)) > 0, "never contacted by "
+                "another member"),
+        "has_contact": lambda: pd.Series(
+            np.where(v > 0, "has been contacted by other members", "never contacted by another "
+                     "member"),
+            index=f.index,
+        ),
         "orbit_love": lambda: "engagement (love) score " + _num(v, 1),
         "orbit_reach": lambda: "reach score " + _num(v, 1),
         "n_all_ever": lambda: _num(v) + " activities in all",
@@ -264,6 +288,8 @@ def topic_of(column: str) -> str:
         return "organizing"
     if column in ("days_since_last_activity", "has_activity"):
         return "recency"
+    if column in ("days_since_last_contact", "has_contact"):
+        return "contact"
     if column.startswith("net_") or column in ("has_ties", "orbit_reach"):
         return "network:" + column
     if column.startswith("role_core") or column == "days_since_role_core_end":

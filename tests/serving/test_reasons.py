@@ -74,6 +74,34 @@ def test_recency_sentence_mentions_past_cadence():
                              "no activity for 3 days"]
 
 
+def test_contact_and_chapter_core_sentences():
+    f = pd.DataFrame({
+        "days_since_last_contact": [12.0, 300.0],
+        "has_contact": [1, 0],
+        "chapter_core_members": [2, 0],
+        "chapter_core_per_active_90d": [0.025, 0.0],
+        "chapter_core_shortfall": [0.0, 1.0],
+        "days_since_chapter_core_end": [45.0, 700.0],
+    })
+    assert phrase_feature("days_since_last_contact", f).tolist() == [
+        "last contacted by another member 12 days ago", "never contacted by another member"
+    ]
+    assert phrase_feature("chapter_core_members", f).tolist() == [
+        "home chapter has 2 ambassador(s)", "home chapter has 0 ambassador(s)"
+    ]
+    assert phrase_feature("chapter_core_per_active_90d", f).iloc[0] == (
+        "home chapter has 2.5 ambassadors per 100 active members"
+    )
+    assert phrase_feature("chapter_core_shortfall", f).tolist() == [
+        "home chapter has enough ambassadors", "home chapter has no ambassador"
+    ]
+    assert phrase_feature("days_since_chapter_core_end", f).iloc[1] == (
+        "no ambassador of the home chapter stepped down for 700 days"
+    )
+    assert topic_of("has_contact") == topic_of("days_since_last_contact") == "contact"
+    assert topic_of("chapter_core_shortfall") == "chapter"
+
+
 def test_unknown_columns_fall_back_to_catalog_meaning():
     f = pd.DataFrame({"mystery": [1.5]})
     assert phrase_feature("mystery", f).iloc[0].endswith(": 1.50")
