@@ -477,10 +477,39 @@ def _check_positives(target: str, what: str, y: np.ndarray, needed: int, knob: s
 
 
 def _fit(name: str, config: TrainConfig, x: pd.DataFrame, y: np.ndarray, weight=None):
+    """Fit candidate ``name``; ``weight`` are the negatives' inverse sampling rates (or None).
+
+    The logistic regression takes the weights as sample weights. Gradient boosting with sample
+    weights is about ten times slower (weighted binning, non-constant hessians), so it is fitted
+    unweighted on the sample and its intercept is corrected for the negatives' sampling rate
+    instead (the prior correction of case-control sampling: ``logit p = logit p_sample +
+    log(kept negatives / represented negatives)``), which puts its probabilities back on the
+    population's scale.
+    """
     model = build_candidate(name, config)
     if weight is None:
         return model.fit(x, y)
-    return model.fit(x, y, model__sample_weight=weight)
+    if name != "hgb":
+        return model.fit(x, y, model__sample_weight=weight)
+    model.fit(x, y)
+    negatives = np.asarray(y) == 0
+    shift = math.log(negatives.sum() / float(np.asarray(weight)[negatives].sum()))
+    shift_intercept(model.named_steps["model"], shift)
+    return model
+
+
+def shift_intercept(estimator, shift: float) -> None:
+    """Add ``shift`` to the raw (log-odds) baseline of a fitted HistGradientBoostingClassifier.
+
+    Raises:
+        TypeError: If the estimator has no such baseline (another model or library version).
+    """
+    baseline = getattr(estimator, "_baseline_prediction", None)
+    if baseline is None:
+        raise TypeError(
+            f"{type(estimator).__name__}: no raw baseline to correct for negative subsampling"
+        )
+    estimator._baseline_prediction = baseline + np.asarray(shift, dtype=baseline.dtype)
 
 
 def _row_uniforms(data: pd.DataFrame, seed: int) -> np.ndarray:
