@@ -12,6 +12,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,11 +33,32 @@ class StepResult:
     info: dict
 
 
-def run_step(name: str, module: str, params: dict, timeout: float = 7200) -> StepResult:
+def run_step(
+    name: str,
+    module: str,
+    params: dict,
+    timeout: float = 7200,
+    max_rss_mb: float | None = None,
+    poll_s: float = 0.5,
+) -> StepResult:
     """Run ``module.main(**params)`` in a child interpreter and measure it.
 
     The module's ``main`` returns a JSON-serialisable dict of extra figures (row counts, ...).
     The child's wall time is measured inside the child, around ``main`` only.
+
+    Args:
+        name: Step name (for messages).
+        module: Importable module with a ``main(**params)``.
+        params: Keyword arguments of ``main`` (JSON-serialisable).
+        timeout: Seconds before the child is killed.
+        max_rss_mb: Kill the child as soon as its resident memory exceeds this many MB (read
+            from ``/proc`` every ``poll_s`` seconds; ``None`` = no guard), so a step that blows
+            up is stopped before it exhausts a shared machine.
+        poll_s: Seconds between memory readings.
+
+    Raises:
+        RuntimeError: When the child fails, exceeds ``max_rss_mb`` or ``timeout``; the message
+            holds the end of its standard error.
     """
     code = (
         "import json, resource, sys, time, importlib\n"
@@ -48,18 +70,63 @@ def run_step(name: str, module: str, params: dict, timeout: float = 7200) -> Ste
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "print('@@RESULT@@' + json.dumps({'seconds': secs, 'rss': rss, 'info': info}))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(params)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps(params)],
+            stdout=out,
+            stderr=err,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        problem = _watch(proc, timeout, max_rss_mb, poll_s)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if problem:
+        raise RuntimeError(f"benchmark step {name} stopped: {problem}\n{stderr[-4000:]}")
     if proc.returncode != 0:
-        raise RuntimeError(f"benchmark step {name} failed:\n{proc.stderr[-4000:]}")
-    line = [x for x in proc.stdout.splitlines() if x.startswith("@@RESULT@@")][-1]
+        how = (
+            f"killed by signal {-proc.returncode}"
+            if proc.returncode < 0
+            else f"exit status {proc.returncode}"
+        )
+        raise RuntimeError(f"benchmark step {name} failed ({how}):\n{stderr[-4000:]}")
+    line = [x for x in stdout.splitlines() if x.startswith("@@RESULT@@")][-1]
     data = json.loads(line[len("@@RESULT@@") :])
     return StepResult(name, data["seconds"], data["rss"], data["info"])
+
+
+def _rss_mb(pid: int) -> float | None:
+    """Resident memory of a process in MB (``None`` when ``/proc`` cannot tell)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _watch(proc: subprocess.Popen, timeout: float, max_rss_mb: float | None,
+           poll_s: float) -> str | None:
+    """Wait for ``proc``; kill it on timeout or too much memory and say why (else ``None``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            proc.wait(timeout=poll_s)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        if max_rss_mb is not None:
+            rss = _rss_mb(proc.pid)
+            if rss is not None and rss > max_rss_mb:
+                proc.kill()
+                proc.wait()
+                return f"resident memory {rss:,.0f} MB exceeded the {max_rss_mb:,.0f} MB guard"
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            return f"still running after {timeout:,.0f} s"
 
 
 def machine_line() -> str:

@@ -152,12 +152,25 @@ def build_training_frame(
     date, and frozen into the returned ``feature_config`` (whose ``core_role`` follows
     ``labels.core_role``), so every snapshot, and later scoring, has the same columns.
 
+    The frame is built lean, for millions of rows: the labels of every date come first (they
+    are cheap), so the number of rows is known and the feature columns are written into one
+    preallocated float32 block snapshot by snapshot, keeping only the eligible rows; a
+    snapshot's full float64 features are dropped before the next one is built. Peak memory is
+    about the float32 frame plus one snapshot's features.
+
     Args:
         tables: A validated data source.
         target: ``"readiness"`` or ``"disengagement"``.
         labels: Target settings.
         frame: Snapshot dates settings.
         features: Feature settings.
+
+    Returns:
+        The frame; its feature columns are **float32** (the values of
+        :func:`features.build.build_features` rounded to single precision: counts and whole
+        days below 2**24 are exact, other values keep about 7 significant digits), one
+        contiguous float32 block; ``member_id`` is text, ``as_of`` is ``datetime64[ns]`` and
+        ``label`` is int64 0/1.
 
     Raises:
         ConfigError: For an unknown target.
@@ -170,27 +183,43 @@ def build_training_frame(
         tables, dates[-1], replace(features, core_role=labels.core_role)
     )
     label_fn = build_readiness_labels if target == "readiness" else build_disengagement_labels
-    parts = []
-    columns: tuple[str, ...] | None = None
-    for as_of in dates:  # ascending, and each part sorted by member_id: no global sort needed
-        y = label_fn(tables, as_of, labels).sort_index(kind="stable")
-        if y.empty:
-            continue
-        x = build_features(tables, as_of, config)
-        if columns is None:
-            columns = tuple(x.columns)
-        x = x.loc[y.index]
-        part = x.reset_index()
-        part.insert(1, "as_of", np.full(len(part), as_of.as_unit("ns").to_datetime64()))
-        part[LABEL_COLUMN] = y.to_numpy().astype(np.int64)
-        parts.append(part)
-    if not parts:
+    # Ascending dates, each sorted by member_id: the stack is sorted by (as_of, member_id).
+    ys = [(as_of, label_fn(tables, as_of, labels).sort_index(kind="stable")) for as_of in dates]
+    ys = [(as_of, y) for as_of, y in ys if not y.empty]
+    if not ys:
         raise InsufficientDataError(
             f"{tables.source}: no member is eligible for {target} at any of the "
             f"{len(dates)} snapshot dates ({dates[0].date()} to {dates[-1].date()}); "
             "check consent values and the activity log."
         )
-    data = pd.concat(parts, ignore_index=True)
+    n_rows = sum(len(y) for _, y in ys)
+    block: np.ndarray | None = None  # (feature, row): each column contiguous
+    columns: tuple[str, ...] = ()
+    start = 0
+    for as_of, y in ys:
+        x = build_features(tables, as_of, config)
+        if block is None:
+            columns = tuple(x.columns)
+            block = np.empty((len(columns), n_rows), dtype=np.float32)
+        rows = x.index.get_indexer(y.index)
+        if (rows < 0).any():  # eligible members are a subset of the members known at as_of
+            raise KeyError(f"{as_of.date()}: eligible members without features")
+        stop = start + len(y)
+        for j, name in enumerate(columns):  # one gather per column (not per member)
+            block[j, start:stop] = x[name].to_numpy()[rows]
+        start = stop
+        del x
+    data = pd.DataFrame(block.T, columns=list(columns), copy=False)
+    data.insert(0, "member_id", _stack_index(y.index for _, y in ys))
+    data.insert(
+        1,
+        "as_of",
+        np.repeat(
+            np.array([as_of.as_unit("ns").to_datetime64() for as_of, _ in ys]),
+            [len(y) for _, y in ys],
+        ),
+    )
+    data[LABEL_COLUMN] = np.concatenate([y.to_numpy(dtype=np.int64) for _, y in ys])
     return TrainingFrame(
         target=target,
         data=data,
@@ -198,3 +227,9 @@ def build_training_frame(
         feature_config=config,
         as_of_dates=tuple(dates),
     )
+
+
+def _stack_index(indexes) -> pd.Series:
+    """The ``member_id`` values of the snapshots' label indexes, one after another."""
+    values = [index.to_series(index=None, name="member_id") for index in indexes]
+    return pd.concat(values, ignore_index=True)

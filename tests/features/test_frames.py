@@ -105,7 +105,7 @@ def test_training_frame_on_the_fixture(community):
     assert at_t["label"].to_dict() == {"A": 1, "B": 1, "C": 0}
     expected = build_features(community, T, tf.feature_config).loc[["A", "B", "C"]]
     pd.testing.assert_frame_equal(
-        at_t[list(tf.feature_columns)], expected, check_names=False
+        at_t[list(tf.feature_columns)], expected.astype(np.float32), check_names=False
     )
 
 
@@ -126,6 +126,8 @@ def _check_frame(tables, tf: TrainingFrame, labels: LabelConfig) -> None:
     assert keys.equals(keys.sort_values(["as_of", "member_id"], ignore_index=True))
     assert not data.duplicated(["as_of", "member_id"]).any()
     assert not data[list(tf.feature_columns)].isna().any().any()
+    assert (data[list(tf.feature_columns)].dtypes == np.float32).all()
+    assert data["member_id"].dtype == tables.members["member_id"].dtype
     horizon = labels.horizon_days if tf.target == "disengagement" else labels.readiness_horizon_days
     select = select_disengagement_eligible if tf.target == "disengagement" else (
         select_readiness_eligible
@@ -146,7 +148,8 @@ def _check_frame(tables, tf: TrainingFrame, labels: LabelConfig) -> None:
         x = build_features(tables, as_of, tf.feature_config)
         assert tuple(x.columns) == tf.feature_columns
         pd.testing.assert_frame_equal(
-            part[list(tf.feature_columns)], x.loc[part.index], check_names=False
+            part[list(tf.feature_columns)], x.loc[part.index].astype(np.float32),
+            check_names=False, check_exact=True,
         )
 
 
@@ -209,3 +212,54 @@ def test_training_frame_does_not_mutate_inputs(community):
         (community.members, community.activities, community.roles), before, strict=True
     ):
         pd.testing.assert_frame_equal(frame, original)
+
+
+def _skipping_tables():
+    # Members in table order C, B, A (not sorted by id); A joins at 08:00.
+    members = [
+        ("C", "2024-05-01", "x", True),
+        ("B", "2024-02-01", "x", True),
+        ("A", pd.Timestamp("2024-01-01 08:00"), "x", True),
+    ]
+    acts = [
+        ("A", pd.Timestamp("2024-04-10"), "post", None, "x", None, None, 1.0),
+        ("B", pd.Timestamp("2024-05-10"), "post", None, "x", None, None, 1.0),
+        ("C", pd.Timestamp("2024-05-20"), "post", None, "x", None, None, 1.0),
+        ("A", pd.Timestamp("2024-07-15"), "post", None, "x", None, None, 1.0),
+        ("A", pd.Timestamp("2024-09-10"), "post", None, "x", None, None, 1.0),
+    ]
+    return make_tables(members, acts)
+
+
+def test_training_frame_skips_dates_without_eligible_members_and_sorts_rows():
+    tables = _skipping_tables()
+    frame = FrameConfig(every_days=30, snapshots=3, until="2024-06-01")
+    tf = build_training_frame(tables, "disengagement", LABELS, frame)
+    # Dates 04-02, 05-02, 06-01. Active in the 90 days before: nobody at 04-02 (A's first
+    # activity is 04-10); A at 05-02; A, B, C at 06-01. Disengaged = nothing in the next 90 days:
+    # A acts on 07-15 (0), B and C never again (1).
+    dates = [pd.Timestamp("2024-04-02"), pd.Timestamp("2024-05-02"), pd.Timestamp("2024-06-01")]
+    assert tf.as_of_dates == tuple(dates)
+    assert tf.data[["member_id", "as_of", "label"]].values.tolist() == [
+        ["A", dates[1], 0],
+        ["A", dates[2], 0],
+        ["B", dates[2], 1],
+        ["C", dates[2], 1],
+    ]
+    assert tf.data.index.equals(pd.RangeIndex(4))
+
+
+def test_training_frame_features_are_float32_roundings():
+    tables = _skipping_tables()
+    frame = FrameConfig(every_days=30, snapshots=3, until="2024-06-01")
+    tf = build_training_frame(tables, "disengagement", LABELS, frame)
+    assert tf.data["label"].dtype == np.int64
+    assert tf.data["as_of"].dtype == "datetime64[ns]"
+    assert set(tf.data[list(tf.feature_columns)].dtypes) == {np.dtype(np.float32)}
+    # A at 05-02 (2024 is a leap year): joined 2024-01-01 08:00, so 121 days and 16 hours.
+    tenure = tf.data.loc[0, "tenure_days"]
+    assert isinstance(tenure, np.float32)
+    assert tenure == np.float32(121 + 2 / 3) and float(tenure) != 121 + 2 / 3
+    assert tf.data.loc[1, "tenure_days"] == np.float32(151 + 2 / 3)
+    # Counts stay exact: at 06-01 A posted once (04-10) in the last 90 days.
+    assert tf.data.loc[1, "n_post_90d"] == 1.0
