@@ -52,6 +52,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+from scipy.signal import fftconvolve
 
 from features.errors import ConfigError, ContractError, TargetUnavailable
 from features.simulate_model import (
@@ -508,9 +509,9 @@ def _gap_distribution(held_pmf: np.ndarray, promoted: np.ndarray, target: np.nda
         [np.ones((n_ch, 1)), promoted[:, None] / np.maximum(n[None, 1:], 1)], axis=1
     )
     new_pmf = np.exp(-promoted)[:, None] * np.cumprod(steps[:, :size], axis=1)
-    total = np.zeros_like(held_pmf)
-    for j in range(size):
-        total[:, j:] += held_pmf[:, j : j + 1] * new_pmf[:, : size - j]
+    # Truncated convolution of the two count distributions, per chapter (FFT: the direct sum
+    # grows with the square of the largest chapter's target).
+    total = np.clip(fftconvolve(held_pmf, new_pmf[:, :size], axes=1)[:, :size], 0.0, None)
     gap = np.clip(target[:, None] - n[None, :], 0.0, None) / target[:, None]
     level = np.rint(gap * (_GAP_LEVELS.size - 1)).astype(np.int64)
     flat = (np.arange(n_ch)[:, None] * _GAP_LEVELS.size + level).ravel()

@@ -144,8 +144,8 @@ class TrainConfig:
     importance_repeats: int = 3
     importance_max_rows: int = 10_000
     threads: int | None = 1
-    max_fit_rows: int | None = 100_000
-    calibration_fit_rows: int | None = 100_000
+    max_fit_rows: int | None = 75_000
+    calibration_fit_rows: int | None = 75_000
 
     def __post_init__(self) -> None:
         from models.metrics import METRIC_DIRECTIONS

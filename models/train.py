@@ -466,6 +466,16 @@ def calibration_extra_folds(folds: Sequence, config: TrainConfig, train_rows: in
     return older[::-1][::stride][::-1]
 
 
+def _rows(data: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """The rows of ``mask`` numbered from 0, without copying the features when they are one
+    contiguous run (a frame is sorted by ``as_of``, so the training snapshots are): at
+    federation size a copy of the training rows alone is several gigabytes."""
+    where = np.flatnonzero(mask)
+    if where.size and where[-1] - where[0] + 1 == where.size:
+        return data.iloc[where[0] : where[-1] + 1].reset_index(drop=True)
+    return data.loc[mask].reset_index(drop=True)
+
+
 def _check_positives(target: str, what: str, y: np.ndarray, needed: int, knob: str) -> None:
     positives = int(np.sum(y))
     if positives < needed:
@@ -642,8 +652,8 @@ def _train_target(
     )
     is_train = data["as_of"].isin(split.train_dates).to_numpy()
     is_holdout = data["as_of"].isin(split.holdout_dates).to_numpy()
-    train_data = data.loc[is_train].reset_index(drop=True)
-    holdout_data = data.loc[is_holdout].reset_index(drop=True)
+    train_data = _rows(data, is_train)
+    holdout_data = _rows(data, is_holdout)
     y_train = train_data["label"].to_numpy(dtype=np.int64)
     y_hold = holdout_data["label"].to_numpy(dtype=np.int64)
     _check_positives(
