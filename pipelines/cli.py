@@ -520,7 +520,7 @@ def run(
     ),
     omit_field: list[str] | None = typer.Option(
         None, "--omit-field", help="CRM field to leave out of the push (repeatable), e.g. "
-        "scored_at, model_versions: then re-scoring unchanged data sends nothing."
+        "reasons for a CRM without that property."
     ),
     dask: bool = typer.Option(
         False, "--dask", help="Score by member partitions on Dask (a local cluster by default); "

@@ -140,8 +140,8 @@ def _push_options(
     """Push options of a flow run; the CSV sink writes time-stamped files in ``out/crm-exports``.
 
     ``omit_fields`` leaves fields out of the payload (and so out of the change fingerprint of
-    the delta push): without ``scored_at`` and ``model_versions``, re-scoring unchanged data
-    sends nothing.
+    the delta push); the volatile fields never count as a change anyway
+    (``PushOptions.volatile_fields``).
     """
     from dataclasses import replace
 
@@ -428,8 +428,9 @@ def push_flow(
         ledger: Delivery ledger (default ``<corecast home>/ledger.sqlite``).
         crm_url: HubSpot API base URL, Salesforce instance URL or webhook URL.
         id_property: HubSpot unique property matching members (``email``).
-        omit_fields: CRM fields left out of the payload (e.g. ``["scored_at",
-            "model_versions"]`` so that re-scoring unchanged data sends nothing).
+        omit_fields: CRM fields left out of the payload entirely (e.g. ``["reasons"]`` for
+            a CRM without that property). Not needed to keep re-scores quiet: the delta push
+            already ignores the volatile fields (scoring time, as-of, model versions).
 
     Returns:
         Counts of the push (``None`` with ``to="none"``).
@@ -494,8 +495,9 @@ def weekly_flow(
         ledger: Delivery ledger (default ``<corecast home>/ledger.sqlite``).
         crm_url: HubSpot API base URL, Salesforce instance URL or webhook URL.
         id_property: HubSpot unique property matching members.
-        omit_fields: CRM fields left out of the payload (e.g. ``["scored_at",
-            "model_versions"]`` so that re-scoring unchanged data sends nothing).
+        omit_fields: CRM fields left out of the payload entirely (e.g. ``["reasons"]`` for
+            a CRM without that property). Not needed to keep re-scores quiet: the delta push
+            already ignores the volatile fields (scoring time, as-of, model versions).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
         dask: Score by member partitions on Dask (:mod:`pipelines.scale`); the predictions
             are the same as on one process.
