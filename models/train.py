@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.inspection import permutation_importance
 from threadpoolctl import threadpool_limits
 
@@ -310,6 +311,8 @@ def _out_of_time(
     val_mask = (train_data["as_of"] == fold.origin).to_numpy()
     model = _fit_sampled(name, config, train_data, x_train, y_train, fit_mask, max_rows, u)
     x_val = x_train.loc[val_mask]
+    # One pass over the origin's rows: both candidates' binary probability is expit(decision).
+    decision = np.asarray(model.decision_function(x_val), dtype=np.float64)
     return pd.DataFrame(
         {
             "candidate": name,
@@ -317,8 +320,8 @@ def _out_of_time(
             "member_id": train_data.loc[val_mask, "member_id"].to_numpy(),
             "label": y_train[val_mask],
             "chapter": chapter[val_mask],
-            "decision": model.decision_function(x_val),
-            "raw_prob": model.predict_proba(x_val)[:, 1],
+            "decision": decision,
+            "raw_prob": expit(decision),
             "n_train": int(fit_mask.sum()),
         }
     )

@@ -95,3 +95,17 @@ def test_train_config_validates_and_flattens():
         TrainConfig(calibration="platt")
     with pytest.raises(ConfigError):
         TrainConfig(primary_metric="accuracy")
+
+
+@pytest.mark.parametrize("name", ["logreg", "hgb"])
+def test_every_candidate_probability_is_expit_of_its_decision(name):
+    # Training scores out-of-time rows once (decision) and derives the probability from it.
+    from scipy.special import expit
+
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame({"a": rng.gamma(1.0, 2.0, 400), "b": rng.normal(size=400)})
+    y = (x["a"] + rng.normal(size=400) > 2).astype(int).to_numpy()
+    model = build_candidate(name, TrainConfig(hgb_max_iter=10, hgb_min_samples_leaf=20)).fit(x, y)
+    np.testing.assert_array_equal(
+        expit(model.decision_function(x)), model.predict_proba(x)[:, 1]
+    )
