@@ -22,14 +22,20 @@ __all__ = ["train_models", "loaded_models", "step_train", "step_score", "step_pu
 MODELS_FILE = "bench_models.pkl"
 
 
-def train_models(
-    tables, source: str | None = None, threads: int | None = None
-) -> tuple[dict, dict]:
-    """Train both targets with the default settings.
+def train_models(tables, source: str | None = None, threads: int | str | None = "default"
+                 ) -> tuple[dict, dict]:
+    """Train both targets with the default settings, as ``train_and_register`` does.
 
-    Each result is turned into a :class:`models.registry.LoadedModel` as soon as it is trained,
-    so only one target's training frame is held at a time. A target the data cannot express
-    (no roles table) or with too little data is skipped.
+    The two training frames are built together (one feature pass per snapshot date,
+    :func:`models.train.build_target_frames`); each result is turned into a
+    :class:`models.registry.LoadedModel` as soon as it is trained and its frame released. A
+    target the data cannot express (no roles table) or with too little data is skipped.
+
+    Args:
+        tables: The data.
+        source: The data folder (for the oracle), or ``None``.
+        threads: Native threads (``None`` = all cores); ``"default"`` keeps
+            ``TrainConfig.threads``.
 
     Returns:
         ``({target: LoadedModel}, figures)``.
@@ -38,22 +44,30 @@ def train_models(
     from features.feature_config import FeatureConfig
     from features.labels import LabelConfig
     from models.config import TARGETS, TrainConfig
-    from models.train import default_frame_config, train_target
+    from models.train import build_target_frames, default_frame_config, train_target
 
     labels = LabelConfig()
+    extra = {} if threads == "default" else {"threads": threads}
+    configs = {target: TrainConfig(target=target, **extra) for target in TARGETS}
+    frames = {target: default_frame_config(target, labels, configs[target]) for target in TARGETS}
     out, info = {}, {}
+    t0 = time.perf_counter()
+    built, _ = build_target_frames(tables, frames, labels, FeatureConfig())
+    info["frames_s"] = round(time.perf_counter() - t0, 1)
     for target in TARGETS:
-        config = TrainConfig(target=target, threads=threads)
-        frame = default_frame_config(target, labels, config)
+        if target not in built:
+            continue
         t0 = time.perf_counter()
         try:
             result = train_target(
-                tables, target, labels, frame, FeatureConfig(), config, truth_source=source
+                tables, target, labels, frames[target], FeatureConfig(), configs[target],
+                truth_source=source, training_frame=built.pop(target),
             )
         except (TargetUnavailable, InsufficientDataError):
             continue
         info[f"{target}_s"] = round(time.perf_counter() - t0, 1)
         info[f"{target}_rows"] = int(result.metrics["train.rows"])
+        info[f"{target}_share"] = round(float(result.metrics["frame.member_share"]), 4)
         info[f"{target}_model"] = result.candidate
         info[f"{target}_pr_auc"] = round(float(result.metrics["holdout.pr_auc"]), 4)
         info[f"{target}_ece"] = round(float(result.metrics.get("holdout.ece", float("nan"))), 4)
@@ -90,9 +104,9 @@ def _load(size: str):
     return load_tables(data_dir(size))
 
 
-def step_train(size: str, threads: int | None = None) -> dict:
-    """Train both targets (``threads`` native threads; ``None`` = all cores); pickle the loaded
-    models for the later steps."""
+def step_train(size: str, threads: int | str | None = "default") -> dict:
+    """Train both targets (``threads`` native threads, ``None`` = all cores, ``"default"`` =
+    the training default of one); pickle the loaded models for the later steps."""
     from benchmarks.pipeline import data_dir
 
     tables = _load(size)

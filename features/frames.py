@@ -9,6 +9,7 @@ feature ever looks past its own as_of.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -32,6 +33,8 @@ __all__ = [
     "TrainingFrame",
     "snapshot_dates",
     "build_training_frame",
+    "build_training_frames",
+    "sample_members",
     "align_features",
     "KEY_COLUMNS",
     "LABEL_COLUMN",
@@ -53,18 +56,37 @@ class FrameConfig:
         until: Latest allowed snapshot date (``None`` = as late as the labels allow).
         warmup_days: Snapshots start at least this many days after the first observed time,
             so the first features see some history.
+        max_rows: Cap on the frame's rows (eligible member-snapshots; ``None`` = every row).
+            Above it a fixed share of the *members* is kept (chosen by a keyed hash of
+            ``member_id``, the same members at every date and in every run), so each kept
+            member's whole history is in the frame and the temporal split is unchanged; the
+            share is ``max_rows / eligible rows``. Model fits are capped far lower
+            (``TrainConfig.max_fit_rows``), so on a very large community the cap only bounds
+            the memory and time of the out-of-time scoring and the evaluation, whose metrics
+            are then estimated on the sampled members. A national community (about 200,000
+            members, under a million rows) is below the default and keeps every row.
     """
 
     every_days: int = 30
     snapshots: int = 12
     until: pd.Timestamp | None = None
     warmup_days: int = 90
+    max_rows: int | None = 2_000_000
 
     def __post_init__(self) -> None:
         for name in ("every_days", "snapshots", "warmup_days"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
                 raise ConfigError(f"frame.{name}: {value!r} must be a positive whole number")
+        if self.max_rows is not None and (
+            isinstance(self.max_rows, bool)
+            or not isinstance(self.max_rows, int | np.integer)
+            or self.max_rows <= 0
+        ):
+            raise ConfigError(
+                f"frame.max_rows: {self.max_rows!r} must be a positive whole number or None "
+                "(no cap)"
+            )
         if self.until is not None:
             object.__setattr__(self, "until", parse_as_of(self.until))
 
@@ -80,6 +102,8 @@ class TrainingFrame:
         feature_columns: The feature columns, in order.
         feature_config: The feature settings with the vocabularies frozen (score with it).
         as_of_dates: The snapshot dates, ascending.
+        eligible_rows: Eligible member-snapshots before the ``max_rows`` member sample.
+        member_share: Share of the members kept by the ``max_rows`` sample (1.0 = all).
     """
 
     target: str
@@ -87,6 +111,8 @@ class TrainingFrame:
     feature_columns: tuple[str, ...]
     feature_config: FeatureConfig
     as_of_dates: tuple[pd.Timestamp, ...]
+    eligible_rows: int = 0
+    member_share: float = 1.0
 
 
 def snapshot_dates(
@@ -156,7 +182,8 @@ def build_training_frame(
     are cheap), so the number of rows is known and the feature columns are written into one
     preallocated float32 block snapshot by snapshot, keeping only the eligible rows; a
     snapshot's full float64 features are dropped before the next one is built. Peak memory is
-    about the float32 frame plus one snapshot's features.
+    about the float32 frame plus one snapshot's features. Above ``frame.max_rows`` eligible
+    member-snapshots, a hash sample of the members is kept (:func:`sample_members`).
 
     Args:
         tables: A validated data source.
@@ -177,56 +204,144 @@ def build_training_frame(
         TargetUnavailable: For readiness without a roles table holding the core role.
         InsufficientDataError: When no snapshot date fits or no member is eligible at any date.
     """
-    check_target_available(tables, target, labels)
-    dates = snapshot_dates(tables, target, labels, frame)
-    config = resolve_vocabulary(
-        tables, dates[-1], replace(features, core_role=labels.core_role)
-    )
-    label_fn = build_readiness_labels if target == "readiness" else build_disengagement_labels
-    # Ascending dates, each sorted by member_id: the stack is sorted by (as_of, member_id).
-    ys = [(as_of, label_fn(tables, as_of, labels).sort_index(kind="stable")) for as_of in dates]
-    ys = [(as_of, y) for as_of, y in ys if not y.empty]
-    if not ys:
-        raise InsufficientDataError(
-            f"{tables.source}: no member is eligible for {target} at any of the "
-            f"{len(dates)} snapshot dates ({dates[0].date()} to {dates[-1].date()}); "
-            "check consent values and the activity log."
+    return build_training_frames(tables, {target: frame}, labels, features)[target]
+
+
+def build_training_frames(
+    tables: Tables,
+    frames: Mapping[str, FrameConfig],
+    labels: LabelConfig = LabelConfig(),
+    features: FeatureConfig = FeatureConfig(),
+) -> dict[str, TrainingFrame]:
+    """The training frames of several targets, sharing one feature pass per snapshot date.
+
+    Each target gets exactly what :func:`build_training_frame` describes, except that the
+    vocabularies are resolved once, at the newest snapshot date of *all* the targets, so the
+    frames (and the models trained on them) have the same feature columns and scoring builds
+    the features once for both. The snapshot dates of the targets mostly coincide (the same
+    monthly grid, shifted by the difference of their label horizons), and the features of a
+    date are built once and gathered into every frame that has the date: training both
+    targets costs little more than one target's features.
+
+    Args:
+        tables: A validated data source.
+        frames: ``{target: FrameConfig}``.
+        labels: Target settings (shared).
+        features: Feature settings.
+
+    Returns:
+        ``{target: TrainingFrame}`` in the order of ``frames``.
+
+    Raises:
+        ConfigError: For an unknown target or no target.
+        TargetUnavailable: For readiness without a roles table holding the core role.
+        InsufficientDataError: When a target has no snapshot date or no eligible member.
+    """
+    if not frames:
+        raise ConfigError("build_training_frames: no target asked")
+    dates_of: dict[str, list[pd.Timestamp]] = {}
+    for target, frame in frames.items():
+        check_target_available(tables, target, labels)
+        dates_of[target] = snapshot_dates(tables, target, labels, frame)
+    newest = max(dates[-1] for dates in dates_of.values())
+    config = resolve_vocabulary(tables, newest, replace(features, core_role=labels.core_role))
+
+    plans: dict[str, tuple[list, int, float]] = {}
+    for target, frame in frames.items():
+        dates = dates_of[target]
+        label_fn = (
+            build_readiness_labels if target == "readiness" else build_disengagement_labels
         )
-    n_rows = sum(len(y) for _, y in ys)
-    block: np.ndarray | None = None  # (feature, row): each column contiguous
+        # Ascending dates, each sorted by member_id: the stack is sorted by (as_of, member_id).
+        ys = [(d, label_fn(tables, d, labels).sort_index(kind="stable")) for d in dates]
+        ys = [(d, y) for d, y in ys if not y.empty]
+        if not ys:
+            raise InsufficientDataError(
+                f"{tables.source}: no member is eligible for {target} at any of the "
+                f"{len(dates)} snapshot dates ({dates[0].date()} to {dates[-1].date()}); "
+                "check consent values and the activity log."
+            )
+        eligible_rows = sum(len(y) for _, y in ys)
+        share = 1.0
+        if frame.max_rows is not None and eligible_rows > frame.max_rows:
+            share = frame.max_rows / eligible_rows
+            ys = [(d, y[sample_members(y.index, share)]) for d, y in ys]
+            ys = [(d, y) for d, y in ys if not y.empty]
+        plans[target] = (ys, eligible_rows, share)
+
+    blocks: dict[str, np.ndarray] = {}
+    starts = dict.fromkeys(frames, 0)
     columns: tuple[str, ...] = ()
-    start = 0
-    for as_of, y in ys:
+    wanted: dict[pd.Timestamp, list[tuple[str, pd.Series]]] = {}
+    for target, (ys, _, _) in plans.items():
+        for as_of, y in ys:
+            wanted.setdefault(as_of, []).append((target, y))
+    for as_of in sorted(wanted):
         x = build_features(tables, as_of, config)
-        if block is None:
+        if not blocks:
             columns = tuple(x.columns)
-            block = np.empty((len(columns), n_rows), dtype=np.float32)
-        rows = x.index.get_indexer(y.index)
-        if (rows < 0).any():  # eligible members are a subset of the members known at as_of
-            raise KeyError(f"{as_of.date()}: eligible members without features")
-        stop = start + len(y)
-        for j, name in enumerate(columns):  # one gather per column (not per member)
-            block[j, start:stop] = x[name].to_numpy()[rows]
-        start = stop
+            for target, (ys, _, _) in plans.items():
+                n_rows = sum(len(y) for _, y in ys)  # (feature, row): each column contiguous
+                blocks[target] = np.empty((len(columns), n_rows), dtype=np.float32)
+        for target, y in wanted[as_of]:
+            rows = x.index.get_indexer(y.index)
+            if (rows < 0).any():  # eligible members are a subset of the members known at as_of
+                raise KeyError(f"{as_of.date()}: eligible members without features")
+            start = starts[target]
+            stop = start + len(y)
+            block = blocks[target]
+            for j, name in enumerate(columns):  # one gather per column (not per member)
+                block[j, start:stop] = x[name].to_numpy()[rows]
+            starts[target] = stop
         del x
-    data = pd.DataFrame(block.T, columns=list(columns), copy=False)
-    data.insert(0, "member_id", _stack_index(y.index for _, y in ys))
-    data.insert(
-        1,
-        "as_of",
-        np.repeat(
-            np.array([as_of.as_unit("ns").to_datetime64() for as_of, _ in ys]),
-            [len(y) for _, y in ys],
-        ),
-    )
-    data[LABEL_COLUMN] = np.concatenate([y.to_numpy(dtype=np.int64) for _, y in ys])
-    return TrainingFrame(
-        target=target,
-        data=data,
-        feature_columns=columns,
-        feature_config=config,
-        as_of_dates=tuple(dates),
-    )
+
+    out: dict[str, TrainingFrame] = {}
+    for target, (ys, eligible_rows, share) in plans.items():
+        data = pd.DataFrame(blocks.pop(target).T, columns=list(columns), copy=False)
+        data.insert(0, "member_id", _stack_index(y.index for _, y in ys))
+        data.insert(
+            1,
+            "as_of",
+            np.repeat(
+                np.array([as_of.as_unit("ns").to_datetime64() for as_of, _ in ys]),
+                [len(y) for _, y in ys],
+            ),
+        )
+        data[LABEL_COLUMN] = np.concatenate([y.to_numpy(dtype=np.int64) for _, y in ys])
+        out[target] = TrainingFrame(
+            target=target,
+            data=data,
+            feature_columns=columns,
+            feature_config=config,
+            as_of_dates=tuple(dates_of[target]),
+            eligible_rows=int(eligible_rows),
+            member_share=float(share),
+        )
+    return out
+
+
+#: Fixed 16-byte key of the training sample's member hash (independent of the partitions').
+_SAMPLE_KEY = "corecast-sample1"
+
+
+def sample_members(member_ids, share: float) -> np.ndarray:
+    """Which members a ``share`` sample keeps: a keyed hash of the id below ``share``.
+
+    The same member is in or out at every date, in every run and on every machine, and a
+    larger share keeps a superset of a smaller one's members.
+
+    Args:
+        member_ids: Member ids (any array-like; hashed as text).
+        share: Share to keep, in (0, 1].
+
+    Returns:
+        A boolean mask over ``member_ids``.
+    """
+    if not 0.0 < share <= 1.0:
+        raise ConfigError(f"member sample share {share!r} must be in (0, 1]")
+    text = pd.Series(np.asarray(member_ids, dtype=object)).astype(str).to_numpy(dtype=object)
+    hashed = pd.util.hash_array(text, hash_key=_SAMPLE_KEY, categorize=True)
+    return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53 < share
 
 
 def _stack_index(indexes) -> pd.Series:

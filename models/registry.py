@@ -655,7 +655,7 @@ def train_and_register(
     from features.contract import load_tables
     from features.feature_config import FeatureConfig
     from features.labels import LabelConfig
-    from models.train import default_frame_config, train_target
+    from models.train import build_target_frames, default_frame_config, train_target
 
     explicit = targets is not None
     wanted = tuple(targets) if explicit else TARGETS
@@ -670,12 +670,29 @@ def train_and_register(
     labels = labels or LabelConfig()
     features = features or FeatureConfig()
     outcomes = []
+    configs = {
+        target: (train_configs or {}).get(target) or TrainConfig(target=target)
+        for target in wanted
+    }
+    target_frames = {
+        target: default_frame_config(target, labels, configs[target], base=frame)
+        for target in wanted
+    }
+    # One feature pass per snapshot date serves every target's frame.
+    built, errors = build_target_frames(tables, target_frames, labels, features)
     for target in wanted:
-        config = (train_configs or {}).get(target) or TrainConfig(target=target)
-        target_frame = default_frame_config(target, labels, config, base=frame)
         try:
+            if target in errors:
+                raise errors[target]
             result = train_target(
-                tables, target, labels, target_frame, features, config, truth_source=truth_source
+                tables,
+                target,
+                labels,
+                target_frames[target],
+                features,
+                configs[target],
+                truth_source=truth_source,
+                training_frame=built.pop(target),
             )
         except (TargetUnavailable, InsufficientDataError) as exc:
             if explicit:

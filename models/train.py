@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -33,8 +33,15 @@ from scipy.special import expit
 from sklearn.inspection import permutation_importance
 from threadpoolctl import threadpool_limits
 
-from features.errors import ConfigError, InsufficientDataError
-from features.frames import FrameConfig, TrainingFrame, align_features, build_training_frame
+from features.errors import ConfigError, InsufficientDataError, TargetUnavailable
+from features.feature_config import FeatureConfig
+from features.frames import (
+    FrameConfig,
+    TrainingFrame,
+    align_features,
+    build_training_frame,
+    build_training_frames,
+)
 from features.labels import LabelConfig, label_horizon_days
 from features.tables import Tables
 from models.baselines import BASELINES, fit_baseline_map, resolve_baselines, score_baseline
@@ -55,6 +62,7 @@ from models.split import TemporalSplit, plan_temporal_split, required_snapshots
 __all__ = [
     "TrainResult",
     "train_target",
+    "build_target_frames",
     "horizon_days_for",
     "default_frame_config",
     "DEFAULT_SNAPSHOTS",
@@ -602,6 +610,7 @@ def train_target(
     config: TrainConfig,
     *,
     truth_source=None,
+    training_frame: TrainingFrame | None = None,
 ) -> TrainResult:
     """Train, calibrate and evaluate the model of one target.
 
@@ -615,6 +624,9 @@ def train_target(
         truth_source: Where the data came from (folder) when it may be simulated; the oracle is
             evaluated when :func:`features.simulate.read_latent` finds the simulator's latent
             state there.
+        training_frame: The target's frame when already built (by
+            :func:`build_target_frames`, which shares the features of both targets; it must
+            have been built with ``labels``, ``frame`` and ``features``); ``None`` builds it.
 
     Returns:
         The fitted model with its evaluation.
@@ -627,8 +639,48 @@ def train_target(
     """
     if config.target != target:
         raise ConfigError(f"TrainConfig.target is {config.target!r} but {target!r} was asked")
+    if training_frame is not None and training_frame.target != target:
+        raise ConfigError(
+            f"the training frame given is the {training_frame.target!r} frame, not {target!r}'s"
+        )
     with threadpool_limits(limits=config.threads):
-        return _train_target(tables, target, labels, frame, features, config, truth_source)
+        if training_frame is None:
+            training_frame = build_training_frame(tables, target, labels, frame, features)
+        return _train_target(tables, target, labels, frame, config, truth_source, training_frame)
+
+
+def build_target_frames(
+    tables: Tables,
+    frames: Mapping[str, FrameConfig],
+    labels: LabelConfig,
+    features: FeatureConfig,
+) -> tuple[dict[str, TrainingFrame], dict[str, InsufficientDataError | TargetUnavailable]]:
+    """The training frames of several targets, sharing their features where they can.
+
+    Targets the data cannot express or has too little history for are left out with their
+    error, and the others are built together (:func:`features.frames.build_training_frames`).
+
+    Args:
+        tables: The validated data source.
+        frames: ``{target: FrameConfig}`` (e.g. from :func:`default_frame_config`).
+        labels: Label settings.
+        features: Feature settings.
+
+    Returns:
+        ``({target: TrainingFrame}, {target: error})``.
+    """
+    built: dict[str, TrainingFrame] = {}
+    errors: dict[str, InsufficientDataError | TargetUnavailable] = {}
+    try:
+        built = build_training_frames(tables, frames, labels, features)
+    except (TargetUnavailable, InsufficientDataError):
+        # Some target cannot be built: build each alone to tell which, and keep the others.
+        for target, frame in frames.items():
+            try:
+                built[target] = build_training_frame(tables, target, labels, frame, features)
+            except (TargetUnavailable, InsufficientDataError) as exc:
+                errors[target] = exc
+    return built, errors
 
 
 def _train_target(
@@ -636,12 +688,11 @@ def _train_target(
     target: str,
     labels: LabelConfig,
     frame: FrameConfig,
-    features,
     config: TrainConfig,
     truth_source,
+    training_frame: TrainingFrame,
 ) -> TrainResult:
     horizon = horizon_days_for(target, labels)
-    training_frame: TrainingFrame = build_training_frame(tables, target, labels, frame, features)
     data = training_frame.data
     feature_columns = list(training_frame.feature_columns)
     split = plan_temporal_split(
@@ -826,6 +877,8 @@ def _train_target(
     metrics["backtest.origins"] = float(len(selection_folds))
     metrics["calibration.origins"] = float(pool["origin"].nunique())
     metrics["train.rows"] = float(len(train_data))
+    metrics["frame.eligible_rows"] = float(training_frame.eligible_rows or len(data))
+    metrics["frame.member_share"] = float(training_frame.member_share)
     metrics["train.positives"] = float(y_train.sum())
     metrics["train.snapshots"] = float(len(split.train_dates))
 
@@ -981,6 +1034,14 @@ def render_card(result: TrainResult, limits: Sequence[str] = ()) -> str:
     extra = list(limits)
     if not result.has_oracle:
         extra.append("No oracle: real data has no ground-truth probabilities to compare with.")
+    share = result.metrics.get("frame.member_share", 1.0)
+    if share < 1.0:
+        extra.append(
+            f"Trained and evaluated on a {share:.1%} hash sample of the members "
+            f"({int(result.metrics.get('frame.eligible_rows', 0)):,} eligible member-snapshots "
+            "above the frame's row cap, `frame.max_rows`); the metrics are estimates on that "
+            "sample. Scoring covers every member."
+        )
     return render_model_card(
         target=result.target,
         candidate=result.candidate,

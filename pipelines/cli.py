@@ -169,6 +169,11 @@ def train(
         None, "--snapshots", min=2, help="Snapshots in the training frame (default: as needed)."
     ),
     core_role: str = typer.Option("ambassador", "--core-role", help="Role readiness predicts."),
+    max_frame_rows: int | None = typer.Option(
+        None, "--max-frame-rows", min=0,
+        help="Above this many member-snapshots, train and evaluate on a hash sample of the "
+        "members (default 2,000,000; 0 = every row).",
+    ),
     capacity: float = typer.Option(
         0.01, "--capacity", help="Outreach capacity as a share of eligible members (k of @k)."
     ),
@@ -185,15 +190,17 @@ def train(
     from features.tables import parse_as_of
     from models.config import TrainConfig
     from models.registry import train_and_register
+    from models.train import DEFAULT_SNAPSHOTS
 
     labels = _label_config(horizon, readiness_horizon, active_within, core_role)
     frame = None
-    if every or snapshots or until:
+    if every or snapshots or until or max_frame_rows is not None:
         base = FrameConfig()
         frame = FrameConfig(
             every_days=_duration(every, "--every") or base.every_days,
-            snapshots=snapshots or base.snapshots,
+            snapshots=snapshots or DEFAULT_SNAPSHOTS,
             until=parse_as_of(until) if until else None,
+            max_rows=base.max_rows if max_frame_rows is None else (max_frame_rows or None),
         )
     configs = {
         t: TrainConfig(

@@ -18,6 +18,8 @@ from features.frames import (
     TrainingFrame,
     align_features,
     build_training_frame,
+    build_training_frames,
+    sample_members,
     snapshot_dates,
 )
 from features.labels import (
@@ -263,3 +265,94 @@ def test_training_frame_features_are_float32_roundings():
     assert tf.data.loc[1, "tenure_days"] == np.float32(151 + 2 / 3)
     # Counts stay exact: at 06-01 A posted once (04-10) in the last 90 days.
     assert tf.data.loc[1, "n_post_90d"] == 1.0
+
+
+# --- several targets at once, and the row cap ----------------------------------------------------
+
+
+def test_frames_of_both_targets_share_one_feature_pass_per_date(community, monkeypatch):
+    import features.frames as frames_module
+
+    calls = []
+    real = frames_module.build_features
+
+    def counting(tables, as_of, config):
+        calls.append(as_of)
+        return real(tables, as_of, config)
+
+    monkeypatch.setattr(frames_module, "build_features", counting)
+    frame = FrameConfig(every_days=30, snapshots=5)
+    both = build_training_frames(
+        community, {"readiness": frame, "disengagement": frame}, LABELS
+    )
+    # Readiness dates end at a(1), disengagement at a(91) (90 days later, on the same 30-day
+    # grid): they share a(1) and d(29), so 8 feature passes serve 10 snapshots.
+    r_dates = snapshot_dates(community, "readiness", LABELS, frame)
+    e_dates = snapshot_dates(community, "disengagement", LABELS, frame)
+    assert set(r_dates) & set(e_dates) == {a(1), d(29)}
+    assert len(calls) == 8
+    assert sorted(calls) == sorted(set(r_dates) | set(e_dates))
+    assert len(calls) == len(set(calls))
+    assert list(both) == ["readiness", "disengagement"]
+    # One vocabulary, resolved at the newest date of all (disengagement's), for both frames.
+    newest = e_dates[-1]
+    expected_config = resolve_vocabulary(
+        community, newest, FeatureConfig(core_role=LABELS.core_role)
+    )
+    for target, tf in both.items():
+        assert tf.feature_config == expected_config
+        assert tf.target == target
+        assert tf.member_share == 1.0 and tf.eligible_rows == len(tf.data)
+        _check_frame(community, tf, LABELS)
+    # The disengagement frame is exactly what it is alone (its newest date sets the vocabulary).
+    alone = build_training_frame(community, "disengagement", LABELS, frame)
+    pd.testing.assert_frame_equal(both["disengagement"].data, alone.data)
+
+
+def test_build_training_frames_without_targets():
+    with pytest.raises(ConfigError, match="no target"):
+        build_training_frames(random_tables(seed=1), {})
+
+
+def test_sample_members_is_stable_nested_and_near_the_share():
+    ids = [f"m{i}" for i in range(20_000)]
+    half = sample_members(ids, 0.5)
+    tenth = sample_members(ids, 0.1)
+    assert half.dtype == bool and len(half) == len(ids)
+    assert np.array_equal(half, sample_members(list(reversed(ids)), 0.5)[::-1])  # per id
+    assert not (tenth & ~half).any()  # a smaller share keeps a subset
+    assert abs(half.mean() - 0.5) < 0.02 and abs(tenth.mean() - 0.1) < 0.01
+    assert sample_members(ids, 1.0).all()
+    assert np.array_equal(sample_members([42, "42"], 0.5)[:1], sample_members(["42"], 0.5))
+    with pytest.raises(ConfigError, match="share"):
+        sample_members(ids, 0.0)
+
+
+def test_frame_config_rejects_a_bad_row_cap():
+    with pytest.raises(ConfigError, match="max_rows"):
+        FrameConfig(max_rows=0)
+    with pytest.raises(ConfigError, match="max_rows"):
+        FrameConfig(max_rows=1.5)
+    assert FrameConfig(max_rows=None).max_rows is None
+
+
+def test_row_cap_keeps_whole_members_at_every_date():
+    tables = random_tables(seed=1, n_members=200, n_activities=6000)
+    frame = FrameConfig(every_days=45, snapshots=6, max_rows=None)
+    full = build_training_frame(tables, "disengagement", LABELS, frame)
+    cap = len(full.data) // 3
+    capped = build_training_frame(
+        tables, "disengagement", LABELS, FrameConfig(every_days=45, snapshots=6, max_rows=cap)
+    )
+    assert capped.eligible_rows == len(full.data)
+    assert capped.member_share == pytest.approx(cap / len(full.data))
+    kept = set(capped.data["member_id"])
+    # Exactly the hash sample of the members, with all their rows and values.
+    chosen = full.data["member_id"][
+        sample_members(full.data["member_id"], capped.member_share)
+    ]
+    assert kept == set(chosen)
+    expected = full.data[full.data["member_id"].isin(kept)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(capped.data, expected)
+    assert 0 < len(capped.data) < len(full.data)
+    assert abs(len(capped.data) - cap) < 0.5 * cap  # near the cap (a sample of members)

@@ -6,12 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import InsufficientDataError, TargetUnavailable
+from features.errors import ConfigError, InsufficientDataError, TargetUnavailable
 from features.feature_config import FeatureConfig
-from features.frames import FrameConfig
+from features.frames import FrameConfig, build_training_frame
 from features.labels import LabelConfig
 from models.train import (
     DEFAULT_SNAPSHOTS,
+    build_target_frames,
     calibration_extra_folds,
     default_frame_config,
     evaluate_on_holdout,
@@ -143,3 +144,23 @@ def test_default_frame_config_sizes_snapshots_for_the_backtest():
         default_frame_config("readiness", LABELS, config, FrameConfig(snapshots=20)).snapshots == 20
     )
     assert default_frame_config("readiness", LABELS, config).snapshots == DEFAULT_SNAPSHOTS
+
+
+def test_target_frames_keep_the_buildable_targets_and_say_why_others_are_not(small_tables):
+    tables = without_roles(small_tables)
+    frames = {"readiness": FrameConfig(snapshots=3), "disengagement": FrameConfig(snapshots=3)}
+    built, errors = build_target_frames(tables, frames, LABELS, FeatureConfig())
+    assert list(built) == ["disengagement"] and list(errors) == ["readiness"]
+    assert isinstance(errors["readiness"], TargetUnavailable)
+    alone = build_training_frame(tables, "disengagement", LABELS, frames["disengagement"])
+    pd.testing.assert_frame_equal(built["disengagement"].data, alone.data)
+
+
+def test_a_frame_of_another_target_is_refused(small_tables):
+    frame = FrameConfig(snapshots=3)
+    tf = build_training_frame(small_tables, "disengagement", LABELS, frame)
+    with pytest.raises(ConfigError, match="'disengagement' frame, not 'readiness'"):
+        train_target(
+            small_tables, "readiness", LABELS, frame, FeatureConfig(), fast_config("readiness"),
+            training_frame=tf,
+        )

@@ -125,3 +125,27 @@ def test_push_skips_a_rescore_with_unchanged_content_unless_every_field_counts(
     assert "0 changed" in out and "3 unchanged" in out
     # Every field counts: the volatile ones differ, so all three are sent again.
     assert "3 sent" in sent(second, "--volatile-field", "none")
+
+
+@pytest.mark.parametrize(
+    ("args", "max_rows", "snapshots"),
+    [
+        (["--max-frame-rows", "5000"], 5000, 24),
+        (["--max-frame-rows", "0"], None, 24),
+        (["--until", "2024-03-01", "--snapshots", "6"], 2_000_000, 6),
+    ],
+)
+def test_train_passes_the_frame_settings(small_source, monkeypatch, args, max_rows, snapshots):
+    seen = {}
+
+    def fake_train_and_register(tables, targets, **kwargs):
+        seen.update(kwargs, targets=targets)
+        return []
+
+    monkeypatch.setattr("models.registry.train_and_register", fake_train_and_register)
+    result = runner.invoke(app, ["train", "--data", str(small_source), "-t", "disengagement",
+                                 *args])
+    assert result.exit_code == 0, result.output
+    assert seen["targets"] == ["disengagement"]
+    assert seen["frame"].max_rows == max_rows
+    assert seen["frame"].snapshots == snapshots
