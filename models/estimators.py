@@ -49,11 +49,19 @@ class Log1pNonNegative(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        """Return a float copy with ``log1p`` applied to the recorded columns."""
+        """Return a float64 copy with ``log1p`` applied to the recorded columns.
+
+        The copy is column-major and each logged column is transformed in place, so a frame
+        of a million rows costs one float64 copy and no temporaries.
+        """
         check_is_fitted(self, "log_mask_")
-        X = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite=True)
-        out = np.array(X, dtype=np.float64, copy=True)
-        out[:, self.log_mask_] = np.log1p(np.clip(out[:, self.log_mask_], 0.0, None))
+        out = validate_data(
+            self, X, dtype=np.float64, reset=False, ensure_all_finite=True, copy=True, order="F"
+        )
+        for j in np.flatnonzero(self.log_mask_):  # one pass per column, not per row
+            column = out[:, j]
+            np.maximum(column, 0.0, out=column)
+            np.log1p(column, out=column)
         return out
 
     def get_feature_names_out(self, input_features=None):
