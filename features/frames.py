@@ -26,6 +26,7 @@ from features.labels import (
     check_target_available,
     label_horizon_days,
 )
+from features.partition import build_features_for_members
 from features.tables import Tables, parse_as_of
 
 __all__ = [
@@ -183,7 +184,8 @@ def build_training_frame(
     preallocated float32 block snapshot by snapshot, keeping only the eligible rows; a
     snapshot's full float64 features are dropped before the next one is built. Peak memory is
     about the float32 frame plus one snapshot's features. Above ``frame.max_rows`` eligible
-    member-snapshots, a hash sample of the members is kept (:func:`sample_members`).
+    member-snapshots, a hash sample of the members is kept (:func:`sample_members`) and the
+    network features are computed for those members only.
 
     Args:
         tables: A validated data source.
@@ -276,8 +278,15 @@ def build_training_frames(
     for target, (ys, _, _) in plans.items():
         for as_of, y in ys:
             wanted.setdefault(as_of, []).append((target, y))
+    sampled = any(share < 1.0 for _, _, share in plans.values())
     for as_of in sorted(wanted):
-        x = build_features(tables, as_of, config)
+        if sampled:  # the costly network family for the kept members only
+            ids = wanted[as_of][0][1].index
+            for _, y in wanted[as_of][1:]:
+                ids = ids.union(y.index)
+            x = build_features_for_members(tables, as_of, config, ids)
+        else:
+            x = build_features(tables, as_of, config)
         if not blocks:
             columns = tuple(x.columns)
             for target, (ys, _, _) in plans.items():

@@ -36,6 +36,7 @@ __all__ = [
     "partition_of",
     "check_partition",
     "build_features_partitioned",
+    "build_features_for_members",
     "build_network_features_for",
 ]
 
@@ -202,9 +203,40 @@ def build_features_partitioned(
     """
     check_partition(n_parts, part)
     ts = parse_as_of(as_of)
+    snap = build_snapshot(tables, ts)
+    return _build_features_where(tables, ts, config, partition_of(snap.index, n_parts) == part)
+
+
+def build_features_for_members(
+    tables: Tables, as_of, config: FeatureConfig, member_ids
+) -> pd.DataFrame:
+    """The rows of :func:`features.build.build_features` of some members only.
+
+    The network family, the costly one, is computed for those members only (see the module
+    docstring); the other families run over everyone and keep their rows.
+
+    Args:
+        tables: A validated data source (read whole).
+        as_of: Snapshot time.
+        config: Feature settings (pass a resolved config to get fixed columns).
+        member_ids: The members wanted; ids unknown at ``as_of`` are ignored.
+
+    Returns:
+        The wanted members with ``joined_at < as_of``, in members-table order, with the
+        columns, dtypes and values of ``build_features`` for them.
+    """
+    ts = parse_as_of(as_of)
+    snap = build_snapshot(tables, ts)
+    wanted = pd.Index(member_ids).astype(str) if len(member_ids) else pd.Index([], dtype=str)
+    return _build_features_where(tables, ts, config, snap.index.isin(wanted))
+
+
+def _build_features_where(
+    tables: Tables, ts: pd.Timestamp, config: FeatureConfig, mine: np.ndarray
+) -> pd.DataFrame:
+    """``build_features`` rows of the snapshot's members where ``mine`` is true."""
     config = resolve_vocabulary(tables, ts, config)
     snap = build_snapshot(tables, ts)
-    mine = partition_of(snap.index, n_parts) == part
     codes = snap.rows[mine]
     frames = []
     for name, builder in FAMILY_BUILDERS.items():

@@ -10,6 +10,7 @@ from features.build import build_features
 from features.errors import ConfigError
 from features.feature_config import FeatureConfig, resolve_vocabulary
 from features.partition import (
+    build_features_for_members,
     build_features_partitioned,
     build_network_features_for,
     partition_of,
@@ -80,3 +81,16 @@ def test_partitions_equal_single_process_on_random_communities(seed):
     for p in parts:
         order = full.index.get_indexer(p.index)
         assert (np.diff(order) > 0).all()
+
+
+def test_features_of_some_members_equal_their_rows_of_build_features():
+    tables = random_tables(seed=3, n_members=60, n_activities=2500)
+    as_of = pd.Timestamp("2024-01-15")
+    config = resolve_vocabulary(tables, as_of, FeatureConfig(block_pairs=50))
+    full = build_features(tables, as_of, config)
+    wanted = list(full.index[::-3])  # every third member, in reverse order
+    some = build_features_for_members(tables, as_of, config, [*wanted, "nobody"])
+    expected = full.loc[full.index.isin(wanted)]  # members-table order; unknown ids ignored
+    assert len(some) == len(wanted)
+    pd.testing.assert_frame_equal(some, expected, check_exact=True)
+    assert build_features_for_members(tables, as_of, config, []).empty
