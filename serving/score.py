@@ -200,9 +200,17 @@ class MemberPart:
     eligible: dict[str, pd.Index]
 
     def model_input(self, target: str, model) -> pd.DataFrame:
-        """The model's input for the partition's eligible members."""
+        """The model's input for the partition's eligible members.
+
+        Features are rounded to float32, the precision of the training frames
+        (:func:`features.frames.build_training_frame`), so a member is scored on exactly the
+        values a model of that member's history was trained on (a split threshold between a
+        value and its float32 rounding cannot send them different ways).
+        """
         feats = self.features[self.feature_keys[target]]
-        return align_features(feats.loc[self.eligible[target]], model.feature_columns)
+        return align_features(feats.loc[self.eligible[target]], model.feature_columns).astype(
+            np.float32
+        )
 
 
 @dataclass(frozen=True, eq=False)

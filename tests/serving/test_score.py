@@ -150,3 +150,25 @@ def test_scores_from_one_pass_equal_the_models_own(method):
         proba, explained = _predict(wrapped, x)
         np.testing.assert_array_equal(proba, model.predict_proba(x)[:, 1])
         np.testing.assert_array_equal(explained, inner.predict_proba(x)[:, 1])
+
+
+def test_model_input_has_the_training_frames_float32_precision():
+    from types import SimpleNamespace
+
+    from serving.score import MemberPart
+
+    third = 1 / 3  # not a float32 value: its float32 rounding differs from it
+    feats = pd.DataFrame(
+        {"a": [third, 2.0], "b": [5.0, 0.1]}, index=pd.Index(["m1", "m2"], name="member_id")
+    )
+    part = MemberPart(
+        as_of=pd.Timestamp("2024-01-01"),
+        features={"k": feats},
+        feature_keys={"readiness": "k"},
+        eligible={"readiness": pd.Index(["m2", "m1"])},
+    )
+    x = part.model_input("readiness", SimpleNamespace(feature_columns=("b", "a", "missing")))
+    assert list(x.index) == ["m2", "m1"] and list(x.columns) == ["b", "a", "missing"]
+    assert set(x.dtypes) == {np.dtype(np.float32)}
+    assert x.loc["m1", "a"] == np.float32(third) and float(x.loc["m1", "a"]) != third
+    assert x.loc["m2", "b"] == np.float32(0.1) and x["missing"].tolist() == [0.0, 0.0]
