@@ -127,10 +127,17 @@ def _duration(value: str | None, option: str) -> int | None:
         raise ConfigError(f"{option}: {exc}") from exc
 
 
-def _label_config(horizon, readiness_horizon, active_within, core_role):
+def _label_config(horizon, readiness_horizon, active_within, core_role,
+                  readiness_active_within=None):
     from features.labels import LabelConfig
 
     base = LabelConfig()
+    if readiness_active_within is None:
+        ready_within = base.readiness_active_within_days
+    elif readiness_active_within.strip().lower() == "none":
+        ready_within = None
+    else:
+        ready_within = _duration(readiness_active_within, "--readiness-active-within")
     return LabelConfig(
         horizon_days=_duration(horizon, "--horizon") or base.horizon_days,
         active_within_days=_duration(active_within, "--active-within") or base.active_within_days,
@@ -138,6 +145,7 @@ def _label_config(horizon, readiness_horizon, active_within, core_role):
             _duration(readiness_horizon, "--readiness-horizon") or base.readiness_horizon_days
         ),
         core_role=core_role or base.core_role,
+        readiness_active_within_days=ready_within,
     )
 
 
@@ -169,6 +177,11 @@ def train(
         None, "--snapshots", min=2, help="Snapshots in the training frame (default: as needed)."
     ),
     core_role: str = typer.Option("ambassador", "--core-role", help="Role readiness predicts."),
+    readiness_active_within: str | None = typer.Option(
+        None, "--readiness-active-within",
+        help="Readiness eligibility: active within this window (default 365d; none = no "
+        "activity condition).",
+    ),
     max_frame_rows: int | None = typer.Option(
         None, "--max-frame-rows", min=0,
         help="Above this many member-snapshots, train and evaluate on a hash sample of the "
@@ -192,7 +205,9 @@ def train(
     from models.registry import train_and_register
     from models.train import DEFAULT_SNAPSHOTS
 
-    labels = _label_config(horizon, readiness_horizon, active_within, core_role)
+    labels = _label_config(
+        horizon, readiness_horizon, active_within, core_role, readiness_active_within
+    )
     frame = None
     if every or snapshots or until or max_frame_rows is not None:
         base = FrameConfig()

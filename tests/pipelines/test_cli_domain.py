@@ -149,3 +149,26 @@ def test_train_passes_the_frame_settings(small_source, monkeypatch, args, max_ro
     assert seen["targets"] == ["disengagement"]
     assert seen["frame"].max_rows == max_rows
     assert seen["frame"].snapshots == snapshots
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, 365), ("180d", 180), ("none", None), ("None", None)]
+)
+def test_train_sets_the_readiness_activity_window(small_source, monkeypatch, value, expected):
+    seen = {}
+
+    def fake_train_and_register(tables, targets, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    monkeypatch.setattr("models.registry.train_and_register", fake_train_and_register)
+    extra = [] if value is None else ["--readiness-active-within", value]
+    result = runner.invoke(app, ["train", "--data", str(small_source), *extra])
+    assert result.exit_code == 0, result.output
+    assert seen["labels"].readiness_active_within_days == expected
+
+
+def test_train_rejects_a_bad_readiness_activity_window(small_source, monkeypatch, capsys):
+    code, captured = _run_main(monkeypatch, capsys, ["train", "--data", str(small_source),
+                                                     "--readiness-active-within", "lately"])
+    assert code == 2 and "--readiness-active-within" in captured.err
