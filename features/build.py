@@ -14,6 +14,7 @@ roles      :func:`features.role_history.build_role_features`
 network    :func:`features.network.build_network_features`
 chapter    :func:`features.chapter.build_chapter_features`
 orbit      :func:`features.network.build_orbit_features`
+calendar   :func:`features.calendar.build_calendar_features`
 ========== ==========================================================
 
 Guarantees: rows are the members with ``joined_at < as_of`` (members-table order, index
@@ -38,6 +39,7 @@ from features.activity import (
     build_tenure_features,
     build_trend_features,
 )
+from features.calendar import build_calendar_features
 from features.chapter import build_chapter_features
 from features.feature_config import FeatureConfig, resolve_vocabulary
 from features.network import build_network_features, build_orbit_features
@@ -60,6 +62,7 @@ FAMILY_BUILDERS: dict[str, FamilyBuilder] = {
     "network": build_network_features,
     "chapter": build_chapter_features,
     "orbit": build_orbit_features,
+    "calendar": build_calendar_features,
 }
 
 

@@ -32,6 +32,7 @@ FEATURE_FAMILIES: dict[str, str] = {
     "since one last stepped down or left).",
     "orbit": "Orbit-style baseline scores: love (decayed activity weight) and reach (sum of "
     "decayed tie strengths).",
+    "calendar": "The time of year of the snapshot (the same for every member).",
 }
 
 UNKNOWN_COLUMN = "no description (not a corecast feature column)"
@@ -155,6 +156,8 @@ _FIXED: dict[str, tuple[str, str]] = {
         "orbit",
         "Orbit-style love: sum of activity weights, each -10 % per month since it happened",
     ),
+    "season_sin": ("calendar", "sine of the time of year of the snapshot (same for everyone)"),
+    "season_cos": ("calendar", "cosine of the time of year of the snapshot (same for everyone)"),
     "orbit_reach": (
         "orbit",
         "Orbit-style reach: sum of the strengths of the member's ties (-10 % per month)",

@@ -60,8 +60,8 @@ def build_logreg_pipeline(
 
 def build_hgb_pipeline(
     *,
-    learning_rate: float = 0.05,
-    max_iter: int = 200,
+    learning_rate: float = 0.1,
+    max_iter: int = 100,
     max_leaf_nodes: int = 15,
     max_depth: int | None = 3,
     min_samples_leaf: int = 300,

@@ -86,6 +86,8 @@ def test_train_config_validates_and_flattens():
     params = TrainConfig(target="readiness").to_params()
     assert params["train.target"] == "readiness"
     assert params["train.candidates"] == "logreg,hgb"
+    assert TrainConfig(target="disengagement").candidates == ("hgb", "logreg")
+    assert TrainConfig(target="disengagement", candidates=["logreg"]).candidates == ("logreg",)
     assert flatten_params({"a": {"b": (1, 2)}}, "x") == {"x.a.b": "1,2"}
     with pytest.raises(ConfigError):
         TrainConfig(target="churn")
