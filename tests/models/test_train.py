@@ -164,3 +164,23 @@ def test_a_frame_of_another_target_is_refused(small_tables):
             small_tables, "readiness", LABELS, frame, FeatureConfig(), fast_config("readiness"),
             training_frame=tf,
         )
+
+
+@pytest.mark.slow
+def test_card_says_when_the_frame_was_a_member_sample(fits_and_result):
+    import dataclasses
+
+    _, result = fits_and_result
+    assert result.metrics["frame.member_share"] == 1.0  # the small community is below the cap
+    # Every row of the frame: training, holdout and the snapshots between them (whose labels
+    # overlap the holdout, so they train nothing).
+    assert result.metrics["frame.eligible_rows"] >= len(result.train_data) + len(
+        result.holdout_data
+    )
+    assert "hash sample" not in render_card(result)
+    sampled = dataclasses.replace(
+        result,
+        metrics={**result.metrics, "frame.member_share": 0.25, "frame.eligible_rows": 8e6},
+    )
+    card = render_card(sampled)
+    assert "25.0% hash sample of the members" in card and "8,000,000 eligible" in card
