@@ -269,6 +269,12 @@ def build_training_frames(
             share = frame.max_rows / eligible_rows
             ys = [(d, y[sample_members(y.index, share)]) for d, y in ys]
             ys = [(d, y) for d, y in ys if not y.empty]
+            if not ys:
+                raise InsufficientDataError(
+                    f"{tables.source}: frame.max_rows={frame.max_rows:,} keeps a "
+                    f"{share:.2%} sample of the members, and none of the {target} rows' "
+                    f"members is in it ({eligible_rows:,} eligible rows); raise max_rows."
+                )
         plans[target] = (ys, eligible_rows, share)
 
     blocks: dict[str, np.ndarray] = {}

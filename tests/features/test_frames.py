@@ -356,3 +356,11 @@ def test_row_cap_keeps_whole_members_at_every_date():
     pd.testing.assert_frame_equal(capped.data, expected)
     assert 0 < len(capped.data) < len(full.data)
     assert abs(len(capped.data) - cap) < 0.5 * cap  # near the cap (a sample of members)
+
+
+def test_a_row_cap_that_keeps_nobody_says_to_raise_it():
+    tables = random_tables(seed=1)
+    with pytest.raises(InsufficientDataError, match=r"max_rows=1 keeps .*raise max_rows"):
+        build_training_frame(
+            tables, "disengagement", LABELS, FrameConfig(every_days=45, snapshots=6, max_rows=1)
+        )
