@@ -26,7 +26,7 @@ from features.labels import (
     check_target_available,
     label_horizon_days,
 )
-from features.partition import build_features_for_members
+from features.partition import build_features_for_members, hash_member_ids
 from features.tables import Tables, parse_as_of
 
 __all__ = [
@@ -354,8 +354,7 @@ def sample_members(member_ids, share: float) -> np.ndarray:
     """
     if not 0.0 < share <= 1.0:
         raise ConfigError(f"member sample share {share!r} must be in (0, 1]")
-    text = pd.Series(np.asarray(member_ids, dtype=object)).astype(str).to_numpy(dtype=object)
-    hashed = pd.util.hash_array(text, hash_key=_SAMPLE_KEY, categorize=True)
+    hashed = hash_member_ids(member_ids, _SAMPLE_KEY)
     return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53 < share
 
 

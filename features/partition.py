@@ -34,6 +34,7 @@ from features.tables import Tables, parse_as_of
 
 __all__ = [
     "partition_of",
+    "hash_member_ids",
     "check_partition",
     "build_features_partitioned",
     "build_features_for_members",
@@ -67,9 +68,21 @@ def partition_of(member_ids, n_parts: int) -> np.ndarray:
         An int64 array, one part per id.
     """
     check_partition(n_parts, 0)
+    return (hash_member_ids(member_ids, _HASH_KEY) % np.uint64(n_parts)).astype(np.int64)
+
+
+def hash_member_ids(member_ids, key: str) -> np.ndarray:
+    """A uint64 hash of each member id, as text (``"42"`` and ``42`` hash alike), under ``key``.
+
+    Args:
+        member_ids: Member ids (any array-like).
+        key: A 16-character hash key; different keys give independent hashes.
+
+    Returns:
+        A uint64 array, one hash per id.
+    """
     text = pd.Series(np.asarray(member_ids, dtype=object)).astype(str).to_numpy(dtype=object)
-    hashed = pd.util.hash_array(text, hash_key=_HASH_KEY, categorize=True)
-    return (hashed % np.uint64(n_parts)).astype(np.int64)
+    return pd.util.hash_array(text, hash_key=key, categorize=True)
 
 
 def _row_blocks(work: np.ndarray, budget: int) -> list[np.ndarray]:
