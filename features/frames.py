@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from features.build import build_features
-from features.errors import ConfigError, InsufficientDataError
+from features.errors import ConfigError, InsufficientDataError, TargetUnavailable
 from features.feature_config import FeatureConfig, resolve_vocabulary
 from features.labels import (
     LabelConfig,
@@ -214,6 +214,8 @@ def build_training_frames(
     frames: Mapping[str, FrameConfig],
     labels: LabelConfig = LabelConfig(),
     features: FeatureConfig = FeatureConfig(),
+    *,
+    errors: dict[str, TargetUnavailable | InsufficientDataError] | None = None,
 ) -> dict[str, TrainingFrame]:
     """The training frames of several targets, sharing one feature pass per snapshot date.
 
@@ -230,6 +232,9 @@ def build_training_frames(
         frames: ``{target: FrameConfig}``.
         labels: Target settings (shared).
         features: Feature settings.
+        errors: When given, a target the data cannot express or has too little history for
+            is left out and its error recorded here (``{target: error}``), found before any
+            feature is built; the other targets are built together. ``None`` raises instead.
 
     Returns:
         ``{target: TrainingFrame}`` in the order of ``frames``.
@@ -241,50 +246,27 @@ def build_training_frames(
     """
     if not frames:
         raise ConfigError("build_training_frames: no target asked")
-    dates_of: dict[str, list[pd.Timestamp]] = {}
+    plans: dict[str, _FramePlan] = {}
     for target, frame in frames.items():
-        check_target_available(tables, target, labels)
-        dates_of[target] = snapshot_dates(tables, target, labels, frame)
-    newest = max(dates[-1] for dates in dates_of.values())
+        try:
+            plans[target] = _plan_frame(tables, target, labels, frame)
+        except (TargetUnavailable, InsufficientDataError) as exc:
+            if errors is None:
+                raise
+            errors[target] = exc
+    if not plans:
+        return {}
+    newest = max(plan.dates[-1] for plan in plans.values())
     config = resolve_vocabulary(tables, newest, replace(features, core_role=labels.core_role))
-
-    plans: dict[str, tuple[list, int, float]] = {}
-    for target, frame in frames.items():
-        dates = dates_of[target]
-        label_fn = (
-            build_readiness_labels if target == "readiness" else build_disengagement_labels
-        )
-        # Ascending dates, each sorted by member_id: the stack is sorted by (as_of, member_id).
-        ys = [(d, label_fn(tables, d, labels).sort_index(kind="stable")) for d in dates]
-        ys = [(d, y) for d, y in ys if not y.empty]
-        if not ys:
-            raise InsufficientDataError(
-                f"{tables.source}: no member is eligible for {target} at any of the "
-                f"{len(dates)} snapshot dates ({dates[0].date()} to {dates[-1].date()}); "
-                "check consent values and the activity log."
-            )
-        eligible_rows = sum(len(y) for _, y in ys)
-        share = 1.0
-        if frame.max_rows is not None and eligible_rows > frame.max_rows:
-            share = frame.max_rows / eligible_rows
-            ys = [(d, y[sample_members(y.index, share)]) for d, y in ys]
-            ys = [(d, y) for d, y in ys if not y.empty]
-            if not ys:
-                raise InsufficientDataError(
-                    f"{tables.source}: frame.max_rows={frame.max_rows:,} keeps a "
-                    f"{share:.2%} sample of the members, and none of the {target} rows' "
-                    f"members is in it ({eligible_rows:,} eligible rows); raise max_rows."
-                )
-        plans[target] = (ys, eligible_rows, share)
 
     blocks: dict[str, np.ndarray] = {}
     starts = dict.fromkeys(frames, 0)
     columns: tuple[str, ...] = ()
     wanted: dict[pd.Timestamp, list[tuple[str, pd.Series]]] = {}
-    for target, (ys, _, _) in plans.items():
-        for as_of, y in ys:
+    for target, plan in plans.items():
+        for as_of, y in plan.ys:
             wanted.setdefault(as_of, []).append((target, y))
-    sampled = any(share < 1.0 for _, _, share in plans.values())
+    sampled = any(plan.share < 1.0 for plan in plans.values())
     for as_of in sorted(wanted):
         if sampled:  # the costly network family for the kept members only
             ids = wanted[as_of][0][1].index
@@ -295,8 +277,8 @@ def build_training_frames(
             x = build_features(tables, as_of, config)
         if not blocks:
             columns = tuple(x.columns)
-            for target, (ys, _, _) in plans.items():
-                n_rows = sum(len(y) for _, y in ys)  # (feature, row): each column contiguous
+            for target, plan in plans.items():
+                n_rows = sum(len(y) for _, y in plan.ys)  # (feature, row): contiguous columns
                 blocks[target] = np.empty((len(columns), n_rows), dtype=np.float32)
         for target, y in wanted[as_of]:
             rows = x.index.get_indexer(y.index)
@@ -311,7 +293,8 @@ def build_training_frames(
         del x
 
     out: dict[str, TrainingFrame] = {}
-    for target, (ys, eligible_rows, share) in plans.items():
+    for target, plan in plans.items():
+        ys = plan.ys
         data = pd.DataFrame(blocks.pop(target).T, columns=list(columns), copy=False)
         data.insert(0, "member_id", _stack_index(y.index for _, y in ys))
         data.insert(
@@ -328,11 +311,52 @@ def build_training_frames(
             data=data,
             feature_columns=columns,
             feature_config=config,
-            as_of_dates=tuple(dates_of[target]),
-            eligible_rows=int(eligible_rows),
-            member_share=float(share),
+            as_of_dates=tuple(plan.dates),
+            eligible_rows=int(plan.eligible_rows),
+            member_share=float(plan.share),
         )
     return out
+
+
+@dataclass(frozen=True)
+class _FramePlan:
+    """What one target's frame holds, known before any feature is built."""
+
+    dates: list[pd.Timestamp]  # the snapshot dates, ascending
+    ys: list[tuple[pd.Timestamp, pd.Series]]  # labels of the kept rows per date (non-empty)
+    eligible_rows: int  # before the member sample
+    share: float  # of the members kept
+
+
+def _plan_frame(
+    tables: Tables, target: str, labels: LabelConfig, frame: FrameConfig
+) -> _FramePlan:
+    """Dates, labels and member sample of one target's frame (cheap: no features)."""
+    check_target_available(tables, target, labels)
+    dates = snapshot_dates(tables, target, labels, frame)
+    label_fn = build_readiness_labels if target == "readiness" else build_disengagement_labels
+    # Ascending dates, each sorted by member_id: the stack is sorted by (as_of, member_id).
+    ys = [(d, label_fn(tables, d, labels).sort_index(kind="stable")) for d in dates]
+    ys = [(d, y) for d, y in ys if not y.empty]
+    if not ys:
+        raise InsufficientDataError(
+            f"{tables.source}: no member is eligible for {target} at any of the "
+            f"{len(dates)} snapshot dates ({dates[0].date()} to {dates[-1].date()}); "
+            "check consent values and the activity log."
+        )
+    eligible_rows = sum(len(y) for _, y in ys)
+    share = 1.0
+    if frame.max_rows is not None and eligible_rows > frame.max_rows:
+        share = frame.max_rows / eligible_rows
+        ys = [(d, y[sample_members(y.index, share)]) for d, y in ys]
+        ys = [(d, y) for d, y in ys if not y.empty]
+        if not ys:
+            raise InsufficientDataError(
+                f"{tables.source}: frame.max_rows={frame.max_rows:,} keeps a "
+                f"{share:.2%} sample of the members, and none of the {target} rows' "
+                f"members is in it ({eligible_rows:,} eligible rows); raise max_rows."
+            )
+    return _FramePlan(dates=dates, ys=ys, eligible_rows=eligible_rows, share=share)
 
 
 #: Fixed 16-byte key of the training sample's member hash (independent of the partitions').

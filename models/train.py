@@ -658,7 +658,8 @@ def build_target_frames(
     """The training frames of several targets, sharing their features where they can.
 
     Targets the data cannot express or has too little history for are left out with their
-    error, and the others are built together (:func:`features.frames.build_training_frames`).
+    error (found before any feature is built), and the others are built together
+    (:func:`features.frames.build_training_frames`).
 
     Args:
         tables: The validated data source.
@@ -669,17 +670,8 @@ def build_target_frames(
     Returns:
         ``({target: TrainingFrame}, {target: error})``.
     """
-    built: dict[str, TrainingFrame] = {}
     errors: dict[str, InsufficientDataError | TargetUnavailable] = {}
-    try:
-        built = build_training_frames(tables, frames, labels, features)
-    except (TargetUnavailable, InsufficientDataError):
-        # Some target cannot be built: build each alone to tell which, and keep the others.
-        for target, frame in frames.items():
-            try:
-                built[target] = build_training_frame(tables, target, labels, frame, features)
-            except (TargetUnavailable, InsufficientDataError) as exc:
-                errors[target] = exc
+    built = build_training_frames(tables, frames, labels, features, errors=errors)
     return built, errors
 
 

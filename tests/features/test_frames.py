@@ -364,3 +364,16 @@ def test_a_row_cap_that_keeps_nobody_says_to_raise_it():
         build_training_frame(
             tables, "disengagement", LABELS, FrameConfig(every_days=45, snapshots=6, max_rows=1)
         )
+
+
+def test_frames_leave_out_a_target_that_cannot_be_built_when_asked(community_no_roles):
+    frame = FrameConfig(every_days=30, snapshots=3)
+    asked = {"readiness": frame, "disengagement": frame}
+    with pytest.raises(TargetUnavailable, match="roles"):
+        build_training_frames(community_no_roles, asked, LABELS)
+    errors = {}
+    built = build_training_frames(community_no_roles, asked, LABELS, errors=errors)
+    assert list(built) == ["disengagement"] and list(errors) == ["readiness"]
+    assert isinstance(errors["readiness"], TargetUnavailable)
+    alone = build_training_frame(community_no_roles, "disengagement", LABELS, frame)
+    pd.testing.assert_frame_equal(built["disengagement"].data, alone.data)
