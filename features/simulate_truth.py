@@ -326,7 +326,7 @@ def _contact_rates(enc: dict, k0: int, config: SimulationConfig) -> np.ndarray:
 
 
 def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
-                config: SimulationConfig) -> np.ndarray:
+                config: SimulationConfig, with_likelihood: bool = False):
     """Posterior probability that each member of ``idx`` has already left for good at ``as_of``.
 
     Departure itself leaves no row. What the tables show strictly before ``as_of`` is the
@@ -337,6 +337,10 @@ def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
     (not before the last message received), the visible end of a spell (left or stepped down),
     and the likelihood of the silence: no activity in each week up to ``as_of`` (the share of
     ``as_of``'s week before it).
+
+    With ``with_likelihood``, also returns the log-probability of that silence (and of the
+    visible spell ends and the absence of messages) given the member's traits, 0 for members
+    without a silence: ``(p_departed, log_likelihood)``.
     """
     t0 = start_ns(config)
     k0 = state["k0"]
@@ -356,9 +360,10 @@ def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
     jw = enc["join_week"][idx]
     start = np.maximum(last_act[idx], jw)  # the chain covers weeks start + 1 .. k0
     out = np.zeros(idx.size)
+    log_lik = np.zeros(idx.size)
     todo = np.flatnonzero(start < k0)
     if todo.size == 0:
-        return out
+        return (out, log_lik) if with_likelihood else out
     sel = idx[todo]
     jw, start, seen = jw[todo], start[todo], seen[sel]
     m = enc["motivation"][sel]
@@ -381,6 +386,7 @@ def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
     amb = (held | ends_in_silence).astype(np.float64)
     non = 1.0 - amb
     gone = np.zeros(sel.size)
+    log_total = np.zeros(sel.size)
     h_sd = sigmoid(stepdown_logit(m, config))
     shock_table = _shock_table(enc, as_ns, k0, config)
     contact = _contact_rates(enc, k0, config)
@@ -419,9 +425,11 @@ def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
             amb, non = amb * quiet, non * quiet
         # keep the masses on a readable scale (only their ratio matters)
         total = amb + non + gone
+        log_total += np.log(total)
         amb, non, gone = amb / total, non / total, gone / total
     out[todo] = gone
-    return out
+    log_lik[todo] = log_total
+    return (out, log_lik) if with_likelihood else out
 
 
 def _coverage(as_ns: int, horizon_days: int, config: SimulationConfig) -> tuple[int, np.ndarray]:

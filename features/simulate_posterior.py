@@ -1,0 +1,206 @@
+"""The oracle without the secret traits: what the tables alone can tell of disengagement.
+
+The fair oracle (:func:`features.simulate_truth.compute_truth`) knows every member's motivation
+and initiative exactly. No model can: the data show the traits only through the weeks a member
+was active, led, or stayed silent. :func:`compute_posterior_disengagement` gives the same
+probability of disengaging with the traits replaced by their posterior given the tables before
+``as_of``, under the simulator's own equations (:mod:`features.simulate_model`):
+
+- prior: motivation ``m ~ N(0, 1)``, initiative ``i | m ~ N(0.6 m, 0.8²)`` (as
+  :func:`features.simulate.simulate_community` draws them), integrated by Gauss-Hermite
+  quadrature;
+- likelihood of each week from joining to the last activity: the member stayed (departure
+  hazard), was active or not (activity hazard), and in an active week led or not (organising or
+  volunteering rows, lead hazard); after the last activity, the fair oracle's silence chain
+  (departures, visible spell ends, no messages received);
+- probability: ``sum_k w_k (g_k + (1 - g_k) P(no activity in the horizon | around, m_k))`` over
+  the motivation nodes ``m_k``, with ``w_k`` the member's posterior weight and ``g_k`` the
+  posterior probability of having already left.
+
+It is the best prediction anyone could make from the tables if they also knew the simulator's
+equations and parameters (up to the approximations below), so it bounds what a model can reach
+from the data; the gap between it and the fair oracle is the price of not knowing the traits.
+
+Approximations: messages and introductions (driven by sociability, which correlates 0.3 with
+motivation) are not used as evidence; a week counts as led if it has an organising or
+volunteering row; the role counts as held from the week after a spell starts to the week before
+it ends; tie strength week by week is rebuilt from the rows as the oracle rebuilds it at
+``as_of``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.polynomial.hermite_e import hermegauss
+from scipy.special import log_expit, logsumexp
+
+from features.errors import ConfigError
+from features.simulate_model import (
+    WEEK_NS,
+    activity_logit,
+    departure_logit,
+    lead_logit,
+    seasonality,
+    start_ns,
+    tie_weekly_decay,
+)
+from features.simulate_truth import (
+    _check_horizon,
+    _config_of,
+    _encode,
+    _p_departed,
+    _p_disengages,
+    _shock_table,
+    _state_at,
+)
+from features.tables import Tables, parse_as_of
+
+__all__ = ["INITIATIVE_LOADING", "INITIATIVE_NOISE", "compute_posterior_disengagement"]
+
+#: How the simulator draws initiative: ``INITIATIVE_LOADING * motivation + INITIATIVE_NOISE * z``.
+INITIATIVE_LOADING = 0.6
+INITIATIVE_NOISE = 0.8
+
+
+def _normal_nodes(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and log-weights of the standard normal distribution."""
+    nodes, weights = hermegauss(count)
+    return nodes, np.log(weights / weights.sum())
+
+
+def _weekly_history(enc: dict, state: dict, joined: np.ndarray, as_ns: int, config) -> dict:
+    """Dense (member x week) arrays of what the tables show up to ``as_of``'s week."""
+    t0 = start_ns(config)
+    k0 = state["k0"]
+    weeks = k0 + 1
+    n = enc["ids"].size
+    before = np.searchsorted(enc["a_ns"], as_ns, side="left")
+    member, week = enc["a_member"][:before], enc["a_week"][:before]
+    ok = (member >= 0) & (week >= 0) & (week < weeks)
+    active = np.zeros((n, weeks), dtype=bool)
+    active[member[ok], week[ok]] = True
+    led = np.zeros((n, weeks), dtype=bool)
+    lead = ok & enc["is_lead"][:before]
+    led[member[lead], week[lead]] = True
+
+    # tie strength at the start of each week: last week's value decayed plus last week's rows
+    inc = np.zeros((n, weeks))
+    np.add.at(inc, (member[ok], week[ok]), enc["contrib"][:before][ok])
+    other = enc["other"][:before]
+    to = (other >= 0) & (week >= 0) & (week < weeks)
+    np.add.at(inc, (other[to], week[to]), 1.0)
+    ties = np.zeros((n, weeks))
+    decay = tie_weekly_decay(config)
+    for w in range(1, weeks):
+        ties[:, w] = ties[:, w - 1] * decay + inc[:, w - 1]
+
+    amb = np.zeros((n, weeks), dtype=bool)
+    start_w = np.floor_divide(enc["r_start"] - t0, WEEK_NS)
+    end_w = np.where(enc["r_end"] == np.iinfo(np.int64).max, weeks,
+                     np.floor_divide(enc["r_end"] - t0, WEEK_NS))
+    seen = enc["r_start"] < as_ns
+    grid = np.arange(weeks)
+    for who, lo, hi in zip(enc["r_member"][seen], start_w[seen], end_w[seen], strict=True):
+        amb[who, (grid > lo) & (grid < hi)] = True
+
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, member[ok], week[ok])
+    jw = enc["join_week"]
+    window = (grid[None, :] > jw[joined, None]) & (grid[None, :] <= last[joined, None])
+    shock = _shock_table(enc, as_ns, k0, config)[enc["chapter"][joined]]
+    return {
+        "window": window,
+        "active": active[joined],
+        "led": led[joined],
+        "log_ties": np.log1p(ties[joined]),
+        "amb": amb[joined],
+        "tenure": grid[None, :] - jw[joined, None] - 1,
+        "season": seasonality(grid, config)[None, :],
+        "shock": shock,
+    }
+
+
+def _lead_log_likelihood(hist: dict, initiative: float, config) -> np.ndarray:
+    """Log-probability of the led / not-led pattern of the active weeks given the initiative."""
+    counted = hist["window"] & hist["active"]
+    out = np.zeros(counted.shape[0])
+    for holds in (False, True):
+        here = counted & (hist["amb"] == holds)
+        logit = lead_logit(np.float64(initiative), holds, config)
+        out += (here & hist["led"]).sum(axis=1) * log_expit(logit)
+        out += (here & ~hist["led"]).sum(axis=1) * log_expit(-logit)
+    return out
+
+
+def compute_posterior_disengagement(
+    tables: Tables,
+    latent: pd.DataFrame,
+    as_of,
+    *,
+    horizon_days: int = 90,
+    core_role: str = "ambassador",
+    motivation_nodes: int = 15,
+    initiative_nodes: int = 9,
+) -> pd.DataFrame:
+    """Probability of disengaging with the traits inferred from the tables (module docstring).
+
+    Args:
+        tables: The simulated community's contract tables.
+        latent: Its latent table (for the simulation config and the community-wide counts the
+            fair oracle uses; the members' own traits are not read).
+        as_of: Any date (ISO string, date or Timestamp).
+        horizon_days: Disengagement horizon.
+        core_role: The role whose spells count as the ambassador role.
+        motivation_nodes: Quadrature nodes over motivation.
+        initiative_nodes: Quadrature nodes over initiative given motivation.
+
+    Returns:
+        member_id, as_of, p_disengages, for every member who joined before ``as_of``, in member
+        order (the rows of :func:`features.simulate_truth.compute_truth`).
+
+    Raises:
+        ConfigError: On a bad horizon, date or node count, or without a simulation config.
+        ContractError: If ``latent`` lacks columns or members.
+        TargetUnavailable: If ``tables`` has no roles table.
+    """
+    horizon_days = _check_horizon("horizon_days", horizon_days)
+    for name, value in (("motivation_nodes", motivation_nodes),
+                        ("initiative_nodes", initiative_nodes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name}: {value!r} must be a positive whole number")
+    config = _config_of(latent, None)
+    as_ns = parse_as_of(as_of).value
+    enc = _encode(tables, latent, config, core_role)
+    state = _state_at(enc, as_ns, config, observed=True)
+    joined = np.flatnonzero(enc["joined_ns"] < as_ns)
+    hist = _weekly_history(enc, state, joined, as_ns, config)
+    window, active = hist["window"], hist["active"]
+
+    m_nodes, m_logw = _normal_nodes(motivation_nodes)
+    z_nodes, z_logw = _normal_nodes(initiative_nodes)
+    log_post = np.empty((joined.size, m_nodes.size))
+    p_dis = np.empty((joined.size, m_nodes.size))
+    n = enc["ids"].size
+    for k, m in enumerate(m_nodes):
+        act = activity_logit(m, hist["tenure"], hist["season"], hist["log_ties"], hist["amb"],
+                             config)
+        dep = departure_logit(m, hist["tenure"], hist["log_ties"], hist["shock"], hist["amb"],
+                              config)
+        weekly = np.where(active, log_expit(act), log_expit(-act)) + log_expit(-dep)
+        ll = np.where(window, weekly, 0.0).sum(axis=1)
+        lead = [z_logw[j] + _lead_log_likelihood(
+            hist, INITIATIVE_LOADING * m + INITIATIVE_NOISE * z, config)
+            for j, z in enumerate(z_nodes)]
+        ll += logsumexp(np.column_stack(lead), axis=1)
+        node = dict(enc, motivation=np.full(n, m))
+        gone, silence = _p_departed(node, state, joined, as_ns, config, with_likelihood=True)
+        around = _p_disengages(node, state, joined, as_ns, horizon_days, config)
+        log_post[:, k] = m_logw[k] + ll + silence
+        p_dis[:, k] = gone + (1.0 - gone) * around
+    weights = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
+    return pd.DataFrame({
+        "member_id": pd.array(enc["ids"][joined], dtype="str"),
+        "as_of": pd.Series(np.full(joined.size, as_ns, dtype=np.int64)).astype("datetime64[ns]"),
+        "p_disengages": np.clip((weights * p_dis).sum(axis=1), 0.0, 1.0),
+    })
