@@ -50,6 +50,9 @@ import pyarrow.compute as pc
 from features.errors import ConfigError, ContractError
 from features.simulate_cities import CITIES
 from features.simulate_model import (
+    INITIATIVE_LOADING,
+    INITIATIVE_NOISE,
+    SOCIABILITY_LOADING,
     WEEK_NS,
     SimulationConfig,
     activity_logit,
@@ -350,8 +353,9 @@ def _simulate_arrays(config: SimulationConfig) -> dict:
     joined_ns = t0 + np.floor(join_t * (WEEK_NS // _SECOND_NS)).astype(np.int64) * _SECOND_NS
     chapter = rng.choice(n_ch, size=n, p=ch_weight)
     motivation = rng.standard_normal(n)
-    sociability = 0.3 * motivation + math.sqrt(1 - 0.09) * rng.standard_normal(n)
-    initiative = 0.6 * motivation + 0.8 * rng.standard_normal(n)
+    sociability = SOCIABILITY_LOADING * motivation + math.sqrt(
+        1 - SOCIABILITY_LOADING**2) * rng.standard_normal(n)
+    initiative = INITIATIVE_LOADING * motivation + INITIATIVE_NOISE * rng.standard_normal(n)
     online = rng.beta(config.online_alpha, config.online_beta, size=n)
     consent = rng.random(n) < config.consent_rate
 

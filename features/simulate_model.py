@@ -38,6 +38,9 @@ from features.errors import ConfigError
 
 __all__ = [
     "SimulationConfig",
+    "INITIATIVE_LOADING",
+    "INITIATIVE_NOISE",
+    "SOCIABILITY_LOADING",
     "WEEK_NS",
     "DAY_NS",
     "sigmoid",
@@ -60,6 +63,13 @@ __all__ = [
 
 DAY_NS = 86_400 * 10**9
 WEEK_NS = 7 * DAY_NS
+
+#: How the latent traits are drawn: motivation ~ N(0, 1); initiative = INITIATIVE_LOADING *
+#: motivation + INITIATIVE_NOISE * N(0, 1); sociability = SOCIABILITY_LOADING * motivation +
+#: sqrt(1 - SOCIABILITY_LOADING**2) * N(0, 1).
+INITIATIVE_LOADING = 0.6
+INITIATIVE_NOISE = 0.8
+SOCIABILITY_LOADING = 0.3
 
 
 @dataclass(frozen=True)

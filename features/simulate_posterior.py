@@ -37,6 +37,8 @@ from scipy.special import log_expit, logsumexp
 
 from features.errors import ConfigError
 from features.simulate_model import (
+    INITIATIVE_LOADING,
+    INITIATIVE_NOISE,
     WEEK_NS,
     activity_logit,
     departure_logit,
@@ -56,11 +58,7 @@ from features.simulate_truth import (
 )
 from features.tables import Tables, parse_as_of
 
-__all__ = ["INITIATIVE_LOADING", "INITIATIVE_NOISE", "compute_posterior_disengagement"]
-
-#: How the simulator draws initiative: ``INITIATIVE_LOADING * motivation + INITIATIVE_NOISE * z``.
-INITIATIVE_LOADING = 0.6
-INITIATIVE_NOISE = 0.8
+__all__ = ["compute_posterior_disengagement"]
 
 
 def _normal_nodes(count: int) -> tuple[np.ndarray, np.ndarray]:
