@@ -125,3 +125,17 @@ def test_tenure_report_averages_bands_over_communities():
 def test_main_refuses_zero_seeds():
     with pytest.raises(SystemExit):
         bq.main(["--seeds", "0", "--no-write"])
+
+
+def test_pooled_report_sets_the_model_against_the_oracle_with_inferred_traits():
+    runs = _runs()
+    for run, pair in zip(runs, (([0.9, 0.9], [0.4, 0.4]), ([0.95], [0.45])), strict=True):
+        run["targets"]["readiness"]["snapshots_eval"][bq.POSTERIOR] = {
+            "roc_auc": pair[0], "precision_at_k": pair[1]}
+    _, rows, notes = bq._pooled_report(runs, [0, 1])
+    row = next(r for r in rows if r[1] == bq.POSTERIOR)
+    # pooled (0.9 + 0.95) / 2 = 0.925 and (0.4 + 0.45) / 2 = 0.425; per seed over the oracle
+    assert row[2:] == ["0.925", "0.425", "0.947, 0.950", "1.000, 0.900"]
+    # 0.925 / 0.975 = 0.949 x oracle; the model 0.900 / 0.925 = 0.973 and 0.400 / 0.425 = 0.941
+    assert "reaches ROC-AUC 0.949 x oracle and precision@k 0.944 x oracle" in notes[1]
+    assert "the model reaches 0.973 and 0.941 of it" in notes[1]
