@@ -25,7 +25,10 @@ scorer, the mean over the communities of their four-snapshot means (ROC-AUC and 
 and the mean of the communities' holdout ECE (the holdout is the only snapshot scored by the
 calibrated final model). The detailed tables and the single-community verdicts are those of the
 first seed. A last table splits the holdout ROC-AUC of the model and the oracle by tenure:
-the oracle knows a newcomer's traits from the first day, the data only as weeks pass.
+the oracle knows a newcomer's traits from the first day, the data only as weeks pass. For
+disengagement, the scorer ``oracle:traits_inferred`` is the oracle with the members' traits
+inferred from the tables (:mod:`features.simulate_posterior`): the best any model of the data
+could do, against which the model is also set.
 
 Usage::
 
