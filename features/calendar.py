@@ -32,7 +32,7 @@ def build_calendar_features(
     1 January.
     """
     snap = build_snapshot(tables, as_of)
-    angle = 2.0 * np.pi * (snap.as_of.dayofyear - 1) / DAYS_PER_YEAR
+    angle = 2.0 * np.pi * (snap.as_of.day_of_year - 1) / DAYS_PER_YEAR
     n = len(snap.rows)
     return snap.frame(
         {"season_sin": np.full(n, np.sin(angle)), "season_cos": np.full(n, np.cos(angle))}

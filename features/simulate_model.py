@@ -204,7 +204,7 @@ class SimulationConfig:
             raise ConfigError(f"start: cannot parse {self.start!r} as an ISO date") from exc
         if pd.isna(first) or first.tzinfo is not None or first != first.normalize():
             raise ConfigError(f"start: {self.start!r} must be a plain date such as 2020-01-06")
-        if first.dayofweek != 0:
+        if first.day_of_week != 0:
             raise ConfigError(f"start: {self.start} is a {first.day_name()}; use a Monday")
         if self.truth_every_days < 1 or self.truth_dates < 0:
             raise ConfigError("truth_every_days must be >= 1 and truth_dates >= 0")
