@@ -97,26 +97,38 @@ def _weekly_history(enc: dict, state: dict, joined: np.ndarray, as_ns: int, conf
     for w in range(1, weeks):
         ties[:, w] = ties[:, w - 1] * decay + inc[:, w - 1]
 
-    amb = np.zeros((n, weeks), dtype=bool)
-    start_w = np.floor_divide(enc["r_start"] - t0, WEEK_NS)
-    end_w = np.where(enc["r_end"] == np.iinfo(np.int64).max, weeks,
-                     np.floor_divide(enc["r_end"] - t0, WEEK_NS))
+    # the role is held from the week after a spell starts to the week before it ends
     seen = enc["r_start"] < as_ns
+    who = enc["r_member"][seen]
+    first = np.clip(np.floor_divide(enc["r_start"][seen] - t0, WEEK_NS) + 1, 0, weeks)
+    r_end = enc["r_end"][seen]
+    stop = np.where(r_end == np.iinfo(np.int64).max, weeks,
+                    np.clip(np.floor_divide(r_end - t0, WEEK_NS), 0, weeks))
+    spans = np.zeros((n, weeks + 1), dtype=np.int64)
+    np.add.at(spans, (who, first), 1)
+    np.add.at(spans, (who, np.maximum(stop, first)), -1)
+    amb = np.cumsum(spans, axis=1)[:, :weeks] > 0
     grid = np.arange(weeks)
-    for who, lo, hi in zip(enc["r_member"][seen], start_w[seen], end_w[seen], strict=True):
-        amb[who, (grid > lo) & (grid < hi)] = True
 
     last = np.full(n, -1, dtype=np.int64)
     np.maximum.at(last, member[ok], week[ok])
     jw = enc["join_week"]
     window = (grid[None, :] > jw[joined, None]) & (grid[None, :] <= last[joined, None])
     shock = _shock_table(enc, as_ns, k0, config)[enc["chapter"][joined]]
+    counted = window & active[joined]
+    led_j = led[joined]
+    holds = amb[joined]
     return {
         "window": window,
         "active": active[joined],
-        "led": led[joined],
+        # active weeks in the window, led or not, without and with the role
+        "lead_counts": {
+            role: ((counted & (holds == role) & led_j).sum(axis=1),
+                   (counted & (holds == role) & ~led_j).sum(axis=1))
+            for role in (False, True)
+        },
         "log_ties": np.log1p(ties[joined]),
-        "amb": amb[joined],
+        "amb": holds,
         "tenure": grid[None, :] - jw[joined, None] - 1,
         "season": seasonality(grid, config)[None, :],
         "shock": shock,
@@ -125,13 +137,10 @@ def _weekly_history(enc: dict, state: dict, joined: np.ndarray, as_ns: int, conf
 
 def _lead_log_likelihood(hist: dict, initiative: float, config) -> np.ndarray:
     """Log-probability of the led / not-led pattern of the active weeks given the initiative."""
-    counted = hist["window"] & hist["active"]
-    out = np.zeros(counted.shape[0])
-    for holds in (False, True):
-        here = counted & (hist["amb"] == holds)
+    out = 0.0
+    for holds, (led, not_led) in hist["lead_counts"].items():
         logit = lead_logit(np.float64(initiative), holds, config)
-        out += (here & hist["led"]).sum(axis=1) * log_expit(logit)
-        out += (here & ~hist["led"]).sum(axis=1) * log_expit(-logit)
+        out = out + led * log_expit(logit) + not_led * log_expit(-logit)
     return out
 
 
