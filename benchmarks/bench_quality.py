@@ -200,12 +200,17 @@ def _snapshot_figures(result, tables, labels, config, folder: Path) -> dict:
         out[name] = {"roc_auc": [float(comp.loc[scorer, "roc_auc"])],
                      "precision_at_k": [float(comp.loc[scorer, "precision_at_k"])]}
     posterior = result.target == "disengagement" and "oracle" in out and latent is not None
+
+    def add_scores(scorer: str, y: np.ndarray, p: np.ndarray) -> None:
+        k = capacity_k(len(y), config.capacity_share)
+        out[scorer]["roc_auc"].append(roc_auc(y, p))
+        out[scorer]["precision_at_k"].append(precision_at_k(y, p, k))
+
     if posterior:
         rows = result.holdout_data
-        y = rows["label"].to_numpy(np.int64)
-        p = _posterior_at(tables, latent, labels, rows)
-        k = capacity_k(len(y), config.capacity_share)
-        out[POSTERIOR] = {"roc_auc": [roc_auc(y, p)], "precision_at_k": [precision_at_k(y, p, k)]}
+        out[POSTERIOR] = {"roc_auc": [], "precision_at_k": []}
+        add_scores(POSTERIOR, rows["label"].to_numpy(np.int64),
+                   _posterior_at(tables, latent, labels, rows))
     selection = result.backtest[result.backtest["phase"] == "selection"]
     origins = sorted(selection["origin"].unique(), reverse=True)
     for origin in origins:
@@ -221,15 +226,9 @@ def _snapshot_figures(result, tables, labels, config, folder: Path) -> dict:
             for metric in ("roc_auc", "precision_at_k"):
                 out[scorer][metric].append(float(here.loc[source, metric]))
         if "oracle" in out and latent is not None:
-            p = _oracle_at(tables, latent, labels, result.target, rows)
-            k = capacity_k(len(y), config.capacity_share)
-            out["oracle"]["roc_auc"].append(roc_auc(y, p))
-            out["oracle"]["precision_at_k"].append(precision_at_k(y, p, k))
+            add_scores("oracle", y, _oracle_at(tables, latent, labels, result.target, rows))
         if posterior:
-            p = _posterior_at(tables, latent, labels, rows)
-            k = capacity_k(len(y), config.capacity_share)
-            out[POSTERIOR]["roc_auc"].append(roc_auc(y, p))
-            out[POSTERIOR]["precision_at_k"].append(precision_at_k(y, p, k))
+            add_scores(POSTERIOR, y, _posterior_at(tables, latent, labels, rows))
     return out
 
 

@@ -54,6 +54,7 @@ from features.simulate_model import (
 from features.simulate_truth import (
     _check_horizon,
     _config_of,
+    _contact_rates,
     _encode,
     _p_departed,
     _p_disengages,
@@ -193,6 +194,7 @@ def compute_posterior_disengagement(
     log_post = np.empty((joined.size, m_nodes.size))
     p_dis = np.empty((joined.size, m_nodes.size))
     n = enc["ids"].size
+    contact = _contact_rates(enc, state["k0"], config)  # the same for every node
     for k, m in enumerate(m_nodes):
         act = activity_logit(m, hist["tenure"], hist["season"], hist["log_ties"], hist["amb"],
                              config)
@@ -205,7 +207,8 @@ def compute_posterior_disengagement(
             for j, z in enumerate(z_nodes)]
         ll += logsumexp(np.column_stack(lead), axis=1)
         node = dict(enc, motivation=np.full(n, m))
-        gone, silence = _p_departed(node, state, joined, as_ns, config, with_likelihood=True)
+        gone, silence = _p_departed(node, state, joined, as_ns, config, with_likelihood=True,
+                                    contact=contact)
         around = _p_disengages(node, state, joined, as_ns, horizon_days, config)
         log_post[:, k] = m_logw[k] + ll + silence
         p_dis[:, k] = gone + (1.0 - gone) * around

@@ -326,7 +326,8 @@ def _contact_rates(enc: dict, k0: int, config: SimulationConfig) -> np.ndarray:
 
 
 def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
-                config: SimulationConfig, with_likelihood: bool = False):
+                config: SimulationConfig, with_likelihood: bool = False,
+                contact: np.ndarray | None = None):
     """Posterior probability that each member of ``idx`` has already left for good at ``as_of``.
 
     Departure itself leaves no row. What the tables show strictly before ``as_of`` is the
@@ -340,7 +341,9 @@ def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
 
     With ``with_likelihood``, also returns the log-probability of that silence (and of the
     visible spell ends and the absence of messages) given the member's traits, 0 for members
-    without a silence: ``(p_departed, log_likelihood)``.
+    without a silence: ``(p_departed, log_likelihood)``. ``contact`` is
+    :func:`_contact_rates` at ``as_of``'s week when the caller already has it (it does not
+    depend on the traits).
     """
     t0 = start_ns(config)
     k0 = state["k0"]
@@ -389,7 +392,8 @@ def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
     log_total = np.zeros(sel.size)
     h_sd = sigmoid(stepdown_logit(m, config))
     shock_table = _shock_table(enc, as_ns, k0, config)
-    contact = _contact_rates(enc, k0, config)
+    if contact is None:
+        contact = _contact_rates(enc, k0, config)
     for k in range(int(start.min()) + 1, k0 + 1):
         live = (k > start) & (k > jw)
         if not live.any():
