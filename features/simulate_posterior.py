@@ -28,7 +28,7 @@ it ends; tie strength week by week is rebuilt from the rows as the oracle rebuil
 ``as_of``.
 
 Cost: dense (member x week) arrays, so memory grows with members x weeks (about 25 MB per array
-for 20,000 members over three years) and time with the 15 x 9 quadrature nodes (about 8 s per
+for 20,000 members over three years) and time with the 15 x 9 quadrature nodes (about 6.5 s per
 date there). It is a yardstick for the quality benchmark, not a step of training or scoring.
 """
 
