@@ -57,7 +57,23 @@ class TrainConfig:
             preferred one first (``None`` = the target's default, :data:`DEFAULT_CANDIDATES`).
         backtest_origins: Rolling-origin backtest folds wanted (fewer are used when the history
             is too short for that many; at least one is required).
-        holdout_snapshots: Newest fully observed snapshots kept aside for the final evaluation.
+        holdout_snapshots: Newest fully observed snapshots kept aside for the final evaluation
+            (``None`` = automatic: as few as hold ``pooled_positives`` positive labels, at most
+            ``max_holdout_snapshots``; a community with a handful of promotions a year needs
+            several snapshots pooled before its holdout says anything).
+        max_holdout_snapshots: The most snapshots an automatic holdout pools.
+        pooled_positives: Positive labels an automatic holdout, and the candidate selection's
+            backtest, pool snapshots until they hold (more origins are pooled into the
+            selection, up to ``calibration_origins``, when the newest ``backtest_origins``
+            hold fewer).
+        rules: Transparent ranking rules that compete with the models in the backtest and
+            stand in when no model can be trained or validated (``None`` = the target's rules,
+            :data:`models.rules.RULES`; ``()`` = none in the backtest, the fallback still uses
+            the target's rules). A rule replaces the models only when better by
+            ``selection_margin``.
+        bootstrap_samples: Member resamples behind the confidence intervals of the holdout
+            metrics (0 = no intervals).
+        interval_level: Coverage of those intervals.
         min_train_snapshots: Snapshots each backtest fold must train on.
         min_train_positives: Positive labels the pre-holdout training data must contain.
         min_holdout_positives: Positive labels the holdout must contain.
@@ -127,7 +143,12 @@ class TrainConfig:
     target: str = "disengagement"
     candidates: tuple[str, ...] | None = None
     backtest_origins: int = 3
-    holdout_snapshots: int = 1
+    holdout_snapshots: int | None = None
+    max_holdout_snapshots: int = 6
+    pooled_positives: int = 20
+    rules: tuple[str, ...] | None = None
+    bootstrap_samples: int = 200
+    interval_level: float = 0.9
     min_train_snapshots: int = 2
     min_train_positives: int = 20
     min_holdout_positives: int = 5
@@ -172,6 +193,7 @@ class TrainConfig:
             raise ConfigError(
                 f"candidates must be a non-empty subset of {CANDIDATES}, got {self.candidates!r}"
             )
+        self._check_rules()
         if self.calibration not in CALIBRATION_METHODS:
             raise ConfigError(
                 f"calibration must be one of {CALIBRATION_METHODS}, got {self.calibration!r}"
@@ -189,7 +211,9 @@ class TrainConfig:
             raise ConfigError(f"capacity_share must be in (0, 1], got {self.capacity_share}")
         positive_ints = {
             "backtest_origins": self.backtest_origins,
-            "holdout_snapshots": self.holdout_snapshots,
+            "holdout_snapshots": 1 if self.holdout_snapshots is None else self.holdout_snapshots,
+            "max_holdout_snapshots": self.max_holdout_snapshots,
+            "pooled_positives": self.pooled_positives,
             "min_train_snapshots": self.min_train_snapshots,
             "min_train_positives": self.min_train_positives,
             "min_holdout_positives": self.min_holdout_positives,
@@ -228,6 +252,31 @@ class TrainConfig:
             raise ConfigError("calibration_folds must be at least 2")
         if self.promotion_tolerance < 0:
             raise ConfigError(f"promotion_tolerance must be >= 0, got {self.promotion_tolerance}")
+        if int(self.bootstrap_samples) != self.bootstrap_samples or self.bootstrap_samples < 0:
+            raise ConfigError(
+                f"bootstrap_samples must be a whole number >= 0, got {self.bootstrap_samples!r}"
+            )
+        if not 0 < self.interval_level < 1:
+            raise ConfigError(f"interval_level must be in (0, 1), got {self.interval_level!r}")
+
+    def _check_rules(self) -> None:
+        """Resolve ``rules`` to candidate names (``rule:<name>``) and check them."""
+        from models.rules import RULE_PREFIX, rule_named, rules_for
+
+        if self.rules is None:
+            names = tuple(r.candidate for r in rules_for(self.target))
+        else:
+            names = tuple(
+                n if str(n).startswith(RULE_PREFIX) else f"{RULE_PREFIX}{n}" for n in self.rules
+            )
+            for name in names:
+                rule_named(self.target, name)
+        object.__setattr__(self, "rules", names)
+
+    @property
+    def all_candidates(self) -> tuple[str, ...]:
+        """The models, then the rules: everything the backtest compares, preferred first."""
+        return (*self.candidates, *self.rules)
 
     def to_params(self, prefix: str = "train") -> dict[str, str]:
         """Flatten into ``{"train.<field>": str}`` for MLflow parameters."""

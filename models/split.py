@@ -15,7 +15,7 @@ very outcomes being predicted. Every split here follows that rule:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,13 @@ import pandas as pd
 
 from features.errors import InsufficientDataError
 
-__all__ = ["BacktestFold", "TemporalSplit", "plan_temporal_split", "required_snapshots"]
+__all__ = [
+    "BacktestFold",
+    "TemporalSplit",
+    "plan_temporal_split",
+    "plan_pooled_split",
+    "required_snapshots",
+]
 
 
 @dataclass(frozen=True)
@@ -126,8 +132,9 @@ def plan_temporal_split(
             f"({holdout_snapshots} holdout, a gap of {math.ceil(horizon_days / every)} while "
             f"labels mature, and {min_train_snapshots} to train each backtest fold), i.e. about "
             f"{(needed - 1) * every + horizon_days} days of history after the first snapshot; "
-            f"got {len(observed)} observed snapshot(s) of {len(dates)}. Use a longer history or "
-            f"more snapshots (FrameConfig.snapshots)."
+            f"got {len(observed)} observed snapshot(s) of {len(dates)}. Use a longer history, "
+            "more or closer snapshots (--snapshots, --every) or a shorter label window "
+            "(--horizon, --readiness-horizon)."
         )
 
     if len(observed) < holdout_snapshots + 1:
@@ -154,3 +161,54 @@ def plan_temporal_split(
         folds=tuple(folds),
         unused_dates=tuple(d for d in dates if d not in used),
     )
+
+
+def plan_pooled_split(
+    positives_by_date: Mapping[pd.Timestamp, int],
+    horizon_days: int,
+    *,
+    last_observed: pd.Timestamp | None = None,
+    target_positives: int = 20,
+    max_holdout_snapshots: int = 6,
+    backtest_origins: int = 3,
+    min_train_snapshots: int = 2,
+    target: str = "target",
+) -> TemporalSplit:
+    """:func:`plan_temporal_split` with a holdout of as many snapshots as its positives need.
+
+    The holdout grows from the newest fully observed snapshot backwards until it holds
+    ``target_positives`` positive labels or reaches ``max_holdout_snapshots``, as long as a
+    backtest fold still fits before it; the smallest holdout that reaches the target is used,
+    else the largest that fits (the most positives there are).
+
+    Args:
+        positives_by_date: Positive labels per snapshot date (every snapshot date of the frame).
+        horizon_days: Label window length in days.
+        last_observed: As in :func:`plan_temporal_split`.
+        target_positives: Positive labels the pooled holdout aims for.
+        max_holdout_snapshots: The most snapshots it pools.
+        backtest_origins: As in :func:`plan_temporal_split`.
+        min_train_snapshots: As in :func:`plan_temporal_split`.
+        target: Target name, for error messages.
+
+    Raises:
+        InsufficientDataError: If not even a one-snapshot holdout fits.
+    """
+    dates = sorted(positives_by_date)
+    best: TemporalSplit | None = None
+    for k in range(1, max(1, int(max_holdout_snapshots)) + 1):
+        try:
+            split = plan_temporal_split(
+                dates, horizon_days, last_observed=last_observed, holdout_snapshots=k,
+                backtest_origins=backtest_origins, min_train_snapshots=min_train_snapshots,
+                target=target,
+            )
+        except InsufficientDataError:
+            if best is None:
+                raise
+            break
+        best = split
+        if sum(positives_by_date[d] for d in split.holdout_dates) >= target_positives:
+            break
+    assert best is not None
+    return best

@@ -51,13 +51,15 @@ from models.estimators import CalibratedModel, apply_calibration, fit_calibrator
 from models.factories import build_candidate
 from models.metrics import (
     METRIC_DIRECTIONS,
+    bootstrap_intervals,
     PROBABILITY_METRICS,
     RANK_METRICS,
     capacity_k,
     evaluate_scores,
     log_loss,
 )
-from models.split import TemporalSplit, plan_temporal_split, required_snapshots
+from models.rules import RuleScorer, is_rule, method_of, rule_named
+from models.split import TemporalSplit, plan_pooled_split, plan_temporal_split, required_snapshots
 
 __all__ = [
     "TrainResult",
@@ -73,6 +75,9 @@ __all__ = [
     "calibration_extra_folds",
     "choose_candidate",
     "RATIO_METRICS",
+    "selection_folds",
+    "holdout_intervals",
+    "interval_metrics",
 ]
 
 #: Metrics reported as model / oracle ratios.
@@ -124,6 +129,11 @@ class TrainResult:
             ``holdout_data``.
         data_fingerprint: Hash of the input tables.
         source: Name of the data source (no secrets).
+        intervals: Bootstrap intervals (over members) of holdout metrics, ``{metric: (low,
+            high)}`` at ``config.interval_level``.
+        validated: Whether the scores were judged on labelled snapshots they were not fitted
+            on (a rule, which has nothing fitted, may be judged on every labelled snapshot).
+        notes: Plain sentences on what was done and why (e.g. why a rule stands in).
     """
 
     target: str
@@ -146,6 +156,14 @@ class TrainResult:
     other_scores: dict[str, np.ndarray] = field(default_factory=dict)
     data_fingerprint: str = ""
     source: str = "<memory>"
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    validated: bool = True
+    notes: tuple[str, ...] = ()
+
+    @property
+    def method(self) -> str:
+        """``model`` or ``rule:<name>``: what produces the scores."""
+        return method_of(self.candidate)
 
     @property
     def primary_metric(self) -> str:
@@ -195,7 +213,7 @@ def default_frame_config(
     needed = required_snapshots(
         horizon_days_for(target, labels),
         base.every_days,
-        holdout_snapshots=config.holdout_snapshots,
+        holdout_snapshots=config.holdout_snapshots or config.max_holdout_snapshots,
         backtest_origins=config.backtest_origins,
         min_train_snapshots=config.min_train_snapshots,
     )
@@ -388,10 +406,12 @@ def _choose_calibration(
     """
     y = part["label"].to_numpy(dtype=np.int64)
     probs: dict[str, np.ndarray] = {"none": part["raw_prob"].to_numpy()}
+    rule = is_rule(part["candidate"].iloc[0]) if len(part) else False
     if config.calibration == "none":
         methods: tuple[str, ...] = ("none",)
     elif config.calibration == "auto":
-        methods = ("isotonic", "sigmoid", "none")
+        # A rule's own "probability" is a percentile, never a candidate calibration.
+        methods = ("isotonic", "sigmoid") if rule else ("isotonic", "sigmoid", "none")
     else:
         methods = (config.calibration,)
     folds = _member_folds(part["member_id"], config.calibration_folds)
@@ -441,17 +461,20 @@ def _backtest_rows(
     return rows
 
 
-def choose_candidate(means: pd.Series | dict, config: TrainConfig) -> str:
+def choose_candidate(
+    means: pd.Series | dict, config: TrainConfig, among: Sequence[str] | None = None
+) -> str:
     """The candidate with the best backtest mean of the primary metric, simplest first.
 
-    Candidates are visited in ``config.candidates`` order; a later one replaces the current
-    choice only when it is better by more than ``config.selection_margin``. Candidates without
-    a value (e.g. a metric undefined on every origin) are skipped; if none has one, the first
-    is chosen.
+    Candidates are visited in ``among`` order (default ``config.all_candidates``: the models,
+    then the rules); a later one replaces the current choice only when it is better by more
+    than ``config.selection_margin``. Candidates without a value (e.g. a metric undefined on
+    every origin) are skipped; if none has one, the first is chosen.
     """
     direction = METRIC_DIRECTIONS[config.primary_metric]
-    chosen, best = config.candidates[0], -math.inf
-    for name in config.candidates:
+    order = tuple(among) if among is not None else config.all_candidates
+    chosen, best = order[0], -math.inf
+    for name in order:
         value = means.get(name, np.nan)
         if pd.isna(value):
             continue
@@ -487,13 +510,14 @@ def _rows(data: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     return data.loc[mask].reset_index(drop=True)
 
 
-def _check_positives(target: str, what: str, y: np.ndarray, needed: int, knob: str) -> None:
+def _check_positives(target: str, what: str, y: np.ndarray, needed: int) -> None:
     positives = int(np.sum(y))
     if positives < needed:
+        window = "--readiness-horizon" if target == "readiness" else "--horizon"
         raise InsufficientDataError(
             f"{target}: the {what} contain {positives} positive label(s) among {len(y)} "
-            f"member-snapshots; at least {needed} are needed (TrainConfig.{knob}). Use a longer "
-            "history, more snapshots, or a longer label horizon."
+            f"member-snapshots; a learned model needs at least {needed}. A longer history, "
+            f"more snapshots (--snapshots) or a longer label window ({window}) gives more."
         )
 
 
@@ -507,6 +531,9 @@ def _fit(name: str, config: TrainConfig, x: pd.DataFrame, y: np.ndarray, weight=
     log(kept negatives / represented negatives)``), which puts its probabilities back on the
     population's scale.
     """
+    if is_rule(name):
+        rule = rule_named(config.target, name)
+        return RuleScorer(rule.column, rule.direction).fit(x, y)
     model = build_candidate(name, config)
     if weight is None:
         return model.fit(x, y)
@@ -675,6 +702,253 @@ def build_target_frames(
     return built, errors
 
 
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """The split of a training frame and the arrays every phase of training reads."""
+
+    split: TemporalSplit
+    feature_columns: list[str]
+    train_data: pd.DataFrame
+    holdout_data: pd.DataFrame
+    x_train: pd.DataFrame
+    y_train: np.ndarray
+    y_hold: np.ndarray
+    train_chapter: np.ndarray
+    u: np.ndarray | None
+
+
+def _plan_split(
+    data: pd.DataFrame, horizon: int, last_observed, config: TrainConfig, target: str
+) -> TemporalSplit:
+    """The temporal split: a fixed holdout size, or one pooled until it holds enough positives."""
+    origins = max(config.backtest_origins, config.calibration_origins)
+    if config.holdout_snapshots is not None:
+        return plan_temporal_split(
+            data["as_of"].unique(), horizon, last_observed=last_observed,
+            holdout_snapshots=config.holdout_snapshots, backtest_origins=origins,
+            min_train_snapshots=config.min_train_snapshots, target=target,
+        )
+    positives = data.groupby("as_of")["label"].sum()
+    return plan_pooled_split(
+        {pd.Timestamp(d): int(v) for d, v in positives.items()}, horizon,
+        last_observed=last_observed, target_positives=config.pooled_positives,
+        max_holdout_snapshots=config.max_holdout_snapshots, backtest_origins=origins,
+        min_train_snapshots=config.min_train_snapshots, target=target,
+    )
+
+
+def _prepare(
+    tables: Tables, target: str, labels: LabelConfig, config: TrainConfig,
+    training_frame: TrainingFrame,
+) -> _Prepared:
+    """Split the frame in time and check there are positives to learn from and judge by."""
+    data = training_frame.data
+    split = _plan_split(
+        data, horizon_days_for(target, labels), tables.last_observed, config, target
+    )
+    train_data = _rows(data, data["as_of"].isin(split.train_dates).to_numpy())
+    holdout_data = _rows(data, data["as_of"].isin(split.holdout_dates).to_numpy())
+    y_train = train_data["label"].to_numpy(dtype=np.int64)
+    y_hold = holdout_data["label"].to_numpy(dtype=np.int64)
+    _check_positives(target, "training snapshots", y_train, config.min_train_positives)
+    _check_positives(target, "holdout snapshot(s)", y_hold, config.min_holdout_positives)
+    caps = [c for c in (config.max_fit_rows, config.calibration_fit_rows) if c is not None]
+    # Per-row uniforms of the seeded negative subsampling, only when some fit can exceed a cap.
+    u = _row_uniforms(train_data, config.seed) if caps and len(train_data) > min(caps) else None
+    feature_columns = list(training_frame.feature_columns)
+    return _Prepared(
+        split=split,
+        feature_columns=feature_columns,
+        train_data=train_data,
+        holdout_data=holdout_data,
+        x_train=train_data[feature_columns],
+        y_train=y_train,
+        y_hold=y_hold,
+        train_chapter=_member_chapters(tables, train_data["member_id"]),
+        u=u,
+    )
+
+
+def _usable_folds(prep: _Prepared, target: str) -> list:
+    """Backtest folds whose training snapshots hold both classes."""
+    folds = []
+    for fold in prep.split.folds:
+        mask = prep.train_data["as_of"].isin(fold.train_dates).to_numpy()
+        if 0 < prep.y_train[mask].sum() < mask.sum():
+            folds.append(fold)
+    if not folds:
+        raise InsufficientDataError(
+            f"{target}: no backtest fold has both positive and negative labels to train on; "
+            "a longer history or more snapshots (--snapshots) gives more"
+        )
+    return folds
+
+
+def selection_folds(folds: Sequence, origin_positives: Sequence[int], config: TrainConfig) -> list:
+    """The backtest folds that choose the candidate, newest first.
+
+    The newest ``config.backtest_origins``; while their origins hold fewer than
+    ``config.pooled_positives`` positive labels, older origins are pooled in too, up to
+    ``config.calibration_origins`` (a community with few promotions needs more of them).
+    """
+    chosen, positives = [], 0
+    for fold, count in zip(folds[: config.calibration_origins], origin_positives, strict=False):
+        chosen.append(fold)
+        positives += int(count)
+        if len(chosen) >= config.backtest_origins and positives >= config.pooled_positives:
+            break
+    return chosen
+
+
+def _select_candidate(
+    prep: _Prepared, config: TrainConfig, target: str, folds: list
+) -> tuple[str, list, pd.DataFrame, pd.DataFrame]:
+    """Rolling-origin backtest of every candidate (models and rules); the winner.
+
+    Returns:
+        ``(candidate, selection folds, out-of-time scores, backtest rows)``.
+    """
+    as_of = prep.train_data["as_of"]
+    counts = [int(prep.y_train[(as_of == f.origin).to_numpy()].sum()) for f in folds]
+    chosen_folds = selection_folds(folds, counts, config)
+    oot = pd.concat(
+        [
+            _out_of_time(
+                name, fold, config, prep.train_data, prep.x_train, prep.y_train,
+                prep.train_chapter, config.max_fit_rows, prep.u,
+            )
+            for fold in chosen_folds
+            for name in config.all_candidates
+        ],
+        ignore_index=True,
+    )
+    _check_positives(
+        target,
+        "backtest origins",
+        oot.loc[oot["candidate"] == config.all_candidates[0], "label"].to_numpy(),
+        max(2, config.min_holdout_positives),
+    )
+    rows = []
+    for name in config.all_candidates:
+        part = oot[oot["candidate"] == name].reset_index(drop=True)
+        method, probs, _ = _choose_calibration(part, config)
+        rows += _backtest_rows(part, probs[method], method, config, "selection")
+    backtest = pd.DataFrame(rows)
+    means = backtest.groupby("scorer")[config.primary_metric].mean()
+    return choose_candidate(means, config), chosen_folds, oot, backtest
+
+
+def _calibrate(
+    prep: _Prepared, config: TrainConfig, candidate: str, folds: list, chosen_folds: list,
+    oot: pd.DataFrame, backtest: pd.DataFrame,
+) -> tuple[str, pd.DataFrame, list[dict], pd.DataFrame]:
+    """The winner's out-of-time scores over up to a year of origins, and the calibration map.
+
+    Returns:
+        ``(method, pooled scores, calibration table rows, backtest with calibration rows)``.
+    """
+    cap = config.calibration_fit_rows or config.max_fit_rows
+    used = {f.origin for f in chosen_folds}
+    extra = [
+        _out_of_time(
+            candidate, fold, config, prep.train_data, prep.x_train, prep.y_train,
+            prep.train_chapter, cap, prep.u,
+        )
+        for fold in calibration_extra_folds(folds, config, len(prep.train_data))
+        if fold.origin not in used
+    ]
+    pool = pd.concat([oot[oot["candidate"] == candidate], *extra], ignore_index=True)
+    method, pool_probs, calibration_rows = _choose_calibration(pool, config)
+    if extra:
+        is_extra = ~pool["origin"].isin(used).to_numpy()
+        rows = _backtest_rows(
+            pool.loc[is_extra].reset_index(drop=True), pool_probs[method][is_extra], method,
+            config, "calibration",
+        )
+        backtest = pd.concat([backtest, pd.DataFrame(rows)], ignore_index=True)
+    return method, pool, calibration_rows, backtest
+
+
+def _final_model(
+    prep: _Prepared, config: TrainConfig, candidate: str, method: str, pool: pd.DataFrame
+) -> CalibratedModel:
+    """The winner refitted on every training snapshot, wrapped with its calibration map."""
+    final = _fit_sampled(
+        candidate, config, prep.train_data, prep.x_train, prep.y_train,
+        np.ones(len(prep.y_train), dtype=bool), config.max_fit_rows, prep.u,
+    )
+    if method == "none":
+        return CalibratedModel(final, method="none")
+    return CalibratedModel(
+        final, **fit_calibrator(pool["decision"].to_numpy(), pool["label"], method)
+    )
+
+
+def _compare_on_holdout(
+    prep: _Prepared, config: TrainConfig, target: str, prob: np.ndarray, hold_chapter,
+    oracle: np.ndarray | None,
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """Holdout metrics of the model, every baseline and the oracle; their holdout scores."""
+    as_of, y_hold = prep.holdout_data["as_of"], prep.y_hold
+    rows = {"model": _evaluate(as_of, y_hold, prob, hold_chapter, config, probabilities=True)}
+    other: dict[str, np.ndarray] = {}
+    columns = resolve_baselines(prep.feature_columns)
+    for baseline in BASELINES:
+        column = columns[baseline.name]
+        train_score = score_baseline(prep.train_data, baseline, column, target)
+        hold_score = score_baseline(prep.holdout_data, baseline, column, target)
+        mapped = fit_baseline_map(train_score, prep.y_train).predict(hold_score)
+        other[baseline.name] = hold_score
+        rows[f"baseline:{baseline.name}"] = _evaluate(
+            as_of, y_hold, hold_score, hold_chapter, config, probabilities=True, prob=mapped
+        )
+    if oracle is not None:
+        other["oracle"] = oracle
+        rows["oracle"] = _evaluate(as_of, y_hold, oracle, hold_chapter, config, probabilities=True)
+    return rows, other
+
+
+def _baseline_backtest(prep: _Prepared, config: TrainConfig, target: str, folds) -> pd.DataFrame:
+    """Every baseline's metrics at the selection origins."""
+    columns = resolve_baselines(prep.feature_columns)
+    rows = [
+        row
+        for fold in folds
+        for row in _backtest_baselines(
+            fold, config, target, prep.train_data, prep.y_train, prep.train_chapter, columns
+        )
+    ]
+    return pd.DataFrame(rows)
+
+
+def _collect_metrics(
+    comparison_rows: dict[str, dict[str, float]], backtest: pd.DataFrame, candidate: str,
+    config: TrainConfig,
+) -> dict[str, float]:
+    """The flat metrics of a run: holdout, baselines, oracle and its ratios, backtest."""
+    metrics = {f"holdout.{name}": value for name, value in comparison_rows["model"].items()}
+    for row_name, row in comparison_rows.items():
+        if row_name == "model":
+            continue
+        prefix = "oracle" if row_name == "oracle" else row_name.replace(":", ".")
+        for name in (*RANK_METRICS, *PROBABILITY_METRICS):
+            metrics[f"{prefix}.{name}"] = row[name]
+    if "oracle" in comparison_rows:
+        for name in RATIO_METRICS:
+            denom = comparison_rows["oracle"][name]
+            metrics[f"oracle_ratio.{name}"] = (
+                comparison_rows["model"][name] / denom if denom and not pd.isna(denom) else np.nan
+            )
+    selection = backtest[backtest["phase"] == "selection"]
+    chosen = selection[selection["scorer"] == candidate]
+    for name in (*RANK_METRICS, *PROBABILITY_METRICS):
+        metrics[f"backtest.{name}"] = float(chosen[name].mean())
+    means = selection.groupby("scorer")[config.primary_metric].mean()
+    for name in config.all_candidates:
+        metrics[f"backtest.{name}.{config.primary_metric}"] = float(means.get(name, np.nan))
+    return metrics
+
+
 def _train_target(
     tables: Tables,
     target: str,
@@ -684,198 +958,41 @@ def _train_target(
     truth_source,
     training_frame: TrainingFrame,
 ) -> TrainResult:
-    horizon = horizon_days_for(target, labels)
-    data = training_frame.data
-    feature_columns = list(training_frame.feature_columns)
-    split = plan_temporal_split(
-        data["as_of"].unique(),
-        horizon,
-        last_observed=tables.last_observed,
-        holdout_snapshots=config.holdout_snapshots,
-        backtest_origins=max(config.backtest_origins, config.calibration_origins),
-        min_train_snapshots=config.min_train_snapshots,
-        target=target,
+    prep = _prepare(tables, target, labels, config, training_frame)
+    folds = _usable_folds(prep, target)
+    candidate, chosen_folds, oot, backtest = _select_candidate(prep, config, target, folds)
+    method, pool, calibration_rows, backtest = _calibrate(
+        prep, config, candidate, folds, chosen_folds, oot, backtest
     )
-    is_train = data["as_of"].isin(split.train_dates).to_numpy()
-    is_holdout = data["as_of"].isin(split.holdout_dates).to_numpy()
-    train_data = _rows(data, is_train)
-    holdout_data = _rows(data, is_holdout)
-    y_train = train_data["label"].to_numpy(dtype=np.int64)
-    y_hold = holdout_data["label"].to_numpy(dtype=np.int64)
-    _check_positives(
-        target, "training snapshots", y_train, config.min_train_positives, "min_train_positives"
+    backtest = pd.concat(
+        [backtest, _baseline_backtest(prep, config, target, chosen_folds)], ignore_index=True
     )
-    _check_positives(
-        target,
-        "holdout snapshot(s)",
-        y_hold,
-        config.min_holdout_positives,
-        "min_holdout_positives",
-    )
-    x_train = train_data[feature_columns]
-    caps = [c for c in (config.max_fit_rows, config.calibration_fit_rows) if c is not None]
-    # Per-row uniforms of the seeded negative subsampling, only when some fit can exceed a cap.
-    u = _row_uniforms(train_data, config.seed) if caps and len(train_data) > min(caps) else None
-    train_chapter = _member_chapters(tables, train_data["member_id"])
-    baseline_columns = resolve_baselines(feature_columns)
-
-    # --- rolling-origin backtest: every candidate on the newest origins -----------------------
-    folds = [
-        fold
-        for fold in split.folds
-        if 0
-        < y_train[train_data["as_of"].isin(fold.train_dates).to_numpy()].sum()
-        < train_data["as_of"].isin(fold.train_dates).sum()
-    ]
-    if not folds:
-        raise InsufficientDataError(
-            f"{target}: no backtest fold has both positive and negative labels to train on; "
-            "use a longer history or more snapshots"
-        )
-    selection_folds = folds[: config.backtest_origins]
-    oot_parts = [
-        _out_of_time(
-            name, fold, config, train_data, x_train, y_train, train_chapter,
-            config.max_fit_rows, u,
-        )
-        for fold in selection_folds
-        for name in config.candidates
-    ]
-    baseline_rows = [
-        row
-        for fold in selection_folds
-        for row in _backtest_baselines(
-            fold, config, target, train_data, y_train, train_chapter, baseline_columns
-        )
-    ]
-    oot = pd.concat(oot_parts, ignore_index=True)
-    _check_positives(
-        target,
-        "backtest origins",
-        oot.loc[oot["candidate"] == config.candidates[0], "label"].to_numpy(),
-        max(2, config.min_holdout_positives),
-        "min_holdout_positives",
-    )
-    backtest_rows = []
-    for name in config.candidates:
-        part = oot[oot["candidate"] == name].reset_index(drop=True)
-        method, probs, _ = _choose_calibration(part, config)
-        backtest_rows += _backtest_rows(part, probs[method], method, config, "selection")
-    backtest = pd.DataFrame(backtest_rows)
-    primary = config.primary_metric
-    means = backtest.groupby("scorer")[primary].mean()
-    candidate = choose_candidate(means, config)
-
-    # --- calibration: the winner's out-of-time scores over up to a year of origins -------------
-    calibration_rows_cap = config.calibration_fit_rows or config.max_fit_rows
-    extra = [
-        _out_of_time(
-            candidate, fold, config, train_data, x_train, y_train, train_chapter,
-            calibration_rows_cap, u,
-        )
-        for fold in calibration_extra_folds(folds, config, len(train_data))
-    ]
-    pool = pd.concat([oot[oot["candidate"] == candidate], *extra], ignore_index=True).reset_index(
-        drop=True
-    )
-    method, pool_probs, calibration_rows = _choose_calibration(pool, config)
-    if extra:
-        is_extra = ~pool["origin"].isin([f.origin for f in selection_folds]).to_numpy()
-        backtest = pd.concat(
-            [
-                backtest,
-                pd.DataFrame(
-                    _backtest_rows(
-                        pool.loc[is_extra].reset_index(drop=True),
-                        pool_probs[method][is_extra],
-                        method,
-                        config,
-                        "calibration",
-                    )
-                ),
-            ],
-            ignore_index=True,
-        )
-    backtest = pd.concat([backtest, pd.DataFrame(baseline_rows)], ignore_index=True)
-
-    # --- final model ----------------------------------------------------------------------------
-    final = _fit_sampled(
-        candidate, config, train_data, x_train, y_train, np.ones(len(y_train), dtype=bool),
-        config.max_fit_rows, u,
-    )
-    if method == "none":
-        model = CalibratedModel(final, method="none")
-    else:
-        model = CalibratedModel(
-            final, **fit_calibrator(pool["decision"].to_numpy(), pool["label"], method)
-        )
-
-    # --- holdout evaluation ---------------------------------------------------------------------
-    x_hold = holdout_data[feature_columns]
-    hold_chapter = _member_chapters(tables, holdout_data["member_id"])
+    model = _final_model(prep, config, candidate, method, pool)
+    x_hold = prep.holdout_data[prep.feature_columns]
+    hold_chapter = _member_chapters(tables, prep.holdout_data["member_id"])
     prob = model.predict_proba(x_hold)[:, 1]
-    holdout_as_of = holdout_data["as_of"]
-    metrics: dict[str, float] = {}
-    comparison_rows: dict[str, dict[str, float]] = {}
-    comparison_rows["model"] = _evaluate(
-        holdout_as_of, y_hold, prob, hold_chapter, config, probabilities=True
+    oracle = _oracle_scores(tables, target, labels, prep.holdout_data, truth_source)
+    comparison_rows, other_scores = _compare_on_holdout(
+        prep, config, target, prob, hold_chapter, oracle
     )
-    other_scores: dict[str, np.ndarray] = {}
-    for baseline in BASELINES:
-        column = baseline_columns[baseline.name]
-        train_score = score_baseline(train_data, baseline, column, target)
-        hold_score = score_baseline(holdout_data, baseline, column, target)
-        mapped = fit_baseline_map(train_score, y_train).predict(hold_score)
-        other_scores[baseline.name] = hold_score
-        comparison_rows[f"baseline:{baseline.name}"] = _evaluate(
-            holdout_as_of,
-            y_hold,
-            hold_score,
-            hold_chapter,
-            config,
-            probabilities=True,
-            prob=mapped,
-        )
-    oracle = _oracle_scores(tables, target, labels, holdout_data, truth_source)
-    if oracle is not None:
-        other_scores["oracle"] = oracle
-        comparison_rows["oracle"] = _evaluate(
-            holdout_as_of, y_hold, oracle, hold_chapter, config, probabilities=True
-        )
     comparison = pd.DataFrame.from_dict(comparison_rows, orient="index")
     comparison.index.name = "scorer"
-
-    for name, value in comparison_rows["model"].items():
-        metrics[f"holdout.{name}"] = value
-    for row_name, row in comparison_rows.items():
-        if row_name == "model":
-            continue
-        prefix = "oracle" if row_name == "oracle" else row_name.replace(":", ".")
-        for name in (*RANK_METRICS, *PROBABILITY_METRICS):
-            metrics[f"{prefix}.{name}"] = row[name]
-    if oracle is not None:
-        for name in RATIO_METRICS:
-            denom = comparison_rows["oracle"][name]
-            metrics[f"oracle_ratio.{name}"] = (
-                comparison_rows["model"][name] / denom if denom and not pd.isna(denom) else np.nan
-            )
-    chosen_backtest = backtest[
-        (backtest["scorer"] == candidate) & (backtest["phase"] == "selection")
-    ]
-    for name in (*RANK_METRICS, *PROBABILITY_METRICS):
-        metrics[f"backtest.{name}"] = float(chosen_backtest[name].mean())
-    for name in config.candidates:
-        metrics[f"backtest.{name}.{primary}"] = float(means.get(name, np.nan))
-    metrics["backtest.origins"] = float(len(selection_folds))
-    metrics["calibration.origins"] = float(pool["origin"].nunique())
-    metrics["train.rows"] = float(len(train_data))
-    metrics["frame.eligible_rows"] = float(training_frame.eligible_rows or len(data))
-    metrics["frame.member_share"] = float(training_frame.member_share)
-    metrics["train.positives"] = float(y_train.sum())
-    metrics["train.snapshots"] = float(len(split.train_dates))
-
-    importance = _permutation_importance(model, x_hold, y_hold, config)
-    holdout_out = holdout_data.copy()
+    metrics = _collect_metrics(comparison_rows, backtest, candidate, config)
+    metrics.update(
+        {
+            "backtest.origins": float(len(chosen_folds)),
+            "calibration.origins": float(pool["origin"].nunique()),
+            "train.rows": float(len(prep.train_data)),
+            "frame.eligible_rows": float(training_frame.eligible_rows or len(training_frame.data)),
+            "frame.member_share": float(training_frame.member_share),
+            "train.positives": float(prep.y_train.sum()),
+            "train.snapshots": float(len(prep.split.train_dates)),
+            "holdout.snapshots": float(len(prep.split.holdout_dates)),
+        }
+    )
+    intervals = holdout_intervals(prep.holdout_data, prep.y_hold, prob, config)
+    metrics.update(interval_metrics(intervals))
+    holdout_out = prep.holdout_data.copy()
     holdout_out.insert(2, "chapter_id", hold_chapter)
     holdout_out["score"] = prob
     return TrainResult(
@@ -887,9 +1004,9 @@ def _train_target(
         model=model,
         candidate=candidate,
         calibration_method=method,
-        feature_columns=tuple(feature_columns),
-        split=split,
-        train_data=train_data,
+        feature_columns=tuple(prep.feature_columns),
+        split=prep.split,
+        train_data=prep.train_data,
         holdout_data=holdout_out,
         metrics=metrics,
         comparison=comparison,
@@ -898,11 +1015,40 @@ def _train_target(
             [{"candidate": candidate, **row} for row in calibration_rows],
             columns=["candidate", "method", "cv_log_loss", "origins", "rows"],
         ),
-        importance=importance,
+        importance=_permutation_importance(model, x_hold, prep.y_hold, config),
         other_scores=other_scores,
         data_fingerprint=fingerprint_tables(tables),
         source=str(tables.source),
+        intervals=intervals,
     )
+
+
+def holdout_intervals(
+    holdout: pd.DataFrame, y: np.ndarray, prob: np.ndarray, config: TrainConfig
+) -> dict[str, tuple[float, float]]:
+    """Bootstrap intervals (over members) of the holdout's ROC-AUC, PR-AUC and precision@k,
+    each averaged over the holdout's snapshot dates as the point figures are."""
+    if config.bootstrap_samples == 0 or len(y) == 0:
+        return {}
+    share = config.capacity_share
+    return bootstrap_intervals(
+        y, prob, holdout["member_id"].to_numpy(),
+        metrics=("roc_auc", "pr_auc", "precision_at_k"),
+        k=lambda n: capacity_k(n, share),
+        dates=holdout["as_of"].to_numpy(),
+        n_boot=config.bootstrap_samples,
+        level=config.interval_level,
+        seed=config.seed,
+    )
+
+
+def interval_metrics(intervals: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    """``holdout.<metric>_ci_low`` / ``_ci_high`` for MLflow and the reports."""
+    out: dict[str, float] = {}
+    for name, (low, high) in intervals.items():
+        out[f"holdout.{name}_ci_low"] = float(low)
+        out[f"holdout.{name}_ci_high"] = float(high)
+    return out
 
 
 def _oracle_scores(
