@@ -33,6 +33,38 @@ def _fmt(value: float) -> str:
     return f"{value:.3f}"
 
 
+def _interval_lines(
+    intervals: Mapping[str, tuple[float, float]],
+    level: float,
+    comparison: pd.DataFrame,
+    scorer: str,
+) -> list[str]:
+    """A list of the card metrics that have an interval: the scorer's value and its interval
+    (no lines when none has)."""
+    row = comparison.loc[scorer] if scorer in comparison.index else pd.Series(dtype=float)
+    percent = f"{100 * level:g} %"
+    entries = []
+    for metric, label in _CARD_METRICS:
+        if metric not in intervals:
+            continue
+        low, high = intervals[metric]
+        value = _fmt(row.get(metric, float("nan")))
+        if math.isnan(low) or math.isnan(high):
+            spread = "interval undefined: too few resamples hold both classes"
+        else:
+            spread = f"{percent} interval {_fmt(low)}–{_fmt(high)}, bootstrap over members"
+        entries.append(f"- {label} {value} ({spread})")
+    if not entries:
+        return []
+    return [
+        "",
+        f"Uncertainty of `{scorer}` on the holdout (percentile intervals; each bootstrap "
+        "resample draws members with replacement, each with all its snapshots):",
+        "",
+        *entries,
+    ]
+
+
 def render_model_card(
     *,
     target: str,
@@ -50,6 +82,9 @@ def render_model_card(
     backtest_summary: Mapping[str, float],
     primary_metric: str,
     limits: tuple[str, ...] = (),
+    intervals: Mapping[str, tuple[float, float]] | None = None,
+    level: float = 0.9,
+    interval_scorer: str = "model",
 ) -> str:
     """Render the model card.
 
@@ -71,6 +106,11 @@ def render_model_card(
         backtest_summary: Mean backtest metric per candidate (``{candidate: value}``).
         primary_metric: Metric used for selection and promotion.
         limits: Extra known limits to list.
+        intervals: Bootstrap intervals of ``interval_scorer``'s holdout metrics
+            (``{metric: (low, high)}``, e.g. from :func:`models.metrics.bootstrap_intervals`);
+            listed under the table for the card's metrics that have one. ``None``: no list.
+        level: Coverage of ``intervals`` (0.9 for 90 %).
+        interval_scorer: Row of ``comparison`` the intervals belong to.
 
     Returns:
         Markdown text. It names no member: only aggregates and feature names.
@@ -99,6 +139,8 @@ def render_model_card(
     for name, row in comparison.iterrows():
         cells = [_fmt(row.get(metric, float("nan"))) for metric, _ in _CARD_METRICS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if intervals:
+        lines += _interval_lines(intervals, level, comparison, interval_scorer)
     lines += ["", "## Top features (permutation importance on the holdout)", ""]
     top = importance.sort_values("importance_mean", ascending=False).head(10)
     for _, row in top.iterrows():

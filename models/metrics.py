@@ -15,11 +15,17 @@ Conventions:
   of rows, ordered by predicted probability); ``strategy="uniform"`` gives equal-width bins on
   [0, 1]. With low base rates, equal-width bins put almost every row in the first bin, which
   hides miscalibration, hence the default.
+- Bootstrap intervals resample **members**, not rows (a cluster bootstrap): a member appears
+  once per snapshot date, so its rows are not independent. Drawing ``m`` members with
+  replacement is the same as giving member ``i`` the integer weight ``w_i`` with
+  ``w ~ Multinomial(m, 1/m)``; every replicate is then a weighted metric, computed for all
+  replicates at once from the score order (which the resample does not change).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,6 +50,10 @@ __all__ = [
     "chapter_roc_auc",
     "evaluate_scores",
     "is_better",
+    "BOOTSTRAP_METRICS",
+    "weighted_rank_metric",
+    "bootstrap_intervals",
+    "paired_bootstrap_difference",
 ]
 
 #: Metrics that only need an ordering of the rows.
@@ -328,3 +338,306 @@ def is_better(metric: str, candidate: float, reference: float, tolerance: float 
         return True
     direction = METRIC_DIRECTIONS[metric]
     return direction * (candidate - reference) >= -abs(tolerance) - 1e-12
+
+
+#: Metrics that :func:`weighted_rank_metric` and the bootstrap functions compute.
+BOOTSTRAP_METRICS = ("roc_auc", "pr_auc", "precision_at_k")
+
+#: k of precision@k: fixed, or a function of one date's (weighted) row count; ``None`` is
+#: ``capacity_k(n, 0.01)``, the default of :func:`evaluate_scores`.
+KSpec = int | Callable[[int], int] | None
+
+_DEFAULT_CAPACITY_SHARE = 0.01
+#: Replicate x row cells held in memory at once (the bootstrap works in chunks of replicates).
+_MAX_CELLS = 1 << 22
+
+
+def _check_bootstrap(metrics: Sequence[str], n_boot: int, level: float) -> None:
+    unknown = [m for m in metrics if m not in BOOTSTRAP_METRICS]
+    if unknown:
+        raise ConfigError(
+            f"unknown bootstrap metric(s) {unknown}; choose from {', '.join(BOOTSTRAP_METRICS)}"
+        )
+    if n_boot < 1:
+        raise ConfigError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0 < level < 1:
+        raise ConfigError(f"level must be in (0, 1), got {level}")
+
+
+def _score_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row order by descending score, and where each run of tied scores starts in that order."""
+    order = np.argsort(-score, kind="stable")
+    ordered = score[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size else order
+    return order, starts
+
+
+def _group_weights(
+    w_sorted: np.ndarray, y_sorted: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positive and negative weight of each tied-score group: two ``(replicates, groups)``."""
+    if starts.size == 0:
+        empty = np.zeros((w_sorted.shape[0], 0))
+        return empty, empty
+    pos = np.add.reduceat(w_sorted * y_sorted, starts, axis=1)
+    neg = np.add.reduceat(w_sorted * (1.0 - y_sorted), starts, axis=1)
+    return pos, neg
+
+
+def _resolve_k(k: KSpec, n_rows: np.ndarray) -> np.ndarray:
+    """k of each replicate from its weighted row count, capped at that count."""
+    n_int = np.rint(n_rows).astype(np.int64)
+    if k is not None and not callable(k):
+        return np.minimum(float(int(k)), n_int).astype(np.float64)
+    fn = k if callable(k) else (lambda n: capacity_k(n, _DEFAULT_CAPACITY_SHARE))
+    unique, inverse = np.unique(n_int, return_inverse=True)
+    values = np.array([int(fn(int(n))) for n in unique], dtype=np.float64)
+    return np.minimum(values[inverse], n_int).astype(np.float64)
+
+
+def _grouped_metric(metric: str, pos: np.ndarray, neg: np.ndarray, k: KSpec) -> np.ndarray:
+    """One weighted metric per replicate from the per-group weights (groups by descending score).
+
+    ROC-AUC: each positive scores the negative weight strictly below it plus half the tied
+    negative weight. Average precision: sum over groups of (positive weight / total positive
+    weight) x precision at that group's threshold (sklearn's step definition, ties grouped).
+    precision@k: positive weight above the cut-off group plus the cut-off group's positive share
+    of the remaining ``k`` (a random tie-break in expectation).
+    """
+    n_rep = pos.shape[0]
+    if pos.shape[1] == 0:
+        return np.full(n_rep, np.nan)
+    total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
+    cum_pos = np.cumsum(pos, axis=1)
+    cum_neg = np.cumsum(neg, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if metric == "roc_auc":
+            below = total_neg[:, None] - cum_neg
+            value = (pos * (below + 0.5 * neg)).sum(axis=1) / (total_pos * total_neg)
+            return np.where((total_pos > 0) & (total_neg > 0), value, np.nan)
+        cum_all = cum_pos + cum_neg
+        if metric == "pr_auc":
+            precision = np.divide(cum_pos, cum_all, out=np.zeros_like(cum_pos), where=cum_all > 0)
+            return np.where(total_pos > 0, (pos * precision).sum(axis=1) / total_pos, np.nan)
+        k_arr = _resolve_k(k, cum_all[:, -1])
+        rows = np.arange(n_rep)
+        cut = np.argmax(cum_all >= k_arr[:, None], axis=1)
+        weight_cut = pos[rows, cut] + neg[rows, cut]
+        above = cum_all[rows, cut] - weight_cut
+        hits = cum_pos[rows, cut] - pos[rows, cut] + (k_arr - above) * pos[rows, cut] / weight_cut
+        return np.where(k_arr > 0, hits / k_arr, np.nan)
+
+
+def weighted_rank_metric(metric: str, y, score, weight, *, k: KSpec = None) -> float | np.ndarray:
+    """A rank metric under row weights, for one weight vector or many at once.
+
+    Integer weights give the metric of the table with each row repeated ``weight`` times; unit
+    weights give :func:`roc_auc`, :func:`pr_auc` and :func:`precision_at_k` (ties count one half
+    in ROC-AUC; average precision steps once per distinct score, as sklearn's; precision@k shares
+    a tie at the cut-off fractionally).
+
+    Args:
+        metric: One of :data:`BOOTSTRAP_METRICS`.
+        y: 0/1 outcomes, length n.
+        score: Scores, length n.
+        weight: Non-negative weights, shape ``(n,)`` or ``(replicates, n)``.
+        k: precision@k only: an int, or a function of the weighted row count returning k
+            (``None``: ``capacity_k(n, 0.01)``); capped at the weighted row count.
+
+    Returns:
+        A float for 1-D weights, else one value per weight row; ``nan`` where undefined (ROC-AUC
+        without both classes, PR-AUC without positives, precision@k with k = 0).
+    """
+    _check_bootstrap((metric,), 1, 0.5)
+    y_arr, s_arr = _arrays(y, score)
+    w = np.asarray(weight, dtype=np.float64)
+    if w.ndim not in (1, 2) or w.shape[-1] != y_arr.size:
+        raise ValueError(f"weights of shape {w.shape} do not match {y_arr.size} rows")
+    order, starts = _score_groups(s_arr)
+    pos, neg = _group_weights(np.atleast_2d(w)[:, order], y_arr[order], starts)
+    out = _grouped_metric(metric, pos, neg, k)
+    return float(out[0]) if w.ndim == 1 else out
+
+
+_Block = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _date_blocks(y: np.ndarray, score: np.ndarray, dates) -> list[_Block]:
+    """Per snapshot date (a single block without dates): row indices by descending score,
+    tie-group starts in that order, and the labels in that order."""
+    if dates is None:
+        parts = [np.arange(y.size)]
+    else:
+        codes, _ = pd.factorize(pd.Series(dates).to_numpy(), use_na_sentinel=False)
+        if codes.size != y.size:
+            raise ValueError(f"dates ({codes.size}) and labels ({y.size}) differ in length")
+        parts = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)] if y.size else []
+    blocks = []
+    for idx in parts:
+        order, starts = _score_groups(score[idx])
+        blocks.append((idx[order], starts, y[idx[order]]))
+    return blocks
+
+
+def _member_codes(groups, n_rows: int) -> tuple[np.ndarray, int]:
+    codes, uniques = pd.factorize(pd.Series(groups).to_numpy(), use_na_sentinel=False)
+    if codes.size != n_rows:
+        raise ValueError(f"groups ({codes.size}) and labels ({n_rows}) differ in length")
+    return codes, len(uniques)
+
+
+def _member_weight_chunks(n_members: int, n_boot: int, n_rows: int, seed: int):
+    """Yield the member weights of the replicates, ``(chunk, n_members)`` at a time: replicate
+    ``b`` draws ``n_members`` members with replacement and weighs each by its draw count."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(n_boot, _MAX_CELLS // max(1, n_rows, n_members)))
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        draws = rng.integers(0, n_members, size=(size, n_members))
+        flat = (draws + (np.arange(size) * n_members)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=size * n_members)
+        yield counts.reshape(size, n_members).astype(np.float64)
+
+
+def _replicate_values(
+    blocks: list[_Block],
+    members: np.ndarray,
+    member_w: np.ndarray,
+    metrics: Sequence[str],
+    k: KSpec,
+) -> dict[str, np.ndarray]:
+    """Each metric per replicate: the mean over the dates where the replicate has both classes;
+    ``nan`` for a replicate with no such date."""
+    n_rep = member_w.shape[0]
+    sums = {m: np.zeros(n_rep) for m in metrics}
+    n_dates = np.zeros(n_rep)
+    for rows, starts, y_sorted in blocks:
+        pos, neg = _group_weights(member_w[:, members[rows]], y_sorted, starts)
+        both = (pos.sum(axis=1) > 0) & (neg.sum(axis=1) > 0)
+        n_dates += both
+        for m in metrics:
+            sums[m] += np.where(both, _grouped_metric(m, pos, neg, k), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {m: np.where(n_dates > 0, sums[m] / n_dates, np.nan) for m in metrics}
+
+
+def _percentile_interval(values: np.ndarray, n_boot: int, level: float) -> tuple[float, float]:
+    """Percentile interval of the defined replicates; ``(nan, nan)`` if under half are."""
+    defined = values[~np.isnan(values)]
+    if defined.size == 0 or defined.size < n_boot / 2:
+        return float("nan"), float("nan")
+    low, high = np.quantile(defined, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def bootstrap_intervals(
+    y,
+    score,
+    groups,
+    *,
+    metrics: Sequence[str] = BOOTSTRAP_METRICS,
+    k: KSpec = None,
+    dates=None,
+    n_boot: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of rank metrics under a bootstrap over members.
+
+    Each replicate draws as many members as there are, with replacement; a drawn member brings
+    all its rows (one per snapshot date), as often as it was drawn.
+
+    Args:
+        y: 0/1 outcomes.
+        score: Scores (higher means more likely positive).
+        groups: Member id of each row.
+        metrics: Any of :data:`BOOTSTRAP_METRICS`.
+        k: k of precision@k, per date: an int, or a function of the date's row count in the
+            replicate returning k (e.g. ``lambda n: capacity_k(n, 0.01)``, the default for
+            ``None``); capped at that row count.
+        dates: Snapshot date of each row, or ``None`` to pool all rows as one date. With dates,
+            a replicate's metric is the mean over dates of the per-date metric, as the holdout
+            evaluation averages; dates where the replicate lacks a class are skipped (unlike
+            the holdout evaluation, which counts precision@k as 0 on a date without positives).
+        n_boot: Number of replicates.
+        level: Coverage of the interval (0.9: the 5th and 95th percentiles).
+        seed: Seed of the resampling; equal inputs and seed give equal intervals.
+
+    Returns:
+        ``{metric: (low, high)}``. Replicates where a metric is undefined (no date with both
+        classes) are dropped; ``(nan, nan)`` when fewer than half of them define it.
+    """
+    _check_bootstrap(metrics, n_boot, level)
+    y_arr, s_arr = _arrays(y, score)
+    members, n_members = _member_codes(groups, y_arr.size)
+    if n_members == 0:
+        return {m: (float("nan"), float("nan")) for m in metrics}
+    blocks = _date_blocks(y_arr, s_arr, dates)
+    chunks = [
+        _replicate_values(blocks, members, w, metrics, k)
+        for w in _member_weight_chunks(n_members, n_boot, y_arr.size, seed)
+    ]
+    return {
+        m: _percentile_interval(np.concatenate([c[m] for c in chunks]), n_boot, level)
+        for m in metrics
+    }
+
+
+def paired_bootstrap_difference(
+    y,
+    score_a,
+    score_b,
+    groups,
+    *,
+    metric: str = "pr_auc",
+    dates=None,
+    k: KSpec = None,
+    n_boot: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Difference ``metric(a) - metric(b)`` of two scorers on the same rows, with a paired
+    bootstrap over members (both scorers see the same resample in every replicate).
+
+    Meant for a promotion gate: a challenger ``a`` against the champion ``b``; promote only if
+    ``low`` clears the margin you require, not on the point estimate alone.
+
+    Args:
+        y: 0/1 outcomes.
+        score_a: Scores of the challenger.
+        score_b: Scores of the champion, same rows.
+        groups: Member id of each row.
+        metric: One of :data:`BOOTSTRAP_METRICS`.
+        dates: Snapshot date of each row (see :func:`bootstrap_intervals`).
+        k: k of precision@k per date (see :func:`bootstrap_intervals`).
+        n_boot: Number of replicates.
+        level: Coverage of the interval.
+        seed: Seed of the resampling.
+
+    Returns:
+        ``{"difference", "low", "high", "p_a_worse"}``: the difference on the full data, the
+        percentile interval of the replicate differences, and the share of replicates where
+        ``a`` scores below ``b``. Replicates where the metric is undefined are dropped; all
+        but ``difference`` are ``nan`` when fewer than half of the replicates define it.
+    """
+    _check_bootstrap((metric,), n_boot, level)
+    y_arr, s_a = _arrays(y, score_a)
+    _, s_b = _arrays(y, score_b)
+    members, n_members = _member_codes(groups, y_arr.size)
+    nan = float("nan")
+    if n_members == 0:
+        return {"difference": nan, "low": nan, "high": nan, "p_a_worse": nan}
+    blocks_a, blocks_b = _date_blocks(y_arr, s_a, dates), _date_blocks(y_arr, s_b, dates)
+
+    def diff(w: np.ndarray) -> np.ndarray:
+        a = _replicate_values(blocks_a, members, w, (metric,), k)[metric]
+        return a - _replicate_values(blocks_b, members, w, (metric,), k)[metric]
+
+    point = float(diff(np.ones((1, n_members)))[0])
+    reps = np.concatenate(
+        [diff(w) for w in _member_weight_chunks(n_members, n_boot, y_arr.size, seed)]
+    )
+    low, high = _percentile_interval(reps, n_boot, level)
+    defined = reps[~np.isnan(reps)]
+    p_a_worse = nan if math.isnan(low) else float(np.mean(defined < 0))
+    return {"difference": point, "low": low, "high": high, "p_a_worse": p_a_worse}

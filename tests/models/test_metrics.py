@@ -6,9 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.errors import ConfigError
 from models.metrics import (
+    _member_weight_chunks,
+    bootstrap_intervals,
     brier_score,
     capacity_k,
     chapter_roc_auc,
@@ -17,11 +20,13 @@ from models.metrics import (
     expected_calibration_error,
     is_better,
     log_loss,
+    paired_bootstrap_difference,
     pr_auc,
     precision_at_k,
     recall_at_k,
     roc_auc,
     top_fraction_lift,
+    weighted_rank_metric,
 )
 
 
@@ -141,3 +146,169 @@ def test_is_better_respects_direction_and_tolerance():
     assert is_better("roc_auc", 0.5, float("nan"))
     with pytest.raises(ConfigError):
         is_better("accuracy", 1.0, 0.0)
+
+
+def _random_tied_data(rng, n):
+    y = rng.integers(0, 2, n)
+    s = rng.integers(0, 5, n) / 4  # five distinct scores: many ties
+    return y, s
+
+
+def test_weighted_metrics_with_unit_weights_match_sklearn_and_ours_on_ties():
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n = int(rng.integers(3, 40))
+        y, s = _random_tied_data(rng, n)
+        if not 0 < y.sum() < n:
+            continue
+        ones = np.ones(n)
+        assert weighted_rank_metric("roc_auc", y, s, ones) == pytest.approx(roc_auc_score(y, s))
+        assert weighted_rank_metric("pr_auc", y, s, ones) == pytest.approx(
+            average_precision_score(y, s)
+        )
+        k = int(rng.integers(1, n + 1))
+        assert weighted_rank_metric("precision_at_k", y, s, ones, k=k) == pytest.approx(
+            precision_at_k(y, s, k)
+        )
+
+
+def test_integer_weights_equal_repeating_rows():
+    rng = np.random.default_rng(8)
+    checked = 0
+    for _ in range(50):
+        n = int(rng.integers(3, 30))
+        y, s = _random_tied_data(rng, n)
+        w = rng.integers(0, 4, n)
+        rows = np.repeat(np.arange(n), w)
+        y_rep, s_rep = y[rows], s[rows]
+        if not 0 < y_rep.sum() < y_rep.size:
+            continue
+        checked += 1
+        assert weighted_rank_metric("roc_auc", y, s, w) == pytest.approx(roc_auc(y_rep, s_rep))
+        assert weighted_rank_metric("pr_auc", y, s, w) == pytest.approx(pr_auc(y_rep, s_rep))
+        k = int(rng.integers(1, y_rep.size + 1))
+        assert weighted_rank_metric("precision_at_k", y, s, w, k=k) == pytest.approx(
+            precision_at_k(y_rep, s_rep, k)
+        )
+    assert checked > 20
+    # many weight vectors at once give one value per row, nan where a class is missing
+    y, s = np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.3, 0.4])
+    weights = np.array([[1, 1, 1, 1], [0, 1, 0, 2], [1, 0, 0, 1]])
+    many = weighted_rank_metric("roc_auc", y, s, weights)
+    assert many[0] == pytest.approx(0.75) and math.isnan(many[1]) and many[2] == pytest.approx(1.0)
+
+
+def test_bootstrap_of_a_perfect_ranking_is_one_whenever_defined():
+    y, s, members = [0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], ["a", "b", "c", "d"]
+    out = bootstrap_intervals(y, s, members, k=1)
+    # a replicate lacks a class with probability 2 / 2**4 = 1/8: most replicates define it
+    assert out == {"roc_auc": (1.0, 1.0), "pr_auc": (1.0, 1.0), "precision_at_k": (1.0, 1.0)}
+    reversed_ = bootstrap_intervals(y, s[::-1], members, metrics=("roc_auc",))
+    assert reversed_["roc_auc"] == (0.0, 0.0)
+
+
+def test_bootstrap_is_seeded_and_without_positives_undefined():
+    rng = np.random.default_rng(3)
+    y = (rng.random(300) < 0.1).astype(int)
+    s = rng.random(300) + 0.3 * y
+    members = np.arange(300)
+    first = bootstrap_intervals(y, s, members, seed=5, n_boot=100)
+    assert first == bootstrap_intervals(y, s, members, seed=5, n_boot=100)
+    assert first != bootstrap_intervals(y, s, members, seed=6, n_boot=100)
+    for low, high in first.values():
+        assert 0 <= low <= high <= 1
+    empty = bootstrap_intervals(np.zeros(300), s, members)
+    assert all(math.isnan(low) and math.isnan(high) for low, high in empty.values())
+    # one positive among two members: half the replicates at most have both classes -> nan
+    assert math.isnan(bootstrap_intervals([0, 1], [0.1, 0.9], ["a", "b"])["roc_auc"][0])
+    with pytest.raises(ConfigError):
+        bootstrap_intervals(y, s, members, metrics=("brier",))
+    with pytest.raises(ConfigError):
+        bootstrap_intervals(y, s, members, level=1.0)
+
+
+def test_bootstrap_averages_over_dates_and_skips_dates_lacking_a_class():
+    members = ["a", "b", "c", "d"] * 2
+    dates = ["2024-01-01"] * 4 + ["2024-04-01"] * 4
+    y = [1, 1, 0, 0] * 2
+    # first date ranked perfectly (AUC 1), second reversed (AUC 0); a member's label is the
+    # same on both dates, so a replicate has both classes on both dates or on neither
+    s = [0.9, 0.8, 0.2, 0.1, 0.3, 0.15, 0.6, 0.7]
+    out = bootstrap_intervals(y, s, members, dates=dates, metrics=("roc_auc",))
+    assert out["roc_auc"] == (0.5, 0.5)
+    # pooled as one date, the replicates differ
+    low, high = bootstrap_intervals(y, s, members, metrics=("roc_auc",))["roc_auc"]
+    assert low < high
+    # no positive on the second date: it is skipped, leaving the perfect first date
+    y_skip = [1, 1, 0, 0, 0, 0, 0, 0]
+    out = bootstrap_intervals(y_skip, s, members, dates=dates, k=lambda n: max(1, n // 4))
+    assert out == {"roc_auc": (1.0, 1.0), "pr_auc": (1.0, 1.0), "precision_at_k": (1.0, 1.0)}
+
+
+def _naive_replicate(y, s, members, dates, counts, k):
+    """The replicate with every member's rows repeated by its draw count, metric per date."""
+    rows = np.repeat(np.arange(y.size), counts[members])
+    values = []
+    for date in np.unique(dates):
+        part = rows[dates[rows] == date]
+        y_d, s_d = y[part], s[part]
+        if 0 < y_d.sum() < y_d.size:
+            values.append(
+                (roc_auc(y_d, s_d), pr_auc(y_d, s_d), precision_at_k(y_d, s_d, k(y_d.size)))
+            )
+    return np.mean(values, axis=0) if values else np.full(3, np.nan)
+
+
+def test_bootstrap_equals_the_explicit_resample_of_members():
+    rng = np.random.default_rng(11)
+    n_members, n_dates, n_boot = 40, 3, 30
+    members = np.tile(np.arange(n_members), n_dates)
+    dates = np.repeat(np.arange(n_dates), n_members)
+    y = (rng.random(members.size) < 0.15).astype(int)
+    s = rng.integers(0, 8, members.size) / 7 + 0.2 * y
+
+    def k(n):
+        return max(1, n // 10)
+
+    counts = np.concatenate(list(_member_weight_chunks(n_members, n_boot, y.size, 4)))
+    reps = np.array([_naive_replicate(y, s, members, dates, c.astype(int), k) for c in counts])
+    out = bootstrap_intervals(y, s, members, dates=dates, k=k, n_boot=n_boot, seed=4)
+    for j, metric in enumerate(("roc_auc", "pr_auc", "precision_at_k")):
+        defined = reps[~np.isnan(reps[:, j]), j]
+        expected = np.quantile(defined, [0.05, 0.95])
+        assert out[metric] == pytest.approx(tuple(expected))
+
+
+def test_paired_difference_of_identical_scores_is_exactly_zero():
+    rng = np.random.default_rng(2)
+    y = (rng.random(200) < 0.1).astype(int)
+    s = rng.random(200)
+    members = np.arange(200) % 100
+    dates = np.arange(200) // 100
+    same = paired_bootstrap_difference(y, s, s.copy(), members, dates=dates)
+    assert same == {"difference": 0.0, "low": 0.0, "high": 0.0, "p_a_worse": 0.0}
+    # perfect challenger against a reversed champion: a is never worse
+    perfect = y + 0.01 * s
+    out = paired_bootstrap_difference(y, perfect, -perfect, members, metric="roc_auc")
+    assert out["difference"] == pytest.approx(1.0)
+    assert (out["low"], out["high"], out["p_a_worse"]) == (1.0, 1.0, 0.0)
+    swapped = paired_bootstrap_difference(y, -perfect, perfect, members, metric="roc_auc")
+    assert swapped["p_a_worse"] == 1.0
+    none = paired_bootstrap_difference(np.zeros(200), s, perfect, members)
+    assert math.isnan(none["low"]) and math.isnan(none["p_a_worse"])
+
+
+def test_paired_difference_point_estimate_is_the_per_date_mean_difference():
+    rng = np.random.default_rng(9)
+    members = np.tile(np.arange(50), 2)
+    dates = np.repeat([0, 1], 50)
+    y = (rng.random(100) < 0.2).astype(int)
+    a, b = rng.random(100) + 0.5 * y, rng.random(100)
+    out = paired_bootstrap_difference(y, a, b, members, dates=dates, n_boot=100)
+    expected = np.mean(
+        [pr_auc(y[dates == d], a[dates == d]) - pr_auc(y[dates == d], b[dates == d])
+         for d in (0, 1)]
+    )
+    assert out["difference"] == pytest.approx(expected)
+    assert out["low"] <= out["difference"] <= out["high"]
+    assert 0.0 <= out["p_a_worse"] <= 1.0
