@@ -6,10 +6,13 @@ tables of the same names. ``members`` and ``activities`` are required, ``roles``
 are optional. The full contract, with every rule and an example of each error message, is in
 ``docs/data-contract.md``.
 
-Checking is all-or-nothing: every problem found (missing files or columns, unparseable dates,
-unknown ids, ...) is collected and raised together in one :class:`ContractError` whose message
-names the file, the column, how many rows are affected and a few examples (CSV rows by their line
-number in the file, other sources by row number). Loading never writes anything.
+Checking is all-or-nothing by default: every problem found (missing files or columns,
+unparseable dates, unknown ids, ...) is collected and raised together in one
+:class:`ContractError` whose message names the file, the column, how many rows are affected and a
+few examples (CSV rows by their line number in the file, other sources by row number). A strict
+load never writes anything. ``load_tables(..., on_invalid="quarantine")`` instead sets aside the
+rows that break a row-level rule (and the rows referring to them), up to a share of each table,
+and writes them to quarantine files (:mod:`features.quarantine`).
 
 Per-table column checks run as pandera schemas (lazy, so all failures are collected); the
 cross-table checks (unknown members, counterparts and chapters) are vectorised set look-ups.
@@ -21,7 +24,7 @@ import csv
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,15 @@ import pyarrow.parquet as pq
 
 from features.errors import ConfigError, ContractError
 from features.io import write_files_atomic
+from features.quarantine import (
+    DEFAULT_MAX_INVALID_SHARE,
+    QuarantineReport,
+    check_max_invalid_share,
+    check_on_invalid,
+    format_share,
+    share_needed,
+    write_quarantine_files,
+)
 from features.tables import (
     ACTIVITY_COLUMNS,
     CHAPTER_COLUMNS,
@@ -855,44 +867,96 @@ def _rule_text(rule: str, column: str) -> str:
     return texts[rule]
 
 
-def _column_problems(state: _TableState) -> list[_Problem]:
-    """Run the table's pandera schema and turn its failure cases into problems."""
+# --------------------------------------------------------------------------------------------
+# Row-level findings
+# --------------------------------------------------------------------------------------------
+
+# Rule ids written to quarantine files, where they differ from the internal names.
+_QUARANTINE_RULES = {"unique": "duplicate"}
+_ORPHAN_ORDER = len(_RULES) + 1
+
+
+@dataclass(frozen=True, eq=False)
+class _Finding:
+    """Rows of one table that break one row-level rule.
+
+    ``positions`` are 0-based rows of the raw table; ``what`` is the rule as the strict message
+    words it (``where weight is negative (it must be >= 0)``); ``rule`` the short id written to
+    quarantine files; ``render`` shows the offending raw value of a row (``None``: no value).
+    """
+
+    state: _TableState
+    column: str
+    rule: str
+    what: str
+    positions: np.ndarray
+    order: tuple[int, int, int]
+    render: Callable[[int], str] | None = None
+
+    def problem(self) -> _Problem:
+        """The finding as one problem line of a refusal message."""
+        return _Problem(
+            self.state.display,
+            self.what,
+            column=self.column,
+            rows=len(self.positions),
+            examples=_examples(self.state.locator, self.positions, self.render),
+            order=self.order,
+        )
+
+    def detail(self, position: int, label: str) -> str:
+        """One row's message: file, line (or row), column, the rule broken and the value."""
+        text = self.what.removeprefix("where ")
+        found = f" (found {self.render(position)})" if self.render is not None else ""
+        return f"{self.state.display}, {label}, column {self.column}: {text}{found}"
+
+
+def _finding_key(finding: _Finding) -> tuple:
+    """Order of the rules a row breaks: its own defects first, then orphaned references."""
+    return (finding.rule == "orphan", finding.order)
+
+
+def _column_findings(state: _TableState) -> list[_Finding]:
+    """Run the table's pandera schema and turn its failure cases into findings."""
     frame = pd.DataFrame({name: state.column(name) for name in state.parsed})
-    schema = _schema_for(state)
     try:
-        schema.validate(frame, lazy=True, inplace=True)
+        _schema_for(state).validate(frame, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     else:
         return []
-    problems = []
+    findings = []
     cases = cases[cases["index"].notna()]
     for (column, check), group in cases.groupby(["column", "check"], sort=False):
+        column = str(column)
         rule = _PANDERA_RULES.get(str(check), str(check))
-        if rule not in _RULES:
-            rule_text = f"that fail the check {check}"
-            rule_order = len(_RULES)
+        if rule in _RULES:
+            what, rule_order = _rule_text(rule, column), _RULES.index(rule)
         else:
-            rule_text = _rule_text(rule, str(column))
-            rule_order = _RULES.index(rule)
-        positions = np.unique(group["index"].to_numpy(dtype=np.int64))
+            what, rule_order = f"that fail the check {check}", len(_RULES)
         raw_column = state.raw[column]
         render = None if rule == "required" else (lambda p, s=raw_column: _show_value(s.iat[p]))
-        problems.append(
-            _Problem(
-                state.display,
-                rule_text,
-                column=str(column),
-                rows=len(positions),
-                examples=_examples(state.locator, positions, render),
-                order=(
-                    _table_order(state.name),
-                    _column_order(state.name, str(column)),
-                    rule_order,
-                ),
+        findings.append(
+            _Finding(
+                state,
+                column,
+                _QUARANTINE_RULES.get(rule, rule),
+                what,
+                np.unique(group["index"].to_numpy(dtype=np.int64)),
+                (_table_order(state.name), _column_order(state.name, column), rule_order),
+                render,
             )
         )
-    return problems
+    return findings
+
+
+def _beyond_first(finding: _Finding) -> _Finding:
+    """A duplicate-id finding reduced to the repeats: the first row of each id is kept."""
+    if finding.rule != "duplicate":
+        return finding
+    values = finding.state.column(finding.column)
+    repeats = (values.duplicated(keep="first") & values.notna()).to_numpy()
+    return replace(finding, positions=np.flatnonzero(repeats))
 
 
 def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
@@ -907,34 +971,45 @@ def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
         return values.isin(set(allowed.dropna())).to_numpy(dtype=bool)
 
 
-def _reference_problem(
+def _reference_findings(
     state: _TableState,
     column: str,
     allowed: pd.Series,
     rule: str,
     target: str,
-) -> list[_Problem]:
+    kept: pd.Series | None = None,
+) -> list[_Finding]:
+    """Values of ``column`` not in ``allowed`` and, with ``kept``, in it but quarantined."""
     if column not in state.present:
         return []
     values = state.column(column)
-    unknown = values.notna().to_numpy() & ~_isin(values, allowed)
-    if not unknown.any():
-        return []
-    positions = np.flatnonzero(unknown)
+    present = values.notna().to_numpy()
+    known = _isin(values, allowed)
     raw_column = state.raw[column]
-    return [
-        _Problem(
-            state.display,
-            f"where {column} is not in {target}",
-            column=column,
-            rows=len(positions),
-            examples=_examples(state.locator, positions, lambda p: _show_value(raw_column.iat[p])),
-            order=(_table_order(state.name), _column_order(state.name, column), _RULES.index(rule)),
+
+    def render(p: int) -> str:
+        return _show_value(raw_column.iat[p])
+
+    order = (_table_order(state.name), _column_order(state.name, column), _RULES.index(rule))
+    findings = []
+    unknown = present & ~known
+    if unknown.any():
+        rule_id = "unknown_counterpart" if column == "counterpart_id" else rule
+        what = f"where {column} is not in {target}"
+        findings.append(
+            _Finding(state, column, rule_id, what, np.flatnonzero(unknown), order, render)
         )
-    ]
+    if kept is not None:
+        orphan = present & known & ~_isin(values, kept)
+        if orphan.any():
+            what = f"where {column} refers to a quarantined row of {target}"
+            order = (order[0], order[1], _ORPHAN_ORDER)
+            positions = np.flatnonzero(orphan)
+            findings.append(_Finding(state, column, "orphan", what, positions, order, render))
+    return findings
 
 
-def _role_span_problems(state: _TableState) -> list[_Problem]:
+def _role_span_findings(state: _TableState) -> list[_Finding]:
     if not {"started_at", "ended_at"} <= state.present:
         return []
     started = state.column("started_at")
@@ -942,26 +1017,88 @@ def _role_span_problems(state: _TableState) -> list[_Problem]:
     wrong = (started.notna() & ended.notna() & (ended < started)).to_numpy()
     if not wrong.any():
         return []
-    positions = np.flatnonzero(wrong)
     raw_start, raw_end = state.raw["started_at"], state.raw["ended_at"]
 
     def render(p: int) -> str:
         return f"started_at {_show_value(raw_start.iat[p])}, ended_at {_show_value(raw_end.iat[p])}"
 
     return [
-        _Problem(
-            state.display,
+        _Finding(
+            state,
+            "ended_at",
+            "ends_before_start",
             "where ended_at is before started_at (a role cannot end before it starts)",
-            column="ended_at",
-            rows=len(positions),
-            examples=_examples(state.locator, positions, render),
-            order=(
+            np.flatnonzero(wrong),
+            (
                 _table_order("roles"),
                 _column_order("roles", "ended_at"),
                 _RULES.index("ends_before_start"),
             ),
+            render,
         )
     ]
+
+
+def _primary_rules(n: int, findings: Sequence[_Finding]) -> np.ndarray:
+    """Per raw row, the first rule it breaks (``None`` for a valid row)."""
+    rules = np.full(n, None, dtype=object)
+    for finding in sorted(findings, key=_finding_key):
+        positions = finding.positions[pd.isna(rules[finding.positions])]
+        rules[positions] = finding.rule
+    return rules
+
+
+def _kept_ids(state: _TableState, findings: Sequence[_Finding], column: str) -> pd.Series:
+    """The ids of the rows of ``state`` that no finding sets aside."""
+    dropped = pd.notna(_primary_rules(len(state.raw), findings))
+    return state.column(column)[~dropped]
+
+
+def _row_findings(states: Mapping[str, _TableState], quarantine: bool) -> dict[str, list[_Finding]]:
+    """Every row-level finding, by table.
+
+    In quarantine mode a duplicated id keeps its first row, and a reference to a row that is set
+    aside (a quarantined chapter or member) is an ``orphan`` finding, so the rows kept are
+    consistent. Chapters are settled before members, members before activities and roles.
+    """
+    found = {name: _column_findings(state) for name, state in states.items()}
+    if quarantine:
+        found = {
+            name: [f for f in map(_beyond_first, fs) if len(f.positions)]
+            for name, fs in found.items()
+        }
+    if "roles" in states:
+        found["roles"] += _role_span_findings(states["roles"])
+    chapters = states.get("chapters")
+    if chapters is not None and "chapter_id" in chapters.present:
+        ids = chapters.column("chapter_id")
+        kept = _kept_ids(chapters, found["chapters"], "chapter_id") if quarantine else None
+        target = f"{chapters.display} (chapter_id)"
+        for name in ("members", "activities", "roles"):
+            if name in states:
+                found[name] += _reference_findings(
+                    states[name], "chapter_id", ids, "unknown_chapter", target, kept
+                )
+    members = states.get("members")
+    if members is not None and "member_id" in members.present:
+        ids = members.column("member_id")
+        kept = _kept_ids(members, found["members"], "member_id") if quarantine else None
+        target = f"{members.display} (member_id)"
+        for name, column in (
+            ("activities", "member_id"),
+            ("activities", "counterpart_id"),
+            ("roles", "member_id"),
+        ):
+            if name in states:
+                found[name] += _reference_findings(
+                    states[name], column, ids, "unknown_member", target, kept
+                )
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Building the tables
+# --------------------------------------------------------------------------------------------
 
 
 def _finish_table(state: _TableState) -> pd.DataFrame:
@@ -987,6 +1124,153 @@ def _sort_activities(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.take(order).reset_index(drop=True)
 
 
+def _build_tables(
+    states: Mapping[str, _TableState], source: str, quarantine: QuarantineReport | None = None
+) -> Tables:
+    return Tables(
+        members=_finish_table(states["members"]),
+        activities=_sort_activities(_finish_table(states["activities"])),
+        roles=_finish_table(states["roles"]) if "roles" in states else None,
+        chapters=_finish_table(states["chapters"]) if "chapters" in states else None,
+        source=source,
+        quarantine=quarantine,
+    )
+
+
+def _subset(state: _TableState, keep: np.ndarray) -> _TableState:
+    """The table restricted to the rows where ``keep`` is true (re-numbered from 0)."""
+    if keep.all():
+        return state
+    rows = np.flatnonzero(keep)
+    parsed = {
+        name: _Parsed(p.values.iloc[rows].reset_index(drop=True), p.missing[rows], p.bad[rows])
+        for name, p in state.parsed.items()
+    }
+    raw = state.raw.iloc[rows].reset_index(drop=True)
+    return _TableState(state.name, raw, state.display, _Locator(), state.present, parsed)
+
+
+# --------------------------------------------------------------------------------------------
+# Quarantine
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """How a quarantine load behaves: the share limit and where the rejected rows go."""
+
+    max_invalid_share: float
+    quarantine_dir: Path | None
+
+
+def _rule_counts(rules: np.ndarray) -> dict[str, int]:
+    """Rows set aside by rule, most frequent first (ties by rule id)."""
+    counts = pd.Series(rules[pd.notna(rules)], dtype=object).value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+
+def _refuse_too_many(
+    source: str,
+    states: Mapping[str, _TableState],
+    found: Mapping[str, list[_Finding]],
+    rules: Mapping[str, np.ndarray],
+    limit: float,
+) -> None:
+    """Raise when a table has more invalid rows than ``limit`` allows, or no valid row left."""
+    lines, needed = [], 0.0
+    for name, state in states.items():
+        n, bad = len(state.raw), int(pd.notna(rules[name]).sum())
+        share = bad / n if n else 0.0
+        if not (share > limit or (bad == n > 0 and name in REQUIRED_TABLES)):
+            continue
+        broken = ", ".join(f"{rule} {count:,}" for rule, count in _rule_counts(rules[name]).items())
+        lines.append(
+            f"  - {state.display}: {bad:,} of {n:,} rows ({format_share(share)}) break the "
+            f"contract: {broken}" + (" (no valid row would be left)" if bad == n else "")
+        )
+        if bad < n or name not in REQUIRED_TABLES:  # a higher limit would admit these
+            needed = max(needed, share)
+    if not lines:
+        return
+    problems = sorted((f.problem() for fs in found.values() for f in fs), key=lambda p: p.order)
+    head = (
+        f"Data source {source} has too many invalid rows to set aside (on_invalid=quarantine "
+        f"allows at most {format_share(limit)} of each table's rows):"
+    )
+    advice = "Nothing was loaded or written. Fix these in the source (see docs/data-contract.md)"
+    if needed > limit:
+        value = share_needed(needed)
+        advice += (
+            f", or raise the limit with --max-invalid-share {value} "
+            f"(max_invalid_share={value} in load_tables)"
+        )
+    body = [head, *lines, "The invalid rows:", *(f"  - {p.render()}" for p in problems)]
+    raise ContractError("\n".join([*body, advice + "."]))
+
+
+def _quarantine_frame(
+    state: _TableState, findings: Sequence[_Finding], rules: np.ndarray
+) -> pd.DataFrame:
+    """The set-aside rows as read (all their columns) plus ``rule`` and ``detail``."""
+    positions = np.flatnonzero(pd.notna(rules))
+    labels = dict(zip(positions.tolist(), state.locator.labels(positions), strict=True))
+    details: dict[int, list[str]] = {int(p): [] for p in positions}
+    for finding in sorted(findings, key=_finding_key):
+        for p in finding.positions.tolist():
+            details[p].append(finding.detail(p, labels[p]))
+    frame = state.raw.iloc[positions].reset_index(drop=True)
+    rule_column, detail_column = ("rule", "detail")
+    if {"rule", "detail"} & set(frame.columns):  # never overwrite a column of the source
+        rule_column, detail_column = ("quarantine_rule", "quarantine_detail")
+    return frame.assign(
+        **{
+            rule_column: rules[positions].astype(str),
+            detail_column: [" | ".join(details[int(p)]) for p in positions],
+        }
+    )
+
+
+def _write_quarantine(folder: Path, frames: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
+    try:
+        return write_quarantine_files(folder, frames, tuple(frames))
+    except OSError as exc:
+        raise ConfigError(
+            f"quarantine_dir: cannot write the quarantine files to {folder} ({exc})"
+        ) from exc
+
+
+def _quarantine_load(
+    states: Mapping[str, _TableState],
+    found: Mapping[str, list[_Finding]],
+    source: str,
+    policy: _Policy,
+) -> Tables:
+    """Set the invalid rows aside (refusing above the share limit) and build the tables."""
+    rules = {name: _primary_rules(len(state.raw), found[name]) for name, state in states.items()}
+    _refuse_too_many(source, states, found, rules, policy.max_invalid_share)
+    paths: dict[str, Path] = {}
+    if policy.quarantine_dir is not None:
+        frames = {
+            name: _quarantine_frame(state, found[name], rules[name])
+            for name, state in states.items()
+        }
+        paths = _write_quarantine(policy.quarantine_dir, frames)
+    report = QuarantineReport(
+        rows_in={name: len(state.raw) for name, state in states.items()},
+        rows_quarantined={name: int(pd.notna(r).sum()) for name, r in rules.items()},
+        by_rule={name: _rule_counts(r) for name, r in rules.items()},
+        paths=paths,
+        max_invalid_share=policy.max_invalid_share,
+    )
+    kept = {name: _subset(state, pd.isna(rules[name])) for name, state in states.items()}
+    return _build_tables(kept, source, report)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation entry points
+# --------------------------------------------------------------------------------------------
+
+
 def _missing_table_text(
     table: str, source_kind: str, found_names: Sequence[str], where_hint: str
 ) -> str:
@@ -1004,6 +1288,44 @@ def _missing_table_text(
     return f"required table is missing: no frame named {table} was given"
 
 
+def _table_state(
+    table: str, frame: pd.DataFrame, files: Mapping[str, str] | None, problems: list[_Problem]
+) -> _TableState:
+    """Parse one raw table; table-level problems (column names, empty table) go to ``problems``."""
+    frame, duplicates = _normalise_names(frame.reset_index(drop=True))
+    display = _display_name(table, files)
+    order = (_table_order(table), -1, 0)
+    if duplicates:
+        problems.append(
+            _Problem(
+                display,
+                "has duplicate column names (after trimming and ignoring case): "
+                + ", ".join(duplicates),
+                order=order,
+            )
+        )
+    specs = _SPECS[table]
+    absent = [c.name for c in specs if c.required and c.name not in frame.columns]
+    if absent:
+        plural = "s" if len(absent) > 1 else ""
+        problems.append(
+            _Problem(
+                display,
+                f"missing required column{plural} {', '.join(absent)}; columns found: "
+                + (", ".join(map(str, frame.columns)) or "none"),
+                order=order,
+            )
+        )
+    if table in REQUIRED_TABLES and len(frame) == 0:
+        problems.append(_Problem(display, "has no rows: the table must not be empty", order=order))
+    present = {c.name for c in specs if c.name in frame.columns}
+    state = _TableState(table, frame, display, _locator_for(table, files), present)
+    for spec in specs:
+        if spec.name in present:
+            state.parsed[spec.name] = _PARSERS[spec.kind](frame[spec.name])
+    return state
+
+
 def _validate(
     frames: Mapping[str, pd.DataFrame | None],
     source: str,
@@ -1013,7 +1335,9 @@ def _validate(
     found_names: Sequence[str] = (),
     where_hint: str = "",
     source_kind: str = "memory",
+    policy: _Policy | None = None,
 ) -> Tables:
+    """Check and normalise raw frames; ``policy`` set means quarantine invalid rows."""
     states: dict[str, _TableState] = {}
     for table in TABLE_NAMES:
         frame = frames.get(table)
@@ -1029,81 +1353,17 @@ def _validate(
             continue
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"{table}: expected a pandas DataFrame, got {type(frame).__name__}")
-        frame, duplicates = _normalise_names(frame.reset_index(drop=True))
-        display = _display_name(table, files)
-        order = (_table_order(table), -1, 0)
-        if duplicates:
-            problems.append(
-                _Problem(
-                    display,
-                    "has duplicate column names (after trimming and ignoring case): "
-                    + ", ".join(duplicates),
-                    order=order,
-                )
-            )
-        specs = _SPECS[table]
-        absent = [c.name for c in specs if c.required and c.name not in frame.columns]
-        if absent:
-            plural = "s" if len(absent) > 1 else ""
-            problems.append(
-                _Problem(
-                    display,
-                    f"missing required column{plural} {', '.join(absent)}; columns found: "
-                    + (", ".join(map(str, frame.columns)) or "none"),
-                    order=order,
-                )
-            )
-        if table in REQUIRED_TABLES and len(frame) == 0:
-            problems.append(
-                _Problem(display, "has no rows: the table must not be empty", order=order)
-            )
-        present = {c.name for c in specs if c.name in frame.columns}
-        state = _TableState(table, frame, display, _locator_for(table, files), present)
-        for spec in specs:
-            if spec.name in present:
-                state.parsed[spec.name] = _PARSERS[spec.kind](frame[spec.name])
-        states[table] = state
+        states[table] = _table_state(table, frame, files, problems)
 
-    for state in states.values():
-        problems.extend(_column_problems(state))
-
-    members = states.get("members")
-    chapters = states.get("chapters")
-    if members is not None and "member_id" in members.present:
-        member_ids = members.column("member_id")
-        target = f"{members.display} (member_id)"
-        for name, column in (
-            ("activities", "member_id"),
-            ("activities", "counterpart_id"),
-            ("roles", "member_id"),
-        ):
-            if name in states:
-                problems.extend(
-                    _reference_problem(states[name], column, member_ids, "unknown_member", target)
-                )
-    if chapters is not None and "chapter_id" in chapters.present:
-        chapter_ids = chapters.column("chapter_id")
-        target = f"{chapters.display} (chapter_id)"
-        for name in ("members", "activities", "roles"):
-            if name in states:
-                problems.extend(
-                    _reference_problem(
-                        states[name], "chapter_id", chapter_ids, "unknown_chapter", target
-                    )
-                )
-    if "roles" in states:
-        problems.extend(_role_span_problems(states["roles"]))
-
+    # Table-level problems refuse the source in every mode, with every row problem listed too.
+    quarantine = policy is not None and not problems
+    found = _row_findings(states, quarantine)
+    if quarantine:
+        return _quarantine_load(states, found, source, policy)
+    problems.extend(f.problem() for fs in found.values() for f in fs)
     if problems:
         _raise_problems(source, problems)
-
-    return Tables(
-        members=_finish_table(states["members"]),
-        activities=_sort_activities(_finish_table(states["activities"])),
-        roles=_finish_table(states["roles"]) if "roles" in states else None,
-        chapters=_finish_table(states["chapters"]) if "chapters" in states else None,
-        source=source,
-    )
+    return _build_tables(states, source)
 
 
 def validate_tables(
@@ -1130,19 +1390,51 @@ def validate_tables(
     return _validate(frames, source, files, problems=[], unreadable=set())
 
 
-def load_tables(source: str | os.PathLike) -> Tables:
+def load_tables(
+    source: str | os.PathLike,
+    *,
+    on_invalid: str = "strict",
+    max_invalid_share: float = DEFAULT_MAX_INVALID_SHARE,
+    quarantine_dir: str | os.PathLike | None = None,
+) -> Tables:
     """Read, check and normalise a data source.
+
+    With ``on_invalid="strict"`` (the default) any problem refuses the source. With
+    ``on_invalid="quarantine"``, rows that break a row-level rule (a missing or malformed value,
+    a negative weight, a repeated id after its first row, an unknown member, counterpart or
+    chapter, a role ending before it starts) are set aside instead, together with the rows that
+    refer to a member or chapter set aside (rule ``orphan``). Table-level problems (the source
+    cannot be read, a required table or column is missing, a required table is empty) still
+    refuse it, and so does a table with more than ``max_invalid_share`` of its rows invalid;
+    nothing is written then. Otherwise the rows set aside are written, with a ``rule`` and a
+    ``detail`` column, to ``<quarantine_dir>/<table>.quarantine.csv`` (atomically, only for
+    tables with such rows) and counted in ``tables.quarantine``.
 
     Args:
         source: A folder of ``<table>.csv`` / ``<table>.parquet`` files or a SQLAlchemy URL
             (``sqlite:///path.db``, ``postgresql+psycopg2://user:password@host/db``).
+        on_invalid: ``"strict"`` or ``"quarantine"``.
+        max_invalid_share: With quarantine: the largest share of any table's rows that may be
+            set aside (0-1; default 0.01).
+        quarantine_dir: With quarantine: the folder of the quarantine files (``None``: count
+            the rows set aside, write nothing).
 
     Returns:
-        The validated :class:`Tables`; ``source`` is set to :func:`describe_source`'s label.
+        The validated :class:`Tables`; ``source`` is set to :func:`describe_source`'s label;
+        ``quarantine`` is a :class:`~features.quarantine.QuarantineReport` with quarantine and
+        ``None`` when strict.
 
     Raises:
-        ContractError: Every problem found, reading and content together, in one message.
+        ContractError: Every problem found, reading and content together, in one message; or,
+            with quarantine, the invalid rows when they are too many.
+        ConfigError: An invalid ``on_invalid`` or ``max_invalid_share``, or quarantine files
+            that cannot be written.
     """
+    check_on_invalid(on_invalid)
+    policy = None
+    if on_invalid == "quarantine":
+        folder = None if quarantine_dir is None else Path(quarantine_dir)
+        policy = _Policy(check_max_invalid_share(max_invalid_share), folder)
     label = describe_source(source)
     raw = _read_source(source)
     if raw.fatal:
@@ -1156,6 +1448,7 @@ def load_tables(source: str | os.PathLike) -> Tables:
         found_names=raw.found_names,
         where_hint=raw.where_hint,
         source_kind=raw.kind,
+        policy=policy,
     )
 
 

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from features.errors import ConfigError
+
+if TYPE_CHECKING:
+    from features.quarantine import QuarantineReport
 
 __all__ = [
     "Tables",
@@ -32,6 +36,7 @@ __all__ = [
     "to_utc_naive",
     "parse_as_of",
     "parse_duration_days",
+    "cut_tables",
 ]
 
 MEMBER_COLUMNS = ["member_id", "joined_at", "chapter_id", "email", "consent"]
@@ -60,6 +65,7 @@ class Tables:
         chapters: Chapter reference data, or ``None``.
         source: A human-readable name of where the data came from (folder or URL, no secrets).
         cache: Private memo for derived, read-only encodings (filled lazily by feature code).
+        quarantine: What a ``load_tables(..., on_invalid="quarantine")`` set aside, else ``None``.
     """
 
     members: pd.DataFrame
@@ -68,6 +74,7 @@ class Tables:
     chapters: pd.DataFrame | None = None
     source: str = "<memory>"
     cache: dict = field(default_factory=dict, repr=False, compare=False)
+    quarantine: QuarantineReport | None = field(default=None, repr=False, compare=False)
 
     @property
     def last_observed(self) -> pd.Timestamp:
@@ -98,6 +105,35 @@ class Tables:
         if not valid:
             raise ConfigError(f"{self.source}: the data has no timestamps at all")
         return min(valid)
+
+
+def cut_tables(tables: Tables, at) -> Tables:
+    """The tables as they were known at ``at``: nothing from ``at`` onwards.
+
+    Members joined before ``at``; activities strictly before it (still sorted, index 0..n-1);
+    role spells started before it, with ``ended_at`` set to ``NaT`` when the spell ended at or
+    after ``at`` (its end was not known yet). Members and roles are re-indexed too. Chapters and
+    ``source`` are unchanged; the derived-encoding cache starts empty.
+
+    Args:
+        tables: Validated tables.
+        at: The cut time (anything :func:`parse_as_of` accepts).
+    """
+    when = parse_as_of(at)
+    members = tables.members[tables.members["joined_at"] < when].reset_index(drop=True)
+    activities = tables.activities[tables.activities["occurred_at"] < when]
+    activities = activities.reset_index(drop=True)
+    roles = tables.roles
+    if roles is not None:
+        roles = roles[roles["started_at"] < when].reset_index(drop=True)
+        roles.loc[roles["ended_at"] >= when, "ended_at"] = pd.NaT
+    return Tables(
+        members=members,
+        activities=activities,
+        roles=roles,
+        chapters=tables.chapters,
+        source=tables.source,
+    )
 
 
 def to_utc_naive(value: pd.Series) -> pd.Series:

@@ -967,3 +967,178 @@ def test_postgresql_url_gives_the_same_tables_as_the_folder(tmp_path, postgres_u
     message = contract_message(wrong)
     assert "not-the-password" not in message and PG_PASSWORD not in message
     assert "password authentication failed" in message
+
+
+# ---------------------------------------------------------------- on_invalid="quarantine"
+
+# ACTIVITIES plus two broken rows: line 6 has a date that is not ISO 8601, line 7 a negative
+# weight. Everything else in the good source is valid.
+MESSY_ACTIVITIES = ACTIVITIES + (
+    "m1,03/02/2024,attend,,,,,\n"  # line 6
+    "m2,2024-02-04,attend,,,,,-1\n"  # line 7
+)
+
+
+def quarantine_csv(folder: Path, table: str) -> pd.DataFrame:
+    return pd.read_csv(folder / f"{table}.quarantine.csv", dtype=str, keep_default_na=False)
+
+
+def test_quarantine_drops_exactly_the_bad_rows_and_writes_them_with_their_rule(tmp_path):
+    source = good_source(tmp_path / "src", activities=MESSY_ACTIVITIES)
+    qdir = tmp_path / "quarantine"
+    tables = load_tables(
+        source, on_invalid="quarantine", max_invalid_share=0.5, quarantine_dir=qdir
+    )
+    # What is left is exactly the good source.
+    assert_tables_equal(tables, load_tables(good_source(tmp_path / "good")))
+    report = tables.quarantine
+    assert report.rows_in == {"members": 3, "activities": 6, "roles": 2, "chapters": 2}
+    assert report.rows_quarantined == {"members": 0, "activities": 2, "roles": 0, "chapters": 0}
+    assert report.by_rule["activities"] == {"timestamp": 1, "negative": 1}
+    assert report.share["activities"] == pytest.approx(2 / 6)
+    assert report.paths == {"activities": qdir / "activities.quarantine.csv"}
+    assert sorted(p.name for p in qdir.iterdir()) == ["activities.quarantine.csv"]
+    rejected = quarantine_csv(qdir, "activities")
+    assert list(rejected.columns) == [*ACTIVITY_COLUMNS, "rule", "detail"]
+    assert rejected["occurred_at"].tolist() == ["03/02/2024", "2024-02-04"]  # as written
+    assert rejected["weight"].tolist() == ["", "-1"]
+    assert rejected["rule"].tolist() == ["timestamp", "negative"]
+    assert rejected["detail"][0].startswith("activities.csv, line 6, column occurred_at: ")
+    assert "(found '03/02/2024')" in rejected["detail"][0]
+    assert rejected["detail"][1] == (
+        "activities.csv, line 7, column weight: weight is negative (it must be >= 0) "
+        "(found '-1')"
+    )
+
+
+def test_strict_still_refuses_and_writes_nothing(tmp_path):
+    source = good_source(tmp_path / "src", activities=MESSY_ACTIVITIES)
+    message = contract_message(source)
+    with pytest.raises(ContractError) as info:
+        load_tables(source, on_invalid="strict", quarantine_dir=tmp_path / "q")
+    assert str(info.value) == message
+    assert "(2 problems)" in message and "line 6: '03/02/2024'" in message
+    assert not (tmp_path / "q").exists()
+    assert load_tables(good_source(tmp_path / "good")).quarantine is None
+
+
+def test_share_above_the_limit_refuses_names_rules_and_option_and_writes_nothing(tmp_path):
+    source = good_source(tmp_path / "src", activities=MESSY_ACTIVITIES)
+    qdir = tmp_path / "q"
+    for limit in (None, 0.25):  # default 1 %, then 25 %: 2 of 6 rows is 33.33 %
+        kwargs = {} if limit is None else {"max_invalid_share": limit}
+        with pytest.raises(ContractError) as info:
+            load_tables(source, on_invalid="quarantine", quarantine_dir=qdir, **kwargs)
+        message = str(info.value)
+        line = problem_line(message, "activities.csv: 2 of 6 rows (33.33%)")
+        assert "timestamp 1" in line and "negative 1" in line
+        assert "--max-invalid-share 0.3334 (max_invalid_share=0.3334" in message
+        assert "activities.csv, column weight: 1 row where weight is negative" in message
+        assert "members.csv" not in message
+    assert not qdir.exists()
+
+
+def test_invalid_member_takes_the_rows_that_refer_to_it_along(tmp_path):
+    members = MEMBERS + "m1,2024-01-05,c2,,\n"  # line 5: m1 again (first row kept)
+    members = members.replace("m2,2024-01-02T10:00:00+02:00", "m2,soon")  # line 3
+    activities = ACTIVITIES + "m1,2024-02-05,message,,,,m2,\n"  # line 6: counterpart m2
+    source = good_source(tmp_path / "src", members=members, activities=activities)
+    qdir = tmp_path / "q"
+    tables = load_tables(source, on_invalid="quarantine", max_invalid_share=1, quarantine_dir=qdir)
+    report = tables.quarantine
+    assert report.by_rule == {
+        "members": {"timestamp": 1, "duplicate": 1},
+        "activities": {"orphan": 2},  # line 3 (member m2) and line 6 (counterpart m2)
+        "roles": {"orphan": 1},  # m2's ambassador spell
+        "chapters": {},
+    }
+    assert tables.members["member_id"].tolist() == ["m1", "007"]
+    assert tables.activities["member_id"].tolist() == ["m1", "m1", "007"]
+    assert tables.roles["member_id"].tolist() == ["m1"]
+    # Consistent: every reference left points to a member left.
+    kept = set(tables.members["member_id"])
+    assert set(tables.activities["member_id"]) <= kept
+    assert set(tables.activities["counterpart_id"].dropna()) <= kept
+    rejected = quarantine_csv(qdir, "activities")
+    assert rejected["rule"].tolist() == ["orphan", "orphan"]
+    assert rejected["detail"].tolist() == [
+        "activities.csv, line 3, column member_id: member_id refers to a quarantined row of "
+        "members.csv (member_id) (found 'm2')",
+        "activities.csv, line 6, column counterpart_id: counterpart_id refers to a quarantined "
+        "row of members.csv (member_id) (found 'm2')",
+    ]
+    assert quarantine_csv(qdir, "members")["rule"].tolist() == ["timestamp", "duplicate"]
+
+
+def test_counterpart_who_joined_after_the_export_cut_is_quarantined(tmp_path):
+    # Cut at 2024-03-01: m3 joined on 2024-03-10, so the export has no m3, but two of the 400
+    # activities before the cut name m3 as their counterpart (0.5 % <= the default 1 %).
+    members = "member_id,joined_at\nm1,2024-01-01\nm2,2024-01-02\n"
+    rows = [f"m{1 + i % 2},2024-02-{1 + i % 28:02d},message,m{2 - i % 2}" for i in range(400)]
+    rows[99] = "m1,2024-02-28,message,m3"  # line 101
+    rows[299] = "m2,2024-02-28,message,m3"  # line 301
+    activities = "member_id,occurred_at,activity_type,counterpart_id\n" + "\n".join(rows)
+    source = write_source(tmp_path / "src", members=members, activities=activities + "\n")
+    line = problem_line(contract_message(source), "column counterpart_id")
+    assert "2 rows where counterpart_id is not in members.csv" in line
+
+    qdir = tmp_path / "q"
+    tables = load_tables(source, on_invalid="quarantine", quarantine_dir=qdir)
+    assert len(tables.activities) == 398 and len(tables.members) == 2
+    assert tables.quarantine.rows_quarantined["activities"] == 2
+    assert tables.quarantine.by_rule["activities"] == {"unknown_counterpart": 2}
+    assert tables.quarantine.lines() == [
+        f"activities: 2 of 400 rows quarantined (0.50%): unknown_counterpart 2 -> "
+        f"{qdir / 'activities.quarantine.csv'}"
+    ]
+    rejected = quarantine_csv(qdir, "activities")
+    assert rejected["counterpart_id"].tolist() == ["m3", "m3"]
+    assert rejected["detail"].str.contains("column counterpart_id").all()
+    assert rejected["detail"].str.extract(r"line (\d+)")[0].tolist() == ["101", "301"]
+
+
+def test_table_level_problems_still_refuse_in_quarantine_mode(tmp_path):
+    source = good_source(
+        tmp_path / "src", members="member_id,chapter_id\nm1,c1\n", activities=MESSY_ACTIVITIES
+    )
+    with pytest.raises(ContractError) as info:
+        load_tables(source, on_invalid="quarantine", max_invalid_share=1, quarantine_dir=tmp_path)
+    assert "missing required column joined_at" in str(info.value)
+    assert not list(tmp_path.glob("*.quarantine.csv"))
+    only_members = write_source(tmp_path / "only-members", members=MEMBERS)
+    with pytest.raises(ContractError, match="activities: required table is missing"):
+        load_tables(only_members, on_invalid="quarantine", quarantine_dir=tmp_path)
+    assert not list(tmp_path.glob("*.quarantine.csv"))
+
+
+def test_a_clean_quarantine_load_writes_nothing_and_clears_stale_files(tmp_path):
+    qdir = tmp_path / "q"
+    qdir.mkdir()
+    (qdir / "activities.quarantine.csv").write_text("old\n", encoding="utf-8")
+    (qdir / "notes.txt").write_text("mine\n", encoding="utf-8")
+    source = good_source(tmp_path / "src")
+    tables = load_tables(source, on_invalid="quarantine", quarantine_dir=qdir)
+    assert tables.quarantine.total_quarantined == 0 and tables.quarantine.paths == {}
+    assert tables.quarantine.lines() == []
+    assert sorted(p.name for p in qdir.iterdir()) == ["notes.txt"]
+
+
+def test_quarantine_without_a_folder_counts_but_writes_nothing(tmp_path):
+    source = good_source(tmp_path / "src", activities=MESSY_ACTIVITIES)
+    tables = load_tables(source, on_invalid="quarantine", max_invalid_share=0.5)
+    assert tables.quarantine.rows_quarantined["activities"] == 2
+    assert tables.quarantine.paths == {}
+    assert not list(tmp_path.rglob("*.quarantine.csv"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"on_invalid": "lenient"}, "on_invalid: expected one of strict, quarantine, got"),
+        ({"on_invalid": "quarantine", "max_invalid_share": 1.5}, "max_invalid_share: expected"),
+        ({"on_invalid": "quarantine", "max_invalid_share": -0.1}, "between 0 and 1"),
+    ],
+)
+def test_invalid_quarantine_options_are_config_errors(tmp_path, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        load_tables(good_source(tmp_path / "src"), **kwargs)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from features.errors import ConfigError
-from features.tables import Tables, parse_as_of, parse_duration_days
+from features.tables import Tables, cut_tables, parse_as_of, parse_duration_days
 
 
 def _tables(role_end: str | None) -> Tables:
@@ -48,3 +48,60 @@ def test_parse_duration_days(text, days):
 def test_parse_duration_days_rejects_bad_values(bad):
     with pytest.raises(ConfigError, match="duration"):
         parse_duration_days(bad)
+
+
+def _history() -> Tables:
+    members = pd.DataFrame(
+        {
+            "member_id": ["a", "b", "c"],
+            "joined_at": pd.to_datetime(["2020-01-01", "2020-06-01", "2021-01-01"]),
+        }
+    )
+    activities = pd.DataFrame(
+        {
+            "member_id": ["a", "b", "a", "c", "b"],
+            "occurred_at": pd.to_datetime(
+                ["2020-01-01 00:00", "2020-06-01 00:00", "2020-12-31 23:59", "2021-01-01 00:00",
+                 "2021-02-01 00:00"]
+            ),
+        }
+    )
+    roles = pd.DataFrame(
+        {
+            "member_id": ["a", "b", "a", "b"],
+            "role": ["maintainer"] * 4,
+            "started_at": pd.to_datetime(["2020-02-01", "2020-07-01", "2020-09-01", "2021-01-01"]),
+            "ended_at": pd.to_datetime(["2020-03-01", "2021-01-01", None, None]),
+        }
+    )
+    chapters = pd.DataFrame({"chapter_id": ["x"], "name": ["X"]})
+    return Tables(members, activities, roles, chapters, source="hist")
+
+
+def test_cut_tables_keeps_only_what_was_known_at_the_cut():
+    full = _history()
+    cut = cut_tables(full, "2021-01-01")
+    # c joined exactly at the cut: not yet a member
+    assert cut.members["member_id"].tolist() == ["a", "b"]
+    # activities strictly before the cut, re-indexed, still sorted
+    assert cut.activities["member_id"].tolist() == ["a", "b", "a"]
+    assert cut.activities.index.tolist() == [0, 1, 2]
+    assert cut.activities["occurred_at"].is_monotonic_increasing
+    # the spell starting at the cut is dropped; ends at/after the cut are not known yet
+    assert cut.roles["member_id"].tolist() == ["a", "b", "a"]
+    assert cut.roles["ended_at"].tolist()[0] == pd.Timestamp("2020-03-01")
+    assert cut.roles["ended_at"].iloc[1:].isna().all()
+    assert cut.chapters is full.chapters
+    assert cut.source == "hist"
+    # the full tables are untouched
+    assert full.roles["ended_at"].iloc[1] == pd.Timestamp("2021-01-01")
+    assert len(full.activities) == 5
+
+
+def test_cut_tables_without_roles_or_chapters():
+    full = _history()
+    bare = Tables(full.members, full.activities, source="bare")
+    cut = cut_tables(bare, pd.Timestamp("2020-06-01"))
+    assert cut.roles is None and cut.chapters is None
+    assert cut.members["member_id"].tolist() == ["a"]
+    assert cut.activities["occurred_at"].tolist() == [pd.Timestamp("2020-01-01")]
