@@ -163,13 +163,13 @@ def _core_spells(tables: Tables, config: LabelConfig) -> tuple[EncodedRoles, int
         raise TargetUnavailable(
             f"{tables.source}: the readiness target needs spells of the core role "
             f"{config.core_role!r} in the `roles` table, but it has none (roles found: {found}). "
-            "Set labels.core_role to the role that marks your core members."
+            "Set --core-role to the role that marks your core members."
         )
     return enc.roles, code
 
 
 def select_readiness_eligible(
-    tables: Tables, as_of, config: LabelConfig = LabelConfig()
+    tables: Tables, as_of, config: LabelConfig = LabelConfig(), *, allow_no_spells: bool = False
 ) -> pd.Index:
     """Members who can be scored for readiness at ``as_of``.
 
@@ -178,19 +178,38 @@ def select_readiness_eligible(
     unless ``readiness_active_within_days`` is ``None``, at least one activity in
     ``[as_of - readiness_active_within_days, as_of)``.
 
+    Args:
+        tables: A validated data source.
+        as_of: The date.
+        config: Label settings.
+        allow_no_spells: Without any spell of the core role (no roles table, or a community
+            whose first core member is still to come), nobody holds it and the other conditions
+            decide; ``False`` raises instead.
+
     Raises:
-        TargetUnavailable: Without a roles table holding spells of ``core_role``.
+        TargetUnavailable: Without a roles table holding spells of ``core_role`` (unless
+            ``allow_no_spells``).
     """
-    spells, code = _core_spells(tables, config)
     enc = encode_tables(tables)
     now = to_ns(as_of)
-    core = spells.role == code
-    holding = core & (spells.started < now) & (spells.ended >= now)
-    held = np.bincount(spells.member[holding], minlength=enc.n_members) > 0
-    eligible = _base_eligible(enc, now) & ~held
+    eligible = _base_eligible(enc, now) & ~_holding_core(tables, config, now, allow_no_spells)
     if config.readiness_active_within_days is not None:
         eligible &= _active(enc, now, config.readiness_active_within_days)
     return _index(enc, eligible)
+
+
+def _holding_core(tables: Tables, config: LabelConfig, now: int, allow_no_spells: bool):
+    """Per member (members-table order): holds the core role at ``now``."""
+    enc = encode_tables(tables)
+    try:
+        spells, code = _core_spells(tables, config)
+    except TargetUnavailable:
+        if allow_no_spells:
+            return np.zeros(enc.n_members, dtype=bool)
+        raise
+    core = spells.role == code
+    holding = core & (spells.started < now) & (spells.ended >= now)
+    return np.bincount(spells.member[holding], minlength=enc.n_members) > 0
 
 
 def build_readiness_labels(

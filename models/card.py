@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-__all__ = ["render_model_card"]
+__all__ = ["render_model_card", "holdout_table"]
 
 _CARD_METRICS = (
     ("roc_auc", "ROC-AUC"),
@@ -31,6 +31,17 @@ def _fmt(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:.3f}"
+
+
+def holdout_table(metrics: Mapping[str, float], scorer: str) -> pd.DataFrame:
+    """A one-row ``comparison`` (indexed by ``scorer``) from flat ``holdout.<metric>`` values.
+
+    For results without a comparison of scorers (a ranking rule); empty when ``metrics`` holds
+    none of the card's metrics.
+    """
+    row = {m: float(metrics[f"holdout.{m}"]) for m, _ in _CARD_METRICS if f"holdout.{m}" in metrics}
+    frame = pd.DataFrame([row], index=pd.Index([scorer], name="scorer")) if row else pd.DataFrame()
+    return frame
 
 
 def _interval_lines(
@@ -71,7 +82,7 @@ def render_model_card(
     candidate: str,
     calibration: str,
     horizon_days: int,
-    train_range: tuple[pd.Timestamp, pd.Timestamp],
+    train_range: tuple[pd.Timestamp, pd.Timestamp] | None,
     holdout_dates: tuple[pd.Timestamp, ...],
     n_train_rows: int,
     n_holdout_rows: int,
@@ -85,6 +96,9 @@ def render_model_card(
     intervals: Mapping[str, tuple[float, float]] | None = None,
     level: float = 0.9,
     interval_scorer: str = "model",
+    method: str = "model",
+    validated: bool = True,
+    notes: tuple[str, ...] = (),
 ) -> str:
     """Render the model card.
 
@@ -111,10 +125,25 @@ def render_model_card(
             listed under the table for the card's metrics that have one. ``None``: no list.
         level: Coverage of ``intervals`` (0.9 for 90 %).
         interval_scorer: Row of ``comparison`` the intervals belong to.
+        method: ``model`` or ``rule:<name>`` (a ranking rule, see :mod:`models.rules`); a
+            rule's card says what it ranks by and whether it was checked against outcomes.
+        validated: Whether the scores were judged on labelled snapshots.
+        notes: Plain sentences on what was done and why, listed under "What was done".
+        train_range: First and last training snapshot dates; ``None`` when nothing was trained
+            on labels (an unvalidated rule).
 
     Returns:
         Markdown text. It names no member: only aggregates and feature names.
     """
+    if method != "model":
+        return _rule_card(
+            target=target, method=method, calibration=calibration, horizon_days=horizon_days,
+            holdout_dates=holdout_dates, n_train_rows=n_train_rows,
+            n_holdout_rows=n_holdout_rows, holdout_positives=holdout_positives,
+            comparison=comparison, importance=importance, backtest_summary=backtest_summary,
+            primary_metric=primary_metric, limits=limits, intervals=intervals, level=level,
+            interval_scorer=interval_scorer, validated=validated, notes=notes,
+        )
     lines = [
         f"# corecast model card: {target}",
         "",
@@ -133,14 +162,11 @@ def render_model_card(
         "",
         "## Holdout metrics",
         "",
-        "| scorer | " + " | ".join(label for _, label in _CARD_METRICS) + " |",
-        "|---|" + "---|" * len(_CARD_METRICS),
+        *_metric_table(comparison),
     ]
-    for name, row in comparison.iterrows():
-        cells = [_fmt(row.get(metric, float("nan"))) for metric, _ in _CARD_METRICS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if intervals:
         lines += _interval_lines(intervals, level, comparison, interval_scorer)
+    lines += _notes_lines(notes)
     lines += ["", "## Top features (permutation importance on the holdout)", ""]
     top = importance.sort_values("importance_mean", ascending=False).head(10)
     for _, row in top.iterrows():
@@ -163,6 +189,99 @@ def render_model_card(
         "fitted on the training snapshots.",
         "- Per-chapter metrics are noisy for small chapters (few members, few positives).",
         "- The model sees activity, roles and membership only: nothing about why people engage.",
+        *[f"- {limit}" for limit in limits],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _metric_table(comparison: pd.DataFrame) -> list[str]:
+    """The card's metrics as a markdown table, one row per scorer of ``comparison``."""
+    lines = [
+        "| scorer | " + " | ".join(label for _, label in _CARD_METRICS) + " |",
+        "|---|" + "---|" * len(_CARD_METRICS),
+    ]
+    for name, row in comparison.iterrows():
+        cells = [_fmt(row.get(metric, float("nan"))) for metric, _ in _CARD_METRICS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _notes_lines(notes: tuple[str, ...]) -> list[str]:
+    """The "What was done" section listing ``notes`` (no lines without notes)."""
+    if not notes:
+        return []
+    return ["", "## What was done", "", *[f"- {note}" for note in notes]]
+
+
+def _dates(dates: tuple[pd.Timestamp, ...]) -> str:
+    return ", ".join(f"{d:%Y-%m-%d}" for d in dates)
+
+
+def _rule_card(
+    *,
+    target: str,
+    method: str,
+    calibration: str,
+    horizon_days: int,
+    holdout_dates: tuple[pd.Timestamp, ...],
+    n_train_rows: int,
+    n_holdout_rows: int,
+    holdout_positives: int,
+    comparison: pd.DataFrame,
+    importance: pd.DataFrame,
+    backtest_summary: Mapping[str, float],
+    primary_metric: str,
+    limits: tuple[str, ...],
+    intervals: Mapping[str, tuple[float, float]] | None,
+    level: float,
+    interval_scorer: str,
+    validated: bool,
+    notes: tuple[str, ...],
+) -> str:
+    """The card of a ranking rule (see :func:`render_model_card`): what it ranks by, whether
+    and on what it was judged, why no learned model stands in its place."""
+    columns = ", ".join(f"`{f}`" for f in importance.get("feature", pd.Series(dtype=str)))
+    judged = ", ".join(f"{name} {_fmt(value)}" for name, value in backtest_summary.items())
+    lines = [
+        f"# corecast model card: {target}",
+        "",
+        f"**Question.** {_QUESTIONS.get(target, target)} Horizon: {horizon_days} days.",
+        "",
+        f"**Method.** Ranking rule `{method}` on {columns or 'one feature'}: no learned weights.",
+        "",
+    ]
+    if validated:
+        lines += [
+            f"**Validated** on every labelled snapshot ({_dates(holdout_dates)}: "
+            f"{n_holdout_rows} member-snapshots, {holdout_positives} positives); rules compared "
+            f"by mean `{primary_metric}`: {judged or '-'}. Probabilities come from a "
+            f"`{calibration}` calibration fitted on the same snapshots.",
+            "",
+            "## Metrics on the labelled snapshots",
+            "",
+            *_metric_table(comparison),
+        ]
+        if intervals:
+            lines += _interval_lines(intervals, level, comparison, interval_scorer)
+        meaning = "Scores are calibrated probabilities of the labelled snapshots' outcomes."
+    else:
+        lines += [
+            f"**Not validated.** Ranks the {n_train_rows} eligible members on "
+            f"{_dates(holdout_dates)}; there is no labelled snapshot to check the ranking "
+            "against, so there are no metrics.",
+        ]
+        meaning = (
+            "Scores are percentiles within the community (0.9: ranked above 90 % of the "
+            "eligible members), not probabilities."
+        )
+    lines += _notes_lines(notes)
+    lines += [
+        "",
+        "## Known limits",
+        "",
+        f"- Scores rank members; they are not decisions. {meaning}",
+        "- A rule sees one column only: members it ranks alike may differ in every other way.",
         *[f"- {limit}" for limit in limits],
         "",
     ]

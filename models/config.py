@@ -17,6 +17,7 @@ __all__ = [
     "TARGETS",
     "CANDIDATES",
     "CALIBRATION_METHODS",
+    "VALIDATION_MODES",
     "DEFAULT_LOGREG_C",
     "DEFAULT_CANDIDATES",
     "TrainConfig",
@@ -43,6 +44,8 @@ DEFAULT_CANDIDATES = {
     "readiness": ("logreg", "hgb"),
     "disengagement": ("hgb", "logreg"),
 }
+#: How a learned model is judged (``TrainConfig.validation``).
+VALIDATION_MODES = ("auto", "holdout", "backtest")
 #: Calibration choices; ``auto`` picks isotonic, sigmoid or none on held-out predictions.
 CALIBRATION_METHODS = ("auto", "isotonic", "sigmoid", "none")
 
@@ -71,6 +74,13 @@ class TrainConfig:
             :data:`models.rules.RULES`; ``()`` = none in the backtest, the fallback still uses
             the target's rules). A rule replaces the models only when better by
             ``selection_margin``.
+        validation: How a learned model is judged: ``"holdout"`` (the newest snapshots kept
+            aside, never trained on before the final evaluation), ``"backtest"`` (no holdout:
+            the rolling-origin backtest is the evaluation and the final model learns from every
+            labelled snapshot) or ``"auto"`` (a holdout when the history allows one with
+            ``min_holdout_positives`` positives, else the backtest alone; a holdout costs a
+            whole label window of history, which a short history or a two-year promotion
+            window cannot spare).
         bootstrap_samples: Member resamples behind the confidence intervals of the holdout
             metrics (0 = no intervals).
         interval_level: Coverage of those intervals.
@@ -102,6 +112,10 @@ class TrainConfig:
             the negatives' total weight). Imbalance is otherwise handled by calibration, a
             ranking primary metric (PR-AUC) and minimum-positive checks; on the simulated
             community up-weighting lowered ranking quality.
+        selection_confidence: A later candidate replaces the earlier choice only when it is
+            better in at least this share of member resamples of the selection backtest (a
+            paired bootstrap; 0 = the mean alone decides). With a handful of positives a mean
+            difference is mostly noise, and the preferred, simpler candidate should stay.
         selection_margin: How much better (in the primary metric's units, mean over the
             backtest origins) a candidate must be than the one chosen among the candidates
             listed before it to replace it. Candidates are listed preferred first, so another
@@ -147,6 +161,7 @@ class TrainConfig:
     max_holdout_snapshots: int = 6
     pooled_positives: int = 20
     rules: tuple[str, ...] | None = None
+    validation: str = "auto"
     bootstrap_samples: int = 200
     interval_level: float = 0.9
     min_train_snapshots: int = 2
@@ -165,6 +180,7 @@ class TrainConfig:
     seed: int = 0
     class_weight: str = "none"
     selection_margin: float = 0.01
+    selection_confidence: float = 0.9
     logreg_c: float | None = None
     logreg_max_iter: int = 500
     hgb_learning_rate: float = 0.1
@@ -202,6 +218,10 @@ class TrainConfig:
             raise ConfigError(
                 f"primary_metric must be one of {sorted(METRIC_DIRECTIONS)}, "
                 f"got {self.primary_metric!r}"
+            )
+        if self.validation not in VALIDATION_MODES:
+            raise ConfigError(
+                f"validation must be one of {VALIDATION_MODES}, got {self.validation!r}"
             )
         if self.class_weight not in ("none", "balanced"):
             raise ConfigError(f"class_weight must be none or balanced, got {self.class_weight!r}")
@@ -255,6 +275,10 @@ class TrainConfig:
         if int(self.bootstrap_samples) != self.bootstrap_samples or self.bootstrap_samples < 0:
             raise ConfigError(
                 f"bootstrap_samples must be a whole number >= 0, got {self.bootstrap_samples!r}"
+            )
+        if not 0 <= self.selection_confidence < 1:
+            raise ConfigError(
+                f"selection_confidence must be in [0, 1), got {self.selection_confidence!r}"
             )
         if not 0 < self.interval_level < 1:
             raise ConfigError(f"interval_level must be in (0, 1), got {self.interval_level!r}")

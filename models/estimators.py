@@ -24,6 +24,7 @@ __all__ = [
 SKOPS_TRUSTED_TYPES = [
     "models.estimators.Log1pNonNegative",
     "models.estimators.CalibratedModel",
+    "models.rules.RuleScorer",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 ]
 
@@ -31,6 +32,10 @@ SKOPS_TRUSTED_TYPES = [
 _PROB_FLOOR = 1e-4
 _TIE_BREAK = 1e-7
 _BOUNDS = (_PROB_FLOOR + _TIE_BREAK, 1.0 - _PROB_FLOOR - _TIE_BREAK)
+# Slope (per standard deviation of the score) of a Platt map whose fitted slope was not
+# positive: small enough to leave every probability at the base rate to about 1e-6, large
+# enough to keep the order of the scores.
+_FLAT_SLOPE = 1e-6
 
 
 class Log1pNonNegative(TransformerMixin, BaseEstimator):
@@ -199,11 +204,18 @@ def fit_calibrator(score, y, method: str) -> dict:
         }
     if method == "sigmoid":
         platt = LogisticRegression(C=1e6, max_iter=1000).fit(score[:, None], y)
+        slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+        if not slope > 0:
+            # A calibration map must keep the model's order. Scores that do not rise with the
+            # outcome in this sample get the base rate, ordered by the score underneath.
+            rate = float(np.clip(y.mean(), _PROB_FLOOR, 1.0 - _PROB_FLOOR)) if y.size else 0.5
+            slope = _FLAT_SLOPE / max(float(np.std(score)), 1e-12)
+            intercept = float(np.log(rate / (1.0 - rate))) - slope * float(np.mean(score))
         return {
             "method": "sigmoid",
             "knots_x": None,
             "knots_y": None,
-            "slope": float(platt.coef_[0, 0]),
-            "intercept": float(platt.intercept_[0]),
+            "slope": slope,
+            "intercept": intercept,
         }
     raise ValueError(f"unknown calibration method {method!r}")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.build import build_features
-from features.errors import InsufficientDataError
+from features.errors import InsufficientDataError, TargetUnavailable
 from features.feature_config import FeatureConfig, resolve_vocabulary
 from features.frames import FrameConfig, TrainingFrame
 from features.labels import LabelConfig, select_disengagement_eligible, select_readiness_eligible
@@ -55,7 +55,7 @@ def train_or_fallback(
     *,
     truth_source=None,
     training_frame: TrainingFrame | None = None,
-    frame_error: InsufficientDataError | None = None,
+    frame_error: InsufficientDataError | TargetUnavailable | None = None,
 ) -> TrainResult:
     """A learned model of ``target`` when the data supports one, else the best rule.
 
@@ -65,8 +65,12 @@ def train_or_fallback(
         training_frame: The target's frame when built (``None`` with ``frame_error``).
         frame_error: Why no frame could be built (too short a history), if so.
 
+    A readiness target whose core role no member has held yet (or without a roles table) gets
+    the unvalidated rule too, with a note naming ``--core-role`` in case the role has another
+    name.
+
     Raises:
-        TargetUnavailable: If the data cannot express the target at all.
+        InsufficientDataError: If not even a rule can rank anybody (no eligible member).
     """
     why = frame_error
     if why is None:
@@ -75,7 +79,7 @@ def train_or_fallback(
                 tables, target, labels, frame, features, config,
                 truth_source=truth_source, training_frame=training_frame,
             )
-        except InsufficientDataError as exc:
+        except (InsufficientDataError, TargetUnavailable) as exc:
             why = exc
     usable = training_frame if frame_error is None else None
     return train_rule(tables, target, labels, frame, features, config, usable, str(why))
@@ -175,8 +179,10 @@ def _unvalidated_rule(
         InsufficientDataError: If nobody is eligible at that date (nothing to rank).
     """
     as_of = _reference_date(tables, frame)
-    select = select_readiness_eligible if target == "readiness" else select_disengagement_eligible
-    eligible = select(tables, as_of, labels)
+    if target == "readiness":
+        eligible = select_readiness_eligible(tables, as_of, labels, allow_no_spells=True)
+    else:
+        eligible = select_disengagement_eligible(tables, as_of, labels)
     if not len(eligible):
         raise InsufficientDataError(
             f"{target}: no learned model ({why}), and no member is eligible on "

@@ -8,11 +8,19 @@ named ``corecast-<target>``.
 Promotion: every new model version gets the alias ``challenger``. It becomes ``champion`` only
 when it is at least as good as the current champion on the primary metric **on the same
 holdout** (the champion is loaded and scored on this run's newest holdout), up to
-``TrainConfig.promotion_tolerance``. A refusal is recorded as tags on the version and the run;
+``TrainConfig.promotion_tolerance``, or when it is worse in no more than half of the member
+resamples of a paired bootstrap. An unvalidated challenger (a ranking rule with no labelled
+snapshot to judge it by) never replaces a validated champion unless forced. A refusal is
+recorded as tags on the version and the run;
 ``strict=True`` turns it into :class:`~features.errors.PromotionRefused`. ``force_promote=True``
 promotes regardless (for humans, recorded as forced). Every alias change leaves tags saying who,
 when, why and which version held the alias before, both on the version and as an entry of the
 registered model's audit log (``audit.<timestamp>`` tags).
+
+Every run and version says what produces its scores: ``corecast.method`` (``model`` or
+``rule:<name>``, see :mod:`models.rules`), ``corecast.validated`` (``true``/``false``) and
+``corecast.notes`` (why, in plain sentences). Versions registered before these tags existed are
+learned, validated models.
 """
 
 from __future__ import annotations
@@ -48,11 +56,12 @@ from features.errors import (
     PromotionRefused,
     TargetUnavailable,
 )
+from features.frames import align_features
 from features.settings import mlflow_tracking_uri
 from features.tables import Tables
 from models.config import TARGETS, TrainConfig, flatten_params, to_plain
 from models.estimators import SKOPS_TRUSTED_TYPES
-from models.metrics import is_better
+from models.metrics import BOOTSTRAP_METRICS, capacity_k, is_better, paired_bootstrap_difference
 from models.plots import write_evaluation_plots
 from models.train import TrainResult, evaluate_on_holdout, render_card
 
@@ -71,6 +80,8 @@ __all__ = [
     "train_and_register",
     "promote_version",
     "list_model_versions",
+    "version_method",
+    "method_tags",
     "load_champion",
     "code_version",
 ]
@@ -107,6 +118,9 @@ class PromotionDecision:
         champion_value: The previous champion's value on the same holdout (``None`` if none).
         champion_version: The previous champion's version (``None`` if none).
         tolerance: Allowed shortfall.
+        paired: Paired bootstrap over members of ``challenger - champion`` on the holdout
+            (:func:`models.metrics.paired_bootstrap_difference`: ``difference``, ``low``,
+            ``high``, ``p_a_worse``); empty when no champion was scored.
     """
 
     promoted: bool
@@ -117,6 +131,7 @@ class PromotionDecision:
     champion_value: float | None
     champion_version: str | None
     tolerance: float
+    paired: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,6 +150,10 @@ class TrainOutcome:
         decision: The promotion decision.
         metrics: The run's metrics.
         result: The full training result (``None`` when unavailable).
+        method: What produces the scores: ``model`` or ``rule:<name>``; ``None`` when nothing
+            was trained.
+        validated: Whether the scores were judged on labelled snapshots.
+        notes: Plain sentences on what was done and why (e.g. why a rule stands in).
     """
 
     target: str
@@ -146,6 +165,9 @@ class TrainOutcome:
     decision: PromotionDecision | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     result: TrainResult | None = None
+    method: str | None = None
+    validated: bool = False
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,6 +293,9 @@ def _configs(result: TrainResult) -> dict:
         "features": to_plain(features),
         "feature_columns": list(result.feature_columns),
         "candidate": result.candidate,
+        "method": result.method,
+        "validated": bool(result.validated),
+        "notes": list(result.notes),
         "calibration": result.calibration_method,
         "horizon_days": result.split.horizon_days,
         "train_dates": [d.isoformat() for d in result.split.train_dates],
@@ -278,22 +303,38 @@ def _configs(result: TrainResult) -> dict:
     }
 
 
+def _both_classes(holdout: pd.DataFrame) -> bool:
+    """Whether the holdout has labels of both classes (plots and holdout tables need them)."""
+    return "label" in holdout.columns and holdout["label"].nunique() == 2
+
+
 def _write_artifacts(result: TrainResult, folder: Path) -> None:
-    (folder / "plots").mkdir()
-    y = result.holdout_data["label"].to_numpy()
-    write_evaluation_plots(
-        folder / "plots",
-        target=result.target,
-        y=y,
-        prob=result.holdout_data["score"].to_numpy(),
-        others=result.other_scores,
-        importance=result.importance,
-        n_bins=result.config.ece_bins,
-    )
-    result.importance.to_csv(folder / "feature_importance.csv", index=False)
-    result.backtest.to_csv(folder / "backtest.csv", index=False)
-    result.calibration_table.to_csv(folder / "calibration.csv", index=False)
-    result.comparison.to_csv(folder / "holdout_metrics.csv")
+    """Plots, tables, model card and training configuration of a result into ``folder``.
+
+    Plots and the holdout table need a holdout with both classes (an unvalidated rule has no
+    holdout); empty tables are left out.
+    """
+    if _both_classes(result.holdout_data):
+        (folder / "plots").mkdir()
+        importance = result.importance.dropna(subset=["importance_mean"])
+        write_evaluation_plots(
+            folder / "plots",
+            target=result.target,
+            y=result.holdout_data["label"].to_numpy(),
+            prob=result.holdout_data["score"].to_numpy(),
+            others=result.other_scores,
+            importance=importance,
+            n_bins=result.config.ece_bins,
+        )
+    tables = {
+        "feature_importance.csv": (result.importance, False),
+        "backtest.csv": (result.backtest, False),
+        "calibration.csv": (result.calibration_table, False),
+        "holdout_metrics.csv": (result.comparison, True),
+    }
+    for filename, (table, index) in tables.items():
+        if filename == "feature_importance.csv" or not table.empty:
+            table.to_csv(folder / filename, index=index)
     (folder / "model_card.md").write_text(render_card(result), encoding="utf-8")
     (folder / "training_config.json").write_text(
         json.dumps(_configs(result), indent=2, default=str), encoding="utf-8"
@@ -307,24 +348,37 @@ def _metric_key(name: str) -> str:
 # --- logging ------------------------------------------------------------------------------------
 
 
-def log_training_run(result: TrainResult, *, actor: str | None = None) -> tuple[str, str]:
-    """Log a training result as an MLflow run and register its model as a new version.
+#: Longest ``corecast.notes`` tag value kept (MLflow limits tag values; the card has them all).
+_NOTES_TAG_CHARS = 4000
 
-    Logs the configurations as parameters, every metric, tags (data fingerprint, as-of range,
-    snapshot count, code version), the training data as a dataset input (schema and profile, no
-    member identifiers), the model with its signature, and the artifacts (plots, importance,
-    backtest, holdout metrics, model card, training configuration). The new version gets the
-    ``challenger`` alias.
 
-    Returns:
-        ``(run_id, version)``.
-    """
-    client = _client()
-    experiment_id = _ensure_experiment(client, experiment_name(result.target))
-    name = model_name(result.target)
+def _evaluation_dates(result: TrainResult) -> tuple[pd.Timestamp, ...]:
+    """The dates the scores were judged on: the holdout's, else the evaluation rows' dates."""
+    if result.split.holdout_dates:
+        return tuple(result.split.holdout_dates)
+    held = result.holdout_data
+    return tuple(pd.Timestamp(d) for d in sorted(held["as_of"].unique())) if len(held) else ()
+
+
+def method_tags(result: TrainResult) -> dict[str, str]:
+    """``corecast.method``, ``corecast.validated``, ``corecast.notes`` and
+    ``corecast.validation_snapshots`` of a result (on its run and its version)."""
+    notes = " ".join(result.notes)
+    if len(notes) > _NOTES_TAG_CHARS:
+        notes = notes[: _NOTES_TAG_CHARS - 3] + "..."
+    snapshots = len(_evaluation_dates(result)) if result.validated else 0
+    return {
+        "corecast.method": result.method,
+        "corecast.validated": "true" if result.validated else "false",
+        "corecast.notes": notes,
+        "corecast.validation_snapshots": str(snapshots),
+    }
+
+
+def _run_tags(result: TrainResult, actor: str | None) -> dict[str, str]:
+    """Tags of a training run: data, dates, code, who trained, and the method."""
     dates = result.snapshot_dates
-    holdout = result.split.holdout_dates
-    tags = {
+    return {
         "corecast.target": result.target,
         "corecast.candidate": result.candidate,
         "corecast.calibration": result.calibration_method,
@@ -333,70 +387,111 @@ def log_training_run(result: TrainResult, *, actor: str | None = None) -> tuple[
         "corecast.data_source": result.source,
         "corecast.as_of_first": dates[0].isoformat(),
         "corecast.as_of_last": dates[-1].isoformat(),
-        "corecast.holdout_as_of": ",".join(d.isoformat() for d in holdout),
+        "corecast.holdout_as_of": ",".join(d.isoformat() for d in _evaluation_dates(result)),
         "corecast.snapshot_count": str(len(dates)),
         "corecast.code_version": code_version(),
         "corecast.trained_by": _actor(actor),
+        **method_tags(result),
     }
+
+
+def _run_params(result: TrainResult) -> dict[str, str]:
     params = {
         **result.config.to_params("train"),
         **flatten_params(result.label_config, "labels"),
         **flatten_params(result.frame_config, "frame"),
         **flatten_params(_configs(result)["features"], "features"),
     }
-    params = {k: (v if len(v) <= 6000 else v[:5990] + "...") for k, v in params.items()}
-    x_columns = list(result.feature_columns)
+    return {k: (v if len(v) <= 6000 else v[:5990] + "...") for k, v in params.items()}
+
+
+def _run_name(result: TrainResult) -> str:
+    """``<target>-<candidate>-<newest date>``; a rule's candidate is its method."""
+    return f"{result.target}-{result.candidate}-{result.snapshot_dates[-1]:%Y%m%d}"
+
+
+def _log_dataset(result: TrainResult) -> None:
+    """The training data as the run's dataset input (no member ids; targets when labelled)."""
+    dataset_df = _safe_frame(result.train_data.drop(columns=["member_id"], errors="ignore"))
+    source = result.source if Path(result.source).exists() else None
+    targets = "label" if "label" in dataset_df.columns else None
+    with warnings.catch_warnings():
+        # A local folder matches two equivalent local source types; MLflow picks one and warns;
+        # the dataset schema hint about integer columns concerns serving, not datasets.
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(
+            dataset_df, source=source, targets=targets, name=f"{result.target}-training"
+        )
+        mlflow.log_input(dataset, context="training")
+
+
+def _log_model(result: TrainResult, name: str):
+    """Log the model (skops, with signature and an input example) and register it."""
     # Float columns in the signature: integer counts would make missing values a schema error.
-    example = result.train_data[x_columns].head(5).astype(np.float64)
+    example = result.train_data[list(result.feature_columns)].head(5).astype(np.float64)
     signature = infer_signature(example, result.model.predict_proba(example))
     trusted = [t for t in SKOPS_TRUSTED_TYPES if t != _HGB_TRUSTED]
     if result.candidate == "hgb":
         trusted.append(_HGB_TRUSTED)
-    dataset_df = _safe_frame(result.train_data.drop(columns=["member_id"], errors="ignore"))
-    source = result.source if Path(result.source).exists() else None
-    with warnings.catch_warnings():
-        # A local folder matches two equivalent local source types; MLflow picks one and warns.
-        warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(
-            dataset_df, source=source, targets="label", name=f"{result.target}-training"
-        )
-    run_name = f"{result.target}-{result.candidate}-{holdout[-1]:%Y%m%d}"
+    return mlflow.sklearn.log_model(
+        result.model,
+        name="model",
+        signature=signature,
+        input_example=example,
+        pip_requirements=_pip_requirements(),
+        pyfunc_predict_fn="predict_proba",
+        serialization_format="skops",
+        skops_trusted_types=trusted,
+        registered_model_name=name,
+        await_registration_for=0,
+    )
+
+
+def log_training_run(result: TrainResult, *, actor: str | None = None) -> tuple[str, str]:
+    """Log a training result as an MLflow run and register its model as a new version.
+
+    Logs the configurations as parameters, every metric, tags (data fingerprint, as-of range,
+    snapshot count, code version, method: ``corecast.method`` / ``corecast.validated`` /
+    ``corecast.notes``), the training data as a dataset input (schema and profile, no member
+    identifiers), the model with its signature, and the artifacts (plots, importance, backtest,
+    holdout metrics, model card, training configuration; plots and holdout tables only when the
+    holdout has both classes). A ranking rule is logged like a model. The new version carries
+    the method tags too and gets the ``challenger`` alias.
+
+    Returns:
+        ``(run_id, version)``.
+    """
+    client = _client()
+    experiment_id = _ensure_experiment(client, experiment_name(result.target))
+    name = model_name(result.target)
+    tags = _run_tags(result, actor)
     nested = mlflow.active_run() is not None
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, nested=nested) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=_run_name(result), nested=nested
+    ) as run:
         mlflow.set_tags(tags)
-        mlflow.log_params(params)
+        mlflow.log_params(_run_params(result))
         mlflow.log_metrics(
             {_metric_key(k): float(v) for k, v in result.metrics.items() if v is not None}
         )
-        with warnings.catch_warnings():
-            # The dataset schema hint about integer columns concerns serving, not datasets.
-            warnings.simplefilter("ignore", UserWarning)
-            mlflow.log_input(dataset, context="training")
+        _log_dataset(result)
         with tempfile.TemporaryDirectory(prefix="corecast-artifacts-") as tmp:
             _write_artifacts(result, Path(tmp))
             mlflow.log_artifacts(tmp)
-        info = mlflow.sklearn.log_model(
-            result.model,
-            name="model",
-            signature=signature,
-            input_example=example,
-            pip_requirements=_pip_requirements(),
-            pyfunc_predict_fn="predict_proba",
-            serialization_format="skops",
-            skops_trusted_types=trusted,
-            registered_model_name=name,
-            await_registration_for=0,
-        )
+        info = _log_model(result, name)
         run_id = run.info.run_id
     version = str(info.registered_model_version)
-    client.set_model_version_tag(name, version, "corecast.run_id", run_id)
-    client.set_model_version_tag(name, version, "corecast.primary_metric", result.primary_metric)
-    client.set_model_version_tag(
-        name, version, f"corecast.holdout.{result.primary_metric}", f"{result.holdout_value:.6f}"
-    )
-    client.set_model_version_tag(
-        name, version, "corecast.holdout_as_of", tags["corecast.holdout_as_of"]
-    )
+    version_tags = {
+        "corecast.run_id": run_id,
+        "corecast.primary_metric": result.primary_metric,
+        "corecast.holdout_as_of": tags["corecast.holdout_as_of"],
+        **method_tags(result),
+    }
+    value = result.metrics.get(f"holdout.{result.primary_metric}")
+    if value is not None:
+        version_tags[f"corecast.holdout.{result.primary_metric}"] = f"{value:.6f}"
+    for key, text in version_tags.items():
+        client.set_model_version_tag(name, version, key, text)
     _set_alias(client, name, CHALLENGER, version, actor=actor, reason="newly trained version")
     return run_id, version
 
@@ -469,6 +564,99 @@ def _feature_columns_of(model) -> tuple[str, ...]:
 # --- promotion ----------------------------------------------------------------------------------
 
 
+def _version_validated(client, name: str, version: str) -> bool:
+    """Whether a registered version's scores were validated (versions without the tag were)."""
+    tags = client.get_model_version(name, version).tags or {}
+    return str(tags.get("corecast.validated", "true")).lower() != "false"
+
+
+def _paired(result: TrainResult, champion_scores: np.ndarray) -> dict[str, float]:
+    """Paired bootstrap over members of challenger minus champion on the primary metric
+    (empty when the metric has no bootstrap or ``bootstrap_samples`` is 0)."""
+    config, held = result.config, result.holdout_data
+    metric = config.primary_metric
+    if metric not in BOOTSTRAP_METRICS or config.bootstrap_samples == 0 or not len(held):
+        return {}
+    return paired_bootstrap_difference(
+        held["label"].to_numpy(),
+        held["score"].to_numpy(dtype=np.float64),
+        champion_scores,
+        groups=held["member_id"].to_numpy(),
+        metric=metric,
+        dates=held["as_of"].to_numpy(),
+        k=lambda n: capacity_k(n, config.capacity_share),
+        n_boot=config.bootstrap_samples,
+        level=config.interval_level,
+        seed=config.seed,
+    )
+
+
+def _score_champion(result: TrainResult, champion) -> tuple[float, dict[str, float]]:
+    """The champion's primary metric on the challenger's holdout, and the paired bootstrap."""
+    columns = _feature_columns_of(champion)
+    value = float(evaluate_on_holdout(champion, columns, result)[result.primary_metric])
+    x = align_features(result.holdout_data, list(columns))
+    return value, _paired(result, np.asarray(champion.predict_proba(x))[:, 1])
+
+
+def _resamples_text(paired: Mapping[str, float], level: float) -> str:
+    """``; worse in 83 % of member resamples, difference 90 % interval [-0.04, 0.01]``."""
+    p = paired.get("p_a_worse", float("nan"))
+    if p is None or np.isnan(p):
+        return "; no paired bootstrap" if not paired else "; paired bootstrap undefined"
+    return (
+        f"; worse in {100 * p:.0f} % of member resamples, difference {100 * level:g} % "
+        f"interval [{paired['low']:.4f}, {paired['high']:.4f}]"
+    )
+
+
+def _decide(
+    result: TrainResult,
+    challenger_value: float,
+    champion: tuple[str | None, float | None, bool],
+    paired: Mapping[str, float],
+) -> tuple[bool, str]:
+    """Whether the challenger replaces the champion (see :func:`gate_promotion`), and why.
+
+    Args:
+        champion: ``(version, value on the challenger's holdout, validated)``; version ``None``
+            when there is no champion.
+    """
+    version, value, validated = champion
+    metric, tol = result.primary_metric, float(result.config.promotion_tolerance)
+    if version is None:
+        if result.validated:
+            return True, f"first champion ({metric} {challenger_value:.4f})"
+        return True, f"first champion ({result.method}, not validated)"
+    if not result.validated:
+        if not validated:
+            return True, (
+                f"challenger {result.method} is not validated and neither is champion "
+                f"v{version}: the newer ranking replaces it"
+            )
+        return False, (
+            f"refused: challenger {result.method} is not validated (no labelled snapshot to "
+            f"judge it by) and champion v{version} is"
+        )
+    holdout = ",".join(f"{d:%Y-%m-%d}" for d in _evaluation_dates(result))
+    compared = (
+        f"challenger {metric} {challenger_value:.4f} vs champion v{version} {value:.4f} on "
+        f"holdout {holdout} (tolerance {tol:g})"
+    )
+    if is_better(metric, challenger_value, value, tol):
+        return True, compared
+    resamples = _resamples_text(paired, result.config.interval_level)
+    p = paired.get("p_a_worse", float("nan"))
+    if not np.isnan(p) and p <= 0.5:
+        return True, f"{compared}: worse on the point estimate but not in most resamples" + (
+            resamples
+        )
+    return False, (
+        f"refused: challenger {metric} {challenger_value:.4f} is worse than champion "
+        f"v{version} {value:.4f} on holdout {holdout} (tolerance {tol:g}){resamples}"
+    )
+
+
 def gate_promotion(
     result: TrainResult,
     run_id: str,
@@ -480,41 +668,36 @@ def gate_promotion(
 ) -> PromotionDecision:
     """Decide whether the new version replaces the champion, and record the decision.
 
-    The current champion (if any) is loaded and scored on this run's holdout; the challenger is
-    promoted when ``is_better(metric, challenger, champion, tolerance)``. The decision's numbers
-    are stored as ``promotion.*`` tags on the version and the run.
+    - No champion yet: the challenger is promoted (validated or not).
+    - An unvalidated challenger (a rule with no labelled snapshot to judge it by) replaces an
+      existing champion only when that champion is unvalidated too (or when forced).
+    - Otherwise the champion is loaded and scored on the challenger's holdout, and a paired
+      bootstrap over members (:func:`models.metrics.paired_bootstrap_difference`) estimates
+      the difference. The challenger is **refused** when it is worse than the champion by more
+      than ``promotion_tolerance`` on the point estimate **and** worse in most member resamples
+      (``p_a_worse > 0.5``; on the point estimate alone when the bootstrap is off or
+      undefined); it is promoted otherwise.
+
+    The decision's numbers are stored as ``promotion.*`` tags on the version and the run
+    (``promotion.difference_low`` / ``_high`` and ``promotion.p_challenger_worse`` from the
+    bootstrap).
 
     Raises:
         PromotionRefused: If the gate refuses and ``strict`` is true (after recording).
     """
     client = _client()
     name = model_name(result.target)
-    metric = result.primary_metric
-    tolerance = float(result.config.promotion_tolerance)
-    challenger_value = float(result.holdout_value)
+    challenger_value = float(result.metrics.get(f"holdout.{result.primary_metric}", np.nan))
     champion_version = _current_alias_version(client, name, CHAMPION)
-    champion_value: float | None = None
-    if champion_version is not None and champion_version != version:
-        champion = _load_version(name, champion_version)
-        champion_value = float(
-            evaluate_on_holdout(champion, _feature_columns_of(champion), result)[metric]
-        )
-    holdout = ",".join(f"{d:%Y-%m-%d}" for d in result.split.holdout_dates)
-    if champion_value is None:
-        promoted, reason = True, f"first champion ({metric} {challenger_value:.4f})"
-    elif is_better(metric, challenger_value, champion_value, tolerance):
-        promoted = True
-        reason = (
-            f"challenger {metric} {challenger_value:.4f} vs champion v{champion_version} "
-            f"{champion_value:.4f} on holdout {holdout} (tolerance {tolerance:g})"
-        )
-    else:
-        promoted = False
-        reason = (
-            f"refused: challenger {metric} {challenger_value:.4f} is worse than champion "
-            f"v{champion_version} {champion_value:.4f} on holdout {holdout} "
-            f"(tolerance {tolerance:g})"
-        )
+    rival = champion_version if champion_version != version else None
+    champion_value, paired, champion_validated = None, {}, True
+    if rival is not None:
+        champion_validated = _version_validated(client, name, rival)
+        if result.validated:
+            champion_value, paired = _score_champion(result, _load_version(name, rival))
+    promoted, reason = _decide(
+        result, challenger_value, (rival, champion_value, champion_validated), paired
+    )
     forced = False
     if not promoted and force_promote:
         promoted, forced = True, True
@@ -523,40 +706,64 @@ def gate_promotion(
         promoted=promoted,
         forced=forced,
         reason=reason,
-        metric=metric,
+        metric=result.primary_metric,
         challenger_value=challenger_value,
         champion_value=champion_value,
         champion_version=champion_version,
-        tolerance=tolerance,
+        tolerance=float(result.config.promotion_tolerance),
+        paired=dict(paired),
     )
-    tags = {
-        "promotion.status": "forced" if forced else ("promoted" if promoted else "refused"),
-        "promotion.reason": reason,
-        "promotion.metric": metric,
-        "promotion.challenger_value": f"{challenger_value:.6f}",
-        "promotion.champion_value": "none" if champion_value is None else f"{champion_value:.6f}",
-        "promotion.champion_version": champion_version or "none",
-        "promotion.tolerance": f"{tolerance:g}",
-        "promotion.decided_by": _actor(actor),
-        "promotion.decided_at": _now(),
-    }
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-    stamp = int(datetime.now(UTC).timestamp() * 1000)
-    gate_metrics = {f"gate.challenger.{metric}": challenger_value}
-    if champion_value is not None:
-        gate_metrics[f"gate.champion.{metric}"] = champion_value
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, float(v), stamp, 0) for k, v in gate_metrics.items()],
-        tags=[RunTag(k, v) for k, v in tags.items()],
-    )
+    _record_decision(client, name, version, run_id, decision, actor)
     if promoted:
         _set_alias(client, name, CHAMPION, version, actor=actor, reason=reason)
         _remove_alias(client, name, CHALLENGER, actor=actor, reason=f"v{version} promoted")
     elif strict:
         raise PromotionRefused(f"{name} v{version}: {reason}")
     return decision
+
+
+def _number(value: float | None) -> str:
+    return "none" if value is None or np.isnan(value) else f"{value:.6f}"
+
+
+def _record_decision(
+    client, name: str, version: str, run_id: str, decision: PromotionDecision, actor
+) -> None:
+    """The decision as ``promotion.*`` tags on the version and the run, and gate metrics."""
+    metric, paired = decision.metric, decision.paired
+    tags = {
+        "promotion.status": (
+            "forced" if decision.forced else ("promoted" if decision.promoted else "refused")
+        ),
+        "promotion.reason": decision.reason,
+        "promotion.metric": metric,
+        "promotion.challenger_value": _number(decision.challenger_value),
+        "promotion.champion_value": _number(decision.champion_value),
+        "promotion.champion_version": decision.champion_version or "none",
+        "promotion.tolerance": f"{decision.tolerance:g}",
+        "promotion.difference": _number(paired.get("difference")),
+        "promotion.difference_low": _number(paired.get("low")),
+        "promotion.difference_high": _number(paired.get("high")),
+        "promotion.p_challenger_worse": _number(paired.get("p_a_worse")),
+        "promotion.decided_by": _actor(actor),
+        "promotion.decided_at": _now(),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    stamp = int(datetime.now(UTC).timestamp() * 1000)
+    gate_metrics = {
+        f"gate.challenger.{metric}": decision.challenger_value,
+        f"gate.champion.{metric}": decision.champion_value,
+    }
+    client.log_batch(
+        run_id,
+        metrics=[
+            Metric(k, float(v), stamp, 0)
+            for k, v in gate_metrics.items()
+            if v is not None and not np.isnan(v)
+        ],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
 
 
 def register_result(
@@ -583,6 +790,9 @@ def register_result(
         decision=decision,
         metrics=dict(result.metrics),
         result=result,
+        method=result.method,
+        validated=bool(result.validated),
+        notes=tuple(result.notes),
     )
 
 
@@ -627,18 +837,19 @@ def train_and_register(
     force_promote: bool = False,
     strict: bool = False,
     actor: str | None = None,
+    required: bool | None = None,
 ) -> list[TrainOutcome]:
-    """Train, log, register and gate the models of several targets.
+    """Train (a model, else a ranking rule), log, register and gate several targets.
+
+    Each target gets a learned model when the data supports one and a transparent ranking rule
+    otherwise (:func:`models.fallback.train_or_fallback`); the outcome says which
+    (``method``, ``validated``, ``notes``).
 
     Args:
         source: A data source (folder or URL understood by ``features.contract.load_tables``)
             or already loaded tables. When it is a folder of simulated data, the oracle is
             evaluated too.
-        targets: Targets to train; ``None`` = every target the data supports (a target the data
-            cannot express, or has too little data for, is reported with status
-            ``"unavailable"`` / ``"insufficient_data"`` and the others still train). Targets
-            named explicitly raise :class:`~features.errors.TargetUnavailable` /
-            :class:`~features.errors.InsufficientDataError` instead.
+        targets: Targets to train; ``None`` = every target.
         labels: ``LabelConfig`` (default settings when ``None``).
         frame: ``FrameConfig``; its snapshot count is raised per target when the backtest needs
             more; ``None`` = monthly snapshots over up to two years
@@ -648,6 +859,12 @@ def train_and_register(
         force_promote: Promote even when the gate refuses (recorded as forced).
         strict: Raise :class:`~features.errors.PromotionRefused` when the gate refuses.
         actor: Who is training (defaults to the OS user), for the audit trail.
+        required: Whether a target that gets neither a model nor a rule raises
+            (:class:`~features.errors.TargetUnavailable` when the data cannot express it,
+            :class:`~features.errors.InsufficientDataError` when nobody can even be ranked);
+            when false it is reported with status ``"unavailable"`` /
+            ``"insufficient_data"`` and the others still train. Default: true when ``targets``
+            are named.
 
     Returns:
         One :class:`TrainOutcome` per target, in order.
@@ -655,21 +872,19 @@ def train_and_register(
     from features.contract import load_tables
     from features.feature_config import FeatureConfig
     from features.labels import LabelConfig
-    from models.train import build_target_frames, default_frame_config, train_target
+    from models.train import build_target_frames, default_frame_config
 
-    explicit = targets is not None
-    wanted = tuple(targets) if explicit else TARGETS
+    wanted = TARGETS if targets is None else tuple(targets)
+    required = targets is not None if required is None else required
     for target in wanted:
         model_name(target)
     if isinstance(source, Tables):
-        tables, truth_source = source, None
-        if Path(str(source.source)).is_dir():
-            truth_source = str(source.source)
+        tables = source
+        truth_source = str(source.source) if Path(str(source.source)).is_dir() else None
     else:
         tables, truth_source = load_tables(source), source
     labels = labels or LabelConfig()
     features = features or FeatureConfig()
-    outcomes = []
     configs = {
         target: (train_configs or {}).get(target) or TrainConfig(target=target)
         for target in wanted
@@ -680,22 +895,15 @@ def train_and_register(
     }
     # One feature pass per snapshot date serves every target's frame.
     built, errors = build_target_frames(tables, target_frames, labels, features)
+    outcomes = []
     for target in wanted:
         try:
-            if target in errors:
-                raise errors[target]
-            result = train_target(
-                tables,
-                target,
-                labels,
-                target_frames[target],
-                features,
-                configs[target],
-                truth_source=truth_source,
-                training_frame=built.pop(target),
+            result = _train_one(
+                tables, target, labels, target_frames[target], features, configs[target],
+                truth_source, built.pop(target, None), errors.get(target),
             )
         except (TargetUnavailable, InsufficientDataError) as exc:
-            if explicit:
+            if required:
                 raise
             status = "unavailable" if isinstance(exc, TargetUnavailable) else "insufficient_data"
             outcomes.append(TrainOutcome(target=target, status=status, message=str(exc)))
@@ -704,6 +912,26 @@ def train_and_register(
             register_result(result, force_promote=force_promote, strict=strict, actor=actor)
         )
     return outcomes
+
+
+def _train_one(
+    tables: Tables, target: str, labels, frame, features, config: TrainConfig, truth_source,
+    training_frame, error: Exception | None,
+) -> TrainResult:
+    """A model of ``target``, else its best rule (see :func:`models.fallback.train_or_fallback`).
+
+    Raises:
+        TargetUnavailable: The data cannot express the target.
+        InsufficientDataError: Not even a rule can rank anyone.
+    """
+    from models.fallback import train_or_fallback
+
+    if isinstance(error, TargetUnavailable):
+        raise error
+    return train_or_fallback(
+        tables, target, labels, frame, features, config, truth_source=truth_source,
+        training_frame=training_frame, frame_error=error,
+    )
 
 
 # --- reading the registry -----------------------------------------------------------------------
@@ -716,6 +944,8 @@ _LIST_COLUMNS = [
     "aliases",
     "created_at",
     "candidate",
+    "method",
+    "validated",
     "primary_metric",
     "holdout_primary",
     "holdout_roc_auc",
@@ -727,14 +957,23 @@ _LIST_COLUMNS = [
 ]
 
 
+def version_method(tags: Mapping[str, str] | None) -> tuple[str, bool]:
+    """``(method, validated)`` from a version's tags; untagged (older) versions are learned,
+    validated models."""
+    tags = tags or {}
+    method = str(tags.get("corecast.method") or "model")
+    return method, str(tags.get("corecast.validated", "true")).lower() != "false"
+
+
 def list_model_versions(targets: Sequence[str] | None = None) -> pd.DataFrame:
     """Every registered version of the corecast models with aliases and key holdout metrics.
 
     Returns:
         One row per version (newest first within a target), columns: target, model, version,
-        aliases, created_at, candidate, primary_metric, holdout_primary, holdout_roc_auc,
-        holdout_precision_at_k, holdout_ece, promotion_status, holdout_as_of, run_id. Empty when
-        nothing is registered.
+        aliases, created_at, candidate, method (``model`` or ``rule:<name>``), validated (bool;
+        versions registered before these tags: ``model`` and true), primary_metric,
+        holdout_primary, holdout_roc_auc, holdout_precision_at_k, holdout_ece, promotion_status,
+        holdout_as_of, run_id. Empty when nothing is registered.
     """
     client = _client()
     rows = []
@@ -762,6 +1001,8 @@ def list_model_versions(targets: Sequence[str] | None = None) -> pd.DataFrame:
                     "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
                     "created_at": pd.Timestamp(mv.creation_timestamp, unit="ms"),
                     "candidate": run_tags.get("corecast.candidate", ""),
+                    "method": version_method(mv.tags)[0],
+                    "validated": version_method(mv.tags)[1],
                     "primary_metric": primary,
                     "holdout_primary": metrics.get(f"holdout.{primary}", np.nan),
                     "holdout_roc_auc": metrics.get("holdout.roc_auc", np.nan),

@@ -15,7 +15,7 @@ very outcomes being predicted. Every split here follows that rule:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,8 @@ __all__ = [
     "TemporalSplit",
     "plan_temporal_split",
     "plan_pooled_split",
+    "plan_backtest_split",
+    "pooled_positives",
     "required_snapshots",
 ]
 
@@ -163,8 +165,18 @@ def plan_temporal_split(
     )
 
 
+def pooled_positives(
+    positives_by_date: Mapping[pd.Timestamp, Collection], dates: Sequence
+) -> int:
+    """How many distinct members are positive at one or more of ``dates``."""
+    members: set = set()
+    for d in dates:
+        members.update(positives_by_date.get(pd.Timestamp(d), ()))
+    return len(members)
+
+
 def plan_pooled_split(
-    positives_by_date: Mapping[pd.Timestamp, int],
+    positives_by_date: Mapping[pd.Timestamp, Collection],
     horizon_days: int,
     *,
     last_observed: pd.Timestamp | None = None,
@@ -177,15 +189,18 @@ def plan_pooled_split(
     """:func:`plan_temporal_split` with a holdout of as many snapshots as its positives need.
 
     The holdout grows from the newest fully observed snapshot backwards until it holds
-    ``target_positives`` positive labels or reaches ``max_holdout_snapshots``, as long as a
+    ``target_positives`` positive *members* or reaches ``max_holdout_snapshots``, as long as a
     backtest fold still fits before it; the smallest holdout that reaches the target is used,
-    else the largest that fits (the most positives there are).
+    else the largest that fits (the most positives there are). Members are counted once:
+    a member promoted next month is a positive at every snapshot of the months before, and
+    pooling those snapshots adds rows, not evidence.
 
     Args:
-        positives_by_date: Positive labels per snapshot date (every snapshot date of the frame).
+        positives_by_date: The positive members per snapshot date (every snapshot date of the
+            frame, with an empty collection where there is none).
         horizon_days: Label window length in days.
         last_observed: As in :func:`plan_temporal_split`.
-        target_positives: Positive labels the pooled holdout aims for.
+        target_positives: Distinct positive members the pooled holdout aims for.
         max_holdout_snapshots: The most snapshots it pools.
         backtest_origins: As in :func:`plan_temporal_split`.
         min_train_snapshots: As in :func:`plan_temporal_split`.
@@ -208,7 +223,58 @@ def plan_pooled_split(
                 raise
             break
         best = split
-        if sum(positives_by_date[d] for d in split.holdout_dates) >= target_positives:
+        if pooled_positives(positives_by_date, split.holdout_dates) >= target_positives:
             break
     assert best is not None
     return best
+
+
+def plan_backtest_split(
+    as_of_dates: Sequence,
+    horizon_days: int,
+    *,
+    last_observed: pd.Timestamp | None = None,
+    backtest_origins: int = 12,
+    min_train_snapshots: int = 2,
+    target: str = "target",
+) -> TemporalSplit:
+    """A split without a separate holdout, for histories too short to keep one aside.
+
+    Every fully observed snapshot is a training date (the final model learns from all of
+    them); the evaluation is the rolling-origin backtest alone: each origin is scored by a
+    model trained on the snapshots whose label windows end by it. A holdout costs a whole
+    label window of history on top of the backtest's; with long windows (two years for a
+    promotion) and a short history that is the difference between a validated model and none.
+
+    Raises:
+        InsufficientDataError: If no origin has ``min_train_snapshots`` earlier snapshots whose
+            label windows end by it.
+    """
+    horizon = pd.Timedelta(days=int(horizon_days))
+    dates = sorted({pd.Timestamp(d) for d in as_of_dates})
+    observed = [
+        d for d in dates if last_observed is None or d + horizon <= pd.Timestamp(last_observed)
+    ]
+    folds = []
+    for origin in reversed(observed):
+        fold_train = [d for d in observed if d + horizon <= origin]
+        if len(fold_train) >= min_train_snapshots:
+            folds.append(BacktestFold(origin=origin, train_dates=tuple(fold_train)))
+        if len(folds) == backtest_origins:
+            break
+    if not folds:
+        raise InsufficientDataError(
+            f"{target}: no snapshot has {min_train_snapshots} earlier snapshots whose "
+            f"{horizon_days}-day label windows end by it, so no model can be checked against "
+            f"outcomes it did not see; this needs about {2 * int(horizon_days) + 60} days of "
+            f"history after the first snapshot ({len(observed)} labelled snapshot(s) here). "
+            "A longer history, closer snapshots (--every) or a shorter label window (--horizon, "
+            "--readiness-horizon) gives one."
+        )
+    return TemporalSplit(
+        horizon_days=int(horizon_days),
+        holdout_dates=(),
+        train_dates=tuple(observed),
+        folds=tuple(folds),
+        unused_dates=tuple(d for d in dates if d not in set(observed)),
+    )

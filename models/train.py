@@ -45,13 +45,14 @@ from features.frames import (
 from features.labels import LabelConfig, label_horizon_days
 from features.tables import Tables
 from models.baselines import BASELINES, fit_baseline_map, resolve_baselines, score_baseline
-from models.card import render_model_card
+from models.card import holdout_table, render_model_card
 from models.config import TrainConfig
 from models.estimators import CalibratedModel, apply_calibration, fit_calibrator
 from models.factories import build_candidate
 from models.metrics import (
     METRIC_DIRECTIONS,
     bootstrap_intervals,
+    paired_bootstrap_difference,
     PROBABILITY_METRICS,
     RANK_METRICS,
     capacity_k,
@@ -59,7 +60,14 @@ from models.metrics import (
     log_loss,
 )
 from models.rules import RuleScorer, is_rule, method_of, rule_named
-from models.split import TemporalSplit, plan_pooled_split, plan_temporal_split, required_snapshots
+from models.split import (
+    TemporalSplit,
+    plan_backtest_split,
+    plan_pooled_split,
+    plan_temporal_split,
+    pooled_positives,
+    required_snapshots,
+)
 
 __all__ = [
     "TrainResult",
@@ -68,6 +76,7 @@ __all__ = [
     "horizon_days_for",
     "default_frame_config",
     "DEFAULT_SNAPSHOTS",
+    "SMALL_FRAME_ROWS",
     "fingerprint_tables",
     "render_card",
     "evaluate_on_holdout",
@@ -195,28 +204,43 @@ def horizon_days_for(target: str, labels: LabelConfig) -> int:
 DEFAULT_SNAPSHOTS = 24
 
 
+#: A community whose members x possible snapshot dates stay below this stacks every monthly
+#: snapshot its history allows: a small community's whole history is cheap, and with a handful
+#: of promotions a year every one of them counts.
+SMALL_FRAME_ROWS = 500_000
+
+
 def default_frame_config(
     target: str,
     labels: LabelConfig,
     config: TrainConfig,
     base: FrameConfig | None = None,
+    tables: Tables | None = None,
 ) -> FrameConfig:
     """Snapshot settings that give ``config`` all its backtest origins.
 
     Without ``base``: monthly snapshots, up to :data:`DEFAULT_SNAPSHOTS` of them (more history
-    helped the rare readiness target; the history available caps the number). With ``base``:
-    its settings, with the snapshot count raised to what the label horizon, the holdout and
-    ``config.backtest_origins`` need (see :func:`models.split.required_snapshots`).
+    helped the rare readiness target; the history available caps the number), or every one the
+    history allows when ``tables`` is a small community (:data:`SMALL_FRAME_ROWS`). With
+    ``base``: its settings, with the snapshot count raised to what the label horizon, the
+    holdout and ``config.backtest_origins`` need (see :func:`models.split.required_snapshots`).
     """
     wanted = DEFAULT_SNAPSHOTS if base is None else int(base.snapshots)
+    explicit = base is not None
     base = base or FrameConfig()
+    horizon = horizon_days_for(target, labels)
     needed = required_snapshots(
-        horizon_days_for(target, labels),
+        horizon,
         base.every_days,
         holdout_snapshots=config.holdout_snapshots or config.max_holdout_snapshots,
         backtest_origins=config.backtest_origins,
         min_train_snapshots=config.min_train_snapshots,
     )
+    if tables is not None and not explicit:
+        span = (tables.last_observed - tables.first_observed) / pd.Timedelta(days=1)
+        possible = int((span - base.warmup_days - horizon) // base.every_days) + 1
+        if possible > wanted and len(tables.members) * possible <= SMALL_FRAME_ROWS:
+            wanted = possible
     return replace(base, snapshots=max(wanted, needed))
 
 
@@ -462,14 +486,19 @@ def _backtest_rows(
 
 
 def choose_candidate(
-    means: pd.Series | dict, config: TrainConfig, among: Sequence[str] | None = None
+    means: pd.Series | dict,
+    config: TrainConfig,
+    among: Sequence[str] | None = None,
+    better=None,
 ) -> str:
     """The candidate with the best backtest mean of the primary metric, simplest first.
 
     Candidates are visited in ``among`` order (default ``config.all_candidates``: the models,
     then the rules); a later one replaces the current choice only when it is better by more
-    than ``config.selection_margin``. Candidates without a value (e.g. a metric undefined on
-    every origin) are skipped; if none has one, the first is chosen.
+    than ``config.selection_margin`` and, when ``better`` is given, ``better(later, current)``
+    holds (e.g. better in most paired resamples, not only on average). Candidates without a
+    value (e.g. a metric undefined on every origin) are skipped; if none has one, the first is
+    chosen.
     """
     direction = METRIC_DIRECTIONS[config.primary_metric]
     order = tuple(among) if among is not None else config.all_candidates
@@ -479,7 +508,9 @@ def choose_candidate(
         if pd.isna(value):
             continue
         score = direction * float(value)
-        if best == -math.inf or score > best + config.selection_margin:
+        if best == -math.inf or (
+            score > best + config.selection_margin and (better is None or better(name, chosen))
+        ):
             chosen, best = name, score
     return chosen
 
@@ -717,10 +748,10 @@ class _Prepared:
     u: np.ndarray | None
 
 
-def _plan_split(
+def _holdout_split(
     data: pd.DataFrame, horizon: int, last_observed, config: TrainConfig, target: str
 ) -> TemporalSplit:
-    """The temporal split: a fixed holdout size, or one pooled until it holds enough positives."""
+    """The temporal split with a holdout: fixed size, or pooled until it holds enough positives."""
     origins = max(config.backtest_origins, config.calibration_origins)
     if config.holdout_snapshots is not None:
         return plan_temporal_split(
@@ -728,13 +759,72 @@ def _plan_split(
             holdout_snapshots=config.holdout_snapshots, backtest_origins=origins,
             min_train_snapshots=config.min_train_snapshots, target=target,
         )
-    positives = data.groupby("as_of")["label"].sum()
     return plan_pooled_split(
-        {pd.Timestamp(d): int(v) for d, v in positives.items()}, horizon,
+        positive_members(data), horizon,
         last_observed=last_observed, target_positives=config.pooled_positives,
         max_holdout_snapshots=config.max_holdout_snapshots, backtest_origins=origins,
         min_train_snapshots=config.min_train_snapshots, target=target,
     )
+
+
+def positive_members(data: pd.DataFrame) -> dict[pd.Timestamp, frozenset]:
+    """The positive members of every snapshot date of a frame (empty sets included)."""
+    positive = data.loc[data["label"].to_numpy() == 1]
+    found = positive.groupby("as_of")["member_id"].agg(frozenset).to_dict()
+    return {pd.Timestamp(d): found.get(d, frozenset()) for d in data["as_of"].unique()}
+
+
+def _split_rows(data: pd.DataFrame, split: TemporalSplit) -> tuple:
+    """Training rows, holdout rows and their labels."""
+    train_data = _rows(data, data["as_of"].isin(split.train_dates).to_numpy())
+    holdout_data = _rows(data, data["as_of"].isin(split.holdout_dates).to_numpy())
+    return (
+        train_data, holdout_data, train_data["label"].to_numpy(dtype=np.int64),
+        holdout_data["label"].to_numpy(dtype=np.int64),
+    )
+
+
+def _plan_split(
+    data: pd.DataFrame, horizon: int, last_observed, config: TrainConfig, target: str
+) -> tuple[TemporalSplit, tuple]:
+    """The split and its rows: with a holdout when possible (``validation``), else without.
+
+    Raises:
+        InsufficientDataError: If neither split has positives enough to learn and judge.
+    """
+    if config.validation != "backtest":
+        try:
+            split = _holdout_split(data, horizon, last_observed, config, target)
+            rows = _split_rows(data, split)
+            _check_positives(target, "training snapshots", rows[2], config.min_train_positives)
+            _check_positives(target, "holdout snapshot(s)", rows[3], config.min_holdout_positives)
+            if config.validation == "auto" and config.holdout_snapshots is None:
+                _check_pooled(data, split, config, target)
+            return _usable_folds(split, rows[0], rows[2], target), rows
+        except InsufficientDataError:
+            if config.validation == "holdout":
+                raise
+    split = plan_backtest_split(
+        data["as_of"].unique(), horizon, last_observed=last_observed,
+        backtest_origins=max(config.backtest_origins, config.calibration_origins),
+        min_train_snapshots=config.min_train_snapshots, target=target,
+    )
+    rows = _split_rows(data, split)
+    _check_positives(target, "training snapshots", rows[2], config.min_train_positives)
+    return _usable_folds(split, rows[0], rows[2], target), rows
+
+
+def _check_pooled(
+    data: pd.DataFrame, split: TemporalSplit, config: TrainConfig, target: str
+) -> None:
+    """An automatic holdout must hold ``pooled_positives`` distinct positive members."""
+    found = pooled_positives(positive_members(data), split.holdout_dates)
+    if found < config.pooled_positives:
+        raise InsufficientDataError(
+            f"{target}: the newest {len(split.holdout_dates)} labelled snapshot(s) hold "
+            f"{found} positive member(s), fewer than the {config.pooled_positives} a holdout "
+            "needs to judge a model"
+        )
 
 
 def _prepare(
@@ -742,16 +832,10 @@ def _prepare(
     training_frame: TrainingFrame,
 ) -> _Prepared:
     """Split the frame in time and check there are positives to learn from and judge by."""
-    data = training_frame.data
-    split = _plan_split(
-        data, horizon_days_for(target, labels), tables.last_observed, config, target
+    split, (train_data, holdout_data, y_train, y_hold) = _plan_split(
+        training_frame.data, horizon_days_for(target, labels), tables.last_observed, config,
+        target,
     )
-    train_data = _rows(data, data["as_of"].isin(split.train_dates).to_numpy())
-    holdout_data = _rows(data, data["as_of"].isin(split.holdout_dates).to_numpy())
-    y_train = train_data["label"].to_numpy(dtype=np.int64)
-    y_hold = holdout_data["label"].to_numpy(dtype=np.int64)
-    _check_positives(target, "training snapshots", y_train, config.min_train_positives)
-    _check_positives(target, "holdout snapshot(s)", y_hold, config.min_holdout_positives)
     caps = [c for c in (config.max_fit_rows, config.calibration_fit_rows) if c is not None]
     # Per-row uniforms of the seeded negative subsampling, only when some fit can exceed a cap.
     u = _row_uniforms(train_data, config.seed) if caps and len(train_data) > min(caps) else None
@@ -769,19 +853,25 @@ def _prepare(
     )
 
 
-def _usable_folds(prep: _Prepared, target: str) -> list:
-    """Backtest folds whose training snapshots hold both classes."""
+def _usable_folds(split: TemporalSplit, train_data: pd.DataFrame, y_train: np.ndarray,
+                  target: str) -> TemporalSplit:
+    """The split keeping only the backtest folds whose training snapshots hold both classes.
+
+    Raises:
+        InsufficientDataError: If no fold does.
+    """
     folds = []
-    for fold in prep.split.folds:
-        mask = prep.train_data["as_of"].isin(fold.train_dates).to_numpy()
-        if 0 < prep.y_train[mask].sum() < mask.sum():
+    as_of = train_data["as_of"]
+    for fold in split.folds:
+        mask = as_of.isin(fold.train_dates).to_numpy()
+        if 0 < y_train[mask].sum() < mask.sum():
             folds.append(fold)
     if not folds:
         raise InsufficientDataError(
             f"{target}: no backtest fold has both positive and negative labels to train on; "
             "a longer history or more snapshots (--snapshots) gives more"
         )
-    return folds
+    return replace(split, folds=tuple(folds))
 
 
 def selection_folds(folds: Sequence, origin_positives: Sequence[int], config: TrainConfig) -> list:
@@ -835,7 +925,30 @@ def _select_candidate(
         rows += _backtest_rows(part, probs[method], method, config, "selection")
     backtest = pd.DataFrame(rows)
     means = backtest.groupby("scorer")[config.primary_metric].mean()
-    return choose_candidate(means, config), chosen_folds, oot, backtest
+    return choose_candidate(means, config, better=_clearly_better(oot, config)), chosen_folds, oot, backtest
+
+
+def _clearly_better(oot: pd.DataFrame, config: TrainConfig):
+    """``better(a, b)``: candidate ``a`` beats ``b`` on the same out-of-time rows in at least
+    ``config.selection_confidence`` of the paired member resamples."""
+    if config.selection_confidence == 0 or config.bootstrap_samples == 0:
+        return None
+    if METRIC_DIRECTIONS[config.primary_metric] < 0:
+        return None  # the paired bootstrap compares rank metrics only
+
+    def better(a: str, b: str) -> bool:
+        one = oot[oot["candidate"] == a]
+        other = oot[oot["candidate"] == b]
+        diff = paired_bootstrap_difference(
+            one["label"].to_numpy(), one["decision"].to_numpy(), other["decision"].to_numpy(),
+            one["member_id"].to_numpy(), metric=config.primary_metric,
+            dates=one["origin"].to_numpy(), k=lambda n: capacity_k(n, config.capacity_share),
+            n_boot=config.bootstrap_samples, seed=config.seed,
+        )
+        worse = diff["p_a_worse"]
+        return bool(not np.isnan(worse) and 1.0 - worse >= config.selection_confidence)
+
+    return better
 
 
 def _calibrate(
@@ -845,7 +958,8 @@ def _calibrate(
     """The winner's out-of-time scores over up to a year of origins, and the calibration map.
 
     Returns:
-        ``(method, pooled scores, calibration table rows, backtest with calibration rows)``.
+        ``(method, pooled scores, calibration table rows, backtest with calibration rows)``;
+        the pooled scores gain ``prob``, their cross-fitted calibrated probabilities.
     """
     cap = config.calibration_fit_rows or config.max_fit_rows
     used = {f.origin for f in chosen_folds}
@@ -859,6 +973,7 @@ def _calibrate(
     ]
     pool = pd.concat([oot[oot["candidate"] == candidate], *extra], ignore_index=True)
     method, pool_probs, calibration_rows = _choose_calibration(pool, config)
+    pool["prob"] = pool_probs[method]
     if extra:
         is_extra = ~pool["origin"].isin(used).to_numpy()
         rows = _backtest_rows(
@@ -867,6 +982,25 @@ def _calibrate(
         )
         backtest = pd.concat([backtest, pd.DataFrame(rows)], ignore_index=True)
     return method, pool, calibration_rows, backtest
+
+
+def _backtest_as_holdout(
+    prep: _Prepared, pool: pd.DataFrame, chosen_folds: list
+) -> tuple[_Prepared, np.ndarray]:
+    """Without a holdout, the selection origins' out-of-time rows are the evaluation rows.
+
+    Each origin was scored by a model that never saw its labels, with probabilities
+    calibrated across member folds; the final model, trained on every snapshot, is judged by
+    how its procedure did there.
+    """
+    as_of = prep.train_data["as_of"]
+    parts = [prep.train_data[(as_of == f.origin).to_numpy()] for f in chosen_folds]
+    rows = pd.concat(parts, ignore_index=True)
+    scored = pool[pool["origin"].isin([f.origin for f in chosen_folds])]
+    if not np.array_equal(scored["member_id"].to_numpy(), rows["member_id"].to_numpy()):
+        raise RuntimeError("out-of-time rows do not line up with the training rows")
+    y = rows["label"].to_numpy(dtype=np.int64)
+    return replace(prep, holdout_data=rows, y_hold=y), scored["prob"].to_numpy()
 
 
 def _final_model(
@@ -959,7 +1093,7 @@ def _train_target(
     training_frame: TrainingFrame,
 ) -> TrainResult:
     prep = _prepare(tables, target, labels, config, training_frame)
-    folds = _usable_folds(prep, target)
+    folds = list(prep.split.folds)
     candidate, chosen_folds, oot, backtest = _select_candidate(prep, config, target, folds)
     method, pool, calibration_rows, backtest = _calibrate(
         prep, config, candidate, folds, chosen_folds, oot, backtest
@@ -968,9 +1102,12 @@ def _train_target(
         [backtest, _baseline_backtest(prep, config, target, chosen_folds)], ignore_index=True
     )
     model = _final_model(prep, config, candidate, method, pool)
+    if prep.split.holdout_dates:
+        prob = model.predict_proba(prep.holdout_data[prep.feature_columns])[:, 1]
+    else:
+        prep, prob = _backtest_as_holdout(prep, pool, chosen_folds)
     x_hold = prep.holdout_data[prep.feature_columns]
     hold_chapter = _member_chapters(tables, prep.holdout_data["member_id"])
-    prob = model.predict_proba(x_hold)[:, 1]
     oracle = _oracle_scores(tables, target, labels, prep.holdout_data, truth_source)
     comparison_rows, other_scores = _compare_on_holdout(
         prep, config, target, prob, hold_chapter, oracle
@@ -1164,13 +1301,19 @@ def evaluate_on_holdout(
 
 
 def render_card(result: TrainResult, limits: Sequence[str] = ()) -> str:
-    """The markdown model card of a training result."""
-    backtest_means = {
-        name: result.metrics.get(f"backtest.{name}.{result.primary_metric}", np.nan)
-        for name in result.config.candidates
-    }
+    """The markdown model card of a training result: a learned model or a ranking rule.
+
+    A rule's card says what it ranks by, whether it was validated, and why it stands in for a
+    model (``result.notes``); every card lists the bootstrap intervals of ``result.intervals``.
+    """
+    primary, learned = result.primary_metric, result.method == "model"
+    names = result.config.candidates if learned else [
+        key[len("backtest."):-len(primary) - 1] for key in result.metrics
+        if key.startswith("backtest.") and key.endswith(f".{primary}")
+    ]
+    backtest_means = {n: result.metrics.get(f"backtest.{n}.{primary}", np.nan) for n in names}
     extra = list(limits)
-    if not result.has_oracle:
+    if learned and not result.has_oracle:
         extra.append("No oracle: real data has no ground-truth probabilities to compare with.")
     share = result.metrics.get("frame.member_share", 1.0)
     if share < 1.0:
@@ -1180,23 +1323,32 @@ def render_card(result: TrainResult, limits: Sequence[str] = ()) -> str:
             "above the frame's row cap, `frame.max_rows`); the metrics are estimates on that "
             "sample. Scoring covers every member."
         )
+    held, split = result.holdout_data, result.split
+    dates = split.holdout_dates or tuple(pd.Timestamp(d) for d in sorted(held["as_of"].unique()))
+    scorer = "model" if learned else result.candidate
+    comparison = result.comparison
+    if comparison.empty:
+        comparison = holdout_table(result.metrics, scorer)
     return render_model_card(
         target=result.target,
         candidate=result.candidate,
         calibration=result.calibration_method,
-        horizon_days=result.split.horizon_days,
-        train_range=(min(result.split.train_dates), max(result.split.train_dates)),
-        holdout_dates=result.split.holdout_dates,
+        horizon_days=split.horizon_days,
+        train_range=(min(split.train_dates), max(split.train_dates)) if split.train_dates else None,
+        holdout_dates=dates,
         n_train_rows=len(result.train_data),
-        n_holdout_rows=len(result.holdout_data),
-        holdout_positives=int(result.holdout_data["label"].sum()),
-        capacity_k=capacity_k(
-            len(result.holdout_data) // max(1, len(result.split.holdout_dates)),
-            result.config.capacity_share,
-        ),
-        comparison=result.comparison,
+        n_holdout_rows=len(held),
+        holdout_positives=int(held["label"].sum()) if "label" in held.columns else 0,
+        capacity_k=capacity_k(len(held) // max(1, len(dates)), result.config.capacity_share),
+        comparison=comparison,
         importance=result.importance,
         backtest_summary=backtest_means,
-        primary_metric=result.primary_metric,
+        primary_metric=primary,
         limits=tuple(extra),
+        intervals=result.intervals,
+        level=result.config.interval_level,
+        interval_scorer=scorer,
+        method=result.method,
+        validated=result.validated,
+        notes=tuple(result.notes),
     )
