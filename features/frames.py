@@ -142,13 +142,13 @@ def snapshot_dates(
     if not dates:
         span = (last - first) / pd.Timedelta(days=1)
         needed = frame.warmup_days + horizon + 1
-        limit = f" and until={frame.until.date()}" if frame.until is not None else ""
+        limit = f" and --until {frame.until.date()}" if frame.until is not None else ""
         raise InsufficientDataError(
             f"{tables.source}: not enough history for a {target} training frame: the data spans "
             f"{span:.0f} days ({first.date()} to {last.date()}){limit}, but one snapshot needs "
             f"at least {needed} days ({frame.warmup_days} days of warm-up before it and its "
-            f"{horizon}-day label window after it). Provide a longer activity history or lower "
-            "frame.warmup_days / the label horizon."
+            f"{horizon}-day label window after it). Provide a longer activity history or "
+            "a shorter label window (--horizon, --readiness-horizon); with --until, a later date."
         )
     return sorted(dates)
 
@@ -352,9 +352,9 @@ def _plan_frame(
         ys = [(d, y) for d, y in ys if not y.empty]
         if not ys:
             raise InsufficientDataError(
-                f"{tables.source}: frame.max_rows={frame.max_rows:,} keeps a "
+                f"{tables.source}: --max-frame-rows {frame.max_rows:,} keeps a "
                 f"{share:.2%} sample of the members, and none of the {target} rows' "
-                f"members is in it ({eligible_rows:,} eligible rows); raise max_rows."
+                f"members is in it ({eligible_rows:,} eligible rows); raise --max-frame-rows."
             )
     return _FramePlan(dates=dates, ys=ys, eligible_rows=eligible_rows, share=share)
 

@@ -33,7 +33,9 @@ from models.split import TemporalSplit
 from models.train import (
     TrainResult,
     _evaluate,
+    _fit_sampled,
     _member_chapters,
+    _row_uniforms,
     choose_candidate,
     fingerprint_tables,
     holdout_intervals,
@@ -82,7 +84,57 @@ def train_or_fallback(
         except (InsufficientDataError, TargetUnavailable) as exc:
             why = exc
     usable = training_frame if frame_error is None else None
+    if usable is not None and _learnable(usable.data, config):
+        return _unvalidated_model(tables, target, labels, frame, config, usable, str(why))
     return train_rule(tables, target, labels, frame, features, config, usable, str(why))
+
+
+def _learnable(data: pd.DataFrame, config: TrainConfig) -> bool:
+    """Enough labelled positives to learn from, though not to validate: at least
+    ``min_train_positives`` positive rows from ``min_holdout_positives`` distinct members."""
+    y = data["label"].to_numpy()
+    members = data.loc[y == 1, "member_id"].nunique()
+    return (
+        int(y.sum()) >= config.min_train_positives
+        and members >= config.min_holdout_positives
+        and int(y.sum()) < len(y)
+    )
+
+
+def _unvalidated_model(
+    tables: Tables, target: str, labels: LabelConfig, frame: FrameConfig, config: TrainConfig,
+    training_frame: TrainingFrame, why: str,
+) -> TrainResult:
+    """The preferred model fitted on every labelled snapshot, marked not validated."""
+    data = training_frame.data.reset_index(drop=True)
+    columns = list(training_frame.feature_columns)
+    y = data["label"].to_numpy(dtype=np.int64)
+    candidate = config.candidates[0]
+    u = _row_uniforms(data, config.seed) if config.max_fit_rows else None
+    fitted = _fit_sampled(
+        candidate, config, data, data[columns], y, np.ones(len(y), dtype=bool),
+        config.max_fit_rows, u,
+    )
+    model = CalibratedModel(fitted, method="none")
+    dates = tuple(pd.Timestamp(d) for d in sorted(data["as_of"].unique()))
+    members = data.loc[y == 1, "member_id"].nunique()
+    notes = (
+        f"Learned model, not validated: {why}",
+        f"The {candidate} model learned from {len(dates)} labelled snapshot(s) with {members} "
+        "positive member(s), but no outcome was left aside to check it on; its probabilities "
+        "are its own, not calibrated on unseen outcomes. The reason above says what history "
+        "would validate it.",
+    )
+    metrics = _size_metrics(training_frame, len(data), int(y.sum()), len(dates))
+    metrics["holdout.snapshots"] = 0.0
+    empty = data.iloc[0:0].copy()
+    empty.insert(2, "chapter_id", pd.Series(dtype=object))
+    empty["score"] = pd.Series(dtype="float64")
+    return _result(
+        tables, target, labels, frame, config, training_frame.feature_config, model, candidate,
+        TemporalSplit(horizon_days_for(target, labels), (dates[-1],), dates, (), ()),
+        data, empty, metrics, {}, validated=False, notes=notes,
+    )
 
 
 def train_rule(
@@ -228,11 +280,17 @@ def _size_metrics(
 
 def _result(
     tables: Tables, target: str, labels: LabelConfig, frame: FrameConfig, config: TrainConfig,
-    feature_config: FeatureConfig, model: CalibratedModel, rule: Rule, split: TemporalSplit,
+    feature_config: FeatureConfig, model: CalibratedModel, rule: Rule | str,
+    split: TemporalSplit,
     train_data: pd.DataFrame, holdout: pd.DataFrame, metrics: dict[str, float],
     intervals: dict, *, validated: bool, notes: tuple[str, ...],
 ) -> TrainResult:
-    """A :class:`TrainResult` for a rule (no backtest, calibration table or importance)."""
+    """A :class:`TrainResult` of the fallback (no backtest, calibration table or importance).
+
+    ``rule`` is the rule, or the candidate name of an unvalidated learned model.
+    """
+    candidate = rule.candidate if isinstance(rule, Rule) else str(rule)
+    used = [rule.column] if isinstance(rule, Rule) else []
     comparison = pd.DataFrame()
     comparison.index.name = "scorer"
     return TrainResult(
@@ -242,7 +300,7 @@ def _result(
         frame_config=frame,
         feature_config=feature_config,
         model=model,
-        candidate=rule.candidate,
+        candidate=candidate,
         calibration_method=model.method,
         feature_columns=tuple(str(c) for c in model.feature_names_in_),
         split=split,
@@ -255,7 +313,8 @@ def _result(
             columns=["candidate", "method", "cv_log_loss", "origins", "rows"]
         ),
         importance=pd.DataFrame(
-            {"feature": [rule.column], "importance_mean": [np.nan], "importance_std": [np.nan]}
+            {"feature": used, "importance_mean": [np.nan] * len(used),
+             "importance_std": [np.nan] * len(used)}
         ),
         data_fingerprint=fingerprint_tables(tables),
         source=str(tables.source),

@@ -13,8 +13,18 @@ from features.simulate import SimulationConfig, simulate_community, write_simula
 from features.tables import Tables
 from models.config import TrainConfig
 
-#: Small, fast model settings for tests (few boosting rounds, few importance repeats).
-FAST = {"hgb_max_iter": 30, "importance_repeats": 1, "min_train_positives": 10, "threads": 1}
+#: Small, fast model settings for tests (few boosting rounds, few importance repeats), with the
+#: classic procedure (one holdout snapshot, models only, no resampling) that the procedure tests
+#: count fits of; the tests of pooled holdouts, rules and intervals set those themselves.
+FAST = {
+    "hgb_max_iter": 30,
+    "importance_repeats": 1,
+    "min_train_positives": 10,
+    "threads": 1,
+    "holdout_snapshots": 1,
+    "rules": (),
+    "bootstrap_samples": 0,
+}
 
 
 def fast_config(target: str, **overrides) -> TrainConfig:

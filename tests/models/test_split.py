@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 
 from features.errors import InsufficientDataError
-from models.split import plan_temporal_split, required_snapshots
+from models.split import (
+    plan_backtest_split,
+    plan_pooled_split,
+    plan_temporal_split,
+    pooled_positives,
+    required_snapshots,
+)
 
 START = pd.Timestamp("2023-01-01")
 
@@ -56,3 +62,53 @@ def test_short_history_uses_fewer_origins_and_fails_clearly_when_none_fit():
         plan_temporal_split(monthly(12), 180, target="readiness")
     with pytest.raises(InsufficientDataError, match="too few snapshots"):
         plan_temporal_split(monthly(1), 90)
+
+
+def _monthly(n: int) -> list[pd.Timestamp]:
+    return [pd.Timestamp("2020-01-01") + pd.DateOffset(months=k) for k in range(n)]
+
+
+def test_a_pooled_holdout_grows_until_it_holds_enough_distinct_positive_members():
+    dates = _monthly(12)  # 2020-01 .. 2020-12, 31-day windows
+    positives = {d: frozenset() for d in dates}
+    positives[dates[-1]] = frozenset({"a"})
+    positives[dates[-2]] = frozenset({"a"})  # the same member again: no new evidence
+    positives[dates[-3]] = frozenset({"b"})
+    positives[dates[-4]] = frozenset({"c", "d"})
+    split = plan_pooled_split(
+        positives, 31, target_positives=3, max_holdout_snapshots=6, backtest_origins=1
+    )
+    # newest 3 snapshots hold a, b (2 members); the 4th adds c, d: 4 >= 3
+    assert split.holdout_dates == tuple(dates[-4:])
+    assert pooled_positives(positives, dates[-3:]) == 2
+    assert all(d + pd.Timedelta(days=31) <= dates[-4] for d in split.train_dates)
+
+
+def test_a_pooled_holdout_stops_where_no_backtest_fold_would_fit():
+    dates = _monthly(6)
+    positives = {d: frozenset() for d in dates}
+    split = plan_pooled_split(
+        positives, 31, target_positives=5, max_holdout_snapshots=6, backtest_origins=1,
+        min_train_snapshots=2,
+    )
+    # Holding out May and June would leave Jan-Mar to train, and no origin among them has two
+    # earlier snapshots whose windows end by it; so June alone, the fold at May trained on
+    # Jan-Mar (April's window ends on May 2).
+    assert split.holdout_dates == (dates[5],)
+    assert [(f.origin, f.train_dates) for f in split.folds] == [(dates[4], tuple(dates[:3]))]
+
+
+def test_a_backtest_split_trains_on_every_labelled_snapshot_and_keeps_no_holdout():
+    dates = _monthly(8)
+    split = plan_backtest_split(
+        dates, 61, last_observed=dates[-1] + pd.Timedelta(days=30), backtest_origins=12,
+        min_train_snapshots=2,
+    )
+    # labelled: as_of + 61 days <= last observed (2020-09-01 + ... ) -> the first 7 dates
+    assert split.holdout_dates == () and split.train_dates == tuple(dates[:7])
+    for fold in split.folds:
+        assert all(d + pd.Timedelta(days=61) <= fold.origin for d in fold.train_dates)
+        assert len(fold.train_dates) >= 2
+    assert [f.origin for f in split.folds] == dates[6:3:-1]  # 2020-07, -06, -05
+    with pytest.raises(InsufficientDataError, match="--every"):
+        plan_backtest_split(dates[:3], 61)

@@ -121,10 +121,20 @@ def test_too_few_snapshots_or_positives_say_what_is_needed(small_tables):
             LABELS,
             FrameConfig(snapshots=4),
             FeatureConfig(),
+            fast_config("disengagement", validation="holdout"),
+        )
+    # automatic validation tries the backtest alone, and says what history would allow it
+    with pytest.raises(InsufficientDataError, match=r"(?s)no model can be checked.*--every"):
+        train_target(
+            small_tables,
+            "disengagement",
+            LABELS,
+            FrameConfig(snapshots=4),
+            FeatureConfig(),
             fast_config("disengagement"),
         )
     config = fast_config("disengagement", min_train_positives=10**6)
-    with pytest.raises(InsufficientDataError, match="min_train_positives"):
+    with pytest.raises(InsufficientDataError, match=r"a learned model needs at least 1000000"):
         train_target(
             small_tables,
             "disengagement",
@@ -139,6 +149,9 @@ def test_default_frame_config_sizes_snapshots_for_the_backtest():
     config = fast_config("readiness")
     # 1 holdout + 2 more origins + 2 gaps of 6 snapshots (180 days / 30) + 2 to train - 1 = 16
     assert default_frame_config("readiness", LABELS, config, FrameConfig()).snapshots == 16
+    # an automatic holdout is sized for its largest pool: 6 + 2 + 12 + 1 = 21
+    pooled = fast_config("readiness", holdout_snapshots=None)
+    assert default_frame_config("readiness", LABELS, pooled, FrameConfig()).snapshots == 21
     assert default_frame_config("disengagement", LABELS, config, FrameConfig()).snapshots == 12
     assert (
         default_frame_config("readiness", LABELS, config, FrameConfig(snapshots=20)).snapshots == 20
