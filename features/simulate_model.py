@@ -367,6 +367,13 @@ def chapter_gap(
     return np.clip(target - ambassadors, 0.0, None) / target
 
 
+def truth_dates_that_fit(years: float, every_days: int = 30, wanted: int = 6) -> int:
+    """How many of ``wanted`` truth dates ``every_days`` apart fit in ``years`` (the last one
+    180 days before the end, the first at least 30 days after the start); 0 when none does."""
+    room = (years * 365.25 - 210) / every_days
+    return 0 if room < 0 else min(int(wanted), int(math.floor(room)) + 1)
+
+
 def truth_as_of_dates(config: SimulationConfig) -> list[pd.Timestamp]:
     """The dates of the truth table: ``truth_dates`` dates ``truth_every_days`` apart, the last
     one 180 days before the end of the simulation.

@@ -632,3 +632,12 @@ def test_read_latent_is_none_for_other_sources(workdir):
     assert read_latent("sqlite:///somewhere.db") is None
     (workdir / "simulation.json").write_text(json.dumps({"kind": "something else"}))
     assert read_latent(workdir) is None
+
+
+def test_a_short_simulation_keeps_the_truth_dates_that_fit():
+    from features.simulate_model import truth_dates_that_fit
+
+    assert truth_dates_that_fit(3.0) == 6
+    # 0.75 years = 273.9 days: (273.9 - 210) / 30 = 2.1 -> dates at 0, 30 and 60 days back
+    assert truth_dates_that_fit(0.75) == 3
+    assert truth_dates_that_fit(0.5) == 0  # 182.6 days: not even one date 180 days from the end
