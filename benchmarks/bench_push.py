@@ -21,6 +21,7 @@ from pathlib import Path
 from serving.crm import HubSpotConfig, HubSpotSink, Ledger, push_predictions
 from serving.crm.http import Secret
 from serving.crm.ratelimit import ManualClock, SlidingWindowLimiter
+from serving.crm.records import CRM_FIELDS
 from tests.serving.fakes.data import change_scores, make_predictions
 from tests.serving.fakes.hubspot import FakeHubSpot
 from tests.serving.fakes.server import FakeServer
@@ -116,7 +117,8 @@ def write_results(figures: dict, path: Path = RESULTS) -> str:
         f"- Upsert calls for {f['n']:,} contacts: {f['first_upserts']:,} (target ≤ "
         f"{f['n'] // 100:,}: {'met' if ok_calls else 'NOT met'}). The first push also makes "
         f"{f['first_setup']} one-off set-up calls (reading and creating the property group and "
-        "the 9 properties); later pushes skip them because the ledger remembers the set-up.",
+        f"the {len(CRM_FIELDS)} properties); later pushes skip them because the ledger "
+        "remembers the set-up.",
         f"- Re-run after {f['changed']:.0%} of scores changed: {f['second_requests']:,} requests "
         f"= {f['call_ratio']:.2%} of the first run's {f['first_requests']:,} (target ≤ "
         f"{f['changed']:.0%}: {'met' if ok_ratio else 'NOT met'}); {f['second_changed']:,} "

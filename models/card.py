@@ -149,25 +149,31 @@ def render_model_card(
         "",
         f"**Question.** {_QUESTIONS.get(target, target)} Horizon: {horizon_days} days.",
         "",
-        f"**Model.** `{candidate}` with `{calibration}` calibration, chosen by mean backtest "
-        f"`{primary_metric}`: "
-        + ", ".join(f"{name} {_fmt(value)}" for name, value in backtest_summary.items())
-        + ".",
-        "",
-        f"**Data window.** Training snapshots {train_range[0]:%Y-%m-%d} to "
-        f"{train_range[1]:%Y-%m-%d} ({n_train_rows} member-snapshots); holdout "
-        + ", ".join(f"{d:%Y-%m-%d}" for d in holdout_dates)
-        + f" ({n_holdout_rows} members, {holdout_positives} positives). "
-        f"Capacity k = {capacity_k}.",
-        "",
-        "## Holdout metrics",
-        "",
-        *_metric_table(comparison),
     ]
-    if intervals:
-        lines += _interval_lines(intervals, level, comparison, interval_scorer)
+    if validated:
+        lines += [
+            f"**Model.** `{candidate}` with `{calibration}` calibration, chosen by mean backtest "
+            f"`{primary_metric}`: "
+            + ", ".join(f"{name} {_fmt(value)}" for name, value in backtest_summary.items())
+            + ".",
+            "",
+            f"**Data window.** Training snapshots {train_range[0]:%Y-%m-%d} to "
+            f"{train_range[1]:%Y-%m-%d} ({n_train_rows} member-snapshots); holdout "
+            + ", ".join(f"{d:%Y-%m-%d}" for d in holdout_dates)
+            + f" ({n_holdout_rows} members, {holdout_positives} positives). "
+            f"Capacity k = {capacity_k}.",
+            "",
+            "## Holdout metrics",
+            "",
+            *_metric_table(comparison),
+        ]
+        if intervals:
+            lines += _interval_lines(intervals, level, comparison, interval_scorer)
+    else:
+        lines += _unvalidated_model_lines(candidate, calibration, train_range, n_train_rows)
     lines += _notes_lines(notes)
-    lines += ["", "## Top features (permutation importance on the holdout)", ""]
+    if not importance.empty:
+        lines += ["", "## Top features (permutation importance on the holdout)", ""]
     top = importance.sort_values("importance_mean", ascending=False).head(10)
     for _, row in top.iterrows():
         lines.append(
@@ -185,14 +191,41 @@ def render_model_card(
             "out-of-time backtest predictions. "
         )
         + "They drift when the community changes (seasons, growth): watch the calibration plot.",
-        "- Baselines are scored by rank; their probability metrics come from an isotonic map "
-        "fitted on the training snapshots.",
+        *(
+            ["- Baselines are scored by rank; their probability metrics come from an isotonic "
+             "map fitted on the training snapshots."]
+            if validated
+            else []
+        ),
         "- Per-chapter metrics are noisy for small chapters (few members, few positives).",
         "- The model sees activity, roles and membership only: nothing about why people engage.",
         *[f"- {limit}" for limit in limits],
         "",
     ]
     return "\n".join(lines)
+
+
+def _unvalidated_model_lines(
+    candidate: str,
+    calibration: str,
+    train_range: tuple[pd.Timestamp, pd.Timestamp] | None,
+    n_train_rows: int,
+) -> list[str]:
+    """The model and data lines of a learned model nothing was left aside to check."""
+    window = (
+        f"Training snapshots {train_range[0]:%Y-%m-%d} to {train_range[1]:%Y-%m-%d} "
+        if train_range
+        else ""
+    )
+    return [
+        f"**Model.** `{candidate}` with `{calibration}` calibration; no backtest could choose "
+        "or check it.",
+        "",
+        f"**Data window.** {window}({n_train_rows} member-snapshots).",
+        "",
+        "**Not validated.** No outcome was left aside to check the model on, so there are no "
+        "holdout metrics.",
+    ]
 
 
 def _metric_table(comparison: pd.DataFrame) -> list[str]:

@@ -241,7 +241,9 @@ def _unvalidated_rule(
             f"{as_of.date()} to rank by a rule: the data (or --until) ends before any "
             "eligible member's activity."
         )
-    feature_config = resolve_vocabulary(tables, as_of, replace(features, core_role=labels.core_role))
+    feature_config = resolve_vocabulary(
+        tables, as_of, replace(features, core_role=labels.core_role)
+    )
     x = build_features(tables, as_of, feature_config).loc[eligible]
     rule = rules_for(target, x.columns)[0]
     model = CalibratedModel(RuleScorer(rule.column, rule.direction).fit(x), method="none")

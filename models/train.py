@@ -51,13 +51,13 @@ from models.estimators import CalibratedModel, apply_calibration, fit_calibrator
 from models.factories import build_candidate
 from models.metrics import (
     METRIC_DIRECTIONS,
-    bootstrap_intervals,
-    paired_bootstrap_difference,
     PROBABILITY_METRICS,
     RANK_METRICS,
+    bootstrap_intervals,
     capacity_k,
     evaluate_scores,
     log_loss,
+    paired_bootstrap_difference,
 )
 from models.rules import RuleScorer, is_rule, method_of, rule_named
 from models.split import (
@@ -925,7 +925,8 @@ def _select_candidate(
         rows += _backtest_rows(part, probs[method], method, config, "selection")
     backtest = pd.DataFrame(rows)
     means = backtest.groupby("scorer")[config.primary_metric].mean()
-    return choose_candidate(means, config, better=_clearly_better(oot, config)), chosen_folds, oot, backtest
+    chosen = choose_candidate(means, config, better=_clearly_better(oot, config))
+    return chosen, chosen_folds, oot, backtest
 
 
 def _clearly_better(oot: pd.DataFrame, config: TrainConfig):
@@ -1313,7 +1314,7 @@ def render_card(result: TrainResult, limits: Sequence[str] = ()) -> str:
     ]
     backtest_means = {n: result.metrics.get(f"backtest.{n}.{primary}", np.nan) for n in names}
     extra = list(limits)
-    if learned and not result.has_oracle:
+    if learned and result.validated and not result.has_oracle:
         extra.append("No oracle: real data has no ground-truth probabilities to compare with.")
     share = result.metrics.get("frame.member_share", 1.0)
     if share < 1.0:

@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from serving.report_html import hide_emails
+from serving.score import model_method
 
 __all__ = [
     "DEFAULT_MLFLOW_UI_URL",
     "mlflow_run_url",
     "mlflow_model_url",
+    "method_text",
     "build_training_markdown",
     "build_weekly_markdown",
     "build_chapter_rows",
@@ -96,8 +98,16 @@ def _metric(metrics: Mapping, key: str) -> float | None:
     return None if value is None or math.isnan(float(value)) else float(value)
 
 
+def method_text(method: str | None, validated: bool) -> str:
+    """``model, validated`` / ``rule:activity_365d, not validated``; empty without a method."""
+    if not method:
+        return ""
+    return f"{method}, {'validated' if validated else 'not validated'}"
+
+
 def build_training_markdown(outcomes: Sequence, source: str, ui_url: str) -> str:
-    """Markdown summary of a training run: per target status, version, metrics, gate decision.
+    """Markdown summary of a training run: per target status, version, method (``model`` or
+    ``rule:<name>``, validated or not), metrics, gate decision and the notes saying why.
 
     Args:
         outcomes: :class:`models.registry.TrainOutcome` objects.
@@ -111,6 +121,7 @@ def build_training_markdown(outcomes: Sequence, source: str, ui_url: str) -> str
             "target": o.target,
             "status": o.status,
             "version": f"v{o.version}" if o.version else "",
+            "method": method_text(getattr(o, "method", None), getattr(o, "validated", False)),
         }
         for label, key in _METRICS:
             value = _metric(metrics, key)
@@ -121,12 +132,16 @@ def build_training_markdown(outcomes: Sequence, source: str, ui_url: str) -> str
         rows.append(row)
     frame = pd.DataFrame(rows)
     table = _table(frame) if not frame.empty else "_no target trained_\n"
+    notes = [
+        f"- {o.target}: {_text(note)}" for o in outcomes for note in getattr(o, "notes", ())
+    ]
     return (
         f"# corecast training\n\n"
         f"Data: `{_text(source)}`\n\n"
         "Each new version is registered as `challenger`; it becomes `champion` only when it is at "
         "least as good as the current champion on the primary metric, on the same holdout.\n\n"
         f"{table}"
+        + ("\n## Why\n\n" + "\n".join(notes) + "\n" if notes else "")
     )
 
 
@@ -205,6 +220,16 @@ def _push_lines(push) -> list[str]:
     return lines
 
 
+def _quarantine_lines(quarantine) -> list[str]:
+    """Summary lines of a quarantine load (none for a strict one)."""
+    if quarantine is None:
+        return []
+    lines = quarantine.lines()
+    if not lines:
+        return ["- invalid rows: none (loaded with on_invalid=quarantine)"]
+    return [f"- quarantined {_text(line)}" for line in lines]
+
+
 def build_weekly_markdown(
     *,
     source: str,
@@ -217,6 +242,7 @@ def build_weekly_markdown(
     outputs: Sequence,
     ui_url: str,
     top: int = 3,
+    quarantine=None,
 ) -> str:
     """Markdown summary of a weekly run.
 
@@ -231,6 +257,8 @@ def build_weekly_markdown(
         outputs: Files written.
         ui_url: Base URL of the MLflow UI.
         top: Candidates listed per chapter.
+        quarantine: :class:`features.quarantine.QuarantineReport` of the load, or ``None``
+            (strict load: nothing to report).
     """
     predictions = result.predictions
     counts = predictions["segment"].value_counts()
@@ -243,8 +271,10 @@ def build_weekly_markdown(
         name = f"corecast-{target}"
         aliases = ", ".join(model.aliases) or "no alias"
         version_url = mlflow_model_url(ui_url, name, model.version)
+        method, validated = model_method(model)
         model_lines.append(
-            f"- {target}: [{name} v{model.version}]({version_url}) ({aliases}) - "
+            f"- {target}: [{name} v{model.version}]({version_url}) ({aliases}; "
+            f"{method_text(method, validated)}) - "
             f"[training run]({mlflow_run_url(ui_url, model.run_id)})"
         )
     candidates = build_top_candidates(predictions, chapters, top)
@@ -252,6 +282,7 @@ def build_weekly_markdown(
         "# corecast weekly scores\n",
         f"- data: `{_text(source)}`, activity from {first_observed:%Y-%m-%d} "
         f"to {last_observed:%Y-%m-%d}",
+        *_quarantine_lines(quarantine),
         f"- scored at: {result.as_of:%Y-%m-%d} (only activity before this date is used)",
         f"- members scored: {len(predictions):,}",
         *model_lines,

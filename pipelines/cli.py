@@ -9,6 +9,7 @@ and exit with status 2; nothing is half-written because every writer is atomic.
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -34,18 +35,73 @@ DataOption = typer.Option(
 )
 
 
-def _load(source: str):
-    """Load and validate a data source, with a status line."""
-    from features.contract import describe_source, load_tables
+class OnInvalid(StrEnum):
+    """Values of ``--on-invalid``: what loading does with rows that break the data contract."""
 
+    strict = "strict"
+    quarantine = "quarantine"
+
+
+OnInvalidOption = typer.Option(
+    OnInvalid.strict,
+    "--on-invalid",
+    help="strict: refuse data with any invalid row. quarantine: load the valid rows and set "
+    "the invalid ones aside in <table>.quarantine.csv files (see docs/data-contract.md).",
+)
+MaxInvalidShareOption = typer.Option(
+    0.01,
+    "--max-invalid-share",
+    min=0.0,
+    max=1.0,
+    help="With --on-invalid quarantine: refuse the data when more than this share of any "
+    "table's rows is invalid (0.01 = 1 %).",
+)
+QuarantineDirOption = typer.Option(
+    None,
+    "--quarantine-dir",
+    help="With --on-invalid quarantine: folder of the quarantine files "
+    "(default: <corecast home>/quarantine).",
+)
+
+
+def _load(
+    source: str,
+    on_invalid: str = OnInvalid.strict,
+    max_invalid_share: float = 0.01,
+    quarantine_dir: Path | None = None,
+):
+    """Load and validate a data source, with a status line.
+
+    With ``on_invalid="quarantine"`` the invalid rows are set aside in ``quarantine_dir``
+    (default ``<corecast home>/quarantine``) and one line per table with such rows is printed:
+    how many, their share, the top rules and the file.
+    """
+    from features.contract import describe_source, load_tables
+    from features.quarantine import default_quarantine_dir
+
+    options = {}
+    if on_invalid == OnInvalid.quarantine:
+        options = {
+            "on_invalid": str(on_invalid),
+            "max_invalid_share": max_invalid_share,
+            "quarantine_dir": quarantine_dir or default_quarantine_dir(),
+        }
     with console.status(f"Loading and validating {describe_source(source)} ..."):
-        return load_tables(source)
+        tables = load_tables(source, **options)
+    for line in tables.quarantine.lines() if tables.quarantine is not None else ():
+        console.print(f"[yellow]![/yellow] {escape(line)}", soft_wrap=True)
+    return tables
 
 
 @app.command()
-def validate(data: str = DataOption) -> None:
+def validate(
+    data: str = DataOption,
+    on_invalid: OnInvalid = OnInvalidOption,
+    max_invalid_share: float = MaxInvalidShareOption,
+    quarantine_dir: Path | None = QuarantineDirOption,
+) -> None:
     """Check a data source against the data contract; exit non-zero with the problems found."""
-    tables = _load(data)
+    tables = _load(data, on_invalid, max_invalid_share, quarantine_dir)
     roles = "no roles table" if tables.roles is None else f"{len(tables.roles):,} role spells"
     chapters = (
         "no chapters table" if tables.chapters is None else f"{len(tables.chapters):,} chapters"
@@ -68,10 +124,14 @@ def simulate(
     """Simulate a MakeSense-like community (tables, latent traits and true probabilities)."""
     from features.errors import ConfigError
     from features.simulate import SimulationConfig, simulate_community, write_simulation
+    from features.simulate_model import truth_dates_that_fit
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"--format: expected parquet or csv, got {fmt!r}")
-    config = SimulationConfig(members=members, years=years, seed=seed)
+    # A short simulation keeps as many truth dates as fit (the oracle needs 180 days after one).
+    config = SimulationConfig(
+        members=members, years=years, seed=seed, truth_dates=truth_dates_that_fit(years)
+    )
     with console.status(f"Simulating {members:,} members over {years:g} years ..."):
         sim = simulate_community(config)
     paths = write_simulation(sim, out, fmt=fmt)
@@ -93,6 +153,9 @@ def features(
         "Default: the day after the last observed timestamp.",
     ),
     describe: bool = typer.Option(False, "--describe", help="Also print name -> meaning."),
+    on_invalid: OnInvalid = OnInvalidOption,
+    max_invalid_share: float = MaxInvalidShareOption,
+    quarantine_dir: Path | None = QuarantineDirOption,
 ) -> None:
     """Write one row of point-in-time features per member known at --as-of."""
     from features.build import build_features
@@ -100,7 +163,7 @@ def features(
     from features.io import write_parquet_atomic
     from features.tables import parse_as_of
 
-    tables = _load(data)
+    tables = _load(data, on_invalid, max_invalid_share, quarantine_dir)
     when = parse_as_of(as_of) if as_of else tables.last_observed.normalize() + _one_day()
     with console.status(f"Building features at {when:%Y-%m-%d} ..."):
         frame = build_features(tables, when)
@@ -197,8 +260,16 @@ def train(
     force_promote: bool = typer.Option(
         False, "--force-promote", help="Make the new versions champion whatever the gate says."
     ),
+    on_invalid: OnInvalid = OnInvalidOption,
+    max_invalid_share: float = MaxInvalidShareOption,
+    quarantine_dir: Path | None = QuarantineDirOption,
 ) -> None:
-    """Train both targets, log runs to MLflow, register challengers and gate promotion."""
+    """Train both targets, log runs to MLflow, register challengers and gate promotion.
+
+    A target whose data cannot support a learned model gets a transparent ranking rule; the
+    output says per target which (method), whether it was validated, and why. Exits 1 when a
+    target asked for got neither (``--target all``: when every target got neither).
+    """
     from features.frames import FrameConfig
     from features.tables import parse_as_of
     from models.config import TrainConfig
@@ -224,35 +295,83 @@ def train(
         )
         for t in ("readiness", "disengagement")
     }
-    tables = _load(data)
+    tables = _load(data, on_invalid, max_invalid_share, quarantine_dir)
+    wanted = _targets(target)
     with console.status("Training (frame, backtest, calibration, evaluation) ..."):
         outcomes = train_and_register(
-            tables, _targets(target), labels=labels, frame=frame, train_configs=configs,
-            force_promote=force_promote,
+            tables, wanted, labels=labels, frame=frame, train_configs=configs,
+            force_promote=force_promote, required=False,
         )
     _print_outcomes(outcomes)
+    _exit_if_untrained(outcomes, explicit=wanted is not None)
+
+
+#: Outcomes of a target that got neither a model nor a rule.
+_UNTRAINED = ("insufficient_data", "unavailable")
+
+
+def _exit_if_untrained(outcomes, explicit: bool) -> None:
+    """Exit 1, with the reasons, when a target asked for got neither a model nor a rule.
+
+    Asked for: a target named with ``--target``; with ``--target all``, every target failing.
+    """
+    failed = [o for o in outcomes if o.status in _UNTRAINED]
+    if not failed or (not explicit and len(failed) < len(outcomes)):
+        return
+    for o in failed:
+        console.print(
+            f"[bold red]error:[/bold red] {o.target} got neither a model nor a rule "
+            f"({o.status}): {escape(o.message)}",
+            highlight=False,
+        )
+    raise typer.Exit(1)
+
+
+def _with_interval(metrics: dict, name: str, label: str, level: float) -> str:
+    """``ROC-AUC 0.812 (90 % interval 0.740–0.880)``; empty without the metric."""
+    value = metrics.get(f"holdout.{name}")
+    if value is None or value != value:
+        return ""
+    low, high = metrics.get(f"holdout.{name}_ci_low"), metrics.get(f"holdout.{name}_ci_high")
+    if low is None or high is None or low != low or high != high:
+        return f"{label} {value:.3f}"
+    return f"{label} {value:.3f} ({100 * level:g} % interval {low:.3f}–{high:.3f})"
+
+
+def _outcome_lines(o) -> list[tuple[str, str]]:
+    """``(first-line indent, text)`` lines describing one training outcome."""
+    head = f"{o.target}: {o.status}" + (f" v{o.version}" if o.version else "")
+    if o.method:
+        head += f" · {o.method} · {'validated' if o.validated else 'not validated'}"
+    else:
+        head += " · neither a model nor a rule"
+    lines = [("", head), ("    ", f"gate: {o.decision.reason}" if o.decision else o.message)]
+    m = o.metrics or {}
+    level = o.result.config.interval_level if getattr(o, "result", None) else 0.9
+    figures = [
+        _with_interval(m, "roc_auc", "ROC-AUC", level),
+        _with_interval(m, "pr_auc", "PR-AUC", level),
+        _with_interval(m, "precision_at_k", "precision@k", level),
+    ]
+    if m.get("oracle_ratio.roc_auc") is not None:
+        figures.append(f"ROC-AUC vs oracle {m['oracle_ratio.roc_auc']:.3f}")
+    if any(figures):
+        lines.append(("    ", " · ".join(f for f in figures if f)))
+    lines += [("    - ", note) for note in getattr(o, "notes", ())]
+    return lines
 
 
 def _print_outcomes(outcomes) -> None:
-    from rich.table import Table
+    """Per target: status, version, method, validated, the gate, metrics with their bootstrap
+    intervals, and the notes saying what was done and why (wrapped to the terminal)."""
+    import shutil
+    import textwrap
 
-    table = Table(title="Training")
-    for col in ("target", "status", "version", "ROC-AUC", "PR-AUC", "precision@k", "vs oracle",
-                "gate"):
-        table.add_column(col)
+    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 110))
     for o in outcomes:
-        m = o.metrics or {}
-
-        def fmt(key: str, metrics=m) -> str:
-            value = metrics.get(key)
-            return "" if value is None else f"{value:.3f}"
-
-        table.add_row(
-            o.target, o.status, o.version or "", fmt("holdout.roc_auc"), fmt("holdout.pr_auc"),
-            fmt("holdout.precision_at_k"), fmt("oracle_ratio.roc_auc"),
-            o.decision.reason if o.decision else o.message,
-        )
-    Console().print(table)
+        for indent, text in _outcome_lines(o):
+            rest = " " * len(indent) if indent else "    "
+            typer.echo(textwrap.fill(text, width, initial_indent=indent, subsequent_indent=rest))
 
 
 @app.command()
@@ -267,16 +386,18 @@ def models() -> None:
         console.print("No registered models yet: run `corecast train --data DIR`.")
         return
     table = Table(title="Registered models")
-    columns = ["target", "version", "aliases", "candidate", "primary_metric", "holdout_primary",
-               "holdout_roc_auc", "holdout_precision_at_k", "holdout_ece", "promotion_status",
-               "holdout_as_of"]
+    columns = ["target", "version", "aliases", "candidate", "method", "validated",
+               "primary_metric", "holdout_primary", "holdout_roc_auc", "holdout_precision_at_k",
+               "holdout_ece", "promotion_status", "holdout_as_of"]
     for col in columns:
         table.add_column(col)
     for _, row in frame.iterrows():
         cells = []
         for col in columns:
             value = row.get(col)
-            if isinstance(value, float):
+            if col == "validated":
+                cells.append("yes" if bool(value) else "no")
+            elif isinstance(value, float):
                 cells.append("" if value != value else f"{value:.3f}")
             elif isinstance(value, list | tuple):
                 cells.append(",".join(value))
@@ -312,27 +433,48 @@ def score(
     at_risk: float = typer.Option(0.6, "--at-risk", help="Risk threshold of at-risk segments."),
     ready_min: float = typer.Option(0.10, "--ready-min", help="Minimum score for ready-now."),
     nurture_min: float = typer.Option(0.03, "--nurture-min", help="Minimum score for nurture."),
+    on_invalid: OnInvalid = OnInvalidOption,
+    max_invalid_share: float = MaxInvalidShareOption,
+    quarantine_dir: Path | None = QuarantineDirOption,
 ) -> None:
-    """Score every consenting member; write predictions, chapter report and report.html."""
+    """Score every consenting member; write predictions, chapter report and report.html.
+
+    Exits 1, writing nothing, when a score column would be empty (a target without a champion
+    although members are eligible for it, or a model that scored nobody).
+    """
     result = _score(data, as_of, out, readiness_model, disengagement_model,
-                    capacity, at_risk, ready_min, nurture_min)
+                    capacity, at_risk, ready_min, nurture_min,
+                    loading=(on_invalid, max_invalid_share, quarantine_dir))
     console.print(f"[green]Scored[/green] {result.meta['members_scored']:,} members at "
                   f"{result.as_of:%Y-%m-%d}; segments: {result.meta['segments']}.")
 
 
 def _score(data, as_of, out, readiness_model="champion", disengagement_model="champion",
-           capacity=3, at_risk=0.6, ready_min=0.10, nurture_min=0.03):
+           capacity=3, at_risk=0.6, ready_min=0.10, nurture_min=0.03, loading=()):
     from serving.report import build_chapter_report, render_report_html, write_report
-    from serving.score import ScoringConfig, score_members, write_predictions
+    from serving.score import (
+        ScoringConfig,
+        empty_score_reasons,
+        score_members,
+        write_predictions,
+    )
     from serving.segments import SegmentConfig
 
     config = ScoringConfig(segments=SegmentConfig(
         chapter_capacity=capacity, ready_min=ready_min, nurture_min=nurture_min, at_risk=at_risk,
     ))
-    tables = _load(data)
+    tables = _load(data, *loading)
     readiness, disengagement = _load_models(readiness_model, disengagement_model)
     with console.status("Scoring members and explaining scores ..."):
         result = score_members(tables, as_of, readiness, disengagement, config)
+    skipped = [t for t, ref in (("readiness", readiness_model),
+                                ("disengagement", disengagement_model)) if ref == "none"]
+    empty = empty_score_reasons(result, tables, readiness, disengagement, skipped)
+    for reason in empty:
+        console.print(f"[bold red]error:[/bold red] {escape(reason)}", highlight=False)
+    if empty:
+        console.print(f"Nothing written to {escape(str(out))}.")
+        raise typer.Exit(1)
     with console.status("Writing predictions and the chapter report ..."):
         paths = write_predictions(result.predictions, out)
         chapters = build_chapter_report(result.predictions, tables, result.as_of, result.features)
@@ -482,17 +624,32 @@ def _prefect_note() -> None:
         )
 
 
+def _method_suffix(weekly: dict, target: str) -> str:
+    """`` (rule:activity_365d, not validated)`` for a scoring summary's target, if known."""
+    method = (weekly.get("methods") or {}).get(target)
+    if not method:
+        return ""
+    validated = "validated" if method["validated"] else "not validated"
+    return f" ({escape(method['method'])}, {validated})"
+
+
 def _print_run(summary: dict, out: Path) -> None:
     weekly = summary.get("weekly", summary)
+    for line in (weekly.get("quarantine") or {}).get("lines", []):
+        console.print(f"  [yellow]![/yellow] {escape(line)}", soft_wrap=True)
     for outcome in summary.get("training", []):
+        method = outcome.get("method")
+        validated = "validated" if outcome.get("validated") else "not validated"
         console.print(
             f"  train {outcome['target']}: {outcome['status']}"
             + (f" v{outcome['version']}" if outcome.get("version") else "")
+            + (f" ({escape(method)}, {validated})" if method else "")
             + f" - {escape(str(outcome['gate']))}"
         )
     console.print(
         f"  scored {weekly['members_scored']:,} members at {weekly['as_of']} with "
-        + ", ".join(f"{t} v{v}" for t, v in weekly["models"].items() if v)
+        + ", ".join(f"{t} v{v}{_method_suffix(weekly, t)}"
+                    for t, v in weekly["models"].items() if v)
         + "; segments: "
         + ", ".join(f"{name} {count:,}" for name, count in weekly["segments"].items())
     )
@@ -559,20 +716,31 @@ def run(
         None, "--dask-workers", help="With --dask: worker processes of the local cluster "
         "(default: Dask's choice; not with --dask-address)."
     ),
+    on_invalid: OnInvalid = OnInvalidOption,
+    max_invalid_share: float = MaxInvalidShareOption,
+    quarantine_dir: Path | None = QuarantineDirOption,
 ) -> None:
     """Run the weekly job (or the monthly one with --retrain) once, here, as a Prefect flow."""
-    from pipelines.flows import default_out_dir, monthly_flow, weekly_flow
+    from pipelines.flows import (
+        check_loading_options,
+        default_out_dir,
+        monthly_flow,
+        weekly_flow,
+    )
     from pipelines.scale import check_dask_options
 
     data = _check_data(data)
     when = _parse_date(as_of, "--as-of")
     _check_sink(to)
     check_dask_options(dask, dask_address, partitions, dask_workers)
+    check_loading_options(str(on_invalid), dask)
     out = (out or default_out_dir()).expanduser().resolve()
     parameters = dict(
         data=data, as_of=when, out=out, to=to, dry_run=dry_run, full=full,
         chapter_capacity=capacity, at_risk=at_risk, csv_path=csv_path, ledger=ledger,
-        crm_url=crm_url, omit_fields=omit_field or None,
+        crm_url=crm_url, omit_fields=omit_field or None, on_invalid=str(on_invalid),
+        max_invalid_share=max_invalid_share,
+        quarantine_dir=quarantine_dir.expanduser().resolve() if quarantine_dir else None,
     )
     if dask:
         parameters.update(

@@ -9,6 +9,10 @@
 - :func:`monthly_flow`: :func:`train_flow` (challenger -> gated promotion) then
   :func:`weekly_flow`. The job to schedule every month.
 
+The weekly, monthly and train flows load the data strictly by default (any invalid row fails the
+run); ``on_invalid="quarantine"`` loads the valid rows and sets the invalid ones aside
+(:func:`features.contract.load_tables`), and the weekly summary records how many.
+
 Flows are glue: each step is a task of :mod:`pipelines.tasks` over a domain function. Parameters
 are typed (Prefect validates them with pydantic before a run starts, also for runs started from
 the UI or a schedule). Every run publishes artifacts (:mod:`pipelines.artifacts`): a markdown
@@ -48,6 +52,7 @@ __all__ = [
     "weekly_flow",
     "monthly_flow",
     "default_out_dir",
+    "check_loading_options",
 ]
 
 #: Where predictions go: a CRM, a signed webhook, a CSV file, or nowhere.
@@ -57,7 +62,8 @@ TargetName = Literal["readiness", "disengagement"]
 #: A CRM field that can be left out of pushes (see ``docs/crm.md``; the member id cannot).
 CrmField = Literal[
     "readiness_score", "readiness_rank", "disengagement_score", "segment", "reasons", "as_of",
-    "scored_at", "model_versions",
+    "scored_at", "model_versions", "readiness_method", "readiness_validated",
+    "disengagement_method", "disengagement_validated",
 ]
 Days = Annotated[int, Field(gt=0, description="A number of days (> 0).")]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -65,6 +71,9 @@ Share = Annotated[float, Field(gt=0.0, le=1.0)]
 Slots = Annotated[int, Field(ge=0)]
 Count = Annotated[int, Field(ge=1)]
 Tolerance = Annotated[float, Field(ge=0.0)]
+#: What loading does with rows that break the data contract (see ``docs/data-contract.md``).
+OnInvalid = Literal["strict", "quarantine"]
+InvalidShare = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 def default_out_dir() -> Path:
@@ -80,6 +89,31 @@ def _prepare() -> None:
 
     for key, value in (("MLFLOW_DISABLE_TELEMETRY", "true"), ("DO_NOT_TRACK", "true")):
         os.environ.setdefault(key, value)
+
+
+def check_loading_options(on_invalid: str, dask: bool) -> None:
+    """Refuse loading options a run cannot honour, before anything starts.
+
+    Raises:
+        ConfigError: ``on_invalid="quarantine"`` with Dask scoring (the workers load the data
+            themselves, strictly).
+    """
+    from features.errors import ConfigError
+
+    if dask and on_invalid != "strict":
+        raise ConfigError(
+            "on_invalid: quarantine is not available with Dask scoring (the workers load the "
+            "data strictly); score on one process or fix the data"
+        )
+
+
+def _loading(on_invalid: str, max_invalid_share: float, quarantine_dir: Path | None) -> dict:
+    """Keyword arguments of :data:`pipelines.tasks.load_data` for these flow parameters."""
+    return {
+        "on_invalid": on_invalid,
+        "max_invalid_share": max_invalid_share,
+        "quarantine_dir": quarantine_dir,
+    }
 
 
 def _source_label(data: str) -> str:
@@ -201,6 +235,9 @@ def _outcome_summary(o) -> dict:
         "version": o.version,
         "run_id": o.run_id,
         "promoted": None if o.decision is None else o.decision.promoted,
+        "method": o.method,
+        "validated": bool(o.validated) if o.method else None,
+        "notes": list(o.notes),
         "gate": o.decision.reason if o.decision else o.message,
         "metrics": {
             k: float(o.metrics[k])
@@ -253,6 +290,9 @@ def train_flow(
     force_promote: bool = False,
     train_overrides: dict[str, Any] | None = None,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
+    on_invalid: OnInvalid = "strict",
+    max_invalid_share: InvalidShare = 0.01,
+    quarantine_dir: Path | None = None,
 ) -> list[dict]:
     """Train both targets, log the runs to MLflow, register challengers and gate promotion.
 
@@ -270,6 +310,12 @@ def train_flow(
         train_overrides: Other :class:`models.config.TrainConfig` settings by name
             (e.g. ``{"candidates": ["logreg"], "threads": 1}``).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
+        on_invalid: ``strict`` (any invalid row fails the run) or ``quarantine`` (invalid rows
+            are set aside; see :func:`features.contract.load_tables`).
+        max_invalid_share: With ``quarantine``: the largest share of a table's rows that may be
+            set aside.
+        quarantine_dir: With ``quarantine``: folder of the quarantine files (default
+            ``<corecast home>/quarantine``).
 
     Returns:
         One summary per target: status, version, run id, gate decision, key metrics.
@@ -279,7 +325,7 @@ def train_flow(
     _prepare()
     labels = _label_config(horizon_days, readiness_horizon_days, active_within_days, core_role)
     configs = _train_configs(capacity_share, chapter_top, tolerance, dict(train_overrides or {}))
-    tables = tasks.load_data(data)
+    tables = tasks.load_data(data, **_loading(on_invalid, max_invalid_share, quarantine_dir))
     wanted = list(dict.fromkeys(targets)) if targets else list(TARGETS)
     outcomes = [
         tasks.train_target_model(
@@ -303,6 +349,7 @@ def _score_steps(
     ready_min: float,
     nurture_min: float,
     dask: dict | None = None,
+    loading: dict | None = None,
 ):
     from serving.score import ScoringConfig
     from serving.segments import SegmentConfig
@@ -313,7 +360,7 @@ def _score_steps(
             at_risk=at_risk,
         )
     )
-    tables = tasks.load_data(data)
+    tables = tasks.load_data(data, **(loading or {}))
     readiness, disengagement = tasks.load_models(readiness_model, disengagement_model)
     if dask:
         result = _score_on_dask(data, as_of, readiness, disengagement, config, dask)
@@ -349,12 +396,22 @@ def _score_on_dask(data: str, as_of, readiness, disengagement, config, dask: dic
     return result
 
 
+def _method_dict(method: tuple[str, bool]) -> dict:
+    return {"method": method[0], "validated": method[1]}
+
+
 def _scored_summary(result, models, outputs) -> dict:
+    from serving.score import model_method
+
     return {
         "as_of": result.as_of.date().isoformat(),
         "members_scored": int(result.meta["members_scored"]),
         "segments": {str(k): int(v) for k, v in result.meta["segments"].items()},
         "models": {t: (None if m is None else m.version) for t, m in models.items()},
+        "methods": {
+            t: None if m is None else _method_dict(model_method(m))
+            for t, m in models.items()
+        },
         "outputs": [str(p) for p in outputs],
     }
 
@@ -471,6 +528,9 @@ def weekly_flow(
     dask_address: str | None = None,
     partitions: Count = 2,
     dask_workers: Count | None = None,
+    on_invalid: OnInvalid = "strict",
+    max_invalid_share: InvalidShare = 0.01,
+    quarantine_dir: Path | None = None,
 ) -> dict:
     """The weekly job: validate, score with the champions, write the report, push to a CRM.
 
@@ -505,16 +565,24 @@ def weekly_flow(
             cluster for the run).
         partitions: Member partitions scored in parallel (with ``dask``).
         dask_workers: Worker processes of the local cluster (default: Dask's choice).
+        on_invalid: ``strict`` (the default: any invalid row fails the run) or ``quarantine``
+            (invalid rows are set aside and counted in the summary; not with ``dask``).
+        max_invalid_share: With ``quarantine``: the largest share of a table's rows that may be
+            set aside (above it the run fails).
+        quarantine_dir: With ``quarantine``: folder of the quarantine files (default
+            ``<corecast home>/quarantine``).
 
     Returns:
-        Scoring date, counts per segment, model versions, files, and the push counts.
+        Scoring date, counts per segment, model versions, files, the push counts and what was
+        quarantined (``None`` when strict).
     """
     _prepare()
+    check_loading_options(on_invalid, dask)
     scaled = _dask_scoring(dask, dask_address, partitions, dask_workers)
     out = Path(out) if out else default_out_dir()
     tables, result, models, outputs, report = _score_steps(
         data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
-        ready_min, nurture_min, scaled,
+        ready_min, nurture_min, scaled, _loading(on_invalid, max_invalid_share, quarantine_dir),
     )
     push = None
     if to != "none":
@@ -527,9 +595,15 @@ def weekly_flow(
         source=_source_label(data), first_observed=tables.first_observed,
         last_observed=tables.last_observed, result=result, chapters=report.chapters,
         models=models, push=push, outputs=outputs, ui_url=mlflow_ui_url, top=chapter_capacity,
+        quarantine=tables.quarantine,
     )
     publish_weekly(markdown, report.chapters, models, mlflow_ui_url)
-    return {**_scored_summary(result, models, outputs), "push": _push_summary(push)}
+    quarantine = None if tables.quarantine is None else tables.quarantine.as_dict()
+    return {
+        **_scored_summary(result, models, outputs),
+        "push": _push_summary(push),
+        "quarantine": quarantine,
+    }
 
 
 @flow(name="corecast-monthly", persist_result=False)
@@ -563,18 +637,24 @@ def monthly_flow(
     dask_address: str | None = None,
     partitions: Count = 2,
     dask_workers: Count | None = None,
+    on_invalid: OnInvalid = "strict",
+    max_invalid_share: InvalidShare = 0.01,
+    quarantine_dir: Path | None = None,
 ) -> dict:
     """The monthly job: retrain both targets (challenger -> gated promotion), then the weekly job.
 
     The weekly part scores with whichever versions are champion after the gate: the new ones
     when they were promoted, the previous ones otherwise. See :func:`train_flow` and
-    :func:`weekly_flow` for the parameters.
+    :func:`weekly_flow` for the parameters; ``on_invalid``, ``max_invalid_share`` and
+    ``quarantine_dir`` apply to both loads (strict by default).
 
     Returns:
         ``{"training": [...], "weekly": {...}}``.
     """
     _prepare()
-    _dask_scoring(dask, dask_address, partitions, dask_workers)  # fail before training
+    check_loading_options(on_invalid, dask)  # fail before training
+    _dask_scoring(dask, dask_address, partitions, dask_workers)
+    loading = _loading(on_invalid, max_invalid_share, quarantine_dir)
     training = train_flow(
         data,
         horizon_days=horizon_days,
@@ -587,6 +667,7 @@ def monthly_flow(
         force_promote=force_promote,
         train_overrides=train_overrides,
         mlflow_ui_url=mlflow_ui_url,
+        **loading,
     )
     weekly = weekly_flow(
         data,
@@ -609,5 +690,6 @@ def monthly_flow(
         dask_address=dask_address,
         partitions=partitions,
         dask_workers=dask_workers,
+        **loading,
     )
     return {"training": training, "weekly": weekly}

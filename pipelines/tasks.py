@@ -23,6 +23,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
+from features.quarantine import DEFAULT_MAX_INVALID_SHARE
 from features.tables import Tables
 
 __all__ = [
@@ -84,21 +85,48 @@ class PushOutcome:
 
 
 @task(name="validate-data", persist_result=False, cache_policy=NO_CACHE)
-def load_data(source: str) -> Tables:
+def load_data(
+    source: str,
+    on_invalid: str = "strict",
+    max_invalid_share: float = DEFAULT_MAX_INVALID_SHARE,
+    quarantine_dir: Path | None = None,
+) -> Tables:
     """Load a data source and validate it against the data contract.
+
+    Args:
+        source: A folder of CSV/Parquet tables or a SQLAlchemy URL.
+        on_invalid: ``strict`` (any invalid row refuses the source) or ``quarantine`` (invalid
+            rows are set aside, see :func:`features.contract.load_tables`); each table with rows
+            set aside is logged as a warning.
+        max_invalid_share: With ``quarantine``: the largest share of a table's rows set aside.
+        quarantine_dir: With ``quarantine``: folder of the quarantine files (default
+            ``<corecast home>/quarantine``).
 
     Raises:
         ContractError: The data breaks the contract (the message names file, column and rows).
     """
     from features.contract import describe_source, load_tables
+    from features.quarantine import default_quarantine_dir
 
-    tables = load_tables(source)
+    if on_invalid == "quarantine" and quarantine_dir is None:
+        quarantine_dir = default_quarantine_dir()
+    tables = load_tables(
+        source, on_invalid=on_invalid, max_invalid_share=max_invalid_share,
+        quarantine_dir=quarantine_dir,
+    )
     roles = 0 if tables.roles is None else len(tables.roles)
-    _logger().info(
+    logger = _logger()
+    logger.info(
         "%s: %d members, %d activities, %d role spells; activity from %s to %s",
         describe_source(source), len(tables.members), len(tables.activities), roles,
         f"{tables.first_observed:%Y-%m-%d}", f"{tables.last_observed:%Y-%m-%d}",
     )
+    if tables.quarantine is not None:
+        lines = tables.quarantine.lines()
+        for line in lines:
+            logger.warning("quarantined %s", line)
+        if not lines:
+            logger.info("quarantine: no invalid rows")
     return tables
 
 
@@ -131,35 +159,35 @@ def train_target_model(
     train_configs=None,
     force_promote: bool = False,
 ):
-    """Train one target, log it to MLflow, register a challenger and gate its promotion.
+    """Train one target (a model, else a ranking rule), log it to MLflow, register a
+    challenger and gate its promotion.
 
     Args:
         tables: Validated data.
         target: ``"readiness"`` or ``"disengagement"``.
-        required: When false (the flows' default, "every target the data supports"), data that
-            cannot express the target or has too little history gives an outcome with status
-            ``"unavailable"`` / ``"insufficient_data"``, as
-            :func:`models.registry.train_and_register` reports it; when true it raises.
+        required: When false (the flows' default, "every target the data supports"), a target
+            that gets neither a model nor a rule gives an outcome with status
+            ``"unavailable"`` / ``"insufficient_data"``; when true it raises (both as
+            :func:`models.registry.train_and_register` does with ``required``).
 
     Returns:
-        The :class:`models.registry.TrainOutcome`.
+        The :class:`models.registry.TrainOutcome` (its ``method``, ``validated`` and ``notes``
+        say what produces the scores and why).
     """
-    from features.errors import InsufficientDataError, TargetUnavailable
-    from models.registry import TrainOutcome, train_and_register
+    from models.registry import train_and_register
 
     logger = _logger()
     logger.info("training %s on %d members ...", target, len(tables.members))
-    try:
-        [outcome] = train_and_register(
-            tables, [target], labels=labels, train_configs=train_configs,
-            force_promote=force_promote,
-        )
-    except (TargetUnavailable, InsufficientDataError) as exc:
-        if required:
-            raise
-        status = "unavailable" if isinstance(exc, TargetUnavailable) else "insufficient_data"
-        outcome = TrainOutcome(target=target, status=status, message=str(exc))
-    logger.info("%s: %s - %s", outcome.target, outcome.status, outcome.message)
+    [outcome] = train_and_register(
+        tables, [target], labels=labels, train_configs=train_configs,
+        force_promote=force_promote, required=required,
+    )
+    method = "" if outcome.method is None else (
+        f" [{outcome.method}, {'validated' if outcome.validated else 'not validated'}]"
+    )
+    logger.info("%s: %s%s - %s", outcome.target, outcome.status, method, outcome.message)
+    for note in outcome.notes:
+        logger.info("%s: %s", outcome.target, note)
     return outcome
 
 

@@ -57,6 +57,7 @@ import pandas as pd
 from features.errors import ConfigError, ContractError
 from features.io import write_files_atomic
 from features.tables import Tables, parse_as_of
+from serving.columns import METHOD_COLUMNS
 from serving.report_html import (
     NO_CHAPTER_NAME,
     active_column,
@@ -68,13 +69,15 @@ __all__ = [
     "HEALTH_FLAGS",
     "HealthThresholds",
     "PREDICTION_COLUMNS",
+    "OPTIONAL_PREDICTION_COLUMNS",
     "NO_CHAPTER_NAME",
     "build_chapter_report",
     "render_report_html",
     "write_report",
 ]
 
-#: Columns of the predictions table the report reads.
+#: Columns of the predictions table the report needs (a subset of
+#: :data:`serving.columns.PREDICTION_COLUMNS`).
 PREDICTION_COLUMNS = (
     "member_id",
     "chapter_id",
@@ -84,6 +87,9 @@ PREDICTION_COLUMNS = (
     "segment",
     "holds_core_role",
 )
+#: Columns read when present: what produced each score, for the page's note per target
+#: (:func:`serving.report_html.method_notes`; the scoring ``meta`` has the details).
+OPTIONAL_PREDICTION_COLUMNS = tuple(METHOD_COLUMNS)
 
 #: Health flag -> urgency weight, in the order the flags are listed in ``health``.
 HEALTH_FLAGS: dict[str, int] = {

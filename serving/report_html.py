@@ -5,7 +5,10 @@ Everything is inline: the CSS in a ``<style>`` element, the charts as base64 PNG
 mailed or opened offline. Every piece of text is HTML-escaped, and anything that looks like an
 email address is replaced by ``[email hidden]`` (members are named by id only).
 
-The page has a headline (community totals, segment counts and chart, link density), a
+The page opens with one note per target saying what produced its scores: a learned model or a
+transparent ranking rule, validated or not, and how well it did on labelled snapshots (an
+unvalidated rule's scores are ranks within the community, not probabilities). Then comes a
+headline (community totals, segment counts and chart, link density), a
 "chapters at a glance" table sorted by urgency, one card per chapter for the most urgent chapters
 (ambassadors and their risk, ready successors with their top reasons, the active-members trend
 chart, link density) and a footer with the model versions, run id and data window.
@@ -30,6 +33,7 @@ from serving.report_charts import (
 from serving.segments import SEGMENTS
 
 __all__ = [
+    "method_notes",
     "NO_CHAPTER_NAME",
     "SEGMENT_MEANINGS",
     "EMAIL_PLACEHOLDER",
@@ -114,6 +118,10 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .trend { display: block; margin-top: 8px; max-width: 100%; }
 .up { color: var(--ok); white-space: nowrap; } .down { color: var(--urgent); white-space: nowrap; }
 .note { color: var(--muted); font-size: 14px; margin: 8px 0; }
+.methods { margin: 0 0 16px; }
+.method-note { background: #fff; border: 1px solid var(--line); border-left: 6px solid var(--ok);
+  border-radius: 6px; padding: 6px 10px; margin: 0 0 6px; font-size: 14px; }
+.method-note.unvalidated, .method-note.absent { border-left-color: var(--watch); }
 footer { margin-top: 36px; color: var(--muted); font-size: 13px; border-top: 1px solid var(--line);
   padding-top: 10px; }
 footer dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 6px 0; }
@@ -134,11 +142,102 @@ _LEGEND = (
 _META_LABELS = {
     "readiness_model_version": "Readiness model version",
     "disengagement_model_version": "Disengagement model version",
+    "readiness_method": "Readiness scored by",
+    "readiness_validated": "Readiness validated",
+    "disengagement_method": "Disengagement scored by",
+    "disengagement_validated": "Disengagement validated",
     "run_id": "Scoring run",
     "data_window": "Data window",
     "scored_at": "Scored at",
     "source": "Data source",
 }
+
+
+#: Meta items not listed in the footer (shown elsewhere on the page).
+_NOT_IN_FOOTER = ("methods",)
+
+
+def _rule_description(target: str, method: str) -> str:
+    """What a rule ranks by, in words (its name when unknown)."""
+    from features.errors import ConfigError
+    from models.rules import rule_named
+
+    try:
+        return rule_named(target, method).description
+    except ConfigError:
+        return method
+
+
+def _method_of(target: str, meta: Mapping, predictions: pd.DataFrame) -> dict | None:
+    """The method details of ``target``: from ``meta["methods"]`` when there, else from the
+    predictions' method columns; ``None`` when nothing scored the target."""
+    found = (meta.get("methods") or {}).get(target)
+    if found:
+        return dict(found)
+    column = f"{target}_method"
+    if column not in predictions.columns:
+        return None
+    methods = predictions[column].dropna().astype("str")
+    methods = methods[methods != ""]
+    if methods.empty:
+        return None
+    validated = predictions.get(f"{target}_validated", pd.Series(dtype="boolean"))
+    return {"method": methods.iloc[0], "validated": bool(validated.fillna(True).all())}
+
+
+def _evidence(details: Mapping) -> str:
+    """`` on 6 snapshots (ROC-AUC 0.85, 90 % interval 0.80–0.89)`` (what is known of it)."""
+    snapshots = int(details.get("snapshots") or 0)
+    text = f" on {snapshots} snapshot{'s' if snapshots != 1 else ''}" if snapshots else ""
+    auc = details.get("roc_auc", float("nan"))
+    if auc is None or pd.isna(auc):
+        return text
+    low, high = details.get("roc_auc_low"), details.get("roc_auc_high")
+    spread = ""
+    if low is not None and high is not None and not (pd.isna(low) or pd.isna(high)):
+        level = float(details.get("level") or 0.9)
+        spread = f", {100 * level:g}\u00a0% interval {low:.2f}–{high:.2f}"
+    return f"{text} (ROC-AUC {auc:.2f}{spread})"
+
+
+def method_notes(meta: Mapping, predictions: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """One sentence per target on what produced its scores.
+
+    Returns:
+        ``(target, kind, sentence)`` with kind ``validated``, ``unvalidated`` or ``absent``,
+        e.g. "Readiness: ranked by a rule (most activities in the last year), not validated —
+        scores are ranks within the community, not probabilities".
+    """
+    notes = []
+    for target in ("readiness", "disengagement"):
+        label = target.capitalize()
+        details = _method_of(target, meta, predictions)
+        if details is None:
+            notes.append((target, "absent", f"{label}: not scored (no model)."))
+            continue
+        method, validated = str(details["method"]), bool(details["validated"])
+        what = (
+            "learned model" if method == "model"
+            else f"ranked by a rule ({_rule_description(target, method)})"
+        )
+        if not validated:
+            tail = (
+                ", not validated — scores are ranks within the community, not probabilities."
+                if method != "model"
+                else ", not validated — its probabilities were not checked against outcomes."
+            )
+            notes.append((target, "unvalidated", f"{label}: {what}{tail}"))
+            continue
+        notes.append((target, "validated", f"{label}: {what}, validated{_evidence(details)}."))
+    return notes
+
+
+def _methods_html(meta: Mapping, predictions: pd.DataFrame) -> str:
+    notes = method_notes(meta, predictions)
+    return '<section class="methods">' + "".join(
+        f'<p class="method-note {kind}" data-target="{target}">{_t(text)}</p>'
+        for target, kind, text in notes
+    ) + "</section>"
 
 
 def active_column(k: int, period_days: int) -> str:
@@ -456,7 +555,7 @@ def _glance_html(report: pd.DataFrame, max_rows: int) -> str:
 
 
 def _footer_html(meta: Mapping, predictions: pd.DataFrame) -> str:
-    values = dict(meta)
+    values = {k: v for k, v in meta.items() if k not in _NOT_IN_FOOTER}
     for key in ("readiness_model_version", "disengagement_model_version", "run_id"):
         if key not in values and key in predictions.columns:
             found = predictions[key].dropna().astype("str").unique()
@@ -490,7 +589,9 @@ def render_report_html(
         predictions: The scored members the report was built from (emails are never read).
         as_of: The report date.
         meta: Footer items, e.g. ``readiness_model_version``, ``disengagement_model_version``,
-            ``run_id``, ``data_window`` (model versions and run id default to the predictions').
+            ``run_id``, ``data_window`` (model versions and run id default to the predictions'),
+            and ``methods`` (``{target: serving.score.method_details(model)}``) for the note on
+            each target at the top (without it, the predictions' method columns are used).
         features: Optionally the features at as_of, to show each ambassador's links and the
             share of them gone quiet.
         max_cards: Chapter cards shown (the most urgent); the others are in the table and CSV.
@@ -535,6 +636,7 @@ def render_report_html(
         f"<h1>Chapter succession report</h1>"
         f'<p class="sub">Week of {ts.day} {ts:%B %Y}. Who carries each chapter, who could take '
         "over, and how lively and connected the chapter is.</p>"
+        f"{_methods_html(meta, predictions)}"
         f"{_headline_html(report, predictions)}{_segments_html(predictions)}"
         f"<h2>Chapters at a glance</h2>{_LEGEND}{_glance_html(report, max_table_rows)}"
         f'<h2>Chapters, most urgent first</h2>{note}<div class="cards">{cards}</div>'

@@ -10,6 +10,14 @@ score to members eligible for disengagement (active within the window); the othe
 Both models rebuild features with the exact feature settings they were trained with (the frozen
 vocabulary in their metadata), and eligibility follows the label settings they were trained with.
 
+Every prediction says what produced its scores: ``<target>_method`` is ``model`` (a learned
+model) or ``rule:<name>`` (a transparent ranking rule, :mod:`models.rules`) and
+``<target>_validated`` whether those scores were checked against outcomes (an unvalidated
+rule's scores are percentiles within the community, not probabilities). Both come from the
+registered version's tags (``corecast.method`` / ``corecast.validated``); versions registered
+before those tags are validated models. :func:`empty_score_reasons` says when a score column
+would be empty.
+
 :func:`score_members` is the composition of four steps, which the partitioned scorer
 (:mod:`pipelines.scale`) runs separately: :func:`build_member_part` (features and eligibility of
 a member partition), :func:`score_parts` (scores of all eligible members in one piece, and the
@@ -28,7 +36,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from features.build import build_features
-from features.errors import ConfigError
+from features.errors import ConfigError, TargetUnavailable
 from features.feature_config import FeatureConfig
 from features.frames import align_features
 from features.io import write_files_atomic
@@ -40,6 +48,7 @@ from features.labels import (
 from features.partition import build_features_partitioned, check_partition
 from features.tables import Tables, parse_as_of
 from models.estimators import CalibratedModel, apply_calibration
+from serving.columns import METHOD_COLUMNS, PREDICTION_COLUMNS
 from serving.reasons import (
     ReasonConfig,
     ReasonPlan,
@@ -63,26 +72,10 @@ __all__ = [
     "check_models",
     "default_as_of",
     "write_predictions",
-]
-
-#: Columns of ``predictions.parquet`` / ``predictions.csv``, in order.
-PREDICTION_COLUMNS = [
-    "member_id",
-    "email",
-    "chapter_id",
-    "as_of",
-    "readiness_score",
-    "readiness_rank",
-    "disengagement_score",
-    "segment",
-    "reasons",
-    "readiness_reasons",
-    "disengagement_reasons",
-    "holds_core_role",
-    "readiness_model_version",
-    "disengagement_model_version",
-    "run_id",
-    "scored_at",
+    "METHOD_COLUMNS",
+    "model_method",
+    "method_details",
+    "empty_score_reasons",
 ]
 
 _READINESS_SEGMENTS = ("ready-now", "nurture")
@@ -122,6 +115,37 @@ class ScoreResult:
 def default_as_of(tables: Tables) -> pd.Timestamp:
     """The default scoring date: midnight after the last observed timestamp."""
     return tables.last_observed.normalize() + pd.Timedelta(days=1)
+
+
+def model_method(model) -> tuple[str, bool]:
+    """``(method, validated)`` of a loaded model, from its version's tags.
+
+    ``method`` is ``model`` or ``rule:<name>``; versions registered before these tags existed
+    (and models without metadata) are learned, validated models.
+    """
+    tags = (getattr(model, "metadata", None) or {}).get("tags") or {}
+    method = str(tags.get("corecast.method") or "model")
+    return method, str(tags.get("corecast.validated", "true")).lower() != "false"
+
+
+def method_details(model) -> dict:
+    """What a report says about a loaded model's scores: method, validated, the snapshots it
+    was validated on and its holdout ROC-AUC with the bootstrap interval (NaN when unknown)."""
+    method, validated = model_method(model)
+    metadata = getattr(model, "metadata", None) or {}
+    metrics, tags = metadata.get("metrics") or {}, metadata.get("tags") or {}
+    snapshots = tags.get("corecast.validation_snapshots", metrics.get("holdout.snapshots", 0))
+    nan = float("nan")
+    return {
+        "method": method,
+        "validated": validated,
+        "version": str(getattr(model, "version", "")),
+        "snapshots": int(float(snapshots or 0)),
+        "roc_auc": float(metrics.get("holdout.roc_auc", nan)),
+        "roc_auc_low": float(metrics.get("holdout.roc_auc_ci_low", nan)),
+        "roc_auc_high": float(metrics.get("holdout.roc_auc_ci_high", nan)),
+        "level": float((metadata.get("train") or {}).get("interval_level", 0.9)),
+    }
 
 
 def _feature_config(model) -> FeatureConfig:
@@ -408,6 +432,8 @@ def finish_scores(
             out[f"{target}_score"] = np.nan
             out[f"{target}_reasons"] = ""
             out[f"{target}_model_version"] = ""
+            out[f"{target}_method"] = ""
+            out[f"{target}_validated"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
             continue
         if target == "readiness":
             core_role = _label_config(model).core_role
@@ -415,6 +441,9 @@ def finish_scores(
         out[f"{target}_score"] = run.scores[target].reindex(out.index)
         out[f"{target}_reasons"] = texts.reindex(out.index).fillna("").astype(object)
         out[f"{target}_model_version"] = str(model.version)
+        method, validated = model_method(model)
+        out[f"{target}_method"] = method
+        out[f"{target}_validated"] = pd.Series(validated, index=out.index, dtype="boolean")
 
     first = next(iter(parts[0].features))
     if len(parts) == 1:
@@ -449,8 +478,23 @@ def finish_scores(
         ),
         "segments": predictions["segment"].value_counts().to_dict(),
         "source": tables.source,
+        **_method_meta(readiness, disengagement),
     }
     return ScoreResult(predictions=predictions, features=features, as_of=when, meta=meta)
+
+
+def _method_meta(readiness, disengagement) -> dict:
+    """``<target>_method`` / ``<target>_validated`` of the scoring models and their
+    :func:`method_details` under ``methods`` (targets without a model are left out)."""
+    meta: dict = {"methods": {}}
+    for target, model in _models(readiness, disengagement).items():
+        if model is None:
+            continue
+        details = method_details(model)
+        meta[f"{target}_method"] = details["method"]
+        meta[f"{target}_validated"] = details["validated"]
+        meta["methods"][target] = details
+    return meta
 
 
 def score_members(
@@ -518,3 +562,52 @@ def write_predictions(predictions: pd.DataFrame, out_dir: str | Path) -> list[Pa
         folder / "predictions.csv": lambda p: predictions.to_csv(p, index=False),
     }
     return write_files_atomic(paths)
+
+
+def _eligible_count(tables: Tables, target: str, as_of: pd.Timestamp, scored: pd.Index) -> int:
+    """How many scored members are eligible for ``target`` under the default label settings
+    (none when the data cannot express the target, e.g. readiness without roles)."""
+    select = select_readiness_eligible if target == "readiness" else select_disengagement_eligible
+    try:
+        return int(select(tables, as_of, LabelConfig()).isin(scored).sum())
+    except TargetUnavailable:
+        return 0
+
+
+def empty_score_reasons(
+    result: ScoreResult, tables: Tables, readiness=None, disengagement=None, skipped=()
+) -> list[str]:
+    """Why a score column of ``result`` would be empty; none when every column has scores.
+
+    A column is empty when its target has no model although the data has members eligible for
+    it (the champion is missing), or when every value of it is missing (nobody eligible, or a
+    model that gave no score).
+
+    Args:
+        result: The scores, before they are written.
+        tables: The data they were scored from.
+        readiness: The readiness model used, or ``None``.
+        disengagement: The disengagement model used, or ``None``.
+        skipped: Targets left out on purpose (``--readiness-model none``): never a reason.
+    """
+    reasons = []
+    scored = pd.Index(result.predictions["member_id"])
+    for target, model in _models(readiness, disengagement).items():
+        if target in skipped:
+            continue
+        column = result.predictions[f"{target}_score"]
+        if model is None:
+            eligible = _eligible_count(tables, target, result.as_of, scored)
+            if eligible:
+                reasons.append(
+                    f"{target}_score would be empty: there is no {target} champion to score the "
+                    f"{eligible:,} eligible member(s) with; train one (corecast train --target "
+                    f"{target}) or leave the score out (--{target}-model none)"
+                )
+        elif column.isna().all():
+            reasons.append(
+                f"{target}_score would be empty: none of the {len(column):,} scored member(s) "
+                f"got a {target} score from v{model.version} ({model_method(model)[0]}) at "
+                f"{result.as_of:%Y-%m-%d}; is anyone eligible at that date (--as-of)?"
+            )
+    return reasons

@@ -6,6 +6,11 @@ A predictions table (from batch scoring) has one row per member and the columns 
 :func:`render_field_strings` turns the canonical CRM fields into text (all CRM property values are
 strings) and :func:`hash_payloads` gives each rendered record a stable 64-bit fingerprint.
 
+The method columns (``readiness_method``, ``readiness_validated`` and their disengagement
+twins: ``model`` or ``rule:<name>``, and whether those scores were validated) are pushed as
+fields of their own. Predictions written before they existed lack them; they are read as
+validated learned models (those files came from models).
+
 The delivery ledger compares :func:`fingerprint_content` between runs (delta push): the
 fingerprint of a record's *content* — everything but the volatile fields (by default
 :data:`DEFAULT_VOLATILE_FIELDS`: when and by which models it was scored), which change on every
@@ -25,6 +30,7 @@ import pandas as pd
 
 from features.errors import ConfigError, ContractError
 from features.tables import to_utc_naive
+from serving.columns import METHOD_COLUMNS, PUSH_COLUMNS
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -49,21 +55,9 @@ __all__ = [
     "format_rows",
 ]
 
-PREDICTION_COLUMNS = [
-    "member_id",
-    "email",
-    "chapter_id",
-    "as_of",
-    "readiness_score",
-    "readiness_rank",
-    "disengagement_score",
-    "segment",
-    "reasons",
-    "readiness_model_version",
-    "disengagement_model_version",
-    "run_id",
-    "scored_at",
-]
+#: Columns of a predictions table to push (:data:`serving.columns.PUSH_COLUMNS`); the method
+#: columns may be missing from files written before they existed.
+PREDICTION_COLUMNS = list(PUSH_COLUMNS)
 
 TEXT_COLUMNS = [
     "member_id",
@@ -73,10 +67,13 @@ TEXT_COLUMNS = [
     "reasons",
     "readiness_model_version",
     "disengagement_model_version",
+    "readiness_method",
+    "disengagement_method",
     "run_id",
 ]
 SCORE_COLUMNS = ["readiness_score", "disengagement_score"]
 TIME_COLUMNS = ["as_of", "scored_at"]
+BOOL_COLUMNS = ["readiness_validated", "disengagement_validated"]
 
 MEMBER_KEY = "__member_id"
 """Column of a rendered frame holding the member id (the ledger key)."""
@@ -124,6 +121,18 @@ CRM_FIELDS: tuple[FieldSpec, ...] = (
               "When the scores were computed."),
     FieldSpec("model_versions", "Corecast model versions", "string", "text",
               "Registered model versions that produced the scores."),
+    FieldSpec("readiness_method", "Readiness scored by", "string", "text",
+              "What produced the readiness score: model (a learned model) or rule:<name> (a "
+              "transparent ranking rule used when no model could be trained)."),
+    FieldSpec("readiness_validated", "Readiness validated", "string", "text",
+              "true when the readiness scores were checked against past outcomes; false: a "
+              "rank within the community, not a probability."),
+    FieldSpec("disengagement_method", "Disengagement scored by", "string", "text",
+              "What produced the disengagement score: model (a learned model) or rule:<name> "
+              "(a transparent ranking rule used when no model could be trained)."),
+    FieldSpec("disengagement_validated", "Disengagement validated", "string", "text",
+              "true when the disengagement scores were checked against past outcomes; false: a "
+              "rank within the community, not a probability."),
 )
 
 DEFAULT_HUBSPOT_PROPERTIES: dict[str, str] = {f.name: f"corecast_{f.name}" for f in CRM_FIELDS}
@@ -280,13 +289,14 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
         ContractError: A column is missing, a member id is missing or duplicated, a score is
             outside [0, 1], a rank is not a whole number or a time cannot be parsed.
     """
-    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
+    needed = [c for c in PREDICTION_COLUMNS if c not in METHOD_COLUMNS]
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ContractError(
             f"{source}: missing column(s) {', '.join(missing)}; a predictions table needs "
-            f"{', '.join(PREDICTION_COLUMNS)} (re-run batch scoring to produce it)"
+            f"{', '.join(needed)} (re-run batch scoring to produce it)"
         )
-    out = frame.reset_index(drop=True).copy()
+    out = _with_methods(frame.reset_index(drop=True))
     for column in TEXT_COLUMNS:
         out[column] = _as_text(out[column])
     out["member_id"] = out["member_id"].str.strip()
@@ -334,13 +344,31 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
                 f"{format_rows(np.flatnonzero(bad))}"
             )
         out[column] = to_utc_naive(values)
+    for column in BOOL_COLUMNS:
+        out[column] = _parse_bool(out[column], source, column)
     if "consent" in out.columns:
-        out["consent"] = _parse_consent(out["consent"], source)
+        out["consent"] = _parse_bool(out["consent"], source, "consent")
+    extra = [c for c in out.columns if c not in PREDICTION_COLUMNS]
+    return out[[*PREDICTION_COLUMNS, *extra]]
+
+
+def _with_methods(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with the method columns; files written before them get ``model`` / ``True``
+    where a model version is recorded (they came from learned models), NA elsewhere."""
+    out = frame.copy()
+    for target in ("readiness", "disengagement"):
+        has_model = out[f"{target}_model_version"].fillna("").astype("str") != ""
+        if f"{target}_method" not in out.columns:
+            out[f"{target}_method"] = pd.Series("model", index=out.index).where(has_model)
+        if f"{target}_validated" not in out.columns:
+            out[f"{target}_validated"] = pd.Series(True, index=out.index, dtype="boolean").where(
+                has_model
+            )
     return out
 
 
-def _parse_consent(values: pd.Series, source: str) -> pd.Series:
-    """Parse a consent column (bool, 0/1 or true/false text) into nullable booleans."""
+def _parse_bool(values: pd.Series, source: str, column: str) -> pd.Series:
+    """Parse a true/false column (bool, 0/1 or true/false text) into nullable booleans."""
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("boolean")
     text = values.astype("str").str.strip().str.lower().where(values.notna())
@@ -350,7 +378,7 @@ def _parse_consent(values: pd.Series, source: str) -> pd.Series:
     bad = parsed.isna() & text.notna() & (text != "")
     if bad.any():
         raise ContractError(
-            f"{source}: column consent must be true/false; bad values in "
+            f"{source}: column {column} must be true/false; bad values in "
             f"{format_rows(np.flatnonzero(bad))}"
         )
     return parsed.astype("boolean")
@@ -417,12 +445,15 @@ def render_field_strings(frame: pd.DataFrame) -> pd.DataFrame:
     """Render the canonical CRM fields of validated predictions as text (missing = NA).
 
     Scores are rounded to 4 decimals (so noise below that does not count as a change), ranks are
-    whole numbers, times are ISO 8601 UTC (``2024-05-01T00:00:00Z``) and ``model_versions`` reads
-    ``readiness=<v>; disengagement=<v>``.
+    whole numbers, times are ISO 8601 UTC (``2024-05-01T00:00:00Z``), ``model_versions`` reads
+    ``readiness=<v>; disengagement=<v>``, the methods are ``model`` or ``rule:<name>`` and the
+    validated flags ``true`` / ``false`` (missing when that score has no model).
 
     Returns:
         One ``str`` column per :data:`CRM_FIELDS` entry, same index as ``frame``.
     """
+    if any(c not in frame.columns for c in METHOD_COLUMNS):
+        frame = _with_methods(frame)
     out = pd.DataFrame(index=frame.index)
     out["member_id"] = frame["member_id"].astype("str")
     out["readiness_score"] = _score_text(frame["readiness_score"])
@@ -437,6 +468,13 @@ def render_field_strings(frame: pd.DataFrame) -> pd.DataFrame:
     readiness = frame["readiness_model_version"].fillna("none")
     disengagement = frame["disengagement_model_version"].fillna("none")
     out["model_versions"] = "readiness=" + readiness + "; disengagement=" + disengagement
+    for target in ("readiness", "disengagement"):
+        method = frame[f"{target}_method"]
+        out[f"{target}_method"] = method.where(method.notna() & (method != ""))
+        validated = frame[f"{target}_validated"].astype("boolean")
+        out[f"{target}_validated"] = validated.map({True: "true", False: "false"}).where(
+            validated.notna()
+        )
     return out.astype("str").where(out.notna())
 
 

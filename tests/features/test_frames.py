@@ -360,7 +360,8 @@ def test_row_cap_keeps_whole_members_at_every_date():
 
 def test_a_row_cap_that_keeps_nobody_says_to_raise_it():
     tables = random_tables(seed=1)
-    with pytest.raises(InsufficientDataError, match=r"--max-frame-rows 1 keeps .*raise --max-frame-rows"):
+    message = r"--max-frame-rows 1 keeps .*raise --max-frame-rows"
+    with pytest.raises(InsufficientDataError, match=message):
         build_training_frame(
             tables, "disengagement", LABELS, FrameConfig(every_days=45, snapshots=6, max_rows=1)
         )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from features.build import build_features
 from features.errors import InsufficientDataError
 from features.feature_config import FeatureConfig
 from features.frames import FrameConfig, align_features
-from features.build import build_features
 from features.labels import LabelConfig, select_readiness_eligible
 from models.fallback import train_or_fallback
 from models.train import build_target_frames
@@ -92,4 +92,6 @@ def test_readiness_without_a_roles_table_is_ranked_by_a_rule_and_says_so(small_t
 def test_nothing_to_rank_is_an_error_naming_the_reason(small_tables):
     until = small_tables.first_observed - np.timedelta64(1, "D")
     with pytest.raises(InsufficientDataError, match="no member is eligible"):
-        _train(small_tables, "disengagement", FrameConfig(until=until), fast_config("disengagement"))
+        _train(
+            small_tables, "disengagement", FrameConfig(until=until), fast_config("disengagement")
+        )

@@ -45,7 +45,10 @@ def worse_result(result: TrainResult) -> TrainResult:
     y = rng.permutation(result.train_data["label"].to_numpy())
     pipe = build_logreg_pipeline().fit(x, y)
     model = CalibratedModel(pipe, **fit_calibrator(pipe.decision_function(x), y, "sigmoid"))
-    bad = dataclasses.replace(result, model=model)
+    held = result.holdout_data.assign(
+        score=model.predict_proba(result.holdout_data[list(result.feature_columns)])[:, 1]
+    )
+    bad = dataclasses.replace(result, model=model, holdout_data=held)
     holdout = evaluate_on_holdout(model, result.feature_columns, bad)
     metrics = dict(result.metrics) | {f"holdout.{k}": v for k, v in holdout.items()}
     return dataclasses.replace(bad, metrics=metrics)
@@ -64,7 +67,10 @@ def test_promotion_gate_refuses_worse_promotes_better_and_force_works(good_resul
     assert first.status == "promoted" and first.version == "1"
     assert load_champion("disengagement").version == "1"
 
-    refused = register_result(bad, actor="tester")
+    # with a paired bootstrap over members (the fast test settings have none)
+    boot = dataclasses.replace(bad.config, bootstrap_samples=100)
+    resampled = dataclasses.replace(bad, config=boot)
+    refused = register_result(resampled, actor="tester")
     assert refused.status == "refused"
     assert refused.decision.champion_version == "1"
     assert refused.decision.champion_value == pytest.approx(good_result.holdout_value)
@@ -78,6 +84,10 @@ def test_promotion_gate_refuses_worse_promotes_better_and_force_works(good_resul
     assert load_champion("disengagement").version == "1"
     assert load_champion("disengagement", "challenger").version == refused.version
 
+    # worse on the point estimate and in (nearly) every member resample of the paired bootstrap
+    assert float(tags["promotion.p_challenger_worse"]) > 0.5
+    assert float(tags["promotion.difference_high"]) < 0
+    assert "member resamples" in refused.decision.reason
     with pytest.raises(PromotionRefused, match="worse than champion v1"):
         gate_promotion(bad, refused.run_id, refused.version, actor="tester", strict=True)
 
@@ -203,3 +213,127 @@ def test_load_scoring_models_tolerates_only_a_missing_readiness_champion():
         load_scoring_models("none", "champion")
     with pytest.raises(ModelNotFound):
         load_scoring_models("3", "none")
+
+
+# --- ranking rules in the registry ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rule_results(small_tables) -> tuple[TrainResult, TrainResult]:
+    """A validated and an unvalidated disengagement rule on the small community."""
+    from models.fallback import train_rule
+    from models.train import build_target_frames, default_frame_config
+
+    config = fast_config("disengagement", bootstrap_samples=100)
+    frame = default_frame_config("disengagement", LABELS, config)
+    built, _ = build_target_frames(small_tables, {"disengagement": frame}, LABELS, FeatureConfig())
+    common = (small_tables, "disengagement", LABELS, frame, FeatureConfig(), config)
+    validated = train_rule(*common, built["disengagement"], "test: no model wanted")
+    unvalidated = train_rule(*common, None, "test: no labelled history")
+    assert validated.validated and not unvalidated.validated
+    return validated, unvalidated
+
+
+def _artifact_names(run_id: str) -> set[str]:
+    folder = next((corecast_home() / "mlartifacts").rglob(run_id))
+    return {p.name for p in folder.rglob("*") if p.is_file()}
+
+
+def test_an_unvalidated_rule_registers_loads_back_and_predicts_identically(rule_results):
+    _, rule = rule_results
+    outcome = register_result(rule, actor="tester")
+    assert outcome.status == "promoted" and outcome.decision.reason.startswith("first champion")
+    assert (outcome.method, outcome.validated) == (rule.method, False)
+    assert outcome.notes == rule.notes and rule.method.startswith("rule:")
+    loaded = load_champion("disengagement")
+    tags = loaded.metadata["tags"]
+    assert tags["corecast.method"] == rule.method and tags["corecast.validated"] == "false"
+    assert tags["corecast.notes"].startswith("No learned model and no validation: test:")
+    assert tags["promotion.challenger_value"] == "none"
+    assert "corecast.holdout.pr_auc" not in tags
+    assert loaded.metadata["run_tags"]["corecast.method"] == rule.method
+    assert loaded.metadata["method"] == rule.method and loaded.metadata["validated"] is False
+    x = rule.train_data[list(loaded.feature_columns)]
+    np.testing.assert_array_equal(loaded.model.predict_proba(x), rule.model.predict_proba(x))
+    names = _artifact_names(outcome.run_id)
+    assert {"model_card.md", "training_config.json", "feature_importance.csv"} <= names
+    assert not names & {"roc.png", "holdout_metrics.csv", "backtest.csv"}
+    card = next((corecast_home() / "mlartifacts").rglob("model_card.md")).read_text()
+    assert f"Ranking rule `{rule.method}`" in card and "**Not validated.**" in card
+    listing = list_model_versions()
+    assert listing[["method", "validated"]].values.tolist() == [[rule.method, False]]
+
+
+def test_a_validated_rule_is_compared_with_a_paired_bootstrap(rule_results):
+    rule, _ = rule_results
+    first = register_result(rule, actor="tester")
+    assert first.validated and first.status == "promoted"
+    loaded = load_champion("disengagement", first.version)
+    x = rule.holdout_data[list(loaded.feature_columns)]
+    np.testing.assert_allclose(loaded.model.predict_proba(x)[:, 1], rule.holdout_data["score"])
+    assert loaded.metadata["tags"]["corecast.validated"] == "true"
+    assert int(loaded.metadata["tags"]["corecast.validation_snapshots"]) == len(
+        rule.split.holdout_dates
+    )
+    assert "roc.png" in _artifact_names(first.run_id)
+    again = register_result(rule, actor="tester")  # the same ranking: no difference at all
+    assert again.status == "promoted"
+    assert again.decision.paired == {"difference": 0.0, "low": 0.0, "high": 0.0, "p_a_worse": 0.0}
+    tags = version_tags("disengagement", again.version)
+    assert tags["promotion.difference"] == "0.000000"
+    assert tags["promotion.difference_low"] == tags["promotion.difference_high"] == "0.000000"
+    assert tags["promotion.p_challenger_worse"] == "0.000000"
+
+
+def test_an_unvalidated_challenger_never_replaces_a_validated_champion(rule_results):
+    validated, unvalidated = rule_results
+    champion = register_result(validated, actor="tester")
+    refused = register_result(unvalidated, actor="tester")
+    assert refused.status == "refused"
+    assert "is not validated" in refused.decision.reason
+    assert refused.decision.champion_version == champion.version
+    assert load_champion("disengagement").version == champion.version
+    forced = register_result(unvalidated, actor="alice", force_promote=True)
+    assert forced.status == "promoted" and forced.decision.forced
+    # the champion is now unvalidated too: a newer unvalidated ranking replaces it
+    newer = register_result(unvalidated, actor="tester")
+    assert newer.status == "promoted" and "neither is champion" in newer.decision.reason
+    listing = list_model_versions().set_index("version")
+    assert listing.loc[int(champion.version), "validated"]
+    assert not listing.loc[int(newer.version), "validated"]
+    assert listing.loc[int(newer.version), "aliases"] == "champion"
+
+
+def test_the_gate_refuses_only_when_worse_in_most_member_resamples(rule_results):
+    from models.registry import _decide
+
+    rule, _ = rule_results
+    champion = ("1", 0.35, True)
+    wide = {"difference": -0.05, "low": -0.20, "high": 0.10}
+    promoted, reason = _decide(rule, 0.30, champion, {**wide, "p_a_worse": 0.4})
+    assert promoted and "not in most resamples" in reason and "40 % of member" in reason
+    promoted, reason = _decide(rule, 0.30, champion, {**wide, "p_a_worse": 0.8})
+    assert not promoted and reason.startswith("refused: challenger pr_auc 0.3000 is worse")
+    assert not _decide(rule, 0.30, champion, {})[0]  # no bootstrap: the point estimate decides
+    assert _decide(rule, 0.35, champion, {**wide, "p_a_worse": 0.8})[0]  # not worse at all
+
+
+def test_train_and_register_falls_back_to_a_rule_on_a_short_history():
+    from features.errors import TargetUnavailable
+    from tests.features.conftest import make_tables
+
+    members = [("a", "2024-01-01", "paris", True), ("b", "2024-01-05", "paris", True),
+               ("c", "2024-02-01", "lima", True)]
+    acts = [(m, pd.Timestamp(t), "attend", e, None, None, None, 1.0)
+            for m, t, e in [("a", "2024-02-01", "e1"), ("b", "2024-02-01", "e1"),
+                            ("c", "2024-02-10", "e2"), ("a", "2024-03-01", "e3")]]
+    tables = make_tables(members, acts)  # two months, no roles table
+    by_target = {o.target: o for o in train_and_register(tables, actor="tester")}
+    assert by_target["readiness"].status == "unavailable" and by_target["readiness"].method is None
+    rule = by_target["disengagement"]
+    assert rule.status == "promoted" and rule.method.startswith("rule:") and not rule.validated
+    assert "not enough history" in rule.notes[0]
+    with pytest.raises(TargetUnavailable):
+        train_and_register(tables, ["readiness"], actor="tester")
+    [outcome] = train_and_register(tables, ["readiness"], actor="tester", required=False)
+    assert outcome.status == "unavailable" and "roles" in outcome.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -95,11 +96,13 @@ def test_chapter_rows_keep_known_columns_as_plain_json_values():
     assert type(rows[0]["members"]) is int
 
 
-def _outcome(target, status, version, run_id, reason, metrics):
+def _outcome(target, status, version, run_id, reason, metrics, method=None, validated=False,
+             notes=()):
     decision = SimpleNamespace(reason=reason) if reason else None
     return SimpleNamespace(
         target=target, status=status, version=version, run_id=run_id, decision=decision,
-        message=f"{target}: not trained", metrics=metrics,
+        message=f"{target}: not trained", metrics=metrics, method=method, validated=validated,
+        notes=notes,
     )
 
 
@@ -107,20 +110,27 @@ def test_training_markdown_lists_metrics_gate_and_run_links():
     outcomes = [
         _outcome("readiness", "refused", "4", "run4", "refused: challenger pr_auc 0.1 is worse",
                  {"holdout.roc_auc": 0.81234, "holdout.pr_auc": 0.1,
-                  "holdout.precision_at_k": 0.25, "holdout.ece": 0.02}),
+                  "holdout.precision_at_k": 0.25, "holdout.ece": 0.02},
+                 method="rule:activity_365d", validated=True,
+                 notes=("No learned model: too few promotions.",)),
         _outcome("disengagement", "unavailable", None, None, None, {}),
     ]
     text = build_training_markdown(outcomes, "/data/community", UI)
     lines = text.splitlines()
     header = (
-        "| target | status | version | ROC-AUC | PR-AUC | precision@k | ECE | gate | MLflow run |"
+        "| target | status | version | method | ROC-AUC | PR-AUC | precision@k | ECE | gate | "
+        "MLflow run |"
     )
     assert header in lines
     assert (
-        "| readiness | refused | v4 | 0.812 | 0.100 | 0.250 | 0.020 | refused: challenger pr_auc "
-        "0.1 is worse | [run4](http://127.0.0.1:5000/#/runs/run4) |"
+        "| readiness | refused | v4 | rule:activity_365d, validated | 0.812 | 0.100 | 0.250 | "
+        "0.020 | refused: challenger pr_auc 0.1 is worse | "
+        "[run4](http://127.0.0.1:5000/#/runs/run4) |"
     ) in lines
-    assert "| disengagement | unavailable |  |  |  |  |  | disengagement: not trained |  |" in lines
+    assert (
+        "| disengagement | unavailable |  |  |  |  |  |  | disengagement: not trained |  |"
+    ) in lines
+    assert "- readiness: No learned model: too few promotions." in lines
     assert "Data: `/data/community`" in text
 
 
@@ -144,7 +154,7 @@ def test_weekly_markdown_summarises_window_segments_models_candidates_and_push()
     assert "- members scored: 7" in text
     assert (
         "- readiness: [corecast-readiness v3](http://127.0.0.1:5000/#/models/corecast-readiness/"
-        "versions/3) (champion) - [training run](http://127.0.0.1:5000/#/runs/r3)"
+        "versions/3) (champion; model, validated) - [training run](http://127.0.0.1:5000/#/runs/r3)"
     ) in text
     assert "- disengagement: not scored (no model)" in text
     assert "→ 3 to send" in text and "- push result: 3 sent, 0 failed, 0 pending" in text
@@ -162,3 +172,30 @@ def test_weekly_markdown_without_push_says_so():
         models={}, push=None, outputs=[], ui_url=UI,
     )
     assert "- push: skipped (no CRM target)" in text
+
+
+def test_weekly_markdown_records_what_a_quarantine_load_set_aside():
+    from pathlib import Path
+
+    from features.quarantine import QuarantineReport
+
+    result = SimpleNamespace(predictions=predictions(), as_of=T)
+    common = dict(
+        source="/data", first_observed=T, last_observed=T, result=result, chapters=chapters(),
+        models={}, push=None, outputs=[], ui_url=UI,
+    )
+    report = QuarantineReport(
+        rows_in={"members": 10, "activities": 400},
+        rows_quarantined={"members": 0, "activities": 2},
+        by_rule={"members": {}, "activities": {"unknown_counterpart": 2}},
+        paths={"activities": Path("/q/activities.quarantine.csv")},
+    )
+    text = build_weekly_markdown(**common, quarantine=report)
+    assert (
+        "- quarantined activities: 2 of 400 rows quarantined (0.50%): unknown_counterpart 2 "
+        "-> /q/activities.quarantine.csv"
+    ) in text
+    clean = replace(report, rows_quarantined={"members": 0, "activities": 0}, paths={})
+    text = build_weekly_markdown(**common, quarantine=clean)
+    assert "- invalid rows: none (loaded with on_invalid=quarantine)" in text
+    assert "quarantine" not in build_weekly_markdown(**common)

@@ -111,3 +111,36 @@ def test_check_helpers_normalise_valid_values():
     assert check_timezone("Europe/Paris") == "Europe/Paris"
     with pytest.raises(ConfigError, match="'H 6 \\* \\* 1' is not a valid cron expression"):
         check_cron("H 6 * * 1")
+
+
+def test_run_refuses_quarantine_with_dask_and_bad_on_invalid_values(data_dir):
+    result = invoke("run", "--data", data_dir, "--on-invalid", "quarantine", "--dask")
+    assert isinstance(result.exception, ConfigError)
+    assert "quarantine is not available with Dask scoring" in str(result.exception)
+    result = invoke("run", "--data", data_dir, "--on-invalid", "sometimes")
+    assert result.exit_code == 2 and "--on-invalid" in result.output
+
+
+def test_run_passes_the_loading_options_to_the_flow_and_prints_what_was_set_aside(
+    data_dir, tmp_path, monkeypatch
+):
+    seen = {}
+    line = "activities: 1 of 200 rows quarantined (0.50%): unknown_member 1 -> /q/a.csv"
+
+    def fake_run_flow(flow, **parameters):
+        seen.update(parameters, flow=flow.name)
+        return {
+            "as_of": "2024-03-02", "members_scored": 3, "models": {}, "segments": {},
+            "push": None, "quarantine": {"lines": [line]},
+        }
+
+    monkeypatch.setattr("pipelines.cli._run_flow", fake_run_flow)
+    result = invoke("run", "--data", data_dir, "--on-invalid", "quarantine",
+                    "--max-invalid-share", "0.02", "--quarantine-dir", str(tmp_path / "q"))
+    assert result.exit_code == 0, result.output
+    assert seen["flow"] == "corecast-weekly"
+    assert (seen["on_invalid"], seen["max_invalid_share"]) == ("quarantine", 0.02)
+    assert seen["quarantine_dir"] == (tmp_path / "q").resolve()
+    assert line in result.output
+    invoke("run", "--data", data_dir, "--retrain")
+    assert seen["flow"] == "corecast-monthly" and seen["on_invalid"] == "strict"

@@ -172,3 +172,62 @@ def test_train_rejects_a_bad_readiness_activity_window(small_source, monkeypatch
     code, captured = _run_main(monkeypatch, capsys, ["train", "--data", str(small_source),
                                                      "--readiness-active-within", "lately"])
     assert code == 2 and "--readiness-active-within" in captured.err
+
+
+def _messy_source(small_source):
+    """``small_source`` with 200 activities, one of which names a member not in the export."""
+    rows = [f"{'abc'[i % 3]},2024-02-{1 + i % 28:02d},attend,e{i}" for i in range(199)]
+    _write_csv(small_source, "activities", "member_id,occurred_at,activity_type,event_id\n"
+               + "\n".join(rows) + "\nzz,2024-02-02,attend,e9\n")  # line 201: unknown member
+    return small_source
+
+
+def test_validate_quarantine_loads_the_valid_rows_and_prints_the_count(
+    small_source, isolated_home
+):
+    source = str(_messy_source(small_source))
+    strict = runner.invoke(app, ["validate", "--data", source])
+    assert strict.exit_code != 0 and "zz" in str(strict.exception)
+    result = runner.invoke(app, ["validate", "--data", source, "--on-invalid", "quarantine"])
+    assert result.exit_code == 0, result.output
+    path = isolated_home / "quarantine" / "activities.quarantine.csv"
+    assert f"activities: 1 of 200 rows quarantined (0.50%): unknown_member 1 -> {path}" in (
+        result.output
+    )
+    assert "199 activities" in result.output
+    rejected = pd.read_csv(path, dtype=str)
+    assert rejected[["member_id", "rule"]].values.tolist() == [["zz", "unknown_member"]]
+    assert "line 201, column member_id" in rejected["detail"][0]
+
+
+def test_quarantine_dir_and_share_limit_options(small_source, tmp_path, monkeypatch, capsys):
+    source = str(_messy_source(small_source))
+    qdir = tmp_path / "rejected"
+    code, captured = _run_main(monkeypatch, capsys, [
+        "validate", "--data", source, "--on-invalid", "quarantine", "--max-invalid-share", "0.001",
+        "--quarantine-dir", str(qdir),
+    ])
+    assert code == 2 and "1 of 200 rows (0.50%)" in captured.err
+    assert "--max-invalid-share 0.005" in captured.err and not qdir.exists()
+    result = runner.invoke(app, ["features", "--data", source, "--on-invalid", "quarantine",
+                                 "--quarantine-dir", str(qdir), "-o", str(tmp_path / "f.pq")])
+    assert result.exit_code == 0, result.output
+    assert (qdir / "activities.quarantine.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--on-invalid", "lenient"], "--on-invalid"),
+        (["--on-invalid", "quarantine", "--max-invalid-share", "1.5"], "--max-invalid-share"),
+        (["--max-invalid-share", "lots"], "--max-invalid-share"),
+    ],
+)
+def test_bad_on_invalid_options_exit_2(small_source, monkeypatch, capsys, args, needle):
+    for command in ("validate", "train", "score"):
+        result = runner.invoke(app, [command, "--data", str(small_source), *args])
+        assert result.exit_code == 2, (command, result.output)
+        assert needle in result.output
+    code, captured = _run_main(monkeypatch, capsys, ["validate", "--data", str(small_source),
+                                                     *args])
+    assert code == 2 and needle in captured.err

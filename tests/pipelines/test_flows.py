@@ -223,3 +223,7 @@ def test_flow_parameters_are_validated_before_the_run(prefect_harness, tmp_path)
         weekly_flow(str(tmp_path), at_risk=1.5)
     with pytest.raises(ParameterTypeError, match="as_of"):
         weekly_flow(str(tmp_path), as_of="next tuesday")
+    with pytest.raises(ParameterTypeError, match="on_invalid"):
+        weekly_flow(str(tmp_path), on_invalid="lenient")
+    with pytest.raises(ParameterTypeError, match="max_invalid_share"):
+        weekly_flow(str(tmp_path), on_invalid="quarantine", max_invalid_share=2)

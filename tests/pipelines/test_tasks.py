@@ -160,3 +160,29 @@ def test_a_target_the_data_cannot_express_is_reported_unless_required(community)
     assert "roles" in outcome.message
     with pytest.raises(TargetUnavailable):
         tasks.train_target_model.fn(no_roles, "readiness", required=True)
+
+
+def test_load_data_quarantines_into_the_home_folder_and_logs_it(tmp_path, isolated_home, caplog):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "members.csv").write_text("member_id,joined_at\nm1,2024-01-01\n")
+    (src / "activities.csv").write_text(
+        "member_id,occurred_at,activity_type\nm1,2024-01-02,attend\nm1,someday,attend\n"
+    )
+    with pytest.raises(ContractError):
+        tasks.load_data.fn(str(src))  # strict by default
+    with caplog.at_level("INFO", logger="corecast.pipelines"):
+        tables = tasks.load_data.fn(str(src), on_invalid="quarantine", max_invalid_share=0.5)
+    assert len(tables.activities) == 1
+    path = isolated_home / "quarantine" / "activities.quarantine.csv"
+    assert tables.quarantine.paths == {"activities": path} and path.is_file()
+    assert "quarantined activities: 1 of 2 rows quarantined (50.00%): timestamp 1" in caplog.text
+
+
+def test_quarantine_is_refused_with_dask_before_anything_runs():
+    from pipelines.flows import check_loading_options
+
+    check_loading_options("strict", dask=True)
+    check_loading_options("quarantine", dask=False)
+    with pytest.raises(ConfigError, match="not available with Dask"):
+        check_loading_options("quarantine", dask=True)

@@ -26,6 +26,10 @@ def test_csv_holds_email_and_properties(tmp_path, ledger):
     assert written["email"].tolist()[3] == ""
     assert written["corecast_member_id"].tolist() == ["m000000", "m000001", "m000002", "m000003"]
     assert written.loc[0, "corecast_model_versions"] == "readiness=3; disengagement=5"
+    assert written.loc[0, "corecast_readiness_method"] == "model"
+    assert written.loc[0, "corecast_readiness_validated"] == "true"
+    assert written.loc[0, "corecast_disengagement_method"] == "rule:silence_vs_rhythm"
+    assert written.loc[0, "corecast_disengagement_validated"] == "false"
     assert [p.name for p in target.parent.iterdir()] == ["push.csv"]  # no temporary left
 
 

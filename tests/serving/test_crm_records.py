@@ -105,10 +105,50 @@ def test_render_field_strings_by_hand():
         "as_of": "2024-05-06T00:00:00Z",
         "scored_at": "2024-05-06T07:00:00Z",
         "model_versions": "readiness=3; disengagement=5",
+        # a file written before the method columns: its scores came from validated models
+        "readiness_method": "model",
+        "readiness_validated": "true",
+        "disengagement_method": "model",
+        "disengagement_validated": "true",
     }
     second = out.iloc[1]
     assert second[["readiness_score", "readiness_rank", "reasons"]].isna().all()
     assert second["model_versions"] == "readiness=3; disengagement=none"
+    assert second[["disengagement_method", "disengagement_validated"]].isna().all()
+
+
+def test_method_fields_are_validated_rendered_and_mapped_for_every_sink():
+    frame = predictions(
+        readiness_method=["rule:activity_365d", "rule:activity_365d"],
+        readiness_validated=["False", "false"],
+        disengagement_method=["model", ""],
+        disengagement_validated=[True, None],
+    )
+    out = validate_predictions(frame)
+    assert list(out.columns) == PREDICTION_COLUMNS
+    assert out["readiness_validated"].tolist() == [False, False]
+    fields = render_field_strings(out)
+    assert fields["readiness_method"].tolist() == ["rule:activity_365d"] * 2
+    assert fields["readiness_validated"].tolist() == ["false", "false"]
+    assert fields.loc[0, "disengagement_method"] == "model"
+    assert fields.loc[0, "disengagement_validated"] == "true"
+    assert fields.loc[1, ["disengagement_method", "disengagement_validated"]].isna().all()
+    for target in ("readiness", "disengagement"):
+        for kind in ("method", "validated"):
+            name = f"{target}_{kind}"
+            assert DEFAULT_HUBSPOT_PROPERTIES[name] == f"corecast_{name}"
+            assert DEFAULT_SALESFORCE_FIELDS[name] == (
+                f"Corecast_{target.capitalize()}_{kind.capitalize()}__c"
+            )
+    with pytest.raises(ContractError, match="readiness_validated must be true/false.*row 2"):
+        validate_predictions(predictions(readiness_validated=[True, "perhaps"]))
+
+
+def test_push_columns_follow_the_scorer_columns():
+    from serving.columns import NOT_PUSHED_COLUMNS
+    from serving.score import PREDICTION_COLUMNS as SCORED
+
+    assert PREDICTION_COLUMNS == [c for c in SCORED if c not in NOT_PUSHED_COLUMNS]
 
 
 def test_hash_changes_with_values_and_names_only():

@@ -86,6 +86,9 @@ def test_upsert_updates_existing_contacts_and_reports_missing_ones(fake, ledger)
     assert held["m000000"]["Corecast_Readiness_Score__c"] == str(round(first.readiness_score, 4))
     assert held["m000000"]["Corecast_Segment__c"] == "ready-now"
     assert held["m000000"]["Corecast_As_Of__c"] == "2024-05-06T00:00:00Z"
+    assert held["m000000"]["Corecast_Readiness_Method__c"] == "model"
+    assert held["m000000"]["Corecast_Disengagement_Method__c"] == "rule:silence_vs_rhythm"
+    assert held["m000000"]["Corecast_Disengagement_Validated__c"] == "false"
     assert held["m000000"]["LastName"] == "Name m000000"  # untouched
     not_eligible = preds.loc[preds["readiness_score"].isna(), "member_id"]
     for member in not_eligible[not_eligible.isin(held)]:

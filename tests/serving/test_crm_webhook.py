@@ -49,6 +49,9 @@ def test_signed_batches_arrive_with_typed_records(receiver, ledger):
     assert first["readiness_rank"] == int(row.readiness_rank)
     assert first["email"] == "m000000@members.test"
     assert first["as_of"] == "2024-05-06T00:00:00Z"
+    assert first["readiness_method"] == "model" and first["readiness_validated"] is True
+    assert first["disengagement_method"] == "rule:silence_vs_rhythm"
+    assert first["disengagement_validated"] is False
     missing = preds.loc[preds["readiness_score"].isna(), "member_id"]
     for member in missing:
         assert receiver.records[member]["readiness_score"] is None

@@ -526,3 +526,53 @@ def test_no_predictions_still_gives_every_chapter(community, features):
     assert paris["health"] == "no successor"
     html = render_report_html(report, empty, as_of=T, meta={})
     assert html.count('<section class="card ') == 5
+
+
+def test_page_opens_with_a_note_on_each_targets_method(report, features):
+    meta = {
+        **META,
+        "methods": {
+            "readiness": {"method": "rule:activity_365d", "validated": False},
+            "disengagement": {
+                "method": "model", "validated": True, "snapshots": 6, "roc_auc": 0.8512,
+                "roc_auc_low": 0.8012, "roc_auc_high": 0.8911, "level": 0.9,
+            },
+        },
+    }
+    page = render_report_html(report, make_predictions(), as_of=T, meta=meta, features=features)
+    body = _without_css(page)
+    readiness = (
+        "Readiness: ranked by a rule (most activities in the last year), not validated — scores "
+        "are ranks within the community, not probabilities."
+    )
+    disengagement = (
+        "Disengagement: learned model, validated on 6 snapshots (ROC-AUC 0.85, 90\u00a0% "
+        "interval 0.80–0.89)."
+    )
+    assert readiness in body and disengagement in body
+    # at the top, before the headline; the nested details are not dumped into the footer
+    assert body.index(readiness) < body.index('class="tiles"')
+    assert 'class="method-note unvalidated" data-target="readiness"' in body
+    assert "{" not in body[body.index("<footer>"):]
+
+
+def test_method_notes_fall_back_to_the_prediction_columns():
+    from serving.report_html import method_notes
+
+    predictions = make_predictions().assign(
+        readiness_method="rule:active_weeks_365d", readiness_validated=True,
+        disengagement_method="", disengagement_validated=pd.NA,
+    )
+    notes = {target: (kind, text) for target, kind, text in method_notes({}, predictions)}
+    assert notes["readiness"] == (
+        "validated",
+        "Readiness: ranked by a rule (most active weeks in the last year), validated.",
+    )
+    assert notes["disengagement"] == ("absent", "Disengagement: not scored (no model).")
+    unchecked = make_predictions().assign(disengagement_method="model",
+                                          disengagement_validated=False)
+    [_, (_, kind, text)] = method_notes({}, unchecked)
+    assert kind == "unvalidated" and text == (
+        "Disengagement: learned model, not validated — its probabilities were not checked "
+        "against outcomes."
+    )

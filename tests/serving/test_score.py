@@ -172,3 +172,60 @@ def test_model_input_has_the_training_frames_float32_precision():
     assert set(x.dtypes) == {np.dtype(np.float32)}
     assert x.loc["m1", "a"] == np.float32(third) and float(x.loc["m1", "a"]) != third
     assert x.loc["m2", "b"] == np.float32(0.1) and x["missing"].tolist() == [0.0, 0.0]
+
+
+def rule_champion(target: str, column: str, version: str, *, validated: bool) -> LoadedModel:
+    """A registered-looking ranking rule: a RuleScorer, uncalibrated, tagged as a rule."""
+    from models.estimators import CalibratedModel
+    from models.rules import RuleScorer
+
+    scorer = RuleScorer(column, 1).fit(pd.DataFrame({column: [0.0, 1.0, 2.0, 3.0]}))
+    tags = {"corecast.method": "rule:activity_365d",
+            "corecast.validated": "true" if validated else "false"}
+    return LoadedModel(target=target, model=CalibratedModel(scorer, method="none"),
+                       feature_columns=(column,), version=version, aliases=("champion",),
+                       run_id="r", metadata={"tags": tags})
+
+
+def test_predictions_say_which_method_scored_them(community):
+    from serving.columns import METHOD_COLUMNS
+
+    rule = rule_champion("readiness", "n_all_365d", "2", validated=False)
+    result = score_members(community, AS_OF, rule,
+                           loaded("disengagement", {"days_since_last_activity": 0.01}, "9"))
+    p = result.predictions.set_index("member_id")
+    assert set(METHOD_COLUMNS) <= set(p.columns)
+    assert (p["readiness_method"] == "rule:activity_365d").all()
+    assert not p["readiness_validated"].any()
+    # a version without method tags (registered before them) is a validated model
+    assert (p["disengagement_method"] == "model").all() and p["disengagement_validated"].all()
+    # the rule's score is a percentile of its fitted knots: a (3 activities) ranks above b (1)
+    assert p.loc["a", "readiness_score"] > p.loc["b", "readiness_score"]
+    assert p.loc["a", "readiness_rank"] == 1
+    assert result.meta["readiness_method"] == "rule:activity_365d"
+    assert result.meta["readiness_validated"] is False
+    assert result.meta["methods"]["disengagement"]["method"] == "model"
+
+
+def test_predictions_of_a_missing_model_have_no_method(community):
+    result = score_members(community, AS_OF, None,
+                           loaded("disengagement", {"days_since_last_activity": 0.01}, "1"))
+    p = result.predictions
+    assert p["readiness_method"].eq("").all() and p["readiness_validated"].isna().all()
+    assert "readiness" not in result.meta["methods"]
+
+
+def test_empty_score_columns_are_named_with_the_reason(community):
+    from serving.score import empty_score_reasons
+
+    disengagement = loaded("disengagement", {"days_since_last_activity": 0.01}, "1")
+    result = score_members(community, AS_OF, None, disengagement)
+    # a and b are eligible for readiness, but there is no readiness champion
+    [reason] = empty_score_reasons(result, community, None, disengagement)
+    assert "readiness_score would be empty" in reason and "2 eligible" in reason
+    assert "corecast train --target readiness" in reason
+    assert empty_score_reasons(result, community, None, disengagement, ["readiness"]) == []
+    # two years later nobody is active: every disengagement score is missing
+    later = score_members(community, AS_OF + pd.Timedelta(days=730), None, disengagement)
+    reasons = empty_score_reasons(later, community, None, disengagement, ["readiness"])
+    assert len(reasons) == 1 and reasons[0].startswith("disengagement_score would be empty")

@@ -40,6 +40,10 @@ def make_predictions(n: int, *, seed: int = 0, email_missing_every: int = 0) -> 
         ),
         "readiness_model_version": "3",
         "disengagement_model_version": "5",
+        "readiness_method": "model",
+        "readiness_validated": True,
+        "disengagement_method": "rule:silence_vs_rhythm",
+        "disengagement_validated": False,
         "run_id": "run-1",
         "scored_at": pd.Timestamp("2024-05-06 07:00:00"),
     })

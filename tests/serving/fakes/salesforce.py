@@ -29,6 +29,10 @@ CORECAST_FIELDS = {
     "Corecast_As_Of__c": "datetime",
     "Corecast_Scored_At__c": "datetime",
     "Corecast_Model_Versions__c": "text",
+    "Corecast_Readiness_Method__c": "text",
+    "Corecast_Readiness_Validated__c": "text",
+    "Corecast_Disengagement_Method__c": "text",
+    "Corecast_Disengagement_Validated__c": "text",
 }
 
 
