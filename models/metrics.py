@@ -506,19 +506,24 @@ def _replicate_values(
     metrics: Sequence[str],
     k: KSpec,
 ) -> dict[str, np.ndarray]:
-    """Each metric per replicate: the mean over the dates where the replicate has both classes;
-    ``nan`` for a replicate with no such date."""
+    """Each metric per replicate: the mean over the dates where it is defined, as the holdout
+    evaluation averages (ROC-AUC and PR-AUC where the replicate has both classes; precision@k
+    wherever it has rows, 0 on a date without positives); ``nan`` for a replicate with no
+    such date."""
     n_rep = member_w.shape[0]
     sums = {m: np.zeros(n_rep) for m in metrics}
-    n_dates = np.zeros(n_rep)
+    n_dates = {m: np.zeros(n_rep) for m in metrics}
     for rows, starts, y_sorted in blocks:
         pos, neg = _group_weights(member_w[:, members[rows]], y_sorted, starts)
-        both = (pos.sum(axis=1) > 0) & (neg.sum(axis=1) > 0)
-        n_dates += both
+        has_pos, has_neg = pos.sum(axis=1) > 0, neg.sum(axis=1) > 0
         for m in metrics:
-            sums[m] += np.where(both, _grouped_metric(m, pos, neg, k), 0.0)
+            defined = (has_pos | has_neg) if m == "precision_at_k" else (has_pos & has_neg)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = _grouped_metric(m, pos, neg, k)
+            sums[m] += np.where(defined, np.nan_to_num(value), 0.0)
+            n_dates[m] += defined
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {m: np.where(n_dates > 0, sums[m] / n_dates, np.nan) for m in metrics}
+        return {m: np.where(n_dates[m] > 0, sums[m] / n_dates[m], np.nan) for m in metrics}
 
 
 def _percentile_interval(values: np.ndarray, n_boot: int, level: float) -> tuple[float, float]:
@@ -557,8 +562,8 @@ def bootstrap_intervals(
             ``None``); capped at that row count.
         dates: Snapshot date of each row, or ``None`` to pool all rows as one date. With dates,
             a replicate's metric is the mean over dates of the per-date metric, as the holdout
-            evaluation averages; dates where the replicate lacks a class are skipped (unlike
-            the holdout evaluation, which counts precision@k as 0 on a date without positives).
+            evaluation averages: ROC-AUC and PR-AUC skip the dates where the replicate lacks a
+            class, precision@k counts a date without positives as 0.
         n_boot: Number of replicates.
         level: Coverage of the interval (0.9: the 5th and 95th percentiles).
         seed: Seed of the resampling; equal inputs and seed give equal intervals.

@@ -32,7 +32,7 @@ import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -63,7 +63,7 @@ from models.config import TARGETS, TrainConfig, flatten_params, to_plain
 from models.estimators import SKOPS_TRUSTED_TYPES
 from models.metrics import BOOTSTRAP_METRICS, capacity_k, is_better, paired_bootstrap_difference
 from models.plots import write_evaluation_plots
-from models.train import TrainResult, evaluate_on_holdout, render_card
+from models.train import TrainResult, evaluate_on_holdout, evaluate_rows, render_card
 
 __all__ = [
     "load_scoring_models",
@@ -353,11 +353,11 @@ _NOTES_TAG_CHARS = 4000
 
 
 def _evaluation_dates(result: TrainResult) -> tuple[pd.Timestamp, ...]:
-    """The dates the scores were judged on: the holdout's, else the evaluation rows' dates."""
-    if result.split.holdout_dates:
-        return tuple(result.split.holdout_dates)
+    """The dates the scores were judged on: the evaluation rows' dates, else the holdout's."""
     held = result.holdout_data
-    return tuple(pd.Timestamp(d) for d in sorted(held["as_of"].unique())) if len(held) else ()
+    if len(held):
+        return tuple(pd.Timestamp(d) for d in sorted(held["as_of"].unique()))
+    return tuple(result.split.holdout_dates)
 
 
 def method_tags(result: TrainResult) -> dict[str, str]:
@@ -591,6 +591,30 @@ def _paired(result: TrainResult, champion_scores: np.ndarray) -> dict[str, float
     )
 
 
+def _unseen_by_champion(result: TrainResult, champion_train_dates) -> TrainResult | None:
+    """The challenger judged only on the snapshots after the champion's newest training one.
+
+    A champion must not be scored on outcomes it learned from: it would look better than it
+    is. Without a holdout (validation by the backtest alone) the challenger's evaluation rows
+    are labelled snapshots an older champion may have trained on. Returns ``result`` itself
+    when every row is new to the champion, a copy restricted to the new rows (the challenger's
+    figure recomputed from its stored out-of-time scores), or ``None`` when no row with both
+    outcomes is left.
+    """
+    held = result.holdout_data
+    if champion_train_dates:
+        newest = max(pd.Timestamp(d) for d in champion_train_dates)
+        held = held[held["as_of"] > newest]
+    if held.empty or held["label"].nunique() < 2:
+        return None
+    if len(held) == len(result.holdout_data):
+        return result
+    held = held.reset_index(drop=True)
+    figures = evaluate_rows(held, result.config)
+    metrics = {**result.metrics, **{f"holdout.{k}": v for k, v in figures.items()}}
+    return replace(result, holdout_data=held, metrics=metrics)
+
+
 def _score_champion(result: TrainResult, champion) -> tuple[float, dict[str, float]]:
     """The champion's primary metric on the challenger's holdout, and the paired bootstrap."""
     columns = _feature_columns_of(champion)
@@ -690,14 +714,24 @@ def gate_promotion(
     challenger_value = float(result.metrics.get(f"holdout.{result.primary_metric}", np.nan))
     champion_version = _current_alias_version(client, name, CHAMPION)
     rival = champion_version if champion_version != version else None
-    champion_value, paired, champion_validated = None, {}, True
+    champion_value, paired, champion_validated, judged = None, {}, True, result
     if rival is not None:
         champion_validated = _version_validated(client, name, rival)
         if result.validated:
-            champion_value, paired = _score_champion(result, _load_version(name, rival))
-    promoted, reason = _decide(
-        result, challenger_value, (rival, champion_value, champion_validated), paired
-    )
+            loaded = load_champion(result.target, rival)
+            judged = _unseen_by_champion(result, loaded.metadata.get("train_dates") or ())
+            if judged is not None:
+                challenger_value = judged.holdout_value
+                champion_value, paired = _score_champion(judged, loaded.model)
+    if judged is None:
+        promoted, reason = True, (
+            f"no outcome unseen by champion v{rival} to compare on (it trained on every "
+            "snapshot this challenger is judged on): the newer version is promoted"
+        )
+    else:
+        promoted, reason = _decide(
+            judged, challenger_value, (rival, champion_value, champion_validated), paired
+        )
     forced = False
     if not promoted and force_promote:
         promoted, forced = True, True

@@ -87,6 +87,7 @@ __all__ = [
     "selection_folds",
     "holdout_intervals",
     "interval_metrics",
+    "evaluate_rows",
 ]
 
 #: Metrics reported as model / oracle ratios.
@@ -1297,6 +1298,16 @@ def evaluate_on_holdout(
         prob,
         result.holdout_data["chapter_id"].to_numpy(),
         result.config,
+        probabilities=True,
+    )
+
+
+def evaluate_rows(rows: pd.DataFrame, config: TrainConfig) -> dict[str, float]:
+    """The metrics of evaluation rows by their stored ``score`` (``as_of``, ``label``,
+    ``chapter_id``, ``score``), averaged over dates as the holdout's are."""
+    return _evaluate(
+        rows["as_of"], rows["label"].to_numpy(dtype=np.int64),
+        rows["score"].to_numpy(dtype=np.float64), rows["chapter_id"].to_numpy(), config,
         probabilities=True,
     )
 

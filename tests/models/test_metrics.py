@@ -202,7 +202,9 @@ def test_bootstrap_of_a_perfect_ranking_is_one_whenever_defined():
     y, s, members = [0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], ["a", "b", "c", "d"]
     out = bootstrap_intervals(y, s, members, k=1)
     # a replicate lacks a class with probability 2 / 2**4 = 1/8: most replicates define it
-    assert out == {"roc_auc": (1.0, 1.0), "pr_auc": (1.0, 1.0), "precision_at_k": (1.0, 1.0)}
+    assert out["roc_auc"] == (1.0, 1.0) and out["pr_auc"] == (1.0, 1.0)
+    # precision@k is 0 where a replicate has no positive (1/16 of them), as on a holdout date
+    assert out["precision_at_k"] == (0.0, 1.0)
     reversed_ = bootstrap_intervals(y, s[::-1], members, metrics=("roc_auc",))
     assert reversed_["roc_auc"] == (0.0, 0.0)
 
@@ -218,7 +220,8 @@ def test_bootstrap_is_seeded_and_without_positives_undefined():
     for low, high in first.values():
         assert 0 <= low <= high <= 1
     empty = bootstrap_intervals(np.zeros(300), s, members)
-    assert all(math.isnan(low) and math.isnan(high) for low, high in empty.values())
+    assert all(math.isnan(v) for v in (*empty["roc_auc"], *empty["pr_auc"]))
+    assert empty["precision_at_k"] == (0.0, 0.0)  # no positive: no hit, as the point figure
     # one positive among two members: half the replicates at most have both classes -> nan
     assert math.isnan(bootstrap_intervals([0, 1], [0.1, 0.9], ["a", "b"])["roc_auc"][0])
     with pytest.raises(ConfigError):
@@ -239,10 +242,11 @@ def test_bootstrap_averages_over_dates_and_skips_dates_lacking_a_class():
     # pooled as one date, the replicates differ
     low, high = bootstrap_intervals(y, s, members, metrics=("roc_auc",))["roc_auc"]
     assert low < high
-    # no positive on the second date: it is skipped, leaving the perfect first date
+    # no positive on the second date: the rank metrics skip it, leaving the perfect first date;
+    # precision@k counts it as 0, as the holdout evaluation does (point figure (1 + 0) / 2)
     y_skip = [1, 1, 0, 0, 0, 0, 0, 0]
     out = bootstrap_intervals(y_skip, s, members, dates=dates, k=lambda n: max(1, n // 4))
-    assert out == {"roc_auc": (1.0, 1.0), "pr_auc": (1.0, 1.0), "precision_at_k": (1.0, 1.0)}
+    assert out == {"roc_auc": (1.0, 1.0), "pr_auc": (1.0, 1.0), "precision_at_k": (0.0, 0.5)}
 
 
 def _naive_replicate(y, s, members, dates, counts, k):

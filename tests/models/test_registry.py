@@ -265,8 +265,14 @@ def test_an_unvalidated_rule_registers_loads_back_and_predicts_identically(rule_
 
 
 def test_a_validated_rule_is_compared_with_a_paired_bootstrap(rule_results):
+    import dataclasses
+
     rule, _ = rule_results
-    first = register_result(rule, actor="tester")
+    # the first version learned from every snapshot but the newest (its calibration map)
+    older = dataclasses.replace(
+        rule, split=dataclasses.replace(rule.split, train_dates=rule.split.train_dates[:-1])
+    )
+    first = register_result(older, actor="tester")
     assert first.validated and first.status == "promoted"
     loaded = load_champion("disengagement", first.version)
     x = rule.holdout_data[list(loaded.feature_columns)]
@@ -276,13 +282,24 @@ def test_a_validated_rule_is_compared_with_a_paired_bootstrap(rule_results):
         rule.split.holdout_dates
     )
     assert "roc.png" in _artifact_names(first.run_id)
-    again = register_result(rule, actor="tester")  # the same ranking: no difference at all
+    # judged on the one snapshot the champion never learned from; the same ranking there
+    again = register_result(rule, actor="tester")
     assert again.status == "promoted"
     assert again.decision.paired == {"difference": 0.0, "low": 0.0, "high": 0.0, "p_a_worse": 0.0}
+    newest = max(rule.split.holdout_dates)
+    assert f"on holdout {newest:%Y-%m-%d} " in again.decision.reason
     tags = version_tags("disengagement", again.version)
     assert tags["promotion.difference"] == "0.000000"
     assert tags["promotion.difference_low"] == tags["promotion.difference_high"] == "0.000000"
     assert tags["promotion.p_challenger_worse"] == "0.000000"
+
+
+def test_a_champion_is_never_judged_on_outcomes_it_learned_from(rule_results):
+    rule, _ = rule_results
+    register_result(rule, actor="tester")
+    again = register_result(rule, actor="tester")  # every row was the champion's training data
+    assert again.status == "promoted" and again.decision.paired == {}
+    assert "no outcome unseen by champion" in again.decision.reason
 
 
 def test_an_unvalidated_challenger_never_replaces_a_validated_champion(rule_results):
