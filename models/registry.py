@@ -924,7 +924,7 @@ def train_and_register(
         for target in wanted
     }
     target_frames = {
-        target: default_frame_config(target, labels, configs[target], base=frame)
+        target: default_frame_config(target, labels, configs[target], base=frame, tables=tables)
         for target in wanted
     }
     # One feature pass per snapshot date serves every target's frame.

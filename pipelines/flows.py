@@ -366,6 +366,9 @@ def _score_steps(
         result = _score_on_dask(data, as_of, readiness, disengagement, config, dask)
     else:
         result = tasks.score_members_task(tables, as_of, readiness, disengagement, config)
+    skipped = [t for t, ref in (("readiness", readiness_model),
+                                ("disengagement", disengagement_model)) if ref == "none"]
+    tasks.check_scores(result, tables, readiness, disengagement, skipped)
     written = tasks.write_predictions_task(result, out)
     report = tasks.write_report_task(result, tables, out)
     models = {"readiness": readiness, "disengagement": disengagement}

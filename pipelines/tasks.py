@@ -34,6 +34,7 @@ __all__ = [
     "train_target_model",
     "load_models",
     "score_members_task",
+    "check_scores",
     "log_scored",
     "write_predictions_task",
     "write_report_task",
@@ -242,6 +243,21 @@ def log_scored(result, where: str = "") -> None:
         result.meta["members_scored"], f"{result.as_of:%Y-%m-%d}", f" {where}" if where else "",
         len(result.features), result.features.shape[1], result.meta["segments"],
     )
+
+
+@task(name="check-scores", persist_result=False, cache_policy=NO_CACHE)
+def check_scores(result, tables: Tables, readiness, disengagement, skipped=()) -> None:
+    """Fail before anything is written when a score column would be empty.
+
+    Raises:
+        InsufficientDataError: With every reason (:func:`serving.score.empty_score_reasons`).
+    """
+    from features.errors import InsufficientDataError
+    from serving.score import empty_score_reasons
+
+    reasons = empty_score_reasons(result, tables, readiness, disengagement, skipped)
+    if reasons:
+        raise InsufficientDataError("; ".join(reasons) + "; nothing was written")
 
 
 @task(name="write-predictions", persist_result=False, cache_policy=NO_CACHE)

@@ -229,3 +229,14 @@ def test_empty_score_columns_are_named_with_the_reason(community):
     later = score_members(community, AS_OF + pd.Timedelta(days=730), None, disengagement)
     reasons = empty_score_reasons(later, community, None, disengagement, ["readiness"])
     assert len(reasons) == 1 and reasons[0].startswith("disengagement_score would be empty")
+
+
+def test_the_flows_scoring_step_fails_before_writing_when_a_column_would_be_empty(community):
+    from features.errors import InsufficientDataError
+    from pipelines.tasks import check_scores
+
+    disengagement = loaded("disengagement", {"days_since_last_activity": 0.01}, "1")
+    result = score_members(community, AS_OF, None, disengagement)
+    with pytest.raises(InsufficientDataError, match="readiness_score would be empty.*nothing"):
+        check_scores.fn(result, community, None, disengagement)
+    assert check_scores.fn(result, community, None, disengagement, ["readiness"]) is None
