@@ -155,7 +155,7 @@ def _core_spells(tables: Tables, config: LabelConfig) -> tuple[EncodedRoles, int
         raise TargetUnavailable(
             f"{tables.source}: the readiness target needs a `roles` table (member_id, role, "
             f"started_at, ended_at) with spells of the core role {config.core_role!r}; this "
-            "data source has no roles table. Add one, or use the disengagement target."
+            "data source has no roles table. Add one so readiness can be learned and checked."
         )
     code = enc.roles.role_code(config.core_role)
     if code < 0 or not np.any(enc.roles.role == code):

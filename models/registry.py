@@ -952,16 +952,15 @@ def _train_one(
     tables: Tables, target: str, labels, frame, features, config: TrainConfig, truth_source,
     training_frame, error: Exception | None,
 ) -> TrainResult:
-    """A model of ``target``, else its best rule (see :func:`models.fallback.train_or_fallback`).
+    """A model of ``target``, else its best rule (see :func:`models.fallback.train_or_fallback`;
+    readiness without any spell of the core role, or without a roles table, is ranked by an
+    unvalidated rule whose notes say so).
 
     Raises:
-        TargetUnavailable: The data cannot express the target.
         InsufficientDataError: Not even a rule can rank anyone.
     """
     from models.fallback import train_or_fallback
 
-    if isinstance(error, TargetUnavailable):
-        raise error
     return train_or_fallback(
         tables, target, labels, frame, features, config, truth_source=truth_source,
         training_frame=training_frame, frame_error=error,

@@ -295,7 +295,8 @@ def build_member_part(
             )
         labels = _label_config(model)
         if target == "readiness":
-            who = select_readiness_eligible(tables, when, labels)
+            # a rule may rank readiness before anyone holds the core role
+            who = select_readiness_eligible(tables, when, labels, allow_no_spells=True)
         else:
             who = select_disengagement_eligible(tables, when, labels)
         keys[target] = key

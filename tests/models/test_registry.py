@@ -187,7 +187,7 @@ def test_missing_models_raise_model_not_found():
 
 
 @pytest.mark.slow
-def test_train_and_register_without_roles_trains_disengagement_only(small_tables):
+def test_train_and_register_without_roles_ranks_readiness_by_an_unvalidated_rule(small_tables):
     config = fast_config("disengagement", candidates=("logreg",))
     outcomes = train_and_register(
         without_roles(small_tables),
@@ -195,12 +195,14 @@ def test_train_and_register_without_roles_trains_disengagement_only(small_tables
         actor="tester",
     )
     by_target = {o.target: o for o in outcomes}
-    assert by_target["readiness"].status == "unavailable"
-    assert "role" in by_target["readiness"].message.lower()
+    readiness = by_target["readiness"]
+    assert readiness.status == "promoted" and readiness.method == "rule:activity_365d"
+    assert not readiness.validated and "no roles table" in readiness.notes[0]
     assert by_target["disengagement"].status == "promoted"
-    listing = list_model_versions()
-    assert set(listing["target"]) == {"disengagement"}
-    assert pd.notna(listing["holdout_primary"]).all()
+    listing = list_model_versions().set_index("target")
+    assert listing.loc["readiness", "method"] == "rule:activity_365d"
+    assert pd.isna(listing.loc["readiness", "holdout_primary"])  # nothing to judge it by
+    assert pd.notna(listing.loc["disengagement", "holdout_primary"])
 
 
 def test_load_scoring_models_tolerates_only_a_missing_readiness_champion():
@@ -336,7 +338,8 @@ def test_the_gate_refuses_only_when_worse_in_most_member_resamples(rule_results)
 
 
 def test_train_and_register_falls_back_to_a_rule_on_a_short_history():
-    from features.errors import TargetUnavailable
+    from features.errors import InsufficientDataError
+    from features.frames import FrameConfig
     from tests.features.conftest import make_tables
 
     members = [("a", "2024-01-01", "paris", True), ("b", "2024-01-05", "paris", True),
@@ -346,11 +349,14 @@ def test_train_and_register_falls_back_to_a_rule_on_a_short_history():
                             ("c", "2024-02-10", "e2"), ("a", "2024-03-01", "e3")]]
     tables = make_tables(members, acts)  # two months, no roles table
     by_target = {o.target: o for o in train_and_register(tables, actor="tester")}
-    assert by_target["readiness"].status == "unavailable" and by_target["readiness"].method is None
+    assert by_target["readiness"].method == "rule:activity_365d"
     rule = by_target["disengagement"]
     assert rule.status == "promoted" and rule.method.startswith("rule:") and not rule.validated
     assert "not enough history" in rule.notes[0]
-    with pytest.raises(TargetUnavailable):
-        train_and_register(tables, ["readiness"], actor="tester")
-    [outcome] = train_and_register(tables, ["readiness"], actor="tester", required=False)
-    assert outcome.status == "unavailable" and "roles" in outcome.message
+    early = FrameConfig(until=pd.Timestamp("2023-06-01"))  # before anyone was active
+    with pytest.raises(InsufficientDataError, match="no member is eligible"):
+        train_and_register(tables, ["readiness"], frame=early, actor="tester")
+    [outcome] = train_and_register(
+        tables, ["readiness"], frame=early, actor="tester", required=False
+    )
+    assert outcome.status == "insufficient_data" and "no member is eligible" in outcome.message

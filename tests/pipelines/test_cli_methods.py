@@ -38,8 +38,8 @@ def test_short_history_trains_a_rule_and_every_output_names_it(short_source, tmp
     trained = runner.invoke(app, ["train", "--data", short_source])
     assert trained.exit_code == 0, trained.output
     text = _text(trained)
-    assert rule in text and "unavailable" in text
-    assert "- No learned model and no validation:" in text
+    assert rule in text and "rule:activity_365d" in text  # readiness too, without roles
+    assert "- No learned model and no validation:" in text and "no roles table" in text
     assert "percentiles within the community" in text
 
     listed = runner.invoke(app, ["models"])
@@ -65,8 +65,11 @@ def test_short_history_trains_a_rule_and_every_output_names_it(short_source, tmp
 
 
 def test_train_exits_1_when_a_target_asked_for_gets_nothing(short_source):
-    result = runner.invoke(app, ["train", "--data", short_source, "--target", "readiness"])
+    # --until before anyone's first activity: nobody to rank, not even by a rule
+    result = runner.invoke(
+        app, ["train", "--data", short_source, "--target", "readiness", "--until", "2023-06-01"]
+    )
     assert result.exit_code == 1
     text = _text(result)
-    assert "readiness got neither a model nor a rule (unavailable)" in text
-    assert "roles" in text
+    assert "readiness got neither a model nor a rule (insufficient_data)" in text
+    assert "no member is eligible" in text

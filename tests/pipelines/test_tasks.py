@@ -146,8 +146,7 @@ def test_a_crm_outage_is_retried_and_the_retry_sends_the_pending_records(
     assert task_run.run_count == 2
 
 
-def test_a_target_the_data_cannot_express_is_reported_unless_required(community):
-    from features.errors import TargetUnavailable
+def test_readiness_without_roles_is_ranked_by_an_unvalidated_rule_that_says_why(community):
     from features.tables import Tables
 
     tables = load_tables(community)
@@ -155,11 +154,10 @@ def test_a_target_the_data_cannot_express_is_reported_unless_required(community)
         members=tables.members, activities=tables.activities, roles=None,
         chapters=tables.chapters, source="<no roles>",
     )
-    outcome = tasks.train_target_model.fn(no_roles, "readiness")
-    assert outcome.status == "unavailable" and outcome.version is None
-    assert "roles" in outcome.message
-    with pytest.raises(TargetUnavailable):
-        tasks.train_target_model.fn(no_roles, "readiness", required=True)
+    outcome = tasks.train_target_model.fn(no_roles, "readiness", required=True)
+    assert outcome.status == "promoted" and outcome.version is not None
+    assert outcome.method == "rule:activity_365d" and outcome.validated is False
+    assert "roles" in outcome.notes[0] and "--core-role" not in outcome.notes[0]
 
 
 def test_load_data_quarantines_into_the_home_folder_and_logs_it(tmp_path, isolated_home, caplog):
