@@ -1159,6 +1159,19 @@ def _train_target(
         data_fingerprint=fingerprint_tables(tables),
         source=str(tables.source),
         intervals=intervals,
+        notes=_validation_notes(prep.split, chosen_folds, int(prep.y_hold.sum())),
+    )
+
+
+def _validation_notes(split: TemporalSplit, chosen_folds: list, positives: int) -> tuple:
+    """What judged the model, in words, when it was not a holdout kept aside."""
+    if split.holdout_dates:
+        return ()
+    return (
+        f"Validated by the backtest alone: {len(chosen_folds)} labelled snapshot(s), each "
+        f"scored by a model that never saw its outcomes ({positives} positive label(s) in "
+        "all); the history holds too few promotions or too short a span to also keep a "
+        "holdout aside. The model then learned from every labelled snapshot.",
     )
 
 

@@ -197,3 +197,25 @@ def test_card_says_when_the_frame_was_a_member_sample(fits_and_result):
     )
     card = render_card(sampled)
     assert "25.0% hash sample of the members" in card and "8,000,000 eligible" in card
+
+
+def test_without_a_holdout_the_backtest_judges_and_the_model_learns_every_snapshot(small_tables):
+    config = fast_config("disengagement", holdout_snapshots=None, validation="backtest")
+    frame = default_frame_config("disengagement", LABELS, config)
+    result = train_target(small_tables, "disengagement", LABELS, frame, FeatureConfig(), config)
+    assert result.split.holdout_dates == () and result.validated
+    assert result.notes[0].startswith("Validated by the backtest alone")
+    # every labelled snapshot trains the final model ...
+    labelled = [d for d in frame_dates(small_tables, frame) if d + pd.Timedelta(days=90)
+                <= small_tables.last_observed]
+    assert set(result.train_data["as_of"]) == set(labelled)
+    # ... and the evaluation rows are backtest origins, each scored out of time
+    origins = {f.origin for f in result.split.folds}
+    assert set(result.holdout_data["as_of"]) <= origins
+    assert 0.5 < result.metrics["holdout.roc_auc"] <= 1.0
+
+
+def frame_dates(tables, frame):
+    from features.frames import snapshot_dates
+
+    return snapshot_dates(tables, "disengagement", LABELS, frame)
