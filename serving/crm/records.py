@@ -102,6 +102,19 @@ class FieldSpec:
     description: str
 
 
+def _method_fields(target: str) -> tuple[FieldSpec, FieldSpec]:
+    """The two fields saying what produced a target's score and whether it was validated."""
+    title = target.capitalize()
+    return (
+        FieldSpec(f"{target}_method", f"{title} scored by", "string", "text",
+                  f"What produced the {target} score: model (a learned model) or rule:<name> "
+                  "(a transparent ranking rule used when no model could be trained)."),
+        FieldSpec(f"{target}_validated", f"{title} validated", "string", "text",
+                  f"true when the {target} scores were checked against past outcomes; false: "
+                  "a rank within the community, not a probability."),
+    )
+
+
 CRM_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("member_id", "Corecast member id", "string", "text",
               "Member id in the community platform (written by corecast)."),
@@ -121,18 +134,8 @@ CRM_FIELDS: tuple[FieldSpec, ...] = (
               "When the scores were computed."),
     FieldSpec("model_versions", "Corecast model versions", "string", "text",
               "Registered model versions that produced the scores."),
-    FieldSpec("readiness_method", "Readiness scored by", "string", "text",
-              "What produced the readiness score: model (a learned model) or rule:<name> (a "
-              "transparent ranking rule used when no model could be trained)."),
-    FieldSpec("readiness_validated", "Readiness validated", "string", "text",
-              "true when the readiness scores were checked against past outcomes; false: a "
-              "rank within the community, not a probability."),
-    FieldSpec("disengagement_method", "Disengagement scored by", "string", "text",
-              "What produced the disengagement score: model (a learned model) or rule:<name> "
-              "(a transparent ranking rule used when no model could be trained)."),
-    FieldSpec("disengagement_validated", "Disengagement validated", "string", "text",
-              "true when the disengagement scores were checked against past outcomes; false: a "
-              "rank within the community, not a probability."),
+    *_method_fields("readiness"),
+    *_method_fields("disengagement"),
 )
 
 DEFAULT_HUBSPOT_PROPERTIES: dict[str, str] = {f.name: f"corecast_{f.name}" for f in CRM_FIELDS}
