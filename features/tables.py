@@ -153,13 +153,22 @@ def parse_as_of(value: str | date | datetime | pd.Timestamp) -> pd.Timestamp:
         value: An ISO 8601 string (``2024-05-01`` or ``2024-05-01T00:00:00+02:00``), a date,
             a datetime or a Timestamp.
 
+    Text must be ISO 8601, as in the data contract: ``01/02/2022`` could be 1 February or
+    2 January, and is refused rather than guessed.
+
     Raises:
         ConfigError: If the value cannot be parsed.
     """
     try:
-        ts = pd.Timestamp(value)
+        if isinstance(value, str):
+            ts = pd.to_datetime(value.strip(), format="ISO8601")
+        else:
+            ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"as_of: cannot parse {value!r} as an ISO 8601 date") from exc
+        raise ConfigError(
+            f"as_of: cannot parse {value!r} as an ISO 8601 date; write it as YYYY-MM-DD "
+            "(e.g. 2024-05-01), so that no day and month can be swapped"
+        ) from exc
     if pd.isna(ts):
         raise ConfigError(f"as_of: cannot parse {value!r} as an ISO 8601 date")
     if ts.tzinfo is not None:

@@ -105,3 +105,15 @@ def test_cut_tables_without_roles_or_chapters():
     assert cut.roles is None and cut.chapters is None
     assert cut.members["member_id"].tolist() == ["a"]
     assert cut.activities["occurred_at"].tolist() == [pd.Timestamp("2020-01-01")]
+
+
+@pytest.mark.parametrize("text", ["01/02/2022", "2/1/2022", "1 Feb 2022", "20220201x"])
+def test_an_as_of_that_is_not_iso_8601_is_refused_not_guessed(text):
+    with pytest.raises(ConfigError, match="YYYY-MM-DD"):
+        parse_as_of(text)
+
+
+def test_iso_8601_as_of_values_parse_to_utc():
+    assert parse_as_of(" 2022-02-01 ") == pd.Timestamp("2022-02-01")
+    assert parse_as_of("2022-02-01T02:00:00+02:00") == pd.Timestamp("2022-02-01")
+    assert parse_as_of(pd.Timestamp("2022-02-01")) == pd.Timestamp("2022-02-01")
