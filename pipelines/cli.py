@@ -160,9 +160,12 @@ def features(
     """Write one row of point-in-time features per member known at --as-of."""
     from features.build import build_features
     from features.catalog import describe_columns
+    from features.errors import ConfigError
     from features.io import write_parquet_atomic
     from features.tables import parse_as_of
 
+    if out.is_dir():
+        raise ConfigError(f"--out: {out} is a folder; give the path of a .parquet file to write")
     tables = _load(data, on_invalid, max_invalid_share, quarantine_dir)
     when = parse_as_of(as_of) if as_of else tables.last_observed.normalize() + _one_day()
     with console.status(f"Building features at {when:%Y-%m-%d} ..."):
@@ -442,11 +445,29 @@ def score(
     Exits 1, writing nothing, when a score column would be empty (a target without a champion
     although members are eligible for it, or a model that scored nobody).
     """
+    _check_out_folder(out)
     result = _score(data, as_of, out, readiness_model, disengagement_model,
                     capacity, at_risk, ready_min, nurture_min,
                     loading=(on_invalid, max_invalid_share, quarantine_dir))
     console.print(f"[green]Scored[/green] {result.meta['members_scored']:,} members at "
                   f"{result.as_of:%Y-%m-%d}; segments: {result.meta['segments']}.")
+
+
+def _check_out_folder(out: Path) -> Path:
+    """``out`` when it is a folder or can become one.
+
+    Raises:
+        ConfigError: When a file is in the way (the option is a folder for several files).
+    """
+    from features.errors import ConfigError
+
+    blocked = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise ConfigError(
+            f"--out: {blocked} is a file; --out names a folder for the predictions and the "
+            "report (e.g. --out out)"
+        )
+    return out
 
 
 def _score(data, as_of, out, readiness_model="champion", disengagement_model="champion",
@@ -734,7 +755,7 @@ def run(
     _check_sink(to)
     check_dask_options(dask, dask_address, partitions, dask_workers)
     check_loading_options(str(on_invalid), dask)
-    out = (out or default_out_dir()).expanduser().resolve()
+    out = _check_out_folder((out or default_out_dir()).expanduser().resolve())
     parameters = dict(
         data=data, as_of=when, out=out, to=to, dry_run=dry_run, full=full,
         chapter_capacity=capacity, at_risk=at_risk, csv_path=csv_path, ledger=ledger,

@@ -258,16 +258,33 @@ def load_predictions(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError(f"predictions file not found: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif suffix == ".csv":
-        text_dtypes = {c: "str" for c in TEXT_COLUMNS}
-        frame = pd.read_csv(path, dtype=text_dtypes, keep_default_na=True)
-    else:
+    if suffix not in (".parquet", ".csv"):
         raise ConfigError(
             f"{path}: unsupported predictions format {suffix!r}; use .parquet or .csv"
         )
-    return validate_predictions(frame, source=str(path))
+    return validate_predictions(_read_predictions(path, suffix), source=str(path))
+
+
+def _read_predictions(path: Path, suffix: str) -> pd.DataFrame:
+    """The raw table of a predictions file.
+
+    Raises:
+        ContractError: An empty, truncated or corrupt file (named, with what was wrong).
+    """
+    import pyarrow
+
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype={c: "str" for c in TEXT_COLUMNS}, keep_default_na=True)
+    except (pyarrow.ArrowException, pd.errors.EmptyDataError, pd.errors.ParserError,
+            UnicodeDecodeError, OSError) as exc:
+        what = "empty" if path.stat().st_size == 0 else "unreadable"
+        raise ContractError(
+            f"{path}: the predictions file is {what} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); write it again with "
+            "corecast score --out DIR"
+        ) from exc
 
 
 def _as_text(values: pd.Series) -> pd.Series:

@@ -231,3 +231,46 @@ def test_bad_on_invalid_options_exit_2(small_source, monkeypatch, capsys, args, 
     code, captured = _run_main(monkeypatch, capsys, ["validate", "--data", str(small_source),
                                                      *args])
     assert code == 2 and needle in captured.err
+
+
+def test_an_out_option_that_is_a_file_or_a_folder_is_refused_in_one_line(
+    monkeypatch, capsys, small_source, tmp_path
+):
+    taken = tmp_path / "predictions.parquet"
+    taken.write_bytes(b"not a folder")
+    code, out = _run_main(monkeypatch, capsys, ["score", "--data", str(small_source),
+                                                "--out", str(taken)])
+    text = " ".join(out.err.split())
+    assert code == 2 and "--out:" in text and "is a file" in text
+    assert "Traceback" not in out.out + out.err and taken.read_bytes() == b"not a folder"
+    folder = tmp_path / "features"
+    folder.mkdir()
+    code, out = _run_main(monkeypatch, capsys, ["features", "--data", str(small_source),
+                                                "--out", str(folder)])
+    assert code == 2 and "is a folder" in " ".join(out.err.split())
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(("name", "content", "what"), [
+    ("empty.csv", b"", "is empty"),
+    ("broken.parquet", b"PAR1 truncated", "is unreadable"),
+])
+def test_push_names_an_empty_or_corrupt_predictions_file(
+    monkeypatch, capsys, tmp_path, name, content, what
+):
+    path = tmp_path / name
+    path.write_bytes(content)
+    sink = tmp_path / "crm.csv"
+    code, out = _run_main(monkeypatch, capsys, ["push", "--predictions", str(path), "--to",
+                                                "csv", "--csv-path", str(sink)])
+    text = " ".join(out.err.split())
+    assert code == 2 and f"{path}: the predictions file {what}" in text
+    assert "Traceback" not in out.out + out.err and not sink.exists()
+
+
+def test_an_ambiguous_as_of_is_refused(monkeypatch, capsys, small_source, tmp_path):
+    code, out = _run_main(monkeypatch, capsys, ["features", "--data", str(small_source),
+                                                "--out", str(tmp_path / "f.parquet"),
+                                                "--as-of", "01/02/2024"])
+    assert code == 2 and "YYYY-MM-DD" in " ".join(out.err.split())
+    assert not (tmp_path / "f.parquet").exists()
