@@ -528,6 +528,21 @@ def _sql_error_text(exc: BaseException, source: str) -> str:
     return _scrub(text, source)
 
 
+#: The extra of corecast that installs a database's driver.
+DRIVER_EXTRAS = {"postgresql": "postgres"}
+
+
+def _missing_driver_text(url, exc: ModuleNotFoundError) -> str:
+    """Which driver is missing, and how to install it."""
+    backend = url.get_backend_name()
+    extra = DRIVER_EXTRAS.get(backend)
+    how = (
+        f"install it with pip install 'corecast[{extra}]'" if extra
+        else f"install the Python package {exc.name!r}"
+    )
+    return f"the {backend} driver {exc.name!r} is not installed; {how}"
+
+
 def _read_sql(source: str) -> _RawSource:
     from sqlalchemy import create_engine, inspect
     from sqlalchemy.engine import make_url
@@ -551,6 +566,8 @@ def _read_sql(source: str) -> _RawSource:
                 return fatal(f"cannot be opened: the SQLite file {database} does not exist")
     try:
         engine = create_engine(url)
+    except ModuleNotFoundError as exc:
+        return fatal(f"cannot be opened: {_missing_driver_text(url, exc)}")
     except Exception as exc:  # noqa: BLE001 - unknown dialect, missing driver, bad options
         return fatal(f"cannot be opened ({_sql_error_text(exc, source)})")
     current = None

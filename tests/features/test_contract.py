@@ -1142,3 +1142,17 @@ def test_quarantine_without_a_folder_counts_but_writes_nothing(tmp_path):
 def test_invalid_quarantine_options_are_config_errors(tmp_path, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         load_tables(good_source(tmp_path / "src"), **kwargs)
+
+
+def test_a_missing_database_driver_names_the_extra_that_installs_it(monkeypatch):
+    import sqlalchemy
+
+    def no_driver(url, *args, **kwargs):
+        raise ModuleNotFoundError("No module named 'psycopg2'", name="psycopg2")
+
+    monkeypatch.setattr(sqlalchemy, "create_engine", no_driver)
+    with pytest.raises(ContractError) as info:
+        load_tables("postgresql+psycopg2://crm:secret@127.0.0.1:5432/community")
+    message = str(info.value)
+    assert "the postgresql driver 'psycopg2' is not installed" in message
+    assert "pip install 'corecast[postgres]'" in message and "secret" not in message
