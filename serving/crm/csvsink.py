@@ -33,9 +33,22 @@ from serving.crm.records import (
     validate_volatile_fields,
 )
 
-__all__ = ["CsvConfig", "CsvSink", "write_csv_atomic"]
+__all__ = ["CsvConfig", "CsvSink", "write_csv_atomic", "neutralise_formulas"]
 
 COLUMN_NAME = r"[A-Za-z][A-Za-z0-9_ .-]{0,99}"
+# A cell a spreadsheet would run as a formula: it starts with = + - @, a tab or a carriage
+# return and is not a plain number.
+_FORMULA = r"^[=+\-@\t\r]"
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def neutralise_formulas(values: pd.Series) -> pd.Series:
+    """Text a spreadsheet opens as text: a leading ``'`` before any cell that would be read as
+    a formula (``=HYPERLINK(...)``, ``@SUM(...)``, ``+cmd|...``); numbers such as ``-3`` stay
+    as they are."""
+    text = values.astype("str")
+    risky = text.str.contains(_FORMULA, regex=True) & ~text.str.match(_NUMBER)
+    return text.where(~risky, "'" + text)
 
 
 @dataclass(frozen=True)
@@ -137,15 +150,15 @@ class CsvSink:
         return folder / f"crm-push-{self._now().strftime('%Y%m%dT%H%M%S%fZ')}.csv"
 
     def render(self, predictions: pd.DataFrame) -> pd.DataFrame:
-        """Email plus one text column per field (missing = empty)."""
+        """Email plus one text column per field (missing = empty), formulas neutralised."""
         fields = render_field_strings(predictions)
         out = pd.DataFrame({
             MEMBER_KEY: predictions["member_id"].astype("str"),
             RECORD_KEY: predictions["member_id"].astype("str"),
-            "email": predictions["email"].fillna(""),
+            "email": neutralise_formulas(predictions["email"].fillna("")),
         })
         for name, column in self.mapping.items():
-            out[column] = fields[name].fillna("")
+            out[column] = neutralise_formulas(fields[name].fillna(""))
         return out
 
     def reject_reasons(self, rendered: pd.DataFrame) -> pd.Series:

@@ -66,3 +66,28 @@ def test_render_keeps_member_key():
     sink = CsvSink(CsvConfig(path="x.csv"))
     rendered = sink.render(make_predictions(2))
     assert rendered[MEMBER_KEY].tolist() == ["m000000", "m000001"]
+
+
+def test_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(tmp_path, ledger):
+    target = tmp_path / "push.csv"
+    preds = make_predictions(3)
+    preds["reasons"] = pd.Series(
+        ['=HYPERLINK("http://127.0.0.1/x","call")', "@SUM(A1:A9)", "steady; 12 activities"],
+        dtype=object,
+    )
+    preds["email"] = pd.Series(["+cmd|' /C calc'!A0@example.org", "b@example.org",
+                                "c@example.org"], dtype=object)
+    push_predictions(preds, CsvSink(CsvConfig(path=target)), ledger)
+    written = pd.read_csv(target, dtype=str, keep_default_na=False)
+    assert written["corecast_reasons"].tolist() == [
+        '\'=HYPERLINK("http://127.0.0.1/x","call")', "'@SUM(A1:A9)", "steady; 12 activities"
+    ]
+    assert written.loc[0, "email"].startswith("'+cmd")
+
+
+def test_numbers_with_a_sign_are_not_taken_for_formulas():
+    from serving.crm.csvsink import neutralise_formulas
+
+    values = pd.Series(["-3", "-0.25", "+1e5", "-", "\tx", "plain", ""])
+    assert neutralise_formulas(values).tolist() == ["-3", "-0.25", "+1e5", "'-", "'\tx",
+                                                    "plain", ""]
