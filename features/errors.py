@@ -10,6 +10,8 @@ exits non-zero without a traceback. Anything else is a bug.
 - :class:`ModelNotFound`: a registered model, version or alias does not exist.
 - :class:`PromotionRefused`: the registry gate refused to promote a challenger.
 - :class:`CrmError`: a CRM or webhook endpoint failed in a way retries could not fix.
+- :class:`DeliveryFailed`: a push reached the CRM but delivered less than the share asked for
+  (every record refused, say); waiting will not change the answer, so it is never retried.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "ModelNotFound",
     "PromotionRefused",
     "CrmError",
+    "DeliveryFailed",
 ]
 
 
@@ -59,3 +62,11 @@ class PromotionRefused(CorecastError):
 
 class CrmError(CorecastError):
     """A CRM, webhook or sink failed in a way that retries could not fix."""
+
+
+class DeliveryFailed(CorecastError):
+    """A push delivered less than ``min_delivered_share`` of the records it planned to send.
+
+    The message gives the counts, the most frequent refusal reasons and where the dead letters
+    are (``corecast push --status``).
+    """

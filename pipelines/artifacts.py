@@ -215,6 +215,8 @@ def _push_lines(push) -> list[str]:
             f"- push result: {report.sent} sent, {report.failed} failed, "
             f"{report.pending} pending ({report.seconds:.1f} s)"
         )
+    if getattr(push, "partial", None):
+        lines.append(f"- **{push.partial}**")
     for path in push.files:
         lines.append(f"- CRM import file: `{path}`")
     return lines

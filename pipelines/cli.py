@@ -529,8 +529,17 @@ def push(
         "(repeatable; default scored_at, as_of, model_versions, run_id; 'none' = every field "
         "counts)."
     ),
+    min_delivered_share: float = typer.Option(
+        0.9, "--min-delivered-share",
+        help="Below this share of the planned records delivered, the push fails (exit 1); "
+        "above it but short of all, it is partial (exit 3).",
+    ),
 ) -> None:
-    """Push predictions to a CRM (tokens from CORECAST_HUBSPOT_TOKEN etc.), or show --status."""
+    """Push predictions to a CRM (tokens from CORECAST_HUBSPOT_TOKEN etc.), or show --status.
+
+    Exit codes: 0 everything planned was delivered (or nothing changed); 1 less than
+    --min-delivered-share delivered; 2 a usage or data error; 3 a partial delivery.
+    """
     from dataclasses import replace
 
     from features.errors import ConfigError
@@ -542,7 +551,9 @@ def push(
         return
     if predictions is None:
         raise ConfigError("push: --predictions FILE is required (or use --status)")
-    options = PushOptions(ledger_path=ledger, full=full, dry_run=dry_run)
+    options = PushOptions(
+        ledger_path=ledger, full=full, dry_run=dry_run, min_delivered_share=min_delivered_share
+    )
     if volatile_field:
         chosen = () if [v.lower() for v in volatile_field] == ["none"] else tuple(volatile_field)
         options = replace(options, volatile_fields=chosen)
@@ -559,6 +570,22 @@ def push(
         options = replace(options, csv=replace(options.csv, path=csv_path))
     report = push_from_file(predictions, to, options)
     typer.echo(report.summary())
+    _exit_on_delivery(report, min_delivered_share)
+
+
+def _exit_on_delivery(report, min_delivered_share: float) -> None:
+    """Exit 1 when the push delivered too little, 3 when it delivered only part."""
+    from features.errors import DeliveryFailed
+    from serving.crm import check_delivery
+
+    try:
+        partial = check_delivery(report, min_delivered_share)
+    except DeliveryFailed as exc:
+        console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    if partial:
+        console.print(f"[yellow]warning:[/yellow] {escape(partial)}", highlight=False)
+        raise typer.Exit(3)
 
 
 def _print_frame(title: str, frame) -> None:

@@ -79,10 +79,12 @@ class PushOutcome:
     Attributes:
         report: The push report (counts, duration, failure reasons).
         files: Files written by the CSV sink (empty for other sinks, and when nothing changed).
+        partial: The warning of a partial delivery (``None`` when everything was delivered).
     """
 
     report: object
     files: tuple[Path, ...]
+    partial: str | None = None
 
 
 @task(name="validate-data", persist_result=False, cache_policy=NO_CACHE)
@@ -322,8 +324,16 @@ def push_scores(predictions: Path, kind: str, options) -> PushOutcome:
         CrmError: The sink failed after its own retries (the task then retries; the ledger
             makes that resend only what was not confirmed).
         ConfigError: A missing credential or setting (not retried).
+        DeliveryFailed: Less than ``options.min_delivered_share`` of the planned records was
+            delivered (not retried: the flow ends Failed, naming the dead letters).
     """
-    from serving.crm import Ledger, build_sink, default_ledger_path, load_predictions
+    from serving.crm import (
+        Ledger,
+        build_sink,
+        check_delivery,
+        default_ledger_path,
+        load_predictions,
+    )
     from serving.crm import push_predictions as push
 
     frame = load_predictions(predictions)
@@ -335,8 +345,11 @@ def push_scores(predictions: Path, kind: str, options) -> PushOutcome:
         )
     for line in report.summary().splitlines():
         _logger().info("%s", line)
+    partial = check_delivery(report, options.min_delivered_share)
+    if partial:
+        _logger().warning("%s", partial)
     files = tuple(getattr(sink, "files_written", ()))
-    return PushOutcome(report=report, files=files)
+    return PushOutcome(report=report, files=files, partial=partial)
 
 
 def push_task_for(kind: str):

@@ -36,7 +36,7 @@ import pandas as pd
 import requests
 from requests.adapters import HTTPAdapter
 
-from features.errors import ConfigError, CorecastError, CrmError
+from features.errors import ConfigError, CorecastError, CrmError, DeliveryFailed
 from serving.crm.base import BatchOutcome, Sink
 from serving.crm.csvsink import CsvConfig, CsvSink
 from serving.crm.http import PushCancelled, Secret
@@ -59,6 +59,7 @@ from serving.crm.webhook import WebhookConfig, WebhookSink
 
 __all__ = [
     "SINK_KINDS",
+    "check_delivery",
     "PushOptions",
     "PushReport",
     "plan_push",
@@ -93,9 +94,15 @@ class PushOptions:
         salesforce: Salesforce settings.
         webhook: Webhook settings.
         csv: CSV file settings.
+        min_delivered_share: A push that planned records and delivered a smaller share of them
+            fails (:class:`~features.errors.DeliveryFailed`); one that delivered at least this
+            share but not everything is a *partial* delivery (reported, exit code 3 on the
+            command line). Default 0.9: a few refused rows (a malformed email) are partial, a
+            rejected batch is a failure.
 
     Raises:
-        ConfigError: ``volatile_fields`` names an unknown field (or ``member_id``).
+        ConfigError: ``volatile_fields`` names an unknown field (or ``member_id``), or
+            ``min_delivered_share`` is outside [0, 1].
     """
 
     ledger_path: Path | None = None
@@ -107,11 +114,16 @@ class PushOptions:
     salesforce: SalesforceConfig = field(default_factory=SalesforceConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     csv: CsvConfig = field(default_factory=CsvConfig)
+    min_delivered_share: float = 0.9
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "volatile_fields", validate_volatile_fields(self.volatile_fields)
         )
+        if not 0.0 <= self.min_delivered_share <= 1.0:
+            raise ConfigError(
+                f"--min-delivered-share must be in [0, 1], got {self.min_delivered_share!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -586,3 +598,31 @@ def push_from_file(
             sample_size=options.sample_size,
             source=str(path),
         )
+
+
+def check_delivery(report: PushReport, min_delivered_share: float) -> str | None:
+    """Judge what a push delivered.
+
+    Returns:
+        ``None`` when everything planned was delivered (or nothing was planned, or a dry run);
+        a one-line warning for a partial delivery (at least ``min_delivered_share`` sent).
+
+    Raises:
+        DeliveryFailed: Less than ``min_delivered_share`` of the planned records was sent.
+    """
+    if report.dry_run or report.to_send == 0 or report.sent == report.to_send:
+        return None
+    share = report.sent / report.to_send
+    top = list(report.failure_reasons.items())[:3]
+    reasons = "; ".join(f"{reason} ({count})" for reason, count in top)
+    counts = (
+        f"{report.sent} of {report.to_send} planned records delivered to {report.kind} "
+        f"({share:.0%}), {report.failed} refused, {report.pending} pending"
+    )
+    where = f"dead letters: corecast push --status --ledger {report.ledger_path}"
+    if share < min_delivered_share:
+        raise DeliveryFailed(
+            f"push failed: {counts}, below --min-delivered-share {min_delivered_share:g}"
+            + (f"; most frequent reasons: {reasons}" if reasons else "") + f"; {where}"
+        )
+    return f"partial delivery: {counts}; {where}"

@@ -274,3 +274,27 @@ def test_an_ambiguous_as_of_is_refused(monkeypatch, capsys, small_source, tmp_pa
                                                 "--as-of", "01/02/2024"])
     assert code == 2 and "YYYY-MM-DD" in " ".join(out.err.split())
     assert not (tmp_path / "f.parquet").exists()
+
+
+@pytest.mark.parametrize(("sent", "failed", "code", "said"), [
+    (10, 0, 0, ""),
+    (9, 1, 3, "partial delivery: 9 of 10"),
+    (0, 10, 1, "push failed: 0 of 10"),
+])
+def test_push_exit_code_says_what_was_delivered(monkeypatch, tmp_path, sent, failed, code, said):
+    import dataclasses
+
+    from serving.crm import CsvConfig, CsvSink, Ledger, push_predictions
+    from tests.serving.fakes.data import make_predictions
+
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        real = push_predictions(make_predictions(10),
+                                CsvSink(CsvConfig(path=tmp_path / "x.csv")), ledger)
+    report = dataclasses.replace(real, sent=sent, failed=failed,
+                                 failure_reasons={"refused": failed} if failed else {})
+    monkeypatch.setattr("serving.crm.push_from_file", lambda *args, **kwargs: report)
+    predictions = tmp_path / "predictions.parquet"
+    predictions.write_bytes(b"")  # not read: the push is replaced
+    result = runner.invoke(app, ["push", "--predictions", str(predictions), "--to", "csv"])
+    assert result.exit_code == code, result.output
+    assert said in " ".join(result.output.split())

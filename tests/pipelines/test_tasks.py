@@ -184,3 +184,33 @@ def test_quarantine_is_refused_with_dask_before_anything_runs():
     check_loading_options("quarantine", dask=False)
     with pytest.raises(ConfigError, match="not available with Dask"):
         check_loading_options("quarantine", dask=True)
+
+
+def test_a_push_that_delivered_too_little_fails_the_task_and_is_not_retried(
+    tmp_path, monkeypatch
+):
+    import dataclasses
+
+    from features.errors import DeliveryFailed
+    from pipelines.artifacts import _push_lines
+    from serving import crm
+
+    path = tmp_path / "predictions.parquet"
+    make_predictions(10).to_parquet(path, index=False)
+    real = crm.push_predictions
+
+    def refusing(sent):
+        def push(*args, **kwargs):
+            report = real(*args, **kwargs)
+            return dataclasses.replace(report, sent=sent, failed=report.to_send - sent,
+                                       failure_reasons={"400 INVALID_EMAIL": 10 - sent})
+        return push
+
+    monkeypatch.setattr(crm, "push_predictions", refusing(0))
+    with pytest.raises(DeliveryFailed, match="0 of 10 planned records delivered") as info:
+        tasks.push_scores.fn(path, "csv", _options(tmp_path))
+    assert tasks.retry_on_crm_outage(None, None, Failed(data=info.value)) is False
+    monkeypatch.setattr(crm, "push_predictions", refusing(9))
+    outcome = tasks.push_scores.fn(path, "csv", _options(tmp_path, full=True))
+    assert outcome.partial.startswith("partial delivery: 9 of 10")
+    assert f"- **{outcome.partial}**" in _push_lines(outcome)

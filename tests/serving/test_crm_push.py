@@ -218,3 +218,34 @@ def test_push_from_file_dry_run_creates_no_ledger(tmp_path):
     assert (report.new, report.to_send, report.sent) == (12, 12, 0)
     assert not ledger_path.exists()
     assert not (tmp_path / "corecast-home" / "exports").exists()
+
+
+def _report_of_a_csv_push(tmp_path):
+    from serving.crm import CsvConfig, CsvSink, Ledger, push_predictions
+    from tests.serving.fakes.data import make_predictions
+
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        return push_predictions(make_predictions(10), CsvSink(CsvConfig(path=tmp_path / "x.csv")),
+                                ledger)
+
+
+def test_delivery_is_judged_against_the_share_asked_for(tmp_path):
+    import dataclasses
+
+    from features.errors import DeliveryFailed
+    from serving.crm import check_delivery
+
+    report = _report_of_a_csv_push(tmp_path)
+    assert report.to_send == report.sent == 10 and check_delivery(report, 0.9) is None
+    nothing = dataclasses.replace(
+        report, sent=0, failed=10, failure_reasons={"400 INVALID_EMAIL": 10}
+    )
+    with pytest.raises(DeliveryFailed, match=r"0 of 10 planned records delivered.*400 "
+                       r"INVALID_EMAIL \(10\).*corecast push --status"):
+        check_delivery(nothing, 0.9)
+    some = dataclasses.replace(report, sent=9, failed=1, failure_reasons={"bad email": 1})
+    assert check_delivery(some, 0.9).startswith("partial delivery: 9 of 10 planned")
+    with pytest.raises(DeliveryFailed):
+        check_delivery(some, 0.95)
+    assert check_delivery(dataclasses.replace(nothing, dry_run=True), 0.9) is None
+    assert check_delivery(dataclasses.replace(report, to_send=0, sent=0), 0.9) is None
