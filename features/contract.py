@@ -153,6 +153,7 @@ _CANONICAL = {
 # Rule names, in the order problems about one column are listed.
 _RULES = (
     "required",
+    "control",
     "unique",
     "timestamp",
     "number",
@@ -663,6 +664,9 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.astype("str")
 
 
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
 def _parse_text(values: pd.Series, lower: bool) -> _Parsed:
     text = _as_text(values).str.strip()
     if lower:
@@ -671,7 +675,10 @@ def _parse_text(values: pd.Series, lower: bool) -> _Parsed:
     if empty.any():
         text = text.mask(empty)
     missing = text.isna().to_numpy()
-    return _Parsed(text.astype(TEXT_DTYPE), missing, np.zeros(len(text), dtype=bool))
+    # A NUL or another control character is never part of an id, an email or a name; it is
+    # what a broken export leaves behind, and a CRM or a spreadsheet would choke on it.
+    control = text.str.contains(_CONTROL, regex=True).to_numpy(dtype=bool, na_value=False)
+    return _Parsed(text.astype(TEXT_DTYPE), missing, control)
 
 
 def _parse_timestamp(values: pd.Series) -> _Parsed:
@@ -856,6 +863,7 @@ def _schema_for(state: _TableState) -> pa.DataFrameSchema:
         nullable = True
         if spec.kind in ("id", "text", "vocab"):
             nullable = spec.nullable
+            checks.append(_mask_check(parsed.bad, "control"))
             if spec.unique:
                 checks.append(_unique_check())
         elif spec.kind == "timestamp":
@@ -874,6 +882,7 @@ def _schema_for(state: _TableState) -> pa.DataFrameSchema:
 def _rule_text(rule: str, column: str) -> str:
     texts = {
         "required": f"where {column} is empty (a value is required)",
+        "control": f"where {column} holds a control character (such as a NUL byte)",
         "unique": f"where {column} is not unique (each {column} may appear only once)",
         "timestamp": f"where {column} is not an ISO 8601 timestamp ({_ISO_HINT}) "
         "within the years 1678-2261",

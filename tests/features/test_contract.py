@@ -1156,3 +1156,18 @@ def test_a_missing_database_driver_names_the_extra_that_installs_it(monkeypatch)
     message = str(info.value)
     assert "the postgresql driver 'psycopg2' is not installed" in message
     assert "pip install 'corecast[postgres]'" in message and "secret" not in message
+
+
+def test_a_nul_byte_in_an_email_is_refused_or_set_aside_never_loaded(tmp_path):
+    members = ("member_id,joined_at,email\n"
+               "a,2024-01-01,a@example.org\nb,2024-01-02,b\x00@example.org\n")
+    acts = "member_id,occurred_at,activity_type\na,2024-02-01,attend\n"
+    source = write_source(tmp_path / "src", members=members, activities=acts)
+    line = problem_line(contract_message(source), "column email")
+    assert "control character (such as a NUL byte)" in line and "line 3" in line
+    tables = load_tables(source, on_invalid="quarantine", max_invalid_share=0.5,
+                         quarantine_dir=tmp_path / "q")
+    assert tables.members["member_id"].tolist() == ["a"]
+    assert not tables.members["email"].str.contains("\x00").any()
+    set_aside = pd.read_csv(tmp_path / "q" / "members.quarantine.csv")
+    assert set_aside["rule"].tolist() == ["control"]
