@@ -52,6 +52,7 @@ from features.tables import (
     MEMBER_COLUMNS,
     ROLE_COLUMNS,
     Tables,
+    parse_as_of,
 )
 
 __all__ = [
@@ -156,6 +157,7 @@ _RULES = (
     "control",
     "unique",
     "timestamp",
+    "future",
     "number",
     "negative",
     "consent",
@@ -1080,14 +1082,51 @@ def _kept_ids(state: _TableState, findings: Sequence[_Finding], column: str) -> 
     return state.column(column)[~dropped]
 
 
-def _row_findings(states: Mapping[str, _TableState], quarantine: bool) -> dict[str, list[_Finding]]:
+#: The timestamp of each table that cannot lie after the run (role ends may be planned).
+_NOT_IN_FUTURE = {"members": "joined_at", "activities": "occurred_at", "roles": "started_at"}
+
+
+def _future_findings(state: _TableState, now: pd.Timestamp) -> list[_Finding]:
+    """Rows dated after the day after ``now``: a typo (2099) or a broken clock, never data.
+
+    One such row would move the default scoring date to its day and leave everybody dormant.
+    """
+    column = _NOT_IN_FUTURE.get(state.name)
+    if column is None or column not in state.present:
+        return []
+    limit = now.normalize() + pd.Timedelta(days=2)
+    values = state.column(column)
+    late = (values.notna() & (values >= limit)).to_numpy()
+    if not late.any():
+        return []
+    raw = state.raw[column]
+    return [
+        _Finding(
+            state,
+            column,
+            "future",
+            f"where {column} is in the future (on or after {limit:%Y-%m-%d}; this run is on "
+            f"{now:%Y-%m-%d})",
+            np.flatnonzero(late),
+            (_table_order(state.name), _column_order(state.name, column), _RULES.index("future")),
+            lambda p: _show_value(raw.iat[p]),
+        )
+    ]
+
+
+def _row_findings(
+    states: Mapping[str, _TableState], quarantine: bool, now: pd.Timestamp
+) -> dict[str, list[_Finding]]:
     """Every row-level finding, by table.
 
     In quarantine mode a duplicated id keeps its first row, and a reference to a row that is set
     aside (a quarantined chapter or member) is an ``orphan`` finding, so the rows kept are
     consistent. Chapters are settled before members, members before activities and roles.
     """
-    found = {name: _column_findings(state) for name, state in states.items()}
+    found = {
+        name: _column_findings(state) + _future_findings(state, now)
+        for name, state in states.items()
+    }
     if quarantine:
         found = {
             name: [f for f in map(_beyond_first, fs) if len(f.positions)]
@@ -1362,8 +1401,10 @@ def _validate(
     where_hint: str = "",
     source_kind: str = "memory",
     policy: _Policy | None = None,
+    now=None,
 ) -> Tables:
-    """Check and normalise raw frames; ``policy`` set means quarantine invalid rows."""
+    """Check and normalise raw frames; ``policy`` set means quarantine invalid rows; ``now``
+    (default: the wall clock) is the time rows may not lie after."""
     states: dict[str, _TableState] = {}
     for table in TABLE_NAMES:
         frame = frames.get(table)
@@ -1383,7 +1424,8 @@ def _validate(
 
     # Table-level problems refuse the source in every mode, with every row problem listed too.
     quarantine = policy is not None and not problems
-    found = _row_findings(states, quarantine)
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else parse_as_of(now)
+    found = _row_findings(states, quarantine, now)
     if quarantine:
         return _quarantine_load(states, found, source, policy)
     problems.extend(f.problem() for fs in found.values() for f in fs)
@@ -1396,6 +1438,7 @@ def validate_tables(
     frames: Mapping[str, pd.DataFrame | None],
     source: str = "<memory>",
     files: Mapping[str, str] | None = None,
+    now=None,
 ) -> Tables:
     """Check raw frames against the contract and normalise them into :class:`Tables`.
 
@@ -1406,6 +1449,8 @@ def validate_tables(
         source: Label of the data source for messages and :attr:`Tables.source`.
         files: For each table, the file path (or SQL label) it was read from. CSV paths let the
             messages give line numbers in the file; otherwise rows are numbered from 1.
+        now: The time of the run (default: the wall clock): joins, activities and role starts
+            from the day after next on are refused (rule ``future``).
 
     Returns:
         The normalised tables (canonical columns and dtypes, activities sorted by time).
@@ -1413,7 +1458,7 @@ def validate_tables(
     Raises:
         ContractError: Listing every problem found.
     """
-    return _validate(frames, source, files, problems=[], unreadable=set())
+    return _validate(frames, source, files, problems=[], unreadable=set(), now=now)
 
 
 def load_tables(
@@ -1422,6 +1467,7 @@ def load_tables(
     on_invalid: str = "strict",
     max_invalid_share: float = DEFAULT_MAX_INVALID_SHARE,
     quarantine_dir: str | os.PathLike | None = None,
+    now=None,
 ) -> Tables:
     """Read, check and normalise a data source.
 
@@ -1444,6 +1490,8 @@ def load_tables(
             set aside (0-1; default 0.01).
         quarantine_dir: With quarantine: the folder of the quarantine files (``None``: count
             the rows set aside, write nothing).
+        now: The time of the run (default: the wall clock): joins, activities and role starts
+            from the day after next on are refused, or set aside (rule ``future``).
 
     Returns:
         The validated :class:`Tables`; ``source`` is set to :func:`describe_source`'s label;
@@ -1475,6 +1523,7 @@ def load_tables(
         where_hint=raw.where_hint,
         source_kind=raw.kind,
         policy=policy,
+        now=now,
     )
 
 

@@ -1171,3 +1171,25 @@ def test_a_nul_byte_in_an_email_is_refused_or_set_aside_never_loaded(tmp_path):
     assert not tables.members["email"].str.contains("\x00").any()
     set_aside = pd.read_csv(tmp_path / "q" / "members.quarantine.csv")
     assert set_aside["rule"].tolist() == ["control"]
+
+
+def test_an_activity_dated_in_the_future_is_refused_or_set_aside(tmp_path):
+    members = "member_id,joined_at\na,2024-01-01\nb,2024-01-02\n"
+    acts = ("member_id,occurred_at,activity_type\na,2024-02-01,attend\n"
+            "b,2099-02-01,attend\nb,2024-03-05,attend\n")
+    source = write_source(tmp_path / "src", members=members, activities=acts)
+    now = pd.Timestamp("2024-03-10")
+    with pytest.raises(ContractError) as info:
+        load_tables(source, now=now)
+    line = problem_line(str(info.value), "column occurred_at")
+    assert "in the future (on or after 2024-03-12; this run is on 2024-03-10)" in line
+    assert "line 3" in line and "2099-02-01" in line
+    tables = load_tables(source, on_invalid="quarantine", max_invalid_share=0.5,
+                         quarantine_dir=tmp_path / "q", now=now)
+    # one row dated 2099 no longer moves the data's end (the default scoring date) to 2099
+    assert tables.last_observed == pd.Timestamp("2024-03-05")
+    assert pd.read_csv(tmp_path / "q" / "activities.quarantine.csv")["rule"].tolist() == [
+        "future"
+    ]
+    # tomorrow is not the future: a run late in the day sees activities time-stamped in UTC
+    assert len(load_tables(source.parent / "src", now=pd.Timestamp("2099-01-31")).activities) == 3
