@@ -10,6 +10,8 @@ exits non-zero without a traceback. Anything else is a bug.
 - :class:`ModelNotFound`: a registered model, version or alias does not exist.
 - :class:`PromotionRefused`: the registry gate refused to promote a challenger.
 - :class:`CrmError`: a CRM or webhook endpoint failed in a way retries could not fix.
+- :class:`CrmRefused` (a :class:`CrmError`): the CRM refused the request itself (a bad token,
+  a missing scope, an unknown property: HTTP 4xx other than 408 and 429); never retried.
 - :class:`DeliveryFailed`: a push reached the CRM but delivered less than the share asked for
   (every record refused, say); waiting will not change the answer, so it is never retried.
 """
@@ -25,7 +27,9 @@ __all__ = [
     "ModelNotFound",
     "PromotionRefused",
     "CrmError",
+    "CrmRefused",
     "DeliveryFailed",
+    "crm_error_for_status",
 ]
 
 
@@ -70,3 +74,14 @@ class DeliveryFailed(CorecastError):
     The message gives the counts, the most frequent refusal reasons and where the dead letters
     are (``corecast push --status``).
     """
+
+
+class CrmRefused(CrmError):
+    """The CRM refused the request itself: a bad or expired token, a missing scope, a property
+    it does not know. Waiting will not change the answer, so nothing retries it."""
+
+
+def crm_error_for_status(status: int, message: str) -> CrmError:
+    """A :class:`CrmRefused` for a client error (4xx but 408 and 429), else a :class:`CrmError`."""
+    refused = 400 <= status < 500 and status not in (408, 429)
+    return (CrmRefused if refused else CrmError)(message)

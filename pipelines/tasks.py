@@ -290,13 +290,17 @@ def write_report_task(result, tables: Tables, out: Path) -> WrittenReport:
 def retry_on_crm_outage(task, task_run, state) -> bool:
     """Retry condition of :data:`push_scores`: retry a :class:`CrmError`, nothing else.
 
-    A missing token or a bad option (:class:`~features.errors.ConfigError`) or a broken
-    predictions table (:class:`~features.errors.ContractError`) will not get better by waiting.
+    A missing token or a bad option (:class:`~features.errors.ConfigError`), a broken
+    predictions table (:class:`~features.errors.ContractError`), a request the CRM refused
+    (:class:`~features.errors.CrmRefused`: a bad token, a missing scope, an unknown property)
+    or a delivery below the share asked for will not get better by waiting.
     """
-    from features.errors import CrmError
+    from features.errors import CrmError, CrmRefused
 
     try:
         state.result()
+    except CrmRefused:
+        return False
     except CrmError:
         return True
     except Exception:  # noqa: BLE001 - any other failure is final

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from features.errors import ConfigError, CrmError
+from features.errors import ConfigError, CrmError, CrmRefused, crm_error_for_status
 from serving.crm.base import BatchOutcome, HttpSinkMixin
 from serving.crm.http import ApiClient, RetryPolicy, Secret, short_body
 from serving.crm.ratelimit import Clock, SlidingWindowLimiter
@@ -222,9 +222,10 @@ class HubSpotSink(HttpSinkMixin):
                 " The token lacks a scope: it needs crm.objects.contacts.write and "
                 "crm.schemas.contacts.write."
             )
-        return CrmError(
+        return crm_error_for_status(
+            status,
             f"HubSpot: {what} failed with HTTP {status}: "
-            f"{self.client.redact(short_body(response))}.{hint}"
+            f"{self.client.redact(short_body(response))}.{hint}",
         )
 
     def prepare(self) -> None:
@@ -255,7 +256,7 @@ class HubSpotSink(HttpSinkMixin):
         specs = {f.name: f for f in CRM_FIELDS}
         missing = {name: prop for name, prop in self.mapping.items() if prop not in existing}
         if missing and not cfg.create_properties:
-            raise CrmError(
+            raise CrmRefused(
                 f"HubSpot: contact properties {', '.join(sorted(missing.values()))} do not exist; "
                 "create them or allow create_properties"
             )
@@ -276,7 +277,7 @@ class HubSpotSink(HttpSinkMixin):
                 raise self._fail(f"creating contact property {prop!r}", made)
             existing[prop] = body
         if cfg.id_property != "email" and not existing[cfg.id_property].get("hasUniqueValue"):
-            raise CrmError(
+            raise CrmRefused(
                 f"HubSpot: property {cfg.id_property!r} exists but is not unique, so it cannot "
                 "identify contacts; use id_property='email' or a property created with unique "
                 "values"
@@ -292,7 +293,7 @@ class HubSpotSink(HttpSinkMixin):
         except ValueError:
             policy = ""
         if policy == "DAILY":
-            raise CrmError(
+            raise CrmRefused(
                 "HubSpot: the account's daily API limit is reached (429, policy DAILY); stopping "
                 "the push. Records not yet confirmed stay pending in the ledger — re-run the push "
                 "after the limit resets (midnight in the HubSpot account's time zone)."

@@ -36,7 +36,7 @@ import pandas as pd
 import requests
 from requests.adapters import HTTPAdapter
 
-from features.errors import ConfigError, CorecastError, CrmError, DeliveryFailed
+from features.errors import ConfigError, CorecastError, CrmError, CrmRefused, DeliveryFailed
 from serving.crm.base import BatchOutcome, Sink
 from serving.crm.csvsink import CsvConfig, CsvSink
 from serving.crm.http import PushCancelled, Secret
@@ -474,7 +474,10 @@ def push_predictions(
                 push_id, "stopped", sent=tally.sent, failed=tally.failed, message=message
             )
             if isinstance(exc, CorecastError):
-                raise CrmError(
+                # a request the CRM refused stays refused (never retried); anything else is
+                # an outage the flow may retry
+                kind = CrmRefused if isinstance(exc, CrmRefused) else CrmError
+                raise kind(
                     f"{message} [push to {sink.key} stopped: {tally.sent} sent, {tally.failed} "
                     f"failed, {pending} still pending in ledger {ledger.path}; re-run to send "
                     "the pending records]"

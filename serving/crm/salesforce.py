@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import requests
 
-from features.errors import ConfigError, CrmError
+from features.errors import ConfigError, CrmError, crm_error_for_status
 from serving.crm.base import BatchOutcome, HttpSinkMixin
 from serving.crm.http import ApiClient, PushCancelled, RetryPolicy, Secret, short_body
 from serving.crm.ratelimit import Clock
@@ -188,9 +188,10 @@ class SalesforceSink(HttpSinkMixin):
         hint = ""
         if response.status_code == 401:
             hint = f" The token in {self.config.token_env} is invalid or expired; get a new one."
-        return CrmError(
+        return crm_error_for_status(
+            response.status_code,
             f"Salesforce: {what} failed with HTTP {response.status_code}: "
-            f"{self.client.redact(short_body(response))}.{hint}"
+            f"{self.client.redact(short_body(response))}.{hint}",
         )
 
     def _abort(self, job_id: str) -> None:

@@ -29,7 +29,7 @@ import pandas as pd
 import requests
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
-from features.errors import ConfigError, CrmError
+from features.errors import ConfigError, CrmError, CrmRefused
 from serving.crm.base import BatchOutcome, HttpSinkMixin
 from serving.crm.http import ApiClient, RetryPolicy, Secret, short_body
 from serving.crm.ratelimit import Clock
@@ -248,7 +248,7 @@ class WebhookSink(HttpSinkMixin):
             return BatchOutcome.all_sent(members)
         text = redact_secret(self.client.redact(short_body(response)), self._secret)
         if status in (401, 403, 410):
-            raise CrmError(
+            raise CrmRefused(
                 f"Webhook: the receiver refused the message with HTTP {status}: {text}. Check "
                 f"the URL and that the receiver uses the secret in {self.config.secret_env}."
             )

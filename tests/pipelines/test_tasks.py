@@ -48,6 +48,15 @@ def test_only_the_crm_push_retries_and_only_on_crm_outages():
     assert retry(None, None, Failed(data=ConfigError("CORECAST_HUBSPOT_TOKEN is not set"))) is False
     assert retry(None, None, Failed(data=ContractError("predictions: column email"))) is False
     assert retry(None, None, Completed()) is False
+    # what the CRM refused outright is not retried: a bad token, a scope, an unknown property
+    from features.errors import CrmRefused, crm_error_for_status
+
+    assert retry(None, None, Failed(data=CrmRefused("HubSpot: HTTP 401"))) is False
+    assert isinstance(crm_error_for_status(400, "bad property"), CrmRefused)
+    assert isinstance(crm_error_for_status(403, "scope"), CrmRefused)
+    for transient in (408, 429, 500, 503):
+        error = crm_error_for_status(transient, "later")
+        assert type(error) is CrmError and retry(None, None, Failed(data=error)) is True
 
 
 def test_csv_push_writes_a_delta_file_per_push(tmp_path):

@@ -246,6 +246,9 @@ def test_wrong_token_stops_with_a_clear_message(fake, ledger):
     with pytest.raises(CrmError, match="CORECAST_HUBSPOT_TOKEN was refused") as info:
         push_predictions(make_predictions(5), sink, ledger)
     assert "pat-wrong-token" not in str(info.value)
+    from features.errors import CrmRefused
+
+    assert isinstance(info.value, CrmRefused)  # refused outright: the flow does not retry it
     assert ledger.counts(sink.key) == {"pending": 5}
 
 
