@@ -180,6 +180,10 @@ class Ledger:
     def lock(self, sink: str) -> Iterator[None]:
         """Hold an exclusive lock for pushing to ``sink`` (released on exit or process death).
 
+        The lock file (``<ledger>.<digest>.lock``) is removed when the push ends, while it is
+        still held; a push that opened the file just before it was removed notices (the path no
+        longer leads to the file it locked) and locks the new one instead.
+
         Raises:
             CrmError: Another push to the same sink with the same ledger is running.
         """
@@ -193,17 +197,12 @@ class Ledger:
             return
         digest = hashlib.sha256(sink.encode()).hexdigest()[:12]
         lock_path = Path(f"{self.path}.{digest}.lock")
-        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = _lock_file(lock_path, fcntl, f"another push to {sink} is running with ledger "
+                        f"{self.path}; wait for it to finish")
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise CrmError(
-                    f"another push to {sink} is running with ledger {self.path}; wait for it to "
-                    "finish"
-                ) from None
             yield
         finally:
+            lock_path.unlink(missing_ok=True)
             os.close(fd)
 
     # -- reading -----------------------------------------------------------------------------
@@ -425,3 +424,25 @@ def read_push_history(ledger_path: str | Path | None = None, limit: int = 20) ->
         return opened.history(limit)
     finally:
         opened.close()
+
+
+def _lock_file(path: Path, fcntl, busy: str) -> int:
+    """An open descriptor holding an exclusive ``flock`` on the file now at ``path``.
+
+    Raises:
+        CrmError: ``busy``, when another process holds the lock.
+    """
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise CrmError(busy) from None
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)  # removed by the push that held it before us: lock the new file

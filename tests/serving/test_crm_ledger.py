@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import pandas as pd
@@ -141,6 +142,26 @@ def test_one_push_per_sink_at_a_time(tmp_path):
                 pass
         with two.lock(SINK):
             pass
+    # no lock file is left behind, one per sink ever pushed to
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".lock") == []
+
+
+def test_a_lock_file_removed_under_a_waiting_push_is_not_shared(tmp_path):
+    import fcntl
+
+    from serving.crm.ledger import _lock_file
+
+    path = tmp_path / "x.lock"
+    first = _lock_file(path, fcntl, "busy")
+    stale = os.open(path, os.O_RDWR)  # a second push opened the file before it went away
+    path.unlink()
+    os.close(first)
+    second = _lock_file(path, fcntl, "busy")  # locks the new file, not the removed one
+    assert os.fstat(second).st_ino == os.stat(path).st_ino != os.fstat(stale).st_ino
+    with pytest.raises(CrmError, match="busy"):
+        _lock_file(path, fcntl, "busy")
+    os.close(stale)
+    os.close(second)
 
 
 def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
