@@ -8,6 +8,7 @@ and exit with status 2; nothing is half-written because every writer is atomic.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -656,7 +657,42 @@ def _run_flow(flow, **parameters):
     finally:
         flow_logger.setLevel(level)
     _prefect_note()
-    return flow(**parameters)
+    with _no_tracebacks_for_user_errors():
+        return flow(**parameters)
+
+
+class _UserErrorFilter:
+    """A logging filter keeping the message of a user error (a ``CorecastError``: bad data, a
+    refused push, ...) but not its traceback; bugs keep theirs."""
+
+    def filter(self, record) -> bool:
+        from features.errors import CorecastError
+
+        info = record.exc_info
+        if info and isinstance(info[1], CorecastError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextlib.contextmanager
+def _no_tracebacks_for_user_errors():
+    """While a flow runs, Prefect's log handlers print a user error as one line: the command
+    then prints the error itself, once, plainly."""
+    import logging
+
+    handlers = {
+        handler
+        for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "")
+        for handler in logging.getLogger(name).handlers
+    }
+    user_errors = _UserErrorFilter()
+    for handler in handlers:
+        handler.addFilter(user_errors)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(user_errors)
 
 
 def _prefect_note() -> None:

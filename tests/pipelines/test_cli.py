@@ -144,3 +144,23 @@ def test_run_passes_the_loading_options_to_the_flow_and_prints_what_was_set_asid
     assert line in result.output
     invoke("run", "--data", data_dir, "--retrain")
     assert seen["flow"] == "corecast-monthly" and seen["on_invalid"] == "strict"
+
+
+def test_a_user_error_is_logged_without_its_traceback_and_a_bug_with_it():
+    import logging
+
+    from features.errors import ContractError
+    from pipelines.cli import _UserErrorFilter
+
+    def record_of(exc):
+        try:
+            raise exc
+        except Exception:  # noqa: BLE001 - the record carries whatever was raised
+            return logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1,
+                                     "Task run failed with exception: %r", (exc,), sys.exc_info())
+
+    user = record_of(ContractError("members.csv, column joined_at: 1 row"))
+    assert _UserErrorFilter().filter(user) and user.exc_info is None
+    assert "members.csv" in user.getMessage()
+    bug = record_of(RuntimeError("a bug"))
+    assert _UserErrorFilter().filter(bug) and bug.exc_info[0] is RuntimeError
