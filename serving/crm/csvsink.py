@@ -28,6 +28,7 @@ from serving.crm.records import (
     MEMBER_KEY,
     RECORD_KEY,
     columns_of_fields,
+    email_reject_reasons,
     render_field_strings,
     resolve_mapping,
     validate_volatile_fields,
@@ -162,8 +163,9 @@ class CsvSink:
         return out
 
     def reject_reasons(self, rendered: pd.DataFrame) -> pd.Series:
-        """Nothing is refused: the importing person decides."""
-        return pd.Series(pd.NA, index=rendered.index, dtype="str")
+        """The rows the HubSpot sink refuses too: no email, an invalid one, or one shared by
+        several members (a CRM import would merge them into one contact)."""
+        return email_reject_reasons(rendered["email"])
 
     def prepare(self) -> None:
         """Nothing to set up."""

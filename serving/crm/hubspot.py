@@ -39,6 +39,7 @@ from serving.crm.records import (
     MEMBER_KEY,
     RECORD_KEY,
     columns_of_fields,
+    email_reject_reasons,
     render_field_strings,
     resolve_mapping,
     validate_volatile_fields,
@@ -198,14 +199,10 @@ class HubSpotSink(HttpSinkMixin):
         return out
 
     def reject_reasons(self, rendered: pd.DataFrame) -> pd.Series:
-        """Refuse members without an email, and members sharing an email (ambiguous contact)."""
-        reasons = pd.Series(pd.NA, index=rendered.index, dtype="str")
+        """Refuse members without a valid email of their own (:func:`email_reject_reasons`)."""
         if self.config.id_property != "email":
-            return reasons
-        record = rendered[RECORD_KEY]
-        shared = record.notna() & record.duplicated(keep=False)
-        reasons = reasons.mask(shared, "email shared with another member (ambiguous contact)")
-        return reasons.mask(record.isna(), "no email")
+            return pd.Series(pd.NA, index=rendered.index, dtype="str")
+        return email_reject_reasons(rendered[RECORD_KEY])
 
     # -- set-up ------------------------------------------------------------------------------
 

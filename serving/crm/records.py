@@ -241,6 +241,24 @@ def format_rows(positions: np.ndarray, limit: int = 5) -> str:
     return f"{word} {shown}{more}"
 
 
+#: An address with one ``@``, no blank, and a dot in its domain: what a CRM accepts as an email.
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def email_reject_reasons(emails: pd.Series) -> pd.Series:
+    """Why each email cannot identify a contact, the same for every sink: ``no email``,
+    ``invalid email`` or ``email shared with another member (ambiguous contact)``; missing
+    when it can. Emails are compared trimmed and lower-cased."""
+    text = emails.astype("str").where(emails.notna()).str.strip().str.lower()
+    text = text.where(text != "")
+    reasons = pd.Series(pd.NA, index=emails.index, dtype="str")
+    shared = text.notna() & text.duplicated(keep=False)
+    reasons = reasons.mask(shared, "email shared with another member (ambiguous contact)")
+    malformed = text.notna() & ~text.str.match(_EMAIL).fillna(False).astype(bool)
+    reasons = reasons.mask(malformed, "invalid email")
+    return reasons.mask(text.isna(), "no email")
+
+
 def load_predictions(path: str | Path) -> pd.DataFrame:
     """Read a predictions file (``.parquet`` or ``.csv``) and validate it.
 

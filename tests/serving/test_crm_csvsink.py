@@ -20,11 +20,12 @@ def test_csv_holds_email_and_properties(tmp_path, ledger):
     target = tmp_path / "out" / "push.csv"
     preds = make_predictions(4, email_missing_every=4)
     report = push_predictions(preds, CsvSink(CsvConfig(path=target)), ledger)
-    assert report.sent == 4
+    # the member without an email is refused, as the HubSpot sink refuses it
+    assert (report.sent, report.rejected, report.failure_reasons) == (3, 1, {"no email": 1})
     written = pd.read_csv(target, dtype=str, keep_default_na=False)
     assert list(written.columns[:3]) == ["email", "corecast_member_id", "corecast_readiness_score"]
-    assert written["email"].tolist()[3] == ""
-    assert written["corecast_member_id"].tolist() == ["m000000", "m000001", "m000002", "m000003"]
+    assert "" not in written["email"].tolist()
+    assert written["corecast_member_id"].tolist() == ["m000000", "m000001", "m000002"]
     assert written.loc[0, "corecast_model_versions"] == "readiness=3; disengagement=5"
     assert written.loc[0, "corecast_readiness_method"] == "model"
     assert written.loc[0, "corecast_readiness_validated"] == "true"
@@ -75,14 +76,14 @@ def test_cells_a_spreadsheet_would_run_as_formulas_are_written_as_text(tmp_path,
         ['=HYPERLINK("http://127.0.0.1/x","call")', "@SUM(A1:A9)", "steady; 12 activities"],
         dtype=object,
     )
-    preds["email"] = pd.Series(["+cmd|' /C calc'!A0@example.org", "b@example.org",
-                                "c@example.org"], dtype=object)
+    preds["email"] = pd.Series(["=1+2@example.org", "b@example.org", "c@example.org"],
+                               dtype=object)
     push_predictions(preds, CsvSink(CsvConfig(path=target)), ledger)
     written = pd.read_csv(target, dtype=str, keep_default_na=False)
     assert written["corecast_reasons"].tolist() == [
         '\'=HYPERLINK("http://127.0.0.1/x","call")', "'@SUM(A1:A9)", "steady; 12 activities"
     ]
-    assert written.loc[0, "email"].startswith("'+cmd")
+    assert written.loc[0, "email"] == "'=1+2@example.org"
 
 
 def test_numbers_with_a_sign_are_not_taken_for_formulas():

@@ -148,13 +148,32 @@ def test_member_id_as_id_property_sends_members_without_email(fake, ledger):
 
 def test_207_partial_failures_are_recorded_per_record(fake, ledger):
     preds = make_predictions(10)
-    preds.loc[[2, 6], "email"] = ["broken-address", "also@broken"]
+    # well-formed for corecast, refused by the server (its top-level domains are letters)
+    preds.loc[[2, 6], "email"] = ["broken@address.c0m", "also@broken.x"]
     report = push_predictions(preds, make_sink(fake), ledger)
     assert (report.sent, report.failed) == (8, 2)
     dead = read_dead_letters(ledger).set_index("member_id")
     assert sorted(dead.index) == ["m000002", "m000006"]
-    assert "broken-address is invalid" in dead.loc["m000002", "reason"]
+    assert "broken@address.c0m is invalid" in dead.loc["m000002", "reason"]
     assert len(fake.contacts_by("email")) == 8
+
+
+def test_csv_and_hubspot_refuse_the_same_emails_before_sending(fake, ledger, tmp_path):
+    from serving.crm import CsvConfig, CsvSink, Ledger
+
+    preds = make_predictions(6)
+    preds.loc[[1, 2, 3, 4], "email"] = ["no-at-sign", "", "same@example.org", "SAME@example.org "]
+    hubspot = push_predictions(preds, make_sink(fake), ledger)
+    with Ledger(tmp_path / "csv-ledger.sqlite") as csv_ledger:
+        csv = push_predictions(preds, CsvSink(CsvConfig(path=tmp_path / "x.csv")), csv_ledger)
+    for report in (hubspot, csv):
+        assert (report.sent, report.rejected) == (2, 4)
+        assert report.failure_reasons == {
+            "invalid email": 1,
+            "no email": 1,
+            "email shared with another member (ambiguous contact)": 2,
+        }
+    assert len(fake.contacts_by("email")) == 2
 
 
 def test_unchanged_rerun_makes_no_upsert(fake, ledger):
