@@ -17,14 +17,17 @@ Tokens travel only in the ``Authorization`` header of each request. They are hel
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import logging
 import random
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import requests
@@ -94,8 +97,19 @@ def redact(text: object, secrets: Iterable[Secret | str | None] = ()) -> str:
             continue
         value = secret.reveal() if isinstance(secret, Secret) else str(secret)
         if value:
-            out = out.replace(value, MASK)
+            out = secret_pattern(value).sub(MASK, out)
     return out
+
+
+def secret_pattern(value: str) -> re.Pattern:
+    """The forms a server may echo a secret in: as is in any letter case, percent-encoded, and
+    base64-encoded (standard or URL-safe, with or without padding)."""
+    forms = {value, quote(value, safe="")}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = encode(value.encode()).decode()
+        forms |= {encoded, encoded.rstrip("=")}
+    exact = "|".join(re.escape(f) for f in sorted(forms - {value}, key=len, reverse=True))
+    return re.compile(f"(?i:{re.escape(value)})|{exact}")
 
 
 def short_body(response: requests.Response, limit: int = 300) -> str:
@@ -241,7 +255,9 @@ class ApiClient:
         """Vectorised :meth:`redact` of a text column (missing values stay missing)."""
         if self._token is None:
             return values
-        text = values.astype("str").str.replace(self._token.reveal(), MASK, regex=False)
+        text = values.astype("str").str.replace(
+            secret_pattern(self._token.reveal()), MASK, regex=True
+        )
         return text.where(values.notna())
 
     def cancel(self) -> None:

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -256,7 +257,22 @@ class _Tally:
     batches: int = 0
 
 
+#: An email address quoted in a server's message.
+_EMAIL_IN_TEXT = re.compile(r"[^@\s\"'<>,;:()\[\]]+@[^@\s\"'<>,;:()\[\]]+\.[A-Za-z0-9-]+")
+
+
+def without_emails(reasons: np.ndarray) -> np.ndarray:
+    """Failure reasons with any quoted email replaced by ``<email>``: a dead letter is kept by
+    member id, and a member's address has no business in the ledger's reasons."""
+    out = np.asarray(reasons, dtype=object).copy()
+    for i, reason in enumerate(out):
+        if isinstance(reason, str) and "@" in reason:
+            out[i] = _EMAIL_IN_TEXT.sub("<email>", reason)
+    return out
+
+
 def _record(ledger: Ledger, sink: Sink, push_id: str, outcome: BatchOutcome, tally: _Tally):
+    outcome = replace(outcome, reasons=without_emails(outcome.reasons))
     ledger.record_outcomes(
         sink.key, push_id, outcome.member_ids, outcome.statuses, outcome.reasons, outcome.crm_ids
     )

@@ -133,3 +133,32 @@ def test_salesforce_and_webhook_secrets_never_leak(monkeypatch, tmp_path, predic
     # library's own DEBUG log prints request paths, so it is not checked here)
     assert "SECRET-path-key" not in blob + ours
     assert b"SECRET-path-key" not in everything_written(home)
+
+
+def test_a_token_echoed_in_another_case_or_encoding_is_masked_too():
+    import base64
+    from urllib.parse import quote
+
+    from serving.crm.http import MASK, Secret, redact
+
+    token = "pat-na1-AbCdEf/123+456"
+    echoes = [
+        token.lower(),
+        token.upper(),
+        quote(token, safe=""),
+        base64.b64encode(token.encode()).decode(),
+        base64.urlsafe_b64encode(token.encode()).decode().rstrip("="),
+    ]
+    for echo in echoes:
+        assert redact(f"server said: {echo}!", [Secret(token)]) == f"server said: {MASK}!"
+
+
+def test_emails_quoted_by_a_server_leave_the_failure_reasons():
+    import numpy as np
+
+    from serving.crm.push import without_emails
+
+    reasons = np.array(['Email address "Ann.Lee@example.org" is invalid', None, "HTTP 500"],
+                       dtype=object)
+    assert without_emails(reasons).tolist() == ['Email address "<email>" is invalid', None,
+                                                "HTTP 500"]
