@@ -110,7 +110,9 @@ def _unvalidated_model(
     columns = list(training_frame.feature_columns)
     y = data["label"].to_numpy(dtype=np.int64)
     candidate = config.candidates[0]
-    u = _row_uniforms(data, config.seed) if config.max_fit_rows else None
+    # per-row uniforms of the negative subsampling, only when the fit exceeds the cap
+    cap = config.max_fit_rows
+    u = _row_uniforms(data, config.seed) if cap is not None and len(data) > cap else None
     fitted = _fit_sampled(
         candidate, config, data, data[columns], y, np.ones(len(y), dtype=bool),
         config.max_fit_rows, u,

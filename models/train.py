@@ -750,9 +750,11 @@ class _Prepared:
 
 
 def _holdout_split(
-    data: pd.DataFrame, horizon: int, last_observed, config: TrainConfig, target: str
+    data: pd.DataFrame, horizon: int, last_observed, config: TrainConfig, target: str,
+    positives: dict[pd.Timestamp, frozenset],
 ) -> TemporalSplit:
-    """The temporal split with a holdout: fixed size, or pooled until it holds enough positives."""
+    """The temporal split with a holdout: fixed size, or pooled until it holds enough positives
+    (``positives``: :func:`positive_members` of ``data``)."""
     origins = max(config.backtest_origins, config.calibration_origins)
     if config.holdout_snapshots is not None:
         return plan_temporal_split(
@@ -761,7 +763,7 @@ def _holdout_split(
             min_train_snapshots=config.min_train_snapshots, target=target,
         )
     return plan_pooled_split(
-        positive_members(data), horizon,
+        positives, horizon,
         last_observed=last_observed, target_positives=config.pooled_positives,
         max_holdout_snapshots=config.max_holdout_snapshots, backtest_origins=origins,
         min_train_snapshots=config.min_train_snapshots, target=target,
@@ -795,12 +797,13 @@ def _plan_split(
     """
     if config.validation != "backtest":
         try:
-            split = _holdout_split(data, horizon, last_observed, config, target)
+            positives = positive_members(data)
+            split = _holdout_split(data, horizon, last_observed, config, target, positives)
             rows = _split_rows(data, split)
             _check_positives(target, "training snapshots", rows[2], config.min_train_positives)
             _check_positives(target, "holdout snapshot(s)", rows[3], config.min_holdout_positives)
             if config.validation == "auto" and config.holdout_snapshots is None:
-                _check_pooled(data, split, config, target)
+                _check_pooled(positives, split, config, target)
             return _usable_folds(split, rows[0], rows[2], target), rows
         except InsufficientDataError:
             if config.validation == "holdout":
@@ -816,10 +819,11 @@ def _plan_split(
 
 
 def _check_pooled(
-    data: pd.DataFrame, split: TemporalSplit, config: TrainConfig, target: str
+    positives: dict[pd.Timestamp, frozenset], split: TemporalSplit, config: TrainConfig,
+    target: str,
 ) -> None:
     """An automatic holdout must hold ``pooled_positives`` distinct positive members."""
-    found = pooled_positives(positive_members(data), split.holdout_dates)
+    found = pooled_positives(positives, split.holdout_dates)
     if found < config.pooled_positives:
         raise InsufficientDataError(
             f"{target}: the newest {len(split.holdout_dates)} labelled snapshot(s) hold "
