@@ -63,6 +63,7 @@ from models.config import TARGETS, TrainConfig, flatten_params, to_plain
 from models.estimators import SKOPS_TRUSTED_TYPES
 from models.metrics import BOOTSTRAP_METRICS, capacity_k, is_better, paired_bootstrap_difference
 from models.plots import write_evaluation_plots
+from models.store_home import rehome_store, sqlite_database
 from models.train import TrainResult, evaluate_on_holdout, evaluate_rows, render_card
 
 __all__ = [
@@ -198,8 +199,15 @@ class LoadedModel:
 
 
 def _use_store() -> str:
-    """Point MLflow at the corecast store and return its URI."""
+    """Point MLflow at the corecast store and return its URI.
+
+    A SQLite store whose artifact locations point into another folder (a copied or moved home)
+    is first re-pointed into its own (:func:`models.store_home.rehome_store`).
+    """
     uri = mlflow_tracking_uri()
+    database = sqlite_database(uri)
+    if database is not None:
+        rehome_store(database)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

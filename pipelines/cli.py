@@ -965,8 +965,13 @@ def ui(
         wait_for_http,
     )
 
+    from models.store_home import rehome_store, sqlite_database
+
     check_port_free(port)
     uri = mlflow_tracking_uri()
+    database = sqlite_database(uri)
+    if database is not None:
+        rehome_store(database)
     command = mlflow_ui_command(uri, port, corecast_home() / "mlartifacts")
     url = f"http://127.0.0.1:{port}"
     console.print(f"Starting the MLflow UI on {escape(uri)} ...")
