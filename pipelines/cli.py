@@ -958,14 +958,13 @@ def ui(
     import subprocess
 
     from features.settings import corecast_home, mlflow_tracking_uri
+    from models.store_home import rehome_store, sqlite_database
     from pipelines.deploy import (
         check_port_free,
         mlflow_ui_command,
         mlflow_ui_environment,
         wait_for_http,
     )
-
-    from models.store_home import rehome_store, sqlite_database
 
     check_port_free(port)
     uri = mlflow_tracking_uri()
