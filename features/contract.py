@@ -61,6 +61,8 @@ __all__ = [
     "validate_tables",
     "write_tables",
     "describe_source",
+    "password_to_environment",
+    "DATA_PASSWORD_VARIABLE",
     "REQUIRED_TABLES",
     "OPTIONAL_TABLES",
     "TABLE_NAMES",
@@ -87,6 +89,11 @@ _TS_MIN = pd.Timestamp.min.as_unit("ns")
 _TS_MAX = pd.Timestamp.max.as_unit("ns")
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _SECRET_KEYS = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
+#: A data URL's password written ``${NAME}`` is read from the environment variable ``NAME``
+#: when the data is loaded: the URL itself (a flow parameter, a log line) then holds no secret.
+_PASSWORD_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+#: The variable ``corecast run`` and ``serve`` move a data URL's literal password into.
+DATA_PASSWORD_VARIABLE = "CORECAST_DATA_PASSWORD"
 _ISO_HINT = "e.g. 2024-05-01 or 2024-05-01T18:30:00+02:00"
 
 
@@ -336,6 +343,56 @@ def describe_source(source: str | os.PathLike) -> str:
     return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
+def _referenced_variable(url) -> str | None:
+    """The environment variable a parsed URL's password names (``${NAME}``), if any."""
+    match = _PASSWORD_REFERENCE.match(url.password or "")
+    return match.group(1) if match else None
+
+
+def password_to_environment(
+    source: str, variable: str = DATA_PASSWORD_VARIABLE
+) -> tuple[str, dict[str, str]]:
+    """Take a data URL's literal password out of it, for a parameter that gets stored.
+
+    Args:
+        source: A folder or a SQLAlchemy URL.
+        variable: The environment variable the password goes to.
+
+    Returns:
+        ``(source, {})`` when there is no literal password (a folder, no password, or one that
+        already names a variable); else the URL with its password written ``${variable}`` and
+        ``{variable: password}`` for the caller to put in the environment.
+    """
+    if not _is_url(source):
+        return source, {}
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(source.strip())
+    except Exception:  # noqa: BLE001 - loading reports an unparseable URL with its reason
+        return source, {}
+    if url.password is None or _referenced_variable(url):
+        return source, {}
+    placeholder = "CORECASTPASSWORDREFERENCE"  # rendered as is, unlike "$", "{" and "}"
+    reference = url.set(password=placeholder).render_as_string(hide_password=False)
+    return reference.replace(placeholder, f"${{{variable}}}"), {variable: str(url.password)}
+
+
+def _resolve_password(url):
+    """The URL with a ``${NAME}`` password replaced by that variable's value.
+
+    Raises:
+        KeyError: The variable is not set (its name is the key).
+    """
+    name = _referenced_variable(url)
+    if name is None:
+        return url
+    value = os.environ.get(name)
+    if value is None:
+        raise KeyError(name)
+    return url.set(password=value)
+
+
 def _scrub(text: str, source: str) -> str:
     """Remove a URL's password and secret query values from an error text."""
     if not _is_url(source):
@@ -562,6 +619,14 @@ def _read_sql(source: str) -> _RawSource:
         url = make_url(source.strip())
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's URL
         return fatal(f"is not a valid SQLAlchemy URL ({_sql_error_text(exc, source)})")
+    try:
+        url = _resolve_password(url)
+    except KeyError as exc:
+        return fatal(
+            f"cannot be opened: its password names the environment variable {exc.args[0]}, "
+            "which is not set"
+        )
+    source = url.render_as_string(hide_password=False)  # what error texts must be scrubbed of
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database not in ("", ":memory:") and not database.startswith("file:"):

@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from serving.delivery import DEFAULT_MIN_DELIVERED_SHARE
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -56,6 +58,14 @@ MaxInvalidShareOption = typer.Option(
     max=1.0,
     help="With --on-invalid quarantine: refuse the data when more than this share of any "
     "table's rows is invalid (0.01 = 1 %).",
+)
+MinDeliveredShareOption = typer.Option(
+    DEFAULT_MIN_DELIVERED_SHARE,
+    "--min-delivered-share",
+    min=0.0,
+    max=1.0,
+    help="Below this share of the planned records delivered, the push fails (exit 1; a run "
+    "ends Failed); above it but short of all, it is partial (exit 3; a line in the summary).",
 )
 QuarantineDirOption = typer.Option(
     None,
@@ -530,11 +540,7 @@ def push(
         "(repeatable; default scored_at, as_of, model_versions, run_id; 'none' = every field "
         "counts)."
     ),
-    min_delivered_share: float = typer.Option(
-        0.9, "--min-delivered-share",
-        help="Below this share of the planned records delivered, the push fails (exit 1); "
-        "above it but short of all, it is partial (exit 3).",
-    ),
+    min_delivered_share: float = MinDeliveredShareOption,
 ) -> None:
     """Push predictions to a CRM (tokens from CORECAST_HUBSPOT_TOKEN etc.), or show --status.
 
@@ -637,6 +643,26 @@ def _check_data(data: str) -> str:
     if not folder.exists():
         raise ConfigError(f"--data: {data} does not exist (a folder of tables or a SQLAlchemy URL)")
     return str(folder.resolve())
+
+
+def _password_out_of_parameters(data: str) -> str:
+    """A data URL's literal password moves to an environment variable of this process.
+
+    Flow parameters are stored by Prefect (its database, its UI); the URL passed to a flow names
+    the variable instead (``${CORECAST_DATA_PASSWORD}``), and the flow reads it when it loads.
+    """
+    import os
+
+    from features.contract import password_to_environment
+
+    data, secrets = password_to_environment(data)
+    for name, value in secrets.items():
+        os.environ[name] = value
+        console.print(
+            f"The data URL's password reaches the flow as ${{{name}}} (an environment variable "
+            "of this process), not among the parameters Prefect stores."
+        )
+    return data
 
 
 def _run_flow(flow, **parameters):
@@ -803,6 +829,7 @@ def run(
     on_invalid: OnInvalid = OnInvalidOption,
     max_invalid_share: float = MaxInvalidShareOption,
     quarantine_dir: Path | None = QuarantineDirOption,
+    min_delivered_share: float = MinDeliveredShareOption,
 ) -> None:
     """Run the weekly job (or the monthly one with --retrain) once, here, as a Prefect flow."""
     from pipelines.flows import (
@@ -813,7 +840,7 @@ def run(
     )
     from pipelines.scale import check_dask_options
 
-    data = _check_data(data)
+    data = _password_out_of_parameters(_check_data(data))
     when = _parse_date(as_of, "--as-of")
     _check_sink(to)
     check_dask_options(dask, dask_address, partitions, dask_workers)
@@ -823,7 +850,7 @@ def run(
         data=data, as_of=when, out=out, to=to, dry_run=dry_run, full=full,
         chapter_capacity=capacity, at_risk=at_risk, csv_path=csv_path, ledger=ledger,
         crm_url=crm_url, omit_fields=omit_field or None, on_invalid=str(on_invalid),
-        max_invalid_share=max_invalid_share,
+        max_invalid_share=max_invalid_share, min_delivered_share=min_delivered_share,
         quarantine_dir=quarantine_dir.expanduser().resolve() if quarantine_dir else None,
     )
     if dask:
@@ -868,6 +895,7 @@ def serve(
         4200, "--server-port", help="Port of the local Prefect server started when no "
         "PREFECT_API_URL is set."
     ),
+    min_delivered_share: float = MinDeliveredShareOption,
 ) -> None:
     """Register the weekly and monthly deployments with cron schedules and run them when due.
 
@@ -883,10 +911,13 @@ def serve(
     check_cron(weekly, "--weekly")
     check_cron(monthly, "--monthly")
     check_timezone(timezone)
-    data = _check_data(data)
+    data = _password_out_of_parameters(_check_data(data))
     _check_sink(to)
     out = (out or default_out_dir()).expanduser().resolve()
-    parameters = {"data": data, "out": str(out), "to": to, "dry_run": dry_run}
+    parameters = {
+        "data": data, "out": str(out), "to": to, "dry_run": dry_run,
+        "min_delivered_share": min_delivered_share,
+    }
     if crm_url:
         parameters["crm_url"] = crm_url
     if omit_field:

@@ -40,6 +40,7 @@ from pipelines.artifacts import (
     publish_training,
     publish_weekly,
 )
+from serving.delivery import DEFAULT_MIN_DELIVERED_SHARE
 
 __all__ = [
     "SinkKind",
@@ -170,6 +171,7 @@ def _push_options(
     id_property: str,
     to: str,
     omit_fields: list[str] | None = None,
+    min_delivered_share: float = DEFAULT_MIN_DELIVERED_SHARE,
 ):
     """Push options of a flow run; the CSV sink writes time-stamped files in ``out/crm-exports``.
 
@@ -186,7 +188,9 @@ def _push_options(
     if dropped and to == "webhook":
         raise ConfigError("omit_fields: webhook payloads are fixed; it applies to csv, hubspot "
                           "and salesforce")
-    options = PushOptions(ledger_path=ledger, full=full, dry_run=dry_run)
+    options = PushOptions(
+        ledger_path=ledger, full=full, dry_run=dry_run, min_delivered_share=min_delivered_share
+    )
     csv = (
         CsvConfig(path=csv_path, columns=dropped)
         if csv_path
@@ -475,6 +479,7 @@ def push_flow(
     crm_url: str | None = None,
     id_property: str = "email",
     omit_fields: list[CrmField] | None = None,
+    min_delivered_share: Probability = DEFAULT_MIN_DELIVERED_SHARE,
 ) -> dict | None:
     """Push a predictions file to a CRM through the delivery ledger (only what changed).
 
@@ -491,6 +496,9 @@ def push_flow(
         omit_fields: CRM fields left out of the payload entirely (e.g. ``["reasons"]`` for
             a CRM without that property). Not needed to keep re-scores quiet: the delta push
             already ignores the volatile fields (scoring time, as-of, model versions).
+        min_delivered_share: The push fails (and the run with it) when less than this share
+            of the planned records was delivered; between it and everything, the delivery is
+            partial (a line in the summary artifact).
 
     Returns:
         Counts of the push (``None`` with ``to="none"``).
@@ -501,6 +509,7 @@ def push_flow(
     options = _push_options(
         out=Path(predictions).parent, dry_run=dry_run, full=full, csv_path=csv_path,
         ledger=ledger, crm_url=crm_url, id_property=id_property, to=to, omit_fields=omit_fields,
+        min_delivered_share=min_delivered_share,
     )
     outcome = tasks.push_task_for(to)(Path(predictions), to, options)
     publish_push(outcome, str(predictions))
@@ -526,6 +535,7 @@ def weekly_flow(
     crm_url: str | None = None,
     id_property: str = "email",
     omit_fields: list[CrmField] | None = None,
+    min_delivered_share: Probability = DEFAULT_MIN_DELIVERED_SHARE,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
     dask: bool = False,
     dask_address: str | None = None,
@@ -561,6 +571,9 @@ def weekly_flow(
         omit_fields: CRM fields left out of the payload entirely (e.g. ``["reasons"]`` for
             a CRM without that property). Not needed to keep re-scores quiet: the delta push
             already ignores the volatile fields (scoring time, as-of, model versions).
+        min_delivered_share: The push fails (and the run with it) when less than this share
+            of the planned records was delivered; between it and everything, the delivery is
+            partial (a line in the summary artifact).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
         dask: Score by member partitions on Dask (:mod:`pipelines.scale`); the predictions
             are the same as on one process.
@@ -592,6 +605,7 @@ def weekly_flow(
         options = _push_options(
             out=out, dry_run=dry_run, full=full, csv_path=csv_path, ledger=ledger,
             crm_url=crm_url, id_property=id_property, to=to, omit_fields=omit_fields,
+            min_delivered_share=min_delivered_share,
         )
         push = tasks.push_task_for(to)(out / "predictions.parquet", to, options)
     markdown = build_weekly_markdown(
@@ -626,6 +640,7 @@ def monthly_flow(
     crm_url: str | None = None,
     id_property: str = "email",
     omit_fields: list[CrmField] | None = None,
+    min_delivered_share: Probability = DEFAULT_MIN_DELIVERED_SHARE,
     horizon_days: Days = 90,
     readiness_horizon_days: Days = 180,
     active_within_days: Days = 90,
@@ -688,6 +703,7 @@ def monthly_flow(
         crm_url=crm_url,
         id_property=id_property,
         omit_fields=omit_fields,
+        min_delivered_share=min_delivered_share,
         mlflow_ui_url=mlflow_ui_url,
         dask=dask,
         dask_address=dask_address,

@@ -57,6 +57,7 @@ from serving.crm.records import (
 )
 from serving.crm.salesforce import SalesforceConfig, SalesforceSink
 from serving.crm.webhook import WebhookConfig, WebhookSink
+from serving.delivery import DEFAULT_MIN_DELIVERED_SHARE
 
 __all__ = [
     "SINK_KINDS",
@@ -115,7 +116,7 @@ class PushOptions:
     salesforce: SalesforceConfig = field(default_factory=SalesforceConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     csv: CsvConfig = field(default_factory=CsvConfig)
-    min_delivered_share: float = 0.9
+    min_delivered_share: float = DEFAULT_MIN_DELIVERED_SHARE
 
     def __post_init__(self) -> None:
         object.__setattr__(

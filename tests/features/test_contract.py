@@ -21,6 +21,7 @@ from features.contract import (
     TEXT_DTYPE,
     describe_source,
     load_tables,
+    password_to_environment,
     read_raw_tables,
     validate_tables,
     write_tables,
@@ -963,6 +964,16 @@ def test_postgresql_url_gives_the_same_tables_as_the_folder(tmp_path, postgres_u
     assert sql_tables.source.startswith("postgresql+psycopg2://corecast:***@127.0.0.1:")
     assert time.perf_counter() - started < 60
 
+    # The password can stay out of the URL: ${NAME} is read from the environment at load time.
+    reference, secrets = password_to_environment(postgres_url, "CORECAST_TEST_PG")
+    assert PG_PASSWORD not in reference and secrets == {"CORECAST_TEST_PG": PG_PASSWORD}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CORECAST_TEST_PG", PG_PASSWORD)
+        assert_tables_equal(folder_tables, load_tables(reference))
+        env.delenv("CORECAST_TEST_PG")
+        unset = contract_message(reference)
+    assert "environment variable CORECAST_TEST_PG, which is not set" in unset
+
     wrong = postgres_url.replace(PG_PASSWORD, "not-the-password")
     message = contract_message(wrong)
     assert "not-the-password" not in message and PG_PASSWORD not in message
@@ -1193,3 +1204,18 @@ def test_an_activity_dated_in_the_future_is_refused_or_set_aside(tmp_path):
     ]
     # tomorrow is not the future: a run late in the day sees activities time-stamped in UTC
     assert len(load_tables(source.parent / "src", now=pd.Timestamp("2099-01-31")).activities) == 3
+
+
+@pytest.mark.parametrize(
+    ("source", "moved", "secrets"),
+    [
+        ("postgresql://bob:p%40ss@db.local/c", "postgresql://bob:${CORECAST_DATA_PASSWORD}@db.local/c",
+         {"CORECAST_DATA_PASSWORD": "p@ss"}),
+        ("postgresql://bob:${MINE}@db.local/c", "postgresql://bob:${MINE}@db.local/c", {}),
+        ("postgresql://bob@db.local/c", "postgresql://bob@db.local/c", {}),
+        ("sqlite:///tmp/c.db", "sqlite:///tmp/c.db", {}),
+        ("data/folder", "data/folder", {}),
+    ],
+)
+def test_a_literal_password_moves_out_of_the_url_and_nothing_else_does(source, moved, secrets):
+    assert password_to_environment(source) == (moved, secrets)

@@ -164,3 +164,41 @@ def test_a_user_error_is_logged_without_its_traceback_and_a_bug_with_it():
     assert "members.csv" in user.getMessage()
     bug = record_of(RuntimeError("a bug"))
     assert _UserErrorFilter().filter(bug) and bug.exc_info[0] is RuntimeError
+
+
+def test_run_and_serve_keep_a_data_password_out_of_the_stored_flow_parameters(
+    tmp_path, monkeypatch
+):
+    import os
+
+    seen = {}
+    url = "postgresql+psycopg2://bob:p%40ss-word@127.0.0.1:5432/community"
+
+    def fake_run_flow(flow, **parameters):
+        seen.update(parameters)
+        return {"as_of": "2024-03-02", "members_scored": 3, "models": {}, "segments": {},
+                "push": None, "quarantine": None}
+
+    monkeypatch.setattr("pipelines.cli._run_flow", fake_run_flow)
+    monkeypatch.delenv("CORECAST_DATA_PASSWORD", raising=False)
+    result = invoke("run", "--data", url, "--to", "none", "--min-delivered-share", "0.5",
+                    "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert seen["data"] == (
+        "postgresql+psycopg2://bob:${CORECAST_DATA_PASSWORD}@127.0.0.1:5432/community"
+    )
+    assert "p@ss-word" not in repr(seen) and "p%40ss-word" not in repr(seen)
+    assert os.environ["CORECAST_DATA_PASSWORD"] == "p@ss-word"
+    assert "${CORECAST_DATA_PASSWORD}" in result.output and "p@ss" not in result.output
+    assert seen["min_delivered_share"] == 0.5
+
+    served = {}
+    monkeypatch.setattr("pipelines.cli._serve",
+                        lambda build, w, m, tz, parameters, api: served.update(parameters))
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    result = invoke("serve", "--data", url, "--min-delivered-share", "0.25")
+    assert result.exit_code == 0, result.output
+    assert served["data"] == seen["data"] and served["min_delivered_share"] == 0.25
+
+    result = invoke("run", "--data", url, "--min-delivered-share", "1.5")
+    assert result.exit_code == 2 and "--min-delivered-share" in result.output

@@ -223,3 +223,6 @@ def test_a_push_that_delivered_too_little_fails_the_task_and_is_not_retried(
     outcome = tasks.push_scores.fn(path, "csv", _options(tmp_path, full=True))
     assert outcome.partial.startswith("partial delivery: 9 of 10")
     assert f"- **{outcome.partial}**" in _push_lines(outcome)
+    # The flows' min_delivered_share reaches the push: 9 of 10 fails when all must arrive.
+    with pytest.raises(DeliveryFailed, match="below --min-delivered-share 1"):
+        tasks.push_scores.fn(path, "csv", _options(tmp_path, full=True, min_delivered_share=1.0))
