@@ -27,6 +27,7 @@ __all__ = [
     "build_tenure_features",
     "build_trend_features",
     "build_regularity_features",
+    "build_break_features",
     "build_diversity_features",
     "count_per_member",
     "distinct_per_member",
@@ -36,6 +37,11 @@ __all__ = [
 ]
 
 _WEEK_NS = 7 * NS_PER_DAY
+#: Days added to a member's longest (or usual) break before the current silence is divided by
+#: it, so that one short break does not make any silence look long.
+LONGEST_BREAK_SLACK_DAYS = 30.0
+USUAL_BREAK_SLACK_DAYS = 7.0
+_MEMBER_ORDER_KEY = "activity.member_order"
 # 1970-01-01 is a Thursday: shifting by 3 days makes week numbers start on ISO Mondays.
 _MONDAY_SHIFT_NS = 3 * NS_PER_DAY
 _BITMAP_LIMIT = 50_000_000
@@ -347,6 +353,63 @@ def build_regularity_features(
             "streak_current_weeks": current,
             "streak_longest_weeks": longest,
             "silence_surprise": surprise,
+        }
+    )
+
+
+def _member_order(tables: Tables, enc) -> np.ndarray:
+    """Activity positions grouped by member, in time order within each (memoised)."""
+    order = tables.cache.get(_MEMBER_ORDER_KEY)
+    if order is None:
+        order = np.argsort(enc.member, kind="stable")
+        tables.cache[_MEMBER_ORDER_KEY] = order
+    return order
+
+
+def _breaks(tables: Tables, snap: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per member code: longest break, total span and distinct active days before as_of.
+
+    A break is the number of days between two consecutive active days (calendar days, UTC).
+    """
+    enc = snap.enc
+    order = _member_order(tables, enc)
+    order = order[order < snap.n]  # the point-in-time prefix, still grouped by member
+    member = enc.member[order].astype(np.int64)
+    day = enc.time[order] // NS_PER_DAY
+    same = member[1:] == member[:-1]
+    gap = np.where(same, day[1:] - day[:-1], 0)
+    longest = np.zeros(enc.n_members, dtype=np.int64)
+    np.maximum.at(longest, member[1:], gap)
+    active_days = np.bincount(member, minlength=enc.n_members).astype(np.int64)
+    np.subtract.at(active_days, member[1:], (same & (gap == 0)).astype(np.int64))
+    span = np.zeros(enc.n_members, dtype=np.int64)
+    np.add.at(span, member[1:], gap)
+    return longest, span, active_days
+
+
+def build_break_features(
+    tables: Tables, as_of, config: FeatureConfig = FeatureConfig()
+) -> pd.DataFrame:
+    """Breaks: the member's own pauses, over the whole history, against the current silence.
+
+    Columns: ``longest_break_days`` (most days between two consecutive active days, 0 with fewer
+    than two), ``usual_break_days`` (days from the first to the last active day / (active days -
+    1), 0 with fewer than two), ``silence_vs_longest_break`` (days since the last activity /
+    (longest break + 30): above 1, silent for longer than any break the member came back from)
+    and ``silence_vs_usual_break`` (days since the last activity / (usual break + 7)). Without
+    any activity the silence is the tenure, as for ``days_since_last_activity``.
+    """
+    snap = build_snapshot(tables, as_of)
+    longest, span, active_days = (a[snap.rows] for a in _breaks(tables, snap))
+    usual = np.where(active_days > 1, span / np.maximum(active_days - 1, 1), 0.0)
+    last = _last_time(snap)[snap.rows]
+    silence = np.where(last != NO_TIME, (snap.now - last) / NS_PER_DAY, snap.tenure_days())
+    return snap.frame(
+        {
+            "longest_break_days": longest.astype(np.float64),
+            "usual_break_days": usual,
+            "silence_vs_longest_break": silence / (longest + LONGEST_BREAK_SLACK_DAYS),
+            "silence_vs_usual_break": silence / (usual + USUAL_BREAK_SLACK_DAYS),
         }
     )
 

@@ -9,6 +9,7 @@ recency    :func:`features.activity.build_recency_features`
 tenure     :func:`features.activity.build_tenure_features`
 trend      :func:`features.activity.build_trend_features`
 regularity :func:`features.activity.build_regularity_features`
+breaks     :func:`features.activity.build_break_features`
 diversity  :func:`features.activity.build_diversity_features`
 roles      :func:`features.role_history.build_role_features`
 network    :func:`features.network.build_network_features`
@@ -33,6 +34,7 @@ import pandas as pd
 
 from features.activity import (
     build_activity_features,
+    build_break_features,
     build_diversity_features,
     build_recency_features,
     build_regularity_features,
@@ -57,6 +59,7 @@ FAMILY_BUILDERS: dict[str, FamilyBuilder] = {
     "tenure": build_tenure_features,
     "trend": build_trend_features,
     "regularity": build_regularity_features,
+    "breaks": build_break_features,
     "diversity": build_diversity_features,
     "roles": build_role_features,
     "network": build_network_features,

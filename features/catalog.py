@@ -22,6 +22,8 @@ FEATURE_FAMILIES: dict[str, str] = {
     "trend": "The last 90 days against the 90 days before them (difference and bounded ratio).",
     "regularity": "Distinct active ISO weeks in the last 365 days, and streaks of consecutive "
     "active weeks.",
+    "breaks": "The member's own pauses over the whole history (longest and usual days between "
+    "active days), and the current silence against them.",
     "diversity": "Distinct activity types, events and chapters in the last 365 days.",
     "roles": "Role history from the roles table: holds the core role now, past spells, days in "
     "the role (all zero without a roles table).",
@@ -95,6 +97,23 @@ _FIXED: dict[str, tuple[str, str]] = {
         "regularity",
         "-ln P(the current silence) given the member's active-week share over the last 365 "
         "days: weeks since the last activity x -ln(1 - share); 0 without activity",
+    ),
+    "longest_break_days": (
+        "breaks",
+        "most days between two consecutive active days before as_of (0 with fewer than two)",
+    ),
+    "usual_break_days": (
+        "breaks",
+        "days from the first to the last active day / (active days - 1), 0 with fewer than two",
+    ),
+    "silence_vs_longest_break": (
+        "breaks",
+        "days since the last activity / (longest break + 30); above 1: silent for longer than "
+        "any break the member came back from",
+    ),
+    "silence_vs_usual_break": (
+        "breaks",
+        "days since the last activity / (usual break + 7)",
     ),
     "role_core_now": ("roles", "1 if the member holds the core role (ambassador) at as_of"),
     "role_core_past_spells": ("roles", "number of core-role spells that ended before as_of"),

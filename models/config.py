@@ -116,6 +116,13 @@ class TrainConfig:
             better in at least this share of member resamples of the selection backtest (a
             paired bootstrap; 0 = the mean alone decides). With a handful of positives a mean
             difference is mostly noise, and the preferred, simpler candidate should stay.
+        linear_first_below_members: Below this many distinct members in the training frame,
+            the logistic regression is the preferred candidate of every target
+            (:meth:`for_members`; 0 keeps ``candidates`` as listed). Trees need many members to
+            learn more than a linear ranking of counts does; in a small community their
+            variance costs more than their flexibility brings (SciPy, 1,900 members:
+            disengagement ROC-AUC 0.857 with the logistic regression preferred, 0.845 with the
+            trees).
         selection_margin: How much better (in the primary metric's units, mean over the
             backtest origins) a candidate must be than the one chosen among the candidates
             listed before it to replace it. Candidates are listed preferred first, so another
@@ -181,6 +188,7 @@ class TrainConfig:
     class_weight: str = "none"
     selection_margin: float = 0.01
     selection_confidence: float = 0.9
+    linear_first_below_members: int = 5_000
     logreg_c: float | None = None
     logreg_max_iter: int = 500
     hgb_learning_rate: float = 0.1
@@ -276,6 +284,13 @@ class TrainConfig:
             raise ConfigError(
                 f"bootstrap_samples must be a whole number >= 0, got {self.bootstrap_samples!r}"
             )
+        if not isinstance(self.linear_first_below_members, int) or (
+            self.linear_first_below_members < 0
+        ):
+            raise ConfigError(
+                "linear_first_below_members must be a whole number >= 0, got "
+                f"{self.linear_first_below_members!r}"
+            )
         if not 0 <= self.selection_confidence < 1:
             raise ConfigError(
                 f"selection_confidence must be in [0, 1), got {self.selection_confidence!r}"
@@ -296,6 +311,19 @@ class TrainConfig:
             for name in names:
                 rule_named(self.target, name)
         object.__setattr__(self, "rules", names)
+
+    def for_members(self, members: int) -> TrainConfig:
+        """These settings for a training frame of ``members`` distinct members.
+
+        Below ``linear_first_below_members`` the logistic regression (when it is a candidate)
+        becomes the preferred one; the others keep their order and may still replace it when
+        clearly better.
+        """
+        names = self.candidates
+        if members >= self.linear_first_below_members or "logreg" not in names[1:]:
+            return self
+        ordered = ("logreg", *(name for name in names if name != "logreg"))
+        return dataclasses.replace(self, candidates=ordered)
 
     @property
     def all_candidates(self) -> tuple[str, ...]:

@@ -109,6 +109,7 @@ def _unvalidated_model(
     data = training_frame.data.reset_index(drop=True)
     columns = list(training_frame.feature_columns)
     y = data["label"].to_numpy(dtype=np.int64)
+    config = config.for_members(data["member_id"].nunique())
     candidate = config.candidates[0]
     # per-row uniforms of the negative subsampling, only when the fit exceeds the cap
     cap = config.max_fit_rows

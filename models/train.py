@@ -705,6 +705,7 @@ def train_target(
     with threadpool_limits(limits=config.threads):
         if training_frame is None:
             training_frame = build_training_frame(tables, target, labels, frame, features)
+        config = config.for_members(training_frame.data["member_id"].nunique())
         return _train_target(tables, target, labels, frame, config, truth_source, training_frame)
 
 
@@ -934,13 +935,26 @@ def _select_candidate(
     return chosen, chosen_folds, oot, backtest
 
 
+def comparison_confidence(config: TrainConfig) -> float:
+    """The share of resamples one challenger must win, for ``selection_confidence`` overall.
+
+    Every candidate after the first is a challenger; with several, one of them would often beat
+    the preferred candidate by chance alone. The bar of each comparison is raised so that the
+    chance of any such win stays below ``1 - selection_confidence`` (Bonferroni): 0.9 with four
+    challengers asks each for 0.975.
+    """
+    challengers = max(len(config.all_candidates) - 1, 1)
+    return 1.0 - (1.0 - config.selection_confidence) / challengers
+
+
 def _clearly_better(oot: pd.DataFrame, config: TrainConfig):
     """``better(a, b)``: candidate ``a`` beats ``b`` on the same out-of-time rows in at least
-    ``config.selection_confidence`` of the paired member resamples."""
+    :func:`comparison_confidence` of the paired member resamples."""
     if config.selection_confidence == 0 or config.bootstrap_samples == 0:
         return None
     if METRIC_DIRECTIONS[config.primary_metric] < 0:
         return None  # the paired bootstrap compares rank metrics only
+    needed = comparison_confidence(config)
 
     def better(a: str, b: str) -> bool:
         one = oot[oot["candidate"] == a]
@@ -952,7 +966,7 @@ def _clearly_better(oot: pd.DataFrame, config: TrainConfig):
             n_boot=config.bootstrap_samples, seed=config.seed,
         )
         worse = diff["p_a_worse"]
-        return bool(not np.isnan(worse) and 1.0 - worse >= config.selection_confidence)
+        return bool(not np.isnan(worse) and 1.0 - worse >= needed)
 
     return better
 

@@ -12,6 +12,7 @@ import pytest
 
 from features.activity import (
     build_activity_features,
+    build_break_features,
     build_diversity_features,
     build_recency_features,
     build_regularity_features,
@@ -256,6 +257,32 @@ def test_streak_over_consecutive_weeks():
 
 
 # ---------------------------------------------------------------------------------- diversity
+
+
+def test_breaks_compare_the_silence_with_the_members_own_pauses():
+    members = [("A", "2023-01-01", "x", True), ("B", "2024-01-01", "x", True),
+               ("C", "2024-06-01", "x", True)]
+    # A: active days d(200), d(150) twice, d(140), d(100) at noon: breaks 50, 10, 40 days.
+    # Activities at or after T are not read. B: one active day, d(20). C: nothing (tenure 30).
+    acts = [
+        ("A", d(200), "post", None, "x", None, None, 1.0),
+        ("A", d(150), "post", None, "x", None, None, 1.0),
+        ("A", d(150) + pd.Timedelta(hours=3), "post", None, "x", None, None, 1.0),
+        ("A", d(140), "post", None, "x", None, None, 1.0),
+        ("A", d(100) + pd.Timedelta(hours=12), "post", None, "x", None, None, 1.0),
+        ("A", a(0), "post", None, "x", None, None, 1.0),
+        ("B", d(20), "post", None, "x", None, None, 1.0),
+    ]
+    f = build_break_features(make_tables(members, acts), T, FeatureConfig())
+    assert list(f.index) == ["A", "B", "C"]
+    assert f["longest_break_days"].tolist() == [50, 0, 0]
+    # Usual break: 100 days from the first to the last active day over 4 - 1 breaks.
+    assert f["usual_break_days"].tolist() == pytest.approx([100 / 3, 0, 0])
+    # Silence: A 99.5 days (last activity d(100) at noon), B 20, C its tenure 30.
+    assert f["silence_vs_longest_break"].tolist() == pytest.approx([99.5 / 80, 20 / 30, 30 / 30])
+    assert f["silence_vs_usual_break"].tolist() == pytest.approx(
+        [99.5 / (100 / 3 + 7), 20 / 7, 30 / 7]
+    )
 
 
 def test_diversity(community):

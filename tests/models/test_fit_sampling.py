@@ -83,6 +83,31 @@ def test_calibration_stride_must_be_a_positive_whole_number(stride):
         TrainConfig(calibration_stride=stride)
 
 
+def test_a_small_community_prefers_the_logistic_regression_for_every_target():
+    disengagement = TrainConfig(target="disengagement")
+    assert disengagement.candidates == ("hgb", "logreg")
+    assert disengagement.for_members(4_999).candidates == ("logreg", "hgb")
+    assert disengagement.for_members(5_000) is disengagement
+    readiness = TrainConfig(target="readiness")
+    assert readiness.for_members(10) is readiness  # already first
+    trees_only = TrainConfig(candidates=("hgb",))
+    assert trees_only.for_members(10) is trees_only  # nothing to move
+    listed = TrainConfig(target="disengagement", linear_first_below_members=0)
+    assert listed.for_members(10).candidates == ("hgb", "logreg")
+    with pytest.raises(ConfigError, match="linear_first_below_members"):
+        TrainConfig(linear_first_below_members=-1)
+
+
+def test_each_challenger_needs_more_confidence_when_there_are_several():
+    from models.train import comparison_confidence
+
+    # One challenger: the overall confidence itself. Four (hgb + three rules): 1 - 0.1 / 4.
+    assert comparison_confidence(TrainConfig(target="readiness", rules=())) == pytest.approx(0.9)
+    assert comparison_confidence(TrainConfig(target="readiness")) == pytest.approx(0.975)
+    alone = TrainConfig(candidates=("logreg",), rules=())
+    assert comparison_confidence(alone) == pytest.approx(0.9)
+
+
 def test_a_more_complex_candidate_must_beat_the_simpler_by_the_margin():
     from models.train import choose_candidate
 
