@@ -343,25 +343,39 @@ def describe_source(source: str | os.PathLike) -> str:
     return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
-def _referenced_variable(url) -> str | None:
-    """The environment variable a parsed URL's password names (``${NAME}``), if any."""
-    match = _PASSWORD_REFERENCE.match(url.password or "")
+def _referenced_variable(value: object) -> str | None:
+    """The environment variable a URL part names (``${NAME}``), if any."""
+    match = _PASSWORD_REFERENCE.match(value) if isinstance(value, str) else None
     return match.group(1) if match else None
+
+
+def _secret_parts(url) -> dict[str, str]:
+    """The literal secrets of a parsed URL: ``{"": password, "<query key>": value, ...}``."""
+    parts = {}
+    if url.password is not None and not _referenced_variable(url.password):
+        parts[""] = str(url.password)
+    for key, value in url.query.items():
+        if _SECRET_KEYS.search(key) and isinstance(value, str) and not _referenced_variable(value):
+            parts[key] = value
+    return parts
 
 
 def password_to_environment(
     source: str, variable: str = DATA_PASSWORD_VARIABLE
 ) -> tuple[str, dict[str, str]]:
-    """Take a data URL's literal password out of it, for a parameter that gets stored.
+    """Take a data URL's literal secrets out of it, for a parameter that gets stored.
+
+    The password goes to ``variable``; a query value whose key looks like a secret (``password``,
+    ``sslpassword``, ``token``, ...) to ``<variable>_<KEY>``.
 
     Args:
         source: A folder or a SQLAlchemy URL.
         variable: The environment variable the password goes to.
 
     Returns:
-        ``(source, {})`` when there is no literal password (a folder, no password, or one that
-        already names a variable); else the URL with its password written ``${variable}`` and
-        ``{variable: password}`` for the caller to put in the environment.
+        ``(source, {})`` when there is no literal secret (a folder, none in the URL, or only
+        ``${NAME}`` references); else the URL with each secret written ``${NAME}`` and
+        ``{NAME: secret}`` for the caller to put in the environment.
     """
     if not _is_url(source):
         return source, {}
@@ -371,26 +385,41 @@ def password_to_environment(
         url = make_url(source.strip())
     except Exception:  # noqa: BLE001 - loading reports an unparseable URL with its reason
         return source, {}
-    if url.password is None or _referenced_variable(url):
+    parts = _secret_parts(url)
+    if not parts:
         return source, {}
-    placeholder = "CORECASTPASSWORDREFERENCE"  # rendered as is, unlike "$", "{" and "}"
-    reference = url.set(password=placeholder).render_as_string(hide_password=False)
-    return reference.replace(placeholder, f"${{{variable}}}"), {variable: str(url.password)}
+    names = {
+        key: variable if key == "" else f"{variable}_{re.sub(r'[^A-Za-z0-9]', '_', key).upper()}"
+        for key in parts
+    }
+    # Placeholders render as they are, unlike "$", "{" and "}".
+    holders = {key: f"CORECASTSECRETREFERENCE{i}X" for i, key in enumerate(parts)}
+    if "" in parts:
+        url = url.set(password=holders[""])
+    query = {k: holders.get(k, v) for k, v in url.query.items()}
+    reference = url.set(query=query).render_as_string(hide_password=False)
+    for key, holder in holders.items():
+        reference = reference.replace(holder, f"${{{names[key]}}}")
+    return reference, {names[key]: value for key, value in parts.items()}
 
 
 def _resolve_password(url):
-    """The URL with a ``${NAME}`` password replaced by that variable's value.
+    """The URL with each ``${NAME}`` (password or query value) replaced by that variable.
 
     Raises:
-        KeyError: The variable is not set (its name is the key).
+        KeyError: A variable is not set (its name is the key).
     """
-    name = _referenced_variable(url)
-    if name is None:
-        return url
-    value = os.environ.get(name)
-    if value is None:
-        raise KeyError(name)
-    return url.set(password=value)
+
+    def value_of(part):
+        name = _referenced_variable(part)
+        if name is None:
+            return part
+        if name not in os.environ:
+            raise KeyError(name)
+        return os.environ[name]
+
+    query = {key: value_of(value) for key, value in url.query.items()}
+    return url.set(password=value_of(url.password), query=query)
 
 
 def _scrub(text: str, source: str) -> str:
@@ -588,19 +617,28 @@ def _sql_error_text(exc: BaseException, source: str) -> str:
     return _scrub(text, source)
 
 
-#: The extra of corecast that installs a database's driver.
-DRIVER_EXTRAS = {"postgresql": "postgres"}
+#: The extra of corecast that installs a database driver, by the driver's module.
+DRIVER_EXTRAS = {"psycopg2": "postgres"}
+#: The driver an extra installs, per database: the URL to write for it.
+EXTRA_DRIVERS = {"postgresql": "psycopg2"}
 
 
 def _missing_driver_text(url, exc: ModuleNotFoundError) -> str:
-    """Which driver is missing, and how to install it."""
+    """Which driver is missing, and how to install it (or which URL uses the extra's)."""
     backend = url.get_backend_name()
-    extra = DRIVER_EXTRAS.get(backend)
-    how = (
-        f"install it with pip install 'corecast[{extra}]'" if extra
-        else f"install the Python package {exc.name!r}"
-    )
-    return f"the {backend} driver {exc.name!r} is not installed; {how}"
+    module = (exc.name or "").split(".")[0]
+    extra = DRIVER_EXTRAS.get(module)
+    if extra:
+        how = f"install it with pip install 'corecast[{extra}]'"
+    else:
+        how = f"install the Python package {module!r}"
+        bundled = EXTRA_DRIVERS.get(backend)
+        if bundled:
+            how += (
+                f", or write the URL {backend}+{bundled}://... and pip install "
+                f"'corecast[{DRIVER_EXTRAS[bundled]}]'"
+            )
+    return f"the {backend} driver {module!r} is not installed; {how}"
 
 
 def _read_sql(source: str) -> _RawSource:
@@ -1324,16 +1362,13 @@ def _refuse_too_many(
         return
     problems = sorted((f.problem() for fs in found.values() for f in fs), key=lambda p: p.order)
     head = (
-        f"Data source {source} has too many invalid rows to set aside (on_invalid=quarantine "
+        f"Data source {source} has too many invalid rows to set aside (--on-invalid quarantine "
         f"allows at most {format_share(limit)} of each table's rows):"
     )
     advice = "Nothing was loaded or written. Fix these in the source (see docs/data-contract.md)"
     if needed > limit:
         value = share_needed(needed)
-        advice += (
-            f", or raise the limit with --max-invalid-share {value} "
-            f"(max_invalid_share={value} in load_tables)"
-        )
+        advice += f", or raise the limit with --max-invalid-share {value}"
     body = [head, *lines, "The invalid rows:", *(f"  - {p.render()}" for p in problems)]
     raise ContractError("\n".join([*body, advice + "."]))
 

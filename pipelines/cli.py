@@ -9,6 +9,7 @@ and exit with status 2; nothing is half-written because every writer is atomic.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -171,7 +172,7 @@ def features(
     """Write one row of point-in-time features per member known at --as-of."""
     from features.build import build_features
     from features.catalog import describe_columns
-    from features.errors import ConfigError
+    from features.errors import ConfigError, InsufficientDataError
     from features.io import write_parquet_atomic
     from features.tables import parse_as_of
 
@@ -181,6 +182,12 @@ def features(
     when = parse_as_of(as_of) if as_of else tables.last_observed.normalize() + _one_day()
     with console.status(f"Building features at {when:%Y-%m-%d} ..."):
         frame = build_features(tables, when)
+    if frame.empty:
+        first = tables.members["joined_at"].min()
+        raise InsufficientDataError(
+            f"--as-of {when:%Y-%m-%d}: no member had joined before it (the first joined on "
+            f"{first:%Y-%m-%d}); nothing written to {out}"
+        )
     write_parquet_atomic(frame.reset_index(), out)
     console.print(
         f"[green]Wrote[/green] {len(frame):,} members x {frame.shape[1]} features "
@@ -299,7 +306,7 @@ def train(
         frame = FrameConfig(
             every_days=_duration(every, "--every") or base.every_days,
             snapshots=snapshots or DEFAULT_SNAPSHOTS,
-            until=parse_as_of(until) if until else None,
+            until=parse_as_of(_parse_date(until, "--until")) if until else None,
             max_rows=base.max_rows if max_frame_rows is None else (max_frame_rows or None),
         )
     configs = {
@@ -545,7 +552,9 @@ def push(
     """Push predictions to a CRM (tokens from CORECAST_HUBSPOT_TOKEN etc.), or show --status.
 
     Exit codes: 0 everything planned was delivered (or nothing changed); 1 less than
-    --min-delivered-share delivered; 2 a usage or data error; 3 a partial delivery.
+    --min-delivered-share delivered (nothing delivered always counts), or the CRM stayed
+    unreachable through the retries; 2 a usage, configuration or data error (a refused token
+    too); 3 a partial delivery.
     """
     from dataclasses import replace
 
@@ -589,10 +598,10 @@ def _exit_on_delivery(report, min_delivered_share: float) -> None:
         partial = check_delivery(report, min_delivered_share)
     except DeliveryFailed as exc:
         console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_DELIVERY_FAILED) from None
     if partial:
         console.print(f"[yellow]warning:[/yellow] {escape(partial)}", highlight=False)
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def _print_frame(title: str, frame) -> None:
@@ -645,6 +654,10 @@ def _check_data(data: str) -> str:
     return str(folder.resolve())
 
 
+#: Query keys of a URL that hold a credential.
+_SECRET_QUERY_KEY = re.compile(r"pass|pwd|secret|token|key|signature|sig$|auth", re.IGNORECASE)
+
+
 def _password_out_of_parameters(data: str) -> str:
     """A data URL's literal password moves to an environment variable of this process.
 
@@ -659,10 +672,33 @@ def _password_out_of_parameters(data: str) -> str:
     for name, value in secrets.items():
         os.environ[name] = value
         console.print(
-            f"The data URL's password reaches the flow as ${{{name}}} (an environment variable "
+            f"A secret of the data URL reaches the flow as ${{{name}}} (an environment variable "
             "of this process), not among the parameters Prefect stores."
         )
     return data
+
+
+def _check_crm_url(crm_url: str | None) -> str | None:
+    """Refuse a --crm-url carrying a credential: Prefect would store it with the parameters."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from features.errors import ConfigError
+
+    if not crm_url:
+        return crm_url
+    parts = urlsplit(crm_url)
+    secret_keys = [k for k, _ in parse_qsl(parts.query) if _SECRET_QUERY_KEY.search(k)]
+    if parts.password is not None or secret_keys:
+        where = "a password (user:password@)" if parts.password is not None else (
+            f"a secret query value ({', '.join(secret_keys)})"
+        )
+        raise ConfigError(
+            f"--crm-url carries {where}, which Prefect would store with the run's parameters; "
+            "give credentials through the environment instead (CORECAST_HUBSPOT_TOKEN, "
+            "CORECAST_SALESFORCE_TOKEN, CORECAST_WEBHOOK_SECRET, or the whole webhook URL in "
+            "CORECAST_WEBHOOK_URL)"
+        )
+    return crm_url
 
 
 def _run_flow(flow, **parameters):
@@ -831,7 +867,11 @@ def run(
     quarantine_dir: Path | None = QuarantineDirOption,
     min_delivered_share: float = MinDeliveredShareOption,
 ) -> None:
-    """Run the weekly job (or the monthly one with --retrain) once, here, as a Prefect flow."""
+    """Run the weekly job (or the monthly one with --retrain) once, here, as a Prefect flow.
+
+    Exit codes as for push: 0 done; 1 the push delivered less than --min-delivered-share, or the
+    CRM stayed unreachable; 2 a usage, configuration or data error; 3 a partial delivery.
+    """
     from pipelines.flows import (
         check_loading_options,
         default_out_dir,
@@ -841,6 +881,7 @@ def run(
     from pipelines.scale import check_dask_options
 
     data = _password_out_of_parameters(_check_data(data))
+    crm_url = _check_crm_url(crm_url)
     when = _parse_date(as_of, "--as-of")
     _check_sink(to)
     check_dask_options(dask, dask_address, partitions, dask_workers)
@@ -864,6 +905,12 @@ def run(
         )
     else:
         summary = _run_flow(weekly_flow, **parameters)
+    push = summary.get("weekly", summary).get("push") or {}
+    if push.get("partial"):
+        console.print("[bold yellow]Run finished with a partial delivery[/]")
+        _print_run(summary, out)
+        console.print(f"[yellow]warning:[/yellow] {escape(push['partial'])}", highlight=False)
+        raise typer.Exit(EXIT_PARTIAL)
     console.print("[bold green]Run finished[/]")
     _print_run(summary, out)
 
@@ -912,6 +959,7 @@ def serve(
     check_cron(monthly, "--monthly")
     check_timezone(timezone)
     data = _password_out_of_parameters(_check_data(data))
+    crm_url = _check_crm_url(crm_url)
     _check_sink(to)
     out = (out or default_out_dir()).expanduser().resolve()
     parameters = {
@@ -1106,6 +1154,24 @@ def _one_day():
     return pd.Timedelta(days=1)
 
 
+#: Exit codes of every command: 0 done; 1 a delivery failed (below --min-delivered-share, or the
+#: CRM stayed unreachable through the retries); 2 a usage, configuration or data error (a refused
+#: token included); 3 a partial delivery. Training and scoring add their own 1 (nothing trained,
+#: a score column would be empty).
+EXIT_DELIVERY_FAILED, EXIT_USER_ERROR, EXIT_PARTIAL = 1, 2, 3
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of a user error (see :data:`EXIT_USER_ERROR` and its neighbours)."""
+    from features.errors import CrmError, CrmRefused, DeliveryFailed
+
+    if isinstance(exc, DeliveryFailed) or (
+        isinstance(exc, CrmError) and not isinstance(exc, CrmRefused)
+    ):
+        return EXIT_DELIVERY_FAILED
+    return EXIT_USER_ERROR
+
+
 def main() -> None:
     """Entry point: run the app and turn user errors into one clear message."""
     from features.errors import CorecastError
@@ -1116,7 +1182,7 @@ def main() -> None:
         app()
     except CorecastError as exc:
         console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
-        sys.exit(2)
+        sys.exit(exit_code(exc))
 
 
 if __name__ == "__main__":  # pragma: no cover

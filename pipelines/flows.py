@@ -229,6 +229,7 @@ def _push_summary(push) -> dict | None:
         "failed": r.failed,
         "pending": r.pending,
         "files": [str(p) for p in push.files],
+        "partial": push.partial,
     }
 
 

@@ -632,15 +632,15 @@ def check_delivery(report: PushReport, min_delivered_share: float) -> str | None
     """
     if report.dry_run or report.to_send == 0 or report.sent == report.to_send:
         return None
-    share = report.sent / report.to_send
+    share = report.sent / report.to_send  # nothing delivered always fails, whatever the share
     top = list(report.failure_reasons.items())[:3]
     reasons = "; ".join(f"{reason} ({count})" for reason, count in top)
     counts = (
         f"{report.sent} of {report.to_send} planned records delivered to {report.kind} "
-        f"({share:.0%}), {report.failed} refused, {report.pending} pending"
+        f"({share:.1%}), {report.failed} refused, {report.pending} pending"
     )
     where = f"dead letters: corecast push --status --ledger {report.ledger_path}"
-    if share < min_delivered_share:
+    if report.sent == 0 or share < min_delivered_share:
         raise DeliveryFailed(
             f"push failed: {counts}, below --min-delivered-share {min_delivered_share:g}"
             + (f"; most frequent reasons: {reasons}" if reasons else "") + f"; {where}"

@@ -241,8 +241,9 @@ def format_rows(positions: np.ndarray, limit: int = 5) -> str:
     return f"{word} {shown}{more}"
 
 
-#: An address with one ``@``, no blank, and a dot in its domain: what a CRM accepts as an email.
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: An address with one ``@``, no blank or control character (a NUL, say), and a dot in its
+#: domain: what a CRM accepts as an email.
+_EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
 
 
 def email_reject_reasons(emails: pd.Series) -> pd.Series:

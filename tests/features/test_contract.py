@@ -1043,7 +1043,7 @@ def test_share_above_the_limit_refuses_names_rules_and_option_and_writes_nothing
         message = str(info.value)
         line = problem_line(message, "activities.csv: 2 of 6 rows (33.33%)")
         assert "timestamp 1" in line and "negative 1" in line
-        assert "--max-invalid-share 0.3334 (max_invalid_share=0.3334" in message
+        assert "--max-invalid-share 0.3334." in message and "load_tables" not in message
         assert "activities.csv, column weight: 1 row where weight is negative" in message
         assert "members.csv" not in message
     assert not qdir.exists()
@@ -1168,6 +1168,17 @@ def test_a_missing_database_driver_names_the_extra_that_installs_it(monkeypatch)
     assert "the postgresql driver 'psycopg2' is not installed" in message
     assert "pip install 'corecast[postgres]'" in message and "secret" not in message
 
+    def no_other_driver(url, *args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pg8000'", name="pg8000")
+
+    monkeypatch.setattr(sqlalchemy, "create_engine", no_other_driver)
+    with pytest.raises(ContractError) as info:
+        load_tables("postgresql+pg8000://crm@127.0.0.1:5432/community")
+    message = " ".join(str(info.value).split())
+    # The extra does not install pg8000: the message says what does, and which URL the extra fits.
+    assert "install the Python package 'pg8000'" in message
+    assert "write the URL postgresql+psycopg2://... and pip install 'corecast[postgres]'" in message
+
 
 def test_a_nul_byte_in_an_email_is_refused_or_set_aside_never_loaded(tmp_path):
     members = ("member_id,joined_at,email\n"
@@ -1213,6 +1224,10 @@ def test_an_activity_dated_in_the_future_is_refused_or_set_aside(tmp_path):
          {"CORECAST_DATA_PASSWORD": "p@ss"}),
         ("postgresql://bob:${MINE}@db.local/c", "postgresql://bob:${MINE}@db.local/c", {}),
         ("postgresql://bob@db.local/c", "postgresql://bob@db.local/c", {}),
+        ("postgresql://bob@db.local/c?sslpassword=x%26y&sslmode=require",
+         "postgresql://bob@db.local/c?sslmode=require"
+         "&sslpassword=${CORECAST_DATA_PASSWORD_SSLPASSWORD}",
+         {"CORECAST_DATA_PASSWORD_SSLPASSWORD": "x&y"}),
         ("sqlite:///tmp/c.db", "sqlite:///tmp/c.db", {}),
         ("data/folder", "data/folder", {}),
     ],

@@ -202,3 +202,17 @@ def test_run_and_serve_keep_a_data_password_out_of_the_stored_flow_parameters(
 
     result = invoke("run", "--data", url, "--min-delivered-share", "1.5")
     assert result.exit_code == 2 and "--min-delivered-share" in result.output
+
+    # A secret query value moves too; a CRM URL carrying a credential is refused.
+    result = invoke("run", "--data", url + "?sslpassword=QPW&sslmode=require", "--to", "none",
+                    "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "QPW" not in repr(seen) and os.environ["CORECAST_DATA_PASSWORD_SSLPASSWORD"] == "QPW"
+    assert seen["data"].endswith("?sslmode=require"
+                                 "&sslpassword=${CORECAST_DATA_PASSWORD_SSLPASSWORD}")
+    for crm_url in ("http://hook:HOOKSECRET@127.0.0.1:9/hook", "http://127.0.0.1:9/h?token=T"):
+        seen.clear()
+        result = invoke("run", "--data", url, "--to", "webhook", "--crm-url", crm_url)
+        assert isinstance(result.exception, ConfigError) and not seen  # main() exits 2
+        assert "CORECAST_WEBHOOK_URL" in str(result.exception)
+        assert "HOOKSECRET" not in str(result.exception)

@@ -276,6 +276,16 @@ def test_an_ambiguous_as_of_is_refused(monkeypatch, capsys, small_source, tmp_pa
     assert not (tmp_path / "f.parquet").exists()
 
 
+def test_features_before_anyone_joined_write_nothing_and_say_why(
+    monkeypatch, capsys, small_source, tmp_path
+):
+    out = tmp_path / "f.parquet"
+    code, said = _run_main(monkeypatch, capsys, ["features", "--data", str(small_source),
+                                                 "--out", str(out), "--as-of", "1999-01-01"])
+    assert code == 2 and "no member had joined before it" in " ".join(said.err.split())
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(("sent", "failed", "code", "said"), [
     (10, 0, 0, ""),
     (9, 1, 3, "partial delivery: 9 of 10"),
@@ -298,3 +308,30 @@ def test_push_exit_code_says_what_was_delivered(monkeypatch, tmp_path, sent, fai
     result = runner.invoke(app, ["push", "--predictions", str(predictions), "--to", "csv"])
     assert result.exit_code == code, result.output
     assert said in " ".join(result.output.split())
+
+
+def test_user_errors_exit_with_the_code_of_what_went_wrong():
+    from features.errors import ConfigError, ContractError, CrmError, CrmRefused, DeliveryFailed
+    from pipelines.cli import exit_code
+
+    assert exit_code(DeliveryFailed("0 of 10 delivered")) == 1
+    assert exit_code(CrmError("HTTP 503 after 5 attempts")) == 1  # the CRM stayed unreachable
+    assert exit_code(CrmRefused("HubSpot: HTTP 401")) == 2  # a bad token: fix it, do not wait
+    assert exit_code(ContractError("members.csv, column email")) == 2
+    assert exit_code(ConfigError("--to: expected one of ...")) == 2
+
+
+@pytest.mark.parametrize(("partial", "code"), [(None, 0), ("partial delivery: 9 of 10", 3)])
+def test_run_exits_3_on_a_partial_delivery(monkeypatch, small_source, tmp_path, partial, code):
+    push = {"kind": "csv", "dry_run": False, "new": 10, "changed": 0, "unchanged": 0, "sent": 9,
+            "failed": 1, "files": [], "partial": partial}
+
+    def fake_run_flow(flow, **parameters):
+        return {"as_of": "2024-03-02", "members_scored": 10, "models": {}, "segments": {},
+                "push": push, "quarantine": None}
+
+    monkeypatch.setattr("pipelines.cli._run_flow", fake_run_flow)
+    result = runner.invoke(app, ["run", "--data", str(small_source), "--out",
+                                 str(tmp_path / "out")])
+    assert result.exit_code == code, result.output
+    assert (partial or "Run finished\n") in result.output

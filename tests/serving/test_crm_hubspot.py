@@ -163,15 +163,17 @@ def test_207_partial_failures_are_recorded_per_record(fake, ledger):
 def test_csv_and_hubspot_refuse_the_same_emails_before_sending(fake, ledger, tmp_path):
     from serving.crm import CsvConfig, CsvSink, Ledger
 
-    preds = make_predictions(6)
-    preds.loc[[1, 2, 3, 4], "email"] = ["no-at-sign", "", "same@example.org", "SAME@example.org "]
+    preds = make_predictions(7)
+    preds.loc[[1, 2, 3, 4, 5], "email"] = [
+        "no-at-sign", "", "same@example.org", "SAME@example.org ", "x\x00y@example.org"
+    ]
     hubspot = push_predictions(preds, make_sink(fake), ledger)
     with Ledger(tmp_path / "csv-ledger.sqlite") as csv_ledger:
         csv = push_predictions(preds, CsvSink(CsvConfig(path=tmp_path / "x.csv")), csv_ledger)
     for report in (hubspot, csv):
-        assert (report.sent, report.rejected) == (2, 4)
+        assert (report.sent, report.rejected) == (2, 5)
         assert report.failure_reasons == {
-            "invalid email": 1,
+            "invalid email": 2,  # no "@", and a NUL byte
             "no email": 1,
             "email shared with another member (ambiguous contact)": 2,
         }

@@ -249,3 +249,10 @@ def test_delivery_is_judged_against_the_share_asked_for(tmp_path):
         check_delivery(some, 0.95)
     assert check_delivery(dataclasses.replace(nothing, dry_run=True), 0.9) is None
     assert check_delivery(dataclasses.replace(report, to_send=0, sent=0), 0.9) is None
+    # Nothing delivered is a failure whatever the share asked for.
+    with pytest.raises(DeliveryFailed, match=r"0 of 10 .*\(0\.0%\)"):
+        check_delivery(nothing, 0.0)
+    # The share is shown precisely enough never to contradict the threshold.
+    near = dataclasses.replace(report, to_send=292, sent=262, failed=30)
+    with pytest.raises(DeliveryFailed, match=r"262 of 292 .*\(89\.7%\).*below"):
+        check_delivery(near, 0.9)
