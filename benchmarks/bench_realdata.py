@@ -817,13 +817,14 @@ def code_state() -> str:
     return f"commit {head} + uncommitted changes in {len(changed)} files ({names})"
 
 
-def write_report(path: Path, command: str, blocks: Sequence[str], seconds: float) -> None:
-    """Append a dated section (machine, load, command, code) with ``blocks`` to ``path``."""
+def write_report(path: Path, command: str, blocks: Sequence[str], seconds: float,
+                 title: str = "Real data and small communities") -> None:
+    """Append a dated section ``title`` (machine, load, command, code) with ``blocks``."""
     from benchmarks.harness import machine_line
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    lines = [f"\n## Real data and small communities — {stamp}", "",
+    lines = [f"\n## {title} — {stamp}", "",
              f"Machine: {machine_line()}; load average at the end (1/5/15 min): {load}; "
              f"{seconds / 60:.1f} min.", "", f"Command: `{command}`", "",
              f"Code: {code_state()}."]

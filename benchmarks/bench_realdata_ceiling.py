@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     tables = load_tables(str(args.data))
     blocks = [table(t, judge_target(tables, t, list(PROTOCOL_YEARS))) for t in args.targets]
     command = "python -m benchmarks.bench_realdata_ceiling " + shlex.join(argv)
-    write_report(args.out, command.strip(), blocks, time.perf_counter() - t0)
+    write_report(args.out, command.strip(), blocks, time.perf_counter() - t0,
+                 title="SciPy: plain models on hand-built features")
     for block in blocks:
         print("\n" + block)
     print(f"\nAppended to {args.out}")
