@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,23 @@ class QuarantineReport:
         }
 
 
+#: Control characters (a NUL, say) other than tab, line feed and carriage return.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _visible_controls(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with each control character written as ``\\xNN``: a quarantine file holds the
+    rows a tool choked on, and must open in any editor or spreadsheet."""
+    text = frame.select_dtypes(include=["object", "string"]).columns
+    shown = frame.copy()
+    for column in text:
+        shown[column] = frame[column].map(
+            lambda v: _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", v)
+            if isinstance(v, str) else v
+        )
+    return shown
+
+
 def write_quarantine_files(
     folder: str | os.PathLike, frames: Mapping[str, pd.DataFrame], tables: tuple[str, ...]
 ) -> dict[str, Path]:
@@ -183,7 +201,7 @@ def write_quarantine_files(
     """
     writers = {
         quarantine_path(folder, table): (
-            lambda tmp, f=frame: f.to_csv(tmp, index=False, encoding="utf-8")
+            lambda tmp, f=frame: _visible_controls(f).to_csv(tmp, index=False, encoding="utf-8")
         )
         for table, frame in frames.items()
         if len(frame)

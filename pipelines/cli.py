@@ -189,6 +189,13 @@ def features(
             f"{first:%Y-%m-%d}); nothing written to {out}"
         )
     write_parquet_atomic(frame.reset_index(), out)
+    silent_days = (when - tables.last_observed).days
+    if silent_days > _FAR_AFTER_DAYS:
+        console.print(
+            f"[yellow]warning:[/yellow] --as-of {when:%Y-%m-%d} is {silent_days:,} days after the "
+            f"last activity in the data ({tables.last_observed:%Y-%m-%d}): every member looks "
+            "silent since then."
+        )
     console.print(
         f"[green]Wrote[/green] {len(frame):,} members x {frame.shape[1]} features "
         f"at {when:%Y-%m-%d} to {out}."
@@ -197,6 +204,10 @@ def features(
         for name, meaning in describe_columns(frame.columns).items():
             typer.echo(f"{name}\t{meaning}")
 
+
+
+#: A snapshot more than this many days after the last activity gets a warning.
+_FAR_AFTER_DAYS = 365
 
 
 def _duration(value: str | None, option: str) -> int | None:

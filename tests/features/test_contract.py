@@ -1193,6 +1193,9 @@ def test_a_nul_byte_in_an_email_is_refused_or_set_aside_never_loaded(tmp_path):
     assert not tables.members["email"].str.contains("\x00").any()
     set_aside = pd.read_csv(tmp_path / "q" / "members.quarantine.csv")
     assert set_aside["rule"].tolist() == ["control"]
+    # The file shows the byte instead of holding it: it opens in any editor.
+    assert set_aside["email"].tolist() == ["b\\x00@example.org"]
+    assert b"\x00" not in (tmp_path / "q" / "members.quarantine.csv").read_bytes()
 
 
 def test_an_activity_dated_in_the_future_is_refused_or_set_aside(tmp_path):

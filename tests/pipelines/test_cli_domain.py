@@ -284,6 +284,11 @@ def test_features_before_anyone_joined_write_nothing_and_say_why(
                                                  "--out", str(out), "--as-of", "1999-01-01"])
     assert code == 2 and "no member had joined before it" in " ".join(said.err.split())
     assert not out.exists()
+    # Long after the last activity: written, with a warning that everyone looks silent.
+    code, said = _run_main(monkeypatch, capsys, ["features", "--data", str(small_source),
+                                                 "--out", str(out), "--as-of", "2090-01-01"])
+    assert code == 0 and out.exists()
+    assert "every member looks silent since then" in " ".join(said.err.split())
 
 
 @pytest.mark.parametrize(("sent", "failed", "code", "said"), [
