@@ -72,6 +72,23 @@ class LabelConfig:
         if not isinstance(self.core_role, str) or not self.core_role.strip():
             raise ConfigError(f"labels.core_role: {self.core_role!r} must be a non-empty role")
 
+    def fingerprint(self) -> str:
+        """A short digest of these settings (12 hex digits): equal settings, equal digest."""
+        import hashlib
+        import json
+        from dataclasses import asdict
+
+        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def describe(self) -> str:
+        """The settings as a person reads them: core role and label windows."""
+        return (
+            f"core role {self.core_role}, readiness window {self.readiness_horizon_days} days, "
+            f"disengagement window {self.horizon_days} days (active within "
+            f"{self.active_within_days} days)"
+        )
+
 
 def label_horizon_days(target: str, config: LabelConfig) -> int:
     """Length of the label window of ``target`` in days.

@@ -399,6 +399,7 @@ def _run_tags(result: TrainResult, actor: str | None) -> dict[str, str]:
         "corecast.snapshot_count": str(len(dates)),
         "corecast.code_version": code_version(),
         "corecast.trained_by": _actor(actor),
+        "corecast.labels_fingerprint": result.label_config.fingerprint(),
         **method_tags(result),
     }
 

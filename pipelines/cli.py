@@ -32,10 +32,11 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 DataOption = typer.Option(
-    ...,
+    None,
     "--data",
     "-d",
-    help="Data source: a folder of CSV/Parquet tables or a SQLAlchemy URL.",
+    help="Data source: a folder of CSV/Parquet tables or a SQLAlchemy URL (default: data.source "
+    "of the project file).",
 )
 
 
@@ -47,26 +48,55 @@ class OnInvalid(StrEnum):
 
 
 OnInvalidOption = typer.Option(
-    OnInvalid.strict,
+    None,
     "--on-invalid",
     help="strict: refuse data with any invalid row. quarantine: load the valid rows and set "
     "the invalid ones aside in <table>.quarantine.csv files (see docs/data-contract.md).",
 )
 MaxInvalidShareOption = typer.Option(
-    0.01,
+    None,
     "--max-invalid-share",
     min=0.0,
     max=1.0,
     help="With --on-invalid quarantine: refuse the data when more than this share of any "
-    "table's rows is invalid (0.01 = 1 %).",
+    "table's rows is invalid (default 0.01 = 1 %).",
 )
 MinDeliveredShareOption = typer.Option(
-    DEFAULT_MIN_DELIVERED_SHARE,
+    None,
     "--min-delivered-share",
     min=0.0,
     max=1.0,
-    help="Below this share of the planned records delivered, the push fails (exit 1; a run "
-    "ends Failed); above it but short of all, it is partial (exit 3; a line in the summary).",
+    help=f"Below this share of the planned records delivered (default "
+    f"{DEFAULT_MIN_DELIVERED_SHARE:g}), the push fails (exit 1; a run ends Failed); above it but "
+    "short of all, it is partial (exit 3; a line in the summary).",
+)
+CapacityOption = typer.Option(
+    None, "--capacity", min=0, help="ready-now slots per chapter (default 3)."
+)
+AtRiskOption = typer.Option(
+    None, "--at-risk", min=0.0, max=1.0, help="Risk threshold of at-risk segments (default 0.6)."
+)
+ReadyMinOption = typer.Option(
+    None, "--ready-min", min=0.0, max=1.0, help="Minimum score for ready-now (default 0.10)."
+)
+NurtureMinOption = typer.Option(
+    None, "--nurture-min", min=0.0, max=1.0, help="Minimum score for nurture (default 0.03)."
+)
+ToOption = typer.Option(
+    None, "--to", help="csv, hubspot, salesforce, webhook or none (default csv)."
+)
+CoreRoleOption = typer.Option(
+    None, "--core-role", help="Role readiness predicts (default ambassador)."
+)
+HorizonOption = typer.Option(
+    None, "--horizon", help="Disengagement label window (default 90d)."
+)
+ReadinessHorizonOption = typer.Option(
+    None, "--readiness-horizon", help="Readiness label window (default 180d)."
+)
+ActiveWithinOption = typer.Option(
+    None, "--active-within",
+    help="Disengagement eligibility: active within this window (default 90d).",
 )
 QuarantineDirOption = typer.Option(
     None,
@@ -74,6 +104,111 @@ QuarantineDirOption = typer.Option(
     help="With --on-invalid quarantine: folder of the quarantine files "
     "(default: <corecast home>/quarantine).",
 )
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None, "--config", help="Project file (default: $CORECAST_CONFIG, ./corecast.toml, then "
+        "<corecast home>/corecast.toml). Options given to a command override it.",
+    ),
+) -> None:
+    """Who is ready to become an ambassador, who is about to drift away, and why."""
+    ctx.obj = {"config": config}
+
+
+def _settings(ctx: typer.Context, **options):
+    """The configuration in force: defaults < project file < environment < ``options``
+    (``section={key: value or None}``)."""
+    from pipelines.project import load_effective
+
+    explicit = (ctx.obj or {}).get("config") if ctx is not None else None
+    return load_effective(explicit, options)
+
+
+def _data_options(data, on_invalid, max_invalid_share, quarantine_dir) -> dict:
+    """The ``data`` section as given on the command line (``None``: not given)."""
+    return {
+        "source": data,
+        "on_invalid": str(on_invalid) if on_invalid is not None else None,
+        "max_invalid_share": max_invalid_share,
+        "quarantine_dir": str(quarantine_dir) if quarantine_dir is not None else None,
+    }
+
+
+def _segment_options(capacity, at_risk, ready_min, nurture_min) -> dict:
+    """The ``segments`` section as given on the command line."""
+    return {"capacity": capacity, "at_risk": at_risk, "ready_min": ready_min,
+            "nurture_min": nurture_min}
+
+
+def _label_options(core_role, horizon, readiness_horizon, active_within) -> dict:
+    """The ``labels`` section as given on the command line."""
+    return {"core_role": core_role, "horizon": horizon, "readiness_horizon": readiness_horizon,
+            "active_within": active_within}
+
+
+def _push_options_given(to, crm_url, omit_field, min_delivered_share) -> dict:
+    """The ``push`` section as given on the command line."""
+    return {"to": to, "crm_url": crm_url, "omit_fields": tuple(omit_field) if omit_field else None,
+            "min_delivered_share": min_delivered_share}
+
+
+def _weekly_parameters(project) -> dict:
+    """The flow parameters both jobs share, from the configuration in force (secrets moved to
+    the environment, a CRM URL with credentials refused)."""
+    data, push, seg = project.data, project.push, project.segments
+    _check_sink(push.to)
+    return {
+        "data": _password_out_of_parameters(_source_of(project)),
+        "to": push.to,
+        "crm_url": _check_crm_url(push.crm_url),
+        "omit_fields": list(push.omit_fields) or None,
+        "min_delivered_share": push.min_delivered_share,
+        "chapter_capacity": seg.capacity,
+        "at_risk": seg.at_risk,
+        "ready_min": seg.ready_min,
+        "nurture_min": seg.nurture_min,
+        "on_invalid": data.on_invalid,
+        "max_invalid_share": data.max_invalid_share,
+        "quarantine_dir": (
+            Path(data.quarantine_dir).expanduser().resolve() if data.quarantine_dir else None
+        ),
+    }
+
+
+def _monthly_parameters(project) -> dict:
+    """The monthly job's own parameters (labels and training), from the configuration."""
+    labels = project.labels.to_label_config()
+    return {
+        "core_role": labels.core_role,
+        "horizon_days": labels.horizon_days,
+        "readiness_horizon_days": labels.readiness_horizon_days,
+        "active_within_days": labels.active_within_days,
+        "capacity_share": project.training.capacity,
+        "chapter_top": project.training.chapter_top,
+        "tolerance": project.training.tolerance,
+    }
+
+
+def _source_of(project) -> str:
+    """The data source in force, checked (``--data`` or ``data.source``)."""
+    from features.errors import ConfigError
+
+    if not project.data.source:
+        raise ConfigError(
+            "--data: no data source; give --data DIR (or a SQLAlchemy URL), or set data.source "
+            "in the project file (corecast config init writes one)"
+        )
+    return _check_data(project.data.source)
+
+
+def _loading_of(project) -> tuple:
+    """``(on_invalid, max_invalid_share, quarantine_dir)`` of the ``data`` section."""
+    data = project.data
+    folder = Path(data.quarantine_dir).expanduser() if data.quarantine_dir else None
+    return OnInvalid(data.on_invalid), data.max_invalid_share, folder
 
 
 def _load(
@@ -107,13 +242,17 @@ def _load(
 
 @app.command()
 def validate(
-    data: str = DataOption,
-    on_invalid: OnInvalid = OnInvalidOption,
-    max_invalid_share: float = MaxInvalidShareOption,
+    ctx: typer.Context,
+    data: str | None = DataOption,
+    on_invalid: OnInvalid | None = OnInvalidOption,
+    max_invalid_share: float | None = MaxInvalidShareOption,
     quarantine_dir: Path | None = QuarantineDirOption,
 ) -> None:
     """Check a data source against the data contract; exit non-zero with the problems found."""
-    tables = _load(data, on_invalid, max_invalid_share, quarantine_dir)
+    project = _settings(
+        ctx, data=_data_options(data, on_invalid, max_invalid_share, quarantine_dir)
+    ).project
+    tables = _load(_source_of(project), *_loading_of(project))
     roles = "no roles table" if tables.roles is None else f"{len(tables.roles):,} role spells"
     chapters = (
         "no chapters table" if tables.chapters is None else f"{len(tables.chapters):,} chapters"
@@ -156,7 +295,8 @@ def simulate(
 
 @app.command()
 def features(
-    data: str = DataOption,
+    ctx: typer.Context,
+    data: str | None = DataOption,
     out: Path = typer.Option(..., "--out", "-o", help="Parquet file to write the features to."),
     as_of: str | None = typer.Option(
         None,
@@ -165,8 +305,8 @@ def features(
         "Default: the day after the last observed timestamp.",
     ),
     describe: bool = typer.Option(False, "--describe", help="Also print name -> meaning."),
-    on_invalid: OnInvalid = OnInvalidOption,
-    max_invalid_share: float = MaxInvalidShareOption,
+    on_invalid: OnInvalid | None = OnInvalidOption,
+    max_invalid_share: float | None = MaxInvalidShareOption,
     quarantine_dir: Path | None = QuarantineDirOption,
 ) -> None:
     """Write one row of point-in-time features per member known at --as-of."""
@@ -178,7 +318,10 @@ def features(
 
     if out.is_dir():
         raise ConfigError(f"--out: {out} is a folder; give the path of a .parquet file to write")
-    tables = _load(data, on_invalid, max_invalid_share, quarantine_dir)
+    project = _settings(
+        ctx, data=_data_options(data, on_invalid, max_invalid_share, quarantine_dir)
+    ).project
+    tables = _load(_source_of(project), *_loading_of(project))
     when = parse_as_of(as_of) if as_of else tables.last_observed.normalize() + _one_day()
     with console.status(f"Building features at {when:%Y-%m-%d} ..."):
         frame = build_features(tables, when)
@@ -222,26 +365,16 @@ def _duration(value: str | None, option: str) -> int | None:
         raise ConfigError(f"{option}: {exc}") from exc
 
 
-def _label_config(horizon, readiness_horizon, active_within, core_role,
-                  readiness_active_within=None):
-    from features.labels import LabelConfig
+def _with_readiness_activity(labels, readiness_active_within: str | None):
+    """``labels`` with ``--readiness-active-within`` applied (``none`` = no activity condition)."""
+    from dataclasses import replace
 
-    base = LabelConfig()
     if readiness_active_within is None:
-        ready_within = base.readiness_active_within_days
-    elif readiness_active_within.strip().lower() == "none":
-        ready_within = None
-    else:
-        ready_within = _duration(readiness_active_within, "--readiness-active-within")
-    return LabelConfig(
-        horizon_days=_duration(horizon, "--horizon") or base.horizon_days,
-        active_within_days=_duration(active_within, "--active-within") or base.active_within_days,
-        readiness_horizon_days=(
-            _duration(readiness_horizon, "--readiness-horizon") or base.readiness_horizon_days
-        ),
-        core_role=core_role or base.core_role,
-        readiness_active_within_days=ready_within,
-    )
+        return labels
+    if readiness_active_within.strip().lower() == "none":
+        return replace(labels, readiness_active_within_days=None)
+    days = _duration(readiness_active_within, "--readiness-active-within")
+    return replace(labels, readiness_active_within_days=days)
 
 
 def _targets(target: str) -> list[str] | None:
@@ -255,23 +388,20 @@ def _targets(target: str) -> list[str] | None:
 
 @app.command()
 def train(
-    data: str = DataOption,
+    ctx: typer.Context,
+    data: str | None = DataOption,
     target: str = typer.Option("all", "--target", "-t", help="readiness, disengagement or all."),
     until: str | None = typer.Option(
         None, "--until", help="Newest snapshot date (default: newest with a fully observed label)."
     ),
-    horizon: str = typer.Option("90d", "--horizon", help="Disengagement label window."),
-    readiness_horizon: str = typer.Option(
-        "180d", "--readiness-horizon", help="Readiness label window."
-    ),
-    active_within: str = typer.Option(
-        "90d", "--active-within", help="Disengagement eligibility: active within this window."
-    ),
+    horizon: str | None = HorizonOption,
+    readiness_horizon: str | None = ReadinessHorizonOption,
+    active_within: str | None = ActiveWithinOption,
     every: str | None = typer.Option(None, "--every", help="Spacing of snapshots (e.g. 30d)."),
     snapshots: int | None = typer.Option(
         None, "--snapshots", min=2, help="Snapshots in the training frame (default: as needed)."
     ),
-    core_role: str = typer.Option("ambassador", "--core-role", help="Role readiness predicts."),
+    core_role: str | None = CoreRoleOption,
     readiness_active_within: str | None = typer.Option(
         None, "--readiness-active-within",
         help="Readiness eligibility: active within this window (default 365d; none = no "
@@ -282,18 +412,22 @@ def train(
         help="Above this many member-snapshots, train and evaluate on a hash sample of the "
         "members (default 2,000,000; 0 = every row).",
     ),
-    capacity: float = typer.Option(
-        0.01, "--capacity", help="Outreach capacity as a share of eligible members (k of @k)."
+    capacity: float | None = typer.Option(
+        None, "--capacity",
+        help="Outreach capacity as a share of eligible members (k of @k; default 0.01).",
     ),
-    chapter_top: int = typer.Option(3, "--chapter-top", min=1, help="Candidates per chapter."),
-    tolerance: float = typer.Option(
-        0.0, "--tolerance", min=0.0, help="Allowed shortfall vs the champion on the primary metric."
+    chapter_top: int | None = typer.Option(
+        None, "--chapter-top", min=1, help="Candidates per chapter (default 3)."
+    ),
+    tolerance: float | None = typer.Option(
+        None, "--tolerance", min=0.0,
+        help="Allowed shortfall vs the champion on the primary metric (default 0).",
     ),
     force_promote: bool = typer.Option(
         False, "--force-promote", help="Make the new versions champion whatever the gate says."
     ),
-    on_invalid: OnInvalid = OnInvalidOption,
-    max_invalid_share: float = MaxInvalidShareOption,
+    on_invalid: OnInvalid | None = OnInvalidOption,
+    max_invalid_share: float | None = MaxInvalidShareOption,
     quarantine_dir: Path | None = QuarantineDirOption,
 ) -> None:
     """Train both targets, log runs to MLflow, register challengers and gate promotion.
@@ -308,9 +442,13 @@ def train(
     from models.registry import train_and_register
     from models.train import DEFAULT_SNAPSHOTS
 
-    labels = _label_config(
-        horizon, readiness_horizon, active_within, core_role, readiness_active_within
-    )
+    project = _settings(
+        ctx,
+        data=_data_options(data, on_invalid, max_invalid_share, quarantine_dir),
+        labels=_label_options(core_role, horizon, readiness_horizon, active_within),
+        training={"capacity": capacity, "chapter_top": chapter_top, "tolerance": tolerance},
+    ).project
+    labels = _with_readiness_activity(project.labels.to_label_config(), readiness_active_within)
     frame = None
     if every or snapshots or until or max_frame_rows is not None:
         base = FrameConfig()
@@ -322,12 +460,13 @@ def train(
         )
     configs = {
         t: TrainConfig(
-            target=t, capacity_share=capacity, chapter_top=chapter_top,
-            promotion_tolerance=tolerance,
+            target=t, capacity_share=project.training.capacity,
+            chapter_top=project.training.chapter_top,
+            promotion_tolerance=project.training.tolerance,
         )
         for t in ("readiness", "disengagement")
     }
-    tables = _load(data, on_invalid, max_invalid_share, quarantine_dir)
+    tables = _load(_source_of(project), *_loading_of(project))
     wanted = _targets(target)
     with console.status("Training (frame, backtest, calibration, evaluation) ..."):
         outcomes = train_and_register(
@@ -450,7 +589,8 @@ def _load_models(readiness_model: str, disengagement_model: str):
 
 @app.command()
 def score(
-    data: str = DataOption,
+    ctx: typer.Context,
+    data: str | None = DataOption,
     as_of: str | None = typer.Option(
         None, "--as-of", help="Scoring date (default: the day after the last observed time)."
     ),
@@ -461,12 +601,12 @@ def score(
     disengagement_model: str = typer.Option(
         "champion", "--disengagement-model", help="Alias or version of corecast-disengagement."
     ),
-    capacity: int = typer.Option(3, "--capacity", min=0, help="ready-now slots per chapter."),
-    at_risk: float = typer.Option(0.6, "--at-risk", help="Risk threshold of at-risk segments."),
-    ready_min: float = typer.Option(0.10, "--ready-min", help="Minimum score for ready-now."),
-    nurture_min: float = typer.Option(0.03, "--nurture-min", help="Minimum score for nurture."),
-    on_invalid: OnInvalid = OnInvalidOption,
-    max_invalid_share: float = MaxInvalidShareOption,
+    capacity: int | None = CapacityOption,
+    at_risk: float | None = AtRiskOption,
+    ready_min: float | None = ReadyMinOption,
+    nurture_min: float | None = NurtureMinOption,
+    on_invalid: OnInvalid | None = OnInvalidOption,
+    max_invalid_share: float | None = MaxInvalidShareOption,
     quarantine_dir: Path | None = QuarantineDirOption,
 ) -> None:
     """Score every consenting member; write predictions, chapter report and report.html.
@@ -475,9 +615,15 @@ def score(
     although members are eligible for it, or a model that scored nobody).
     """
     _check_out_folder(out)
-    result = _score(data, as_of, out, readiness_model, disengagement_model,
-                    capacity, at_risk, ready_min, nurture_min,
-                    loading=(on_invalid, max_invalid_share, quarantine_dir))
+    project = _settings(
+        ctx,
+        data=_data_options(data, on_invalid, max_invalid_share, quarantine_dir),
+        segments=_segment_options(capacity, at_risk, ready_min, nurture_min),
+    ).project
+    seg = project.segments
+    result = _score(_source_of(project), as_of, out, readiness_model, disengagement_model,
+                    seg.capacity, seg.at_risk, seg.ready_min, seg.nurture_min,
+                    loading=_loading_of(project), labels=project.labels.to_label_config())
     console.print(f"[green]Scored[/green] {result.meta['members_scored']:,} members at "
                   f"{result.as_of:%Y-%m-%d}; segments: {result.meta['segments']}.")
 
@@ -500,7 +646,8 @@ def _check_out_folder(out: Path) -> Path:
 
 
 def _score(data, as_of, out, readiness_model="champion", disengagement_model="champion",
-           capacity=3, at_risk=0.6, ready_min=0.10, nurture_min=0.03, loading=()):
+           capacity=3, at_risk=0.6, ready_min=0.10, nurture_min=0.03, loading=(),
+           labels=None):
     from serving.report import build_chapter_report, render_report_html, write_report
     from serving.score import (
         ScoringConfig,
@@ -515,6 +662,7 @@ def _score(data, as_of, out, readiness_model="champion", disengagement_model="ch
     ))
     tables = _load(data, *loading)
     readiness, disengagement = _load_models(readiness_model, disengagement_model)
+    _warn_on_other_labels(labels, readiness=readiness, disengagement=disengagement)
     with console.status("Scoring members and explaining scores ..."):
         result = score_members(tables, as_of, readiness, disengagement, config)
     skipped = [t for t, ref in (("readiness", readiness_model),
@@ -536,12 +684,36 @@ def _score(data, as_of, out, readiness_model="champion", disengagement_model="ch
     return result
 
 
+def _warn_on_other_labels(labels, **models) -> None:
+    """Say so when a model was trained with other label settings than the configuration's."""
+    from dataclasses import replace
+
+    from serving.score import model_label_config
+
+    if labels is None:
+        return
+    for target, model in models.items():
+        if model is None:
+            continue
+        trained = model_label_config(model)
+        if replace(trained, readiness_active_within_days=None) != replace(
+            labels, readiness_active_within_days=None
+        ):
+            console.print(
+                f"[yellow]warning:[/yellow] the {target} model (v{model.version}) was trained "
+                f"with {trained.describe()}; the configuration says {labels.describe()}. "
+                "Retrain (corecast train, or corecast run --retrain) to score with it.",
+                highlight=False,
+            )
+
+
 @app.command()
 def push(
+    ctx: typer.Context,
     predictions: Path | None = typer.Option(
         None, "--predictions", "-p", help="predictions.parquet or .csv from `corecast score`."
     ),
-    to: str = typer.Option("csv", "--to", help="hubspot, salesforce, webhook or csv."),
+    to: str | None = ToOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; send nothing."),
     full: bool = typer.Option(False, "--full", help="Send unchanged records too."),
     status: bool = typer.Option(False, "--status", help="Show the ledger and dead letters."),
@@ -558,7 +730,7 @@ def push(
         "(repeatable; default scored_at, as_of, model_versions, run_id; 'none' = every field "
         "counts)."
     ),
-    min_delivered_share: float = MinDeliveredShareOption,
+    min_delivered_share: float | None = MinDeliveredShareOption,
 ) -> None:
     """Push predictions to a CRM (tokens from CORECAST_HUBSPOT_TOKEN etc.), or show --status.
 
@@ -578,6 +750,8 @@ def push(
         return
     if predictions is None:
         raise ConfigError("push: --predictions FILE is required (or use --status)")
+    settings = _settings(ctx, push={"to": to, "min_delivered_share": min_delivered_share})
+    to, min_delivered_share = settings.project.push.to, settings.project.push.min_delivered_share
     options = PushOptions(
         ledger_path=ledger, full=full, dry_run=dry_run, min_delivered_share=min_delivered_share
     )
@@ -826,7 +1000,8 @@ def _print_run(summary: dict, out: Path) -> None:
 
 @app.command()
 def run(
-    data: str = DataOption,
+    ctx: typer.Context,
+    data: str | None = DataOption,
     retrain: bool = typer.Option(
         False, "--retrain", help="Run the monthly job: retrain both targets (gated), then score."
     ),
@@ -836,11 +1011,11 @@ def run(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Output folder (default: <corecast home>/out)."
     ),
-    to: str = typer.Option("csv", "--to", help="csv, hubspot, salesforce, webhook or none."),
+    to: str | None = ToOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan the push only; send nothing."),
     full: bool = typer.Option(False, "--full", help="Push unchanged records too."),
-    capacity: int = typer.Option(3, "--capacity", min=0, help="ready-now slots per chapter."),
-    at_risk: float = typer.Option(0.6, "--at-risk", help="Risk threshold of at-risk segments."),
+    capacity: int | None = CapacityOption,
+    at_risk: float | None = AtRiskOption,
     csv_path: Path | None = typer.Option(
         None, "--csv-path", help="CSV sink file (default: time-stamped files in OUT/crm-exports)."
     ),
@@ -848,9 +1023,14 @@ def run(
     crm_url: str | None = typer.Option(
         None, "--crm-url", help="HubSpot API base URL, Salesforce instance URL or webhook URL."
     ),
-    tolerance: float = typer.Option(
-        0.0, "--tolerance", min=0.0, help="With --retrain: allowed shortfall vs the champion."
+    tolerance: float | None = typer.Option(
+        None, "--tolerance", min=0.0,
+        help="With --retrain: allowed shortfall vs the champion (default 0).",
     ),
+    core_role: str | None = CoreRoleOption,
+    horizon: str | None = HorizonOption,
+    readiness_horizon: str | None = ReadinessHorizonOption,
+    active_within: str | None = ActiveWithinOption,
     force_promote: bool = typer.Option(
         False, "--force-promote", help="With --retrain: promote whatever the gate says."
     ),
@@ -873,37 +1053,34 @@ def run(
         None, "--dask-workers", help="With --dask: worker processes of the local cluster "
         "(default: Dask's choice; not with --dask-address)."
     ),
-    on_invalid: OnInvalid = OnInvalidOption,
-    max_invalid_share: float = MaxInvalidShareOption,
+    on_invalid: OnInvalid | None = OnInvalidOption,
+    max_invalid_share: float | None = MaxInvalidShareOption,
     quarantine_dir: Path | None = QuarantineDirOption,
-    min_delivered_share: float = MinDeliveredShareOption,
+    min_delivered_share: float | None = MinDeliveredShareOption,
 ) -> None:
     """Run the weekly job (or the monthly one with --retrain) once, here, as a Prefect flow.
 
     Exit codes as for push: 0 done; 1 the push delivered less than --min-delivered-share, or the
     CRM stayed unreachable; 2 a usage, configuration or data error; 3 a partial delivery.
     """
-    from pipelines.flows import (
-        check_loading_options,
-        default_out_dir,
-        monthly_flow,
-        weekly_flow,
-    )
+    from pipelines.flows import check_loading_options, default_out_dir, monthly_flow, weekly_flow
     from pipelines.scale import check_dask_options
 
-    data = _password_out_of_parameters(_check_data(data))
-    crm_url = _check_crm_url(crm_url)
+    project = _settings(
+        ctx,
+        data=_data_options(data, on_invalid, max_invalid_share, quarantine_dir),
+        segments=_segment_options(capacity, at_risk, None, None),
+        push=_push_options_given(to, crm_url, omit_field, min_delivered_share),
+        labels=_label_options(core_role, horizon, readiness_horizon, active_within),
+        training={"tolerance": tolerance},
+    ).project
     when = _parse_date(as_of, "--as-of")
-    _check_sink(to)
     check_dask_options(dask, dask_address, partitions, dask_workers)
-    check_loading_options(str(on_invalid), dask)
+    check_loading_options(project.data.on_invalid, dask)
     out = _check_out_folder((out or default_out_dir()).expanduser().resolve())
     parameters = dict(
-        data=data, as_of=when, out=out, to=to, dry_run=dry_run, full=full,
-        chapter_capacity=capacity, at_risk=at_risk, csv_path=csv_path, ledger=ledger,
-        crm_url=crm_url, omit_fields=omit_field or None, on_invalid=str(on_invalid),
-        max_invalid_share=max_invalid_share, min_delivered_share=min_delivered_share,
-        quarantine_dir=quarantine_dir.expanduser().resolve() if quarantine_dir else None,
+        _weekly_parameters(project), as_of=when, out=out, dry_run=dry_run, full=full,
+        csv_path=csv_path, ledger=ledger,
     )
     if dask:
         parameters.update(
@@ -912,7 +1089,8 @@ def run(
         )
     if retrain:
         summary = _run_flow(
-            monthly_flow, **parameters, tolerance=tolerance, force_promote=force_promote
+            monthly_flow, **parameters, **_monthly_parameters(project),
+            force_promote=force_promote,
         )
     else:
         summary = _run_flow(weekly_flow, **parameters)
@@ -928,20 +1106,21 @@ def run(
 
 @app.command()
 def serve(
-    data: str = DataOption,
-    weekly: str = typer.Option(
-        "0 6 * * 1", "--weekly", help="Cron of the weekly job (default: Mondays 06:00)."
+    ctx: typer.Context,
+    data: str | None = DataOption,
+    weekly: str | None = typer.Option(
+        None, "--weekly", help="Cron of the weekly job (default: Mondays 06:00, 0 6 * * 1)."
     ),
-    monthly: str = typer.Option(
-        "0 5 1 * *", "--monthly", help="Cron of the monthly job (default: the 1st, 05:00)."
+    monthly: str | None = typer.Option(
+        None, "--monthly", help="Cron of the monthly job (default: the 1st, 05:00, 0 5 1 * *)."
     ),
-    timezone: str = typer.Option(
-        "UTC", "--timezone", "--tz", help="IANA time zone of both schedules (Europe/Paris)."
+    timezone: str | None = typer.Option(
+        None, "--timezone", "--tz", help="IANA time zone of both schedules (default UTC)."
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Output folder (default: <corecast home>/out)."
     ),
-    to: str = typer.Option("csv", "--to", help="csv, hubspot, salesforce, webhook or none."),
+    to: str | None = ToOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan pushes only; send nothing."),
     crm_url: str | None = typer.Option(
         None, "--crm-url", help="HubSpot API base URL, Salesforce instance URL or webhook URL."
@@ -953,7 +1132,11 @@ def serve(
         4200, "--server-port", help="Port of the local Prefect server started when no "
         "PREFECT_API_URL is set."
     ),
-    min_delivered_share: float = MinDeliveredShareOption,
+    min_delivered_share: float | None = MinDeliveredShareOption,
+    core_role: str | None = CoreRoleOption,
+    horizon: str | None = HorizonOption,
+    readiness_horizon: str | None = ReadinessHorizonOption,
+    active_within: str | None = ActiveWithinOption,
 ) -> None:
     """Register the weekly and monthly deployments with cron schedules and run them when due.
 
@@ -966,21 +1149,21 @@ def serve(
     from pipelines.deploy import build_deployments, check_cron, check_timezone
     from pipelines.flows import default_out_dir
 
+    project = _settings(
+        ctx,
+        data={"source": data},
+        push=_push_options_given(to, crm_url, omit_field, min_delivered_share),
+        labels=_label_options(core_role, horizon, readiness_horizon, active_within),
+        schedule={"weekly": weekly, "monthly": monthly, "timezone": timezone},
+    ).project
+    weekly, monthly = project.schedule.weekly, project.schedule.monthly
+    timezone = project.schedule.timezone
     check_cron(weekly, "--weekly")
     check_cron(monthly, "--monthly")
     check_timezone(timezone)
-    data = _password_out_of_parameters(_check_data(data))
-    crm_url = _check_crm_url(crm_url)
-    _check_sink(to)
     out = (out or default_out_dir()).expanduser().resolve()
-    parameters = {
-        "data": data, "out": str(out), "to": to, "dry_run": dry_run,
-        "min_delivered_share": min_delivered_share,
-    }
-    if crm_url:
-        parameters["crm_url"] = crm_url
-    if omit_field:
-        parameters["omit_fields"] = list(omit_field)
+    parameters = {**_weekly_parameters(project), "out": str(out), "dry_run": dry_run}
+    monthly_parameters = _monthly_parameters(project)
     from pipelines.deploy import local_prefect_server, stop_on_sigterm
 
     # SIGTERM (a supervisor's stop) behaves like Ctrl-C from here on, also in the moment
@@ -990,7 +1173,8 @@ def serve(
         try:
             api = os.environ.get("PREFECT_API_URL")
             if api:
-                _serve(build_deployments, weekly, monthly, timezone, parameters, api)
+                _serve(build_deployments, weekly, monthly, timezone, parameters, api,
+                       monthly_parameters)
                 return
             log = corecast_home() / "prefect" / "server.log"
             console.print(
@@ -999,14 +1183,15 @@ def serve(
             with local_prefect_server(server_port, log) as api:
                 os.environ["PREFECT_API_URL"] = api
                 try:
-                    _serve(build_deployments, weekly, monthly, timezone, parameters, api)
+                    _serve(build_deployments, weekly, monthly, timezone, parameters, api,
+                           monthly_parameters)
                 finally:
                     os.environ.pop("PREFECT_API_URL", None)
         except KeyboardInterrupt:
             console.print("Stopped.")
 
 
-def _serve(build, weekly, monthly, timezone, parameters, api) -> None:
+def _serve(build, weekly, monthly, timezone, parameters, api, monthly_parameters=None) -> None:
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -1023,7 +1208,7 @@ def _serve(build, weekly, monthly, timezone, parameters, api) -> None:
         with temporary_settings(updates={PREFECT_API_URL: api}):
             deployments = build(
                 weekly_cron=weekly, monthly_cron=monthly, timezone=timezone,
-                parameters=parameters,
+                parameters=parameters, monthly_parameters=monthly_parameters,
             )
             ui = api.removesuffix("/api")
             console.print(
@@ -1037,6 +1222,65 @@ def _serve(build, weekly, monthly, timezone, parameters, api) -> None:
         pause_deployments(names, api)
         raise
     pause_deployments(names, api)
+
+
+config_app = typer.Typer(
+    help="The project file (corecast.toml): show the configuration in force, or write one.",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the configuration in force and where each value comes from."""
+    from pipelines.project import SECTIONS
+
+    settings = _settings(ctx)
+    where = settings.path or "none found (defaults apply)"
+    typer.echo(f"# project file: {where}")
+    for section, model in SECTIONS.items():
+        values = getattr(settings.project, section)
+        for key in model.model_fields:
+            value = getattr(values, key)
+            shown = "" if value is None else value
+            if isinstance(value, tuple):
+                shown = ",".join(value)
+            source = settings.source_of(f"{section}.{key}")
+            typer.echo(f"{section}.{key} = {shown}    ({source})")
+
+
+@config_app.command("init")
+def config_init(
+    ctx: typer.Context,
+    data: str | None = DataOption,
+    out: Path = typer.Option(
+        Path("corecast.toml"), "--out", "-o", help="File to write (default ./corecast.toml)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+) -> None:
+    """Write a commented project file proposed from the data it sees (core role, windows)."""
+    from features.errors import ConfigError
+    from features.io import write_text_atomic
+    from pipelines.project import starter_file
+
+    if out.exists() and not force:
+        raise ConfigError(f"--out: {out} exists; pass --force to replace it")
+    project = _settings(ctx, data={"source": data}).project
+    tables = _load(_source_of(project))
+    proposed, notes = _proposal(project, tables, _source_of(project))
+    write_text_atomic(starter_file(proposed, notes), out)
+    console.print(f"[green]Wrote[/green] {out}: check the proposed values, then every command "
+                  "and scheduled run reads it.")
+
+
+def _proposal(project, tables, source: str):
+    """The project with a core role and label windows that fit ``tables``, and why."""
+    from pipelines.project import propose_labels
+
+    labels, notes = propose_labels(tables)
+    data = project.data.model_copy(update={"source": source})
+    return project.model_copy(update={"data": data, "labels": labels}), notes
 
 
 @app.command()
@@ -1099,6 +1343,7 @@ def ui(
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     members: int = typer.Option(20_000, "--members", "-n", min=300, help="Simulated members."),
     years: float = typer.Option(3.0, "--years", min=1.5, help="Simulated years."),
     seed: int = typer.Option(0, "--seed", help="Simulation seed."),
@@ -1130,7 +1375,10 @@ def demo(
         f"{step} Monthly flow: validate, train both targets (MLflow runs, challenger, promotion "
         "gate), score with the champions, chapter report, delta push to a CSV file ..."
     )
-    summary = _run_flow(monthly_flow, data=str(data), out=out, to="csv")
+    project = _demo_project(ctx, data, home / "demo" / "corecast.toml")
+    summary = _run_flow(
+        monthly_flow, **_weekly_parameters(project), **_monthly_parameters(project), out=out
+    )
     elapsed = time.perf_counter() - started
     console.print(f"\n[bold green]Demo finished[/] in {elapsed:.0f} s.")
     _print_run(summary, out)
@@ -1141,9 +1389,23 @@ def demo(
         f"  chapters:     {out / 'chapter_report.csv'}\n"
         f"  CRM exports:  {out / 'crm-exports'}  (one file per push, only what changed)\n"
         f"  MLflow store: {mlflow_tracking_uri()}\n"
+        f"  project file: {home / 'demo' / 'corecast.toml'}  (corecast --config FILE run ...)\n"
         "  MLflow UI:    corecast ui   (then open http://127.0.0.1:5000)\n"
         "  Run again:    make demo   (new challenger, gate decision, delta push)"
     )
+
+
+def _demo_project(ctx: typer.Context, data: Path, path: Path):
+    """The demo's project file (written once, from the simulated data), read back."""
+    from features.io import write_text_atomic
+    from pipelines.project import load_effective, starter_file
+
+    if not path.is_file():
+        base = _settings(ctx, data={"source": str(data)}, push={"to": "csv"}).project
+        proposed, notes = _proposal(base, _load(str(data)), str(data))
+        write_text_atomic(starter_file(proposed, notes), path)
+        console.print(f"[bold cyan]›[/] Wrote the demo's project file {path}")
+    return load_effective(path, {"data": {"source": str(data)}}).project
 
 
 def _same_simulation(folder: Path, members: int, years: float, seed: int) -> bool:

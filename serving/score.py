@@ -71,6 +71,7 @@ __all__ = [
     "finish_scores",
     "check_models",
     "default_as_of",
+    "model_label_config",
     "write_predictions",
     "METHOD_COLUMNS",
     "model_method",
@@ -153,7 +154,8 @@ def _feature_config(model) -> FeatureConfig:
     return FeatureConfig.from_dict(data) if data else FeatureConfig()
 
 
-def _label_config(model) -> LabelConfig:
+def model_label_config(model) -> LabelConfig:
+    """The label settings a loaded model was trained with (the defaults when it does not say)."""
     data = (model.metadata or {}).get("labels")
     return LabelConfig(**data) if data else LabelConfig()
 
@@ -293,7 +295,7 @@ def build_member_part(
                 if n_parts == 1
                 else build_features_partitioned(tables, when, fcfg, n_parts, part)
             )
-        labels = _label_config(model)
+        labels = model_label_config(model)
         if target == "readiness":
             # a rule may rank readiness before anyone holds the core role
             who = select_readiness_eligible(tables, when, labels, allow_no_spells=True)
@@ -437,7 +439,7 @@ def finish_scores(
             out[f"{target}_validated"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
             continue
         if target == "readiness":
-            core_role = _label_config(model).core_role
+            core_role = model_label_config(model).core_role
         texts = pd.concat([r[target] for r in reasons])
         out[f"{target}_score"] = run.scores[target].reindex(out.index)
         out[f"{target}_reasons"] = texts.reindex(out.index).fillna("").astype(object)

@@ -61,7 +61,7 @@ def test_serve_checks_the_data_folder_and_the_sink(tmp_path, data_dir):
     assert isinstance(result.exception, ConfigError)
     assert "does not exist" in str(result.exception)
     result = invoke("serve", "--data", data_dir, "--to", "fax")
-    assert "--to: expected one of csv, hubspot, salesforce, webhook, none" in str(
+    assert "--to: Input should be 'csv', 'hubspot', 'salesforce', 'webhook' or 'none'" in str(
         result.exception
     )
 
@@ -79,10 +79,13 @@ def test_run_rejects_bad_arguments_before_starting_anything(tmp_path, data_dir):
 
 
 def test_bad_flow_parameters_become_a_config_error(data_dir):
+    from pipelines.cli import _run_flow
+    from pipelines.flows import weekly_flow
+
     result = invoke("run", "--data", data_dir, "--at-risk", "1.5")
-    assert isinstance(result.exception, ConfigError)
-    assert "corecast-weekly: invalid parameters" in str(result.exception)
-    assert "at_risk" in str(result.exception)
+    assert result.exit_code == 2 and "--at-risk" in result.output
+    with pytest.raises(ConfigError, match="(?s)corecast-weekly: invalid parameters.*at_risk"):
+        _run_flow(weekly_flow, data=data_dir, at_risk=1.5)
 
 
 def test_ui_refuses_a_port_in_use():
@@ -194,7 +197,7 @@ def test_run_and_serve_keep_a_data_password_out_of_the_stored_flow_parameters(
 
     served = {}
     monkeypatch.setattr("pipelines.cli._serve",
-                        lambda build, w, m, tz, parameters, api: served.update(parameters))
+                        lambda build, w, m, tz, parameters, api, *rest: served.update(parameters))
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     result = invoke("serve", "--data", url, "--min-delivered-share", "0.25")
     assert result.exit_code == 0, result.output

@@ -1,0 +1,368 @@
+"""The project file: one configuration per community, read by every command and both flows.
+
+``corecast.toml`` says once what a community is (its data, the role that marks its core, the label
+windows, the segments, the sink, the schedules), so that a scheduled run trains and scores exactly
+as the same command run by hand. Where a value comes from, weakest first:
+
+1. the default (the home of each default stays where it was: :class:`features.labels.LabelConfig`,
+   :class:`serving.segments.SegmentConfig`, ...);
+2. the project file: ``--config FILE``, else ``$CORECAST_CONFIG``, else ``./corecast.toml``, else
+   ``<corecast home>/corecast.toml`` (none is fine: the defaults apply);
+3. the environment: ``CORECAST_<SECTION>_<KEY>`` (``CORECAST_LABELS_CORE_ROLE=maintainer``);
+4. a command-line option, for one run.
+
+Secrets never go in the file: tokens stay in their environment variables
+(``CORECAST_HUBSPOT_TOKEN`` ...), and a data URL names its password as ``${NAME}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from features.errors import ConfigError
+from features.labels import LabelConfig
+from features.settings import corecast_home
+from models.config import TrainConfig
+from serving.delivery import DEFAULT_MIN_DELIVERED_SHARE
+from serving.segments import SegmentConfig
+
+__all__ = [
+    "FILE_NAME",
+    "CONFIG_ENV",
+    "Project",
+    "Effective",
+    "find_project_file",
+    "load_effective",
+    "starter_file",
+    "propose_labels",
+]
+
+FILE_NAME = "corecast.toml"
+CONFIG_ENV = "CORECAST_CONFIG"
+_ENV_PREFIX = "CORECAST_"
+_LABELS = LabelConfig()
+_SEGMENTS = SegmentConfig()
+_TRAINING = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _days(value: int) -> str:
+    return f"{value}d"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSection(_Section):
+    """Where the community's tables are and what to do with invalid rows."""
+
+    source: str | None = None
+    on_invalid: Literal["strict", "quarantine"] = "strict"
+    max_invalid_share: Share = 0.01
+    quarantine_dir: str | None = None
+
+
+class LabelsSection(_Section):
+    """The community's vocabulary and the label windows (durations: ``90d``, ``12w``, ``1y``)."""
+
+    core_role: str = _LABELS.core_role
+    horizon: str = _days(_LABELS.horizon_days)
+    readiness_horizon: str = _days(_LABELS.readiness_horizon_days)
+    active_within: str = _days(_LABELS.active_within_days)
+
+    @field_validator("horizon", "readiness_horizon", "active_within")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        from features.tables import parse_duration_days
+
+        try:
+            parse_duration_days(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("core_role")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the core role needs a name (the role column's value)")
+        return value
+
+    def to_label_config(self) -> LabelConfig:
+        from features.tables import parse_duration_days
+
+        return LabelConfig(
+            horizon_days=parse_duration_days(self.horizon),
+            readiness_horizon_days=parse_duration_days(self.readiness_horizon),
+            active_within_days=parse_duration_days(self.active_within),
+            core_role=self.core_role,
+        )
+
+
+class TrainingSection(_Section):
+    """How training judges models: outreach capacity (share of eligible members), the gate."""
+
+    capacity: Annotated[float, Field(gt=0.0, le=1.0)] = _TRAINING["capacity_share"]
+    chapter_top: Annotated[int, Field(ge=1)] = _TRAINING["chapter_top"]
+    tolerance: Annotated[float, Field(ge=0.0)] = _TRAINING["promotion_tolerance"]
+
+
+class SegmentsSection(_Section):
+    """How scores become segments: ready-now slots per chapter and thresholds."""
+
+    capacity: Annotated[int, Field(ge=0)] = _SEGMENTS.chapter_capacity
+    at_risk: Share = _SEGMENTS.at_risk
+    ready_min: Share = _SEGMENTS.ready_min
+    nurture_min: Share = _SEGMENTS.nurture_min
+
+
+class PushSection(_Section):
+    """Where scores go (tokens stay in their environment variables)."""
+
+    to: Literal["csv", "hubspot", "salesforce", "webhook", "none"] = "csv"
+    crm_url: str | None = None
+    omit_fields: tuple[str, ...] = ()
+    min_delivered_share: Share = DEFAULT_MIN_DELIVERED_SHARE
+
+
+class ScheduleSection(_Section):
+    """When ``corecast serve`` runs the weekly and monthly jobs."""
+
+    weekly: str = "0 6 * * 1"
+    monthly: str = "0 5 1 * *"
+    timezone: str = "UTC"
+
+
+class Project(_Section):
+    """The whole project file; every section is optional."""
+
+    data: DataSection = DataSection()
+    labels: LabelsSection = LabelsSection()
+    training: TrainingSection = TrainingSection()
+    segments: SegmentsSection = SegmentsSection()
+    push: PushSection = PushSection()
+    schedule: ScheduleSection = ScheduleSection()
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    name: info.annotation for name, info in Project.model_fields.items()
+}
+
+
+@dataclass(frozen=True)
+class Effective:
+    """The configuration in force and where each value came from.
+
+    Attributes:
+        project: The validated values.
+        sources: ``"section.key"`` -> ``default``, ``file``, ``environment`` or ``option``.
+        path: The project file read, if any.
+    """
+
+    project: Project
+    sources: Mapping[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def source_of(self, key: str) -> str:
+        return self.sources.get(key, "default")
+
+
+def find_project_file(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The project file to read: ``explicit``, ``$CORECAST_CONFIG``, ``./corecast.toml`` or the
+    home's ``corecast.toml``; ``None`` when there is none.
+
+    Raises:
+        ConfigError: A file named explicitly (option or variable) does not exist.
+    """
+    named = explicit or os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            where = "--config" if explicit else CONFIG_ENV
+            raise ConfigError(f"{where}: the project file {path} does not exist")
+        return path
+    for candidate in (Path.cwd() / FILE_NAME, corecast_home(create=False) / FILE_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _from_environment() -> dict[str, dict[str, str]]:
+    """``CORECAST_<SECTION>_<KEY>`` values, by section and key (known sections only)."""
+    found: dict[str, dict[str, str]] = {}
+    for section, model in SECTIONS.items():
+        for key in model.model_fields:
+            value = os.environ.get(f"{_ENV_PREFIX}{section.upper()}_{key.upper()}")
+            if value is None:
+                continue
+            if key == "omit_fields":  # a list: comma-separated in a variable
+                value = tuple(v.strip() for v in value.split(",") if v.strip())
+            found.setdefault(section, {})[key] = value
+    return found
+
+
+#: Command-line options whose name is not ``--<key>``.
+_OPTION_NAMES = {"data.source": "--data"}
+
+
+def _place(key: str, sources: Mapping[str, str], path: Path | None) -> str:
+    """Where a value came from, as a user would look for it."""
+    source = sources.get(key)
+    if source == "option":
+        return _OPTION_NAMES.get(key, "--" + key.split(".")[-1].replace("_", "-"))
+    if source == "environment":
+        return _ENV_PREFIX + key.replace(".", "_").upper()
+    return f"{path}: {key}" if path else key
+
+
+def _error_text(exc: ValidationError, sources: Mapping[str, str], path: Path | None) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            section = str(error["loc"][0])
+            known = SECTIONS.get(section)
+            allowed = sorted(known.model_fields) if known and len(error["loc"]) > 1 else sorted(
+                SECTIONS
+            )
+            message = f"unknown key; allowed: {', '.join(allowed)}"
+        if error["type"] != "extra_forbidden" and "input" in error:
+            message += f" (got {error['input']!r})"
+        lines.append(f"{_place(key, sources, path)}: {message}")
+    return "\n".join(lines)
+
+
+def _merge(layers: list[tuple[str, Mapping[str, Mapping[str, Any]]]]) -> tuple[dict, dict]:
+    """Merge ``(source, {section: {key: value}})`` layers, later ones winning."""
+    merged: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str] = {}
+    for source, layer in layers:
+        for section, values in layer.items():
+            if not isinstance(values, Mapping):
+                merged[section] = values  # validation names it
+                continue
+            for key, value in values.items():
+                if value is None:
+                    continue
+                merged.setdefault(section, {})[key] = value
+                sources[f"{section}.{key}"] = source
+    return merged, sources
+
+
+def load_effective(
+    explicit: str | os.PathLike | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Effective:
+    """The configuration in force: defaults < project file < environment < ``options``.
+
+    Args:
+        explicit: The ``--config`` option (``None``: look for a file, see the module docstring).
+        options: Command-line values by section and key (``None`` values are not given).
+
+    Raises:
+        ConfigError: The file or a value is invalid; the message names the file (or variable
+            or option) and the key, with the allowed values.
+    """
+    path = find_project_file(explicit)
+    layers = [("file", _read_file(path))] if path else []
+    layers += [("environment", _from_environment()), ("option", options or {})]
+    merged, sources = _merge(layers)
+    try:
+        project = Project.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_error_text(exc, sources, path)) from None
+    return Effective(project=project, sources=sources, path=path)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def starter_file(project: Project, notes: Mapping[str, str]) -> str:
+    """A commented ``corecast.toml`` with every key of ``project``; ``notes["section.key"]``
+    explains a proposed value, and keys left at ``None`` are written commented out."""
+    lines = [
+        "# corecast project file: one configuration for every command and scheduled run.",
+        "# Command-line options override it for one run; CORECAST_<SECTION>_<KEY> variables",
+        "# override it too. Secrets never go here: tokens stay in their environment variables.",
+    ]
+    for section, model in SECTIONS.items():
+        about = (model.__doc__ or "").strip().splitlines()[0].replace("``", "")
+        lines += ["", f"[{section}]", f"# {about}"]
+        values = getattr(project, section)
+        for key in model.model_fields:
+            value = getattr(values, key)
+            note = notes.get(f"{section}.{key}")
+            if note:
+                lines.append(f"# {note}")
+            if value is None:
+                lines.append(f"# {key} = ")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _window(days: int) -> str:
+    return f"{max(int(days), 7)}d"
+
+
+def propose_labels(tables) -> tuple[LabelsSection, dict[str, str]]:
+    """A core role and label windows that fit a community's tables, with the reason of each.
+
+    The core role is the default one when the roles table has it, else the role with the most
+    spells. A label window needs
+    history after the first snapshots: with less than a year of activity the windows shrink to a
+    sixth (disengagement) and a third (readiness) of it, so that training has labelled
+    snapshots to learn from.
+    """
+    notes: dict[str, str] = {}
+    values: dict[str, str] = {}
+    roles = tables.roles
+    if roles is not None and len(roles):
+        counts = roles["role"].astype(str).value_counts()
+        chosen = _LABELS.core_role if _LABELS.core_role in counts.index else str(counts.index[0])
+        values["core_role"] = chosen
+        why = "the default role, found" if chosen == _LABELS.core_role else "the most frequent role"
+        notes["labels.core_role"] = (
+            f"{why} in the roles table ({int(counts[chosen])} spells; roles seen: "
+            f"{', '.join(map(str, counts.index[:5]))})"
+        )
+    else:
+        notes["labels.core_role"] = "no roles table: readiness will be ranked by a rule"
+    span = int((tables.last_observed - tables.first_observed).days)
+    if span < 365:
+        values["horizon"] = values["active_within"] = _window(span // 6)
+        values["readiness_horizon"] = _window(span // 3)
+        notes["labels.horizon"] = (
+            f"{span} days of history: windows shortened so that training finds labelled "
+            "snapshots; lengthen them as the history grows"
+        )
+    else:
+        notes["labels.horizon"] = f"{span} days of history: the default windows fit"
+    return LabelsSection(**values), notes

@@ -1,0 +1,199 @@
+"""The project file: precedence, validation, discovery, the starter file, and its readers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.errors import ConfigError
+from features.labels import LabelConfig
+from pipelines.cli import app
+from pipelines.project import Project, load_effective, propose_labels, starter_file
+
+runner = CliRunner()
+
+FILE = """
+[data]
+source = "{source}"
+
+[labels]
+core_role = "maintainer"
+horizon = "60d"
+readiness_horizon = "1y"
+
+[segments]
+at_risk = 0.7
+
+[schedule]
+weekly = "0 7 * * 2"
+timezone = "Europe/Paris"
+"""
+
+
+@pytest.fixture
+def project_file(tmp_path, monkeypatch, isolated_home):
+    for name in ("CORECAST_CONFIG", "CORECAST_LABELS_HORIZON", "CORECAST_SEGMENTS_AT_RISK"):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    path = tmp_path / "corecast.toml"
+    path.write_text(FILE.format(source=data))
+    return path
+
+
+def test_defaults_then_file_then_environment_then_option(project_file, monkeypatch):
+    monkeypatch.setenv("CORECAST_LABELS_HORIZON", "120d")
+    monkeypatch.setenv("CORECAST_SEGMENTS_AT_RISK", "0.8")
+    settings = load_effective(project_file, {"labels": {"horizon": "30d", "core_role": None}})
+    p = settings.project
+    assert (p.labels.core_role, p.labels.readiness_horizon) == ("maintainer", "1y")  # file
+    assert p.labels.horizon == "30d" and p.segments.at_risk == 0.8  # option, environment
+    assert p.labels.active_within == "90d" and p.segments.capacity == 3  # defaults
+    assert settings.source_of("labels.horizon") == "option"
+    assert settings.source_of("segments.at_risk") == "environment"
+    assert settings.source_of("labels.core_role") == "file"
+    assert settings.source_of("segments.capacity") == "default"
+    labels = p.labels.to_label_config()
+    assert (labels.horizon_days, labels.readiness_horizon_days) == (30, 365)
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("[labels]\ncore_rol = 'x'\n", "labels.core_rol: unknown key; allowed: active_within, "
+     "core_role, horizon, readiness_horizon"),
+    ("[label]\ncore_role = 'x'\n", "label: unknown key; allowed: data, labels, push, schedule, "
+     "segments, training"),
+    ("[segments]\nat_risk = 1.5\n", "segments.at_risk: Input should be less than or equal to 1 "
+     "(got 1.5)"),
+    ("[labels]\nhorizon = 'soon'\n", "labels.horizon: Value error"),
+    ("[push]\nto = 'fax'\n", "push.to: Input should be 'csv', 'hubspot', 'salesforce', "
+     "'webhook' or 'none' (got 'fax')"),
+    ("[labels\n", "not valid TOML"),
+])
+def test_every_mistake_names_the_file_and_the_key(tmp_path, isolated_home, text, said):
+    path = tmp_path / "corecast.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_effective(path)
+    message = " ".join(str(info.value).split())
+    assert str(path) in message and said in message
+
+
+def test_a_bad_value_from_the_environment_or_an_option_names_it(tmp_path, isolated_home,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CORECAST_SEGMENTS_AT_RISK", "lots")
+    with pytest.raises(ConfigError, match="CORECAST_SEGMENTS_AT_RISK: Input should be a valid"):
+        load_effective()
+    monkeypatch.delenv("CORECAST_SEGMENTS_AT_RISK")
+    with pytest.raises(ConfigError, match="--horizon: Value error"):
+        load_effective(None, {"labels": {"horizon": "-3d"}})
+
+
+def test_the_file_is_found_by_option_variable_folder_then_home(tmp_path, isolated_home,
+                                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CORECAST_CONFIG", raising=False)
+    assert load_effective().path is None  # none anywhere: the defaults
+    home_file = isolated_home / "corecast.toml"
+    home_file.write_text("[labels]\ncore_role = 'home'\n")
+    assert load_effective().project.labels.core_role == "home"
+    (tmp_path / "corecast.toml").write_text("[labels]\ncore_role = 'here'\n")
+    assert load_effective().project.labels.core_role == "here"
+    named = tmp_path / "other.toml"
+    named.write_text("[labels]\ncore_role = 'named'\n")
+    monkeypatch.setenv("CORECAST_CONFIG", str(named))
+    assert load_effective().path == named
+    explicit = tmp_path / "explicit.toml"
+    explicit.write_text("[labels]\ncore_role = 'explicit'\n")
+    assert load_effective(explicit).project.labels.core_role == "explicit"
+    with pytest.raises(ConfigError, match="--config: the project file .*missing.toml"):
+        load_effective(tmp_path / "missing.toml")
+    monkeypatch.setenv("CORECAST_CONFIG", str(tmp_path / "gone.toml"))
+    with pytest.raises(ConfigError, match="CORECAST_CONFIG: the project file"):
+        load_effective()
+
+
+def test_the_starter_file_reads_back_as_the_project_it_was_written_from(tmp_path,
+                                                                       isolated_home):
+    project = Project.model_validate({"labels": {"core_role": "maintainer", "horizon": "30d"},
+                                      "push": {"omit_fields": ["reasons"]}})
+    path = tmp_path / "corecast.toml"
+    path.write_text(starter_file(project, {"labels.core_role": "the most frequent role"}))
+    assert load_effective(path).project == project
+    assert "# the most frequent role" in path.read_text()
+
+
+def test_proposed_labels_follow_the_roles_and_the_length_of_the_history():
+    roles = pd.DataFrame({"role": ["maintainer", "maintainer", "triager"]})
+    short = SimpleNamespace(roles=roles, first_observed=pd.Timestamp("2024-01-01"),
+                            last_observed=pd.Timestamp("2024-07-01"))  # 182 days
+    labels, notes = propose_labels(short)
+    assert labels.core_role == "maintainer" and "2 spells" in notes["labels.core_role"]
+    with_default = SimpleNamespace(**{**vars(short), "roles": pd.DataFrame(
+        {"role": ["organizer", "organizer", "ambassador"]})})
+    assert propose_labels(with_default)[0].core_role == "ambassador"  # the default, when there
+    # a sixth and a third of 182 days
+    assert (labels.horizon, labels.active_within, labels.readiness_horizon) == (
+        "30d", "30d", "60d")
+    long = SimpleNamespace(roles=None, first_observed=pd.Timestamp("2020-01-01"),
+                           last_observed=pd.Timestamp("2024-01-01"))
+    labels, notes = propose_labels(long)
+    assert labels == Project().labels and "no roles table" in notes["labels.core_role"]
+
+
+def test_serve_and_run_take_their_parameters_from_the_file(project_file, monkeypatch):
+    served = {}
+
+    def fake_serve(build, weekly, monthly, timezone, parameters, api, monthly_parameters=None):
+        served.update(weekly=weekly, monthly=monthly, timezone=timezone,
+                      parameters=parameters, monthly_parameters=monthly_parameters)
+
+    monkeypatch.setattr("pipelines.cli._serve", fake_serve)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    result = runner.invoke(app, ["--config", str(project_file), "serve"])
+    assert result.exit_code == 0, result.output
+    assert (served["weekly"], served["monthly"], served["timezone"]) == (
+        "0 7 * * 2", "0 5 1 * *", "Europe/Paris")
+    assert served["parameters"]["at_risk"] == 0.7
+    assert served["parameters"]["data"] == str(project_file.parent / "data")
+    assert served["monthly_parameters"] == {
+        "core_role": "maintainer", "horizon_days": 60, "readiness_horizon_days": 365,
+        "active_within_days": 90, "capacity_share": 0.01, "chapter_top": 3, "tolerance": 0.0,
+    }
+
+    ran = {}
+
+    def fake_run_flow(flow, **parameters):
+        ran.update(parameters, flow=flow.name)
+        return {"training": [], "weekly": {"as_of": "2024-03-02", "members_scored": 1,
+                                           "models": {}, "segments": {}, "push": None}}
+
+    monkeypatch.setattr("pipelines.cli._run_flow", fake_run_flow)
+    result = runner.invoke(app, ["--config", str(project_file), "run", "--retrain",
+                                 "--core-role", "steward", "--out", str(project_file.parent)])
+    assert result.exit_code == 0, result.output
+    assert ran["flow"] == "corecast-monthly" and ran["core_role"] == "steward"  # the option
+    assert ran["horizon_days"] == 60 and ran["at_risk"] == 0.7  # the file
+
+
+def test_scoring_with_a_model_trained_on_other_labels_says_so(capsys):
+    from pipelines.cli import _warn_on_other_labels
+
+    trained = {"core_role": "ambassador", "horizon_days": 90, "active_within_days": 90,
+               "readiness_horizon_days": 180, "readiness_active_within_days": 365}
+    model = SimpleNamespace(metadata={"labels": trained}, version="4")
+    _warn_on_other_labels(LabelConfig(), readiness=model, disengagement=None)
+    assert "warning" not in capsys.readouterr().err
+    _warn_on_other_labels(LabelConfig(core_role="maintainer"), readiness=model)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "the readiness model (v4) was trained with core role ambassador" in said
+    assert "the configuration says core role maintainer" in said
+
+
+def test_the_label_fingerprint_tells_label_settings_apart():
+    assert LabelConfig().fingerprint() == LabelConfig().fingerprint()
+    assert LabelConfig(core_role="maintainer").fingerprint() != LabelConfig().fingerprint()
+    assert len(LabelConfig().fingerprint()) == 12
