@@ -835,6 +835,16 @@ def write_report(path: Path, command: str, blocks: Sequence[str], seconds: float
         fh.write("\n".join(lines) + "\n")
 
 
+def publish(path: Path, module: str, argv: Sequence[str], blocks: Sequence[str], seconds: float,
+            title: str = "Real data and small communities") -> None:
+    """Append the blocks to ``path`` (:func:`write_report`) and print them."""
+    command = f"python -m {module} {shlex.join(argv)}".strip()
+    write_report(path, command, blocks, seconds, title=title)
+    for block in blocks:
+        print("\n" + block)
+    print(f"\nAppended to {path}")
+
+
 def _parser() -> argparse.ArgumentParser:
     """The command-line options (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -881,11 +891,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print("Feature families ...", flush=True)
         blocks += family_blocks(None if args.skip_scipy else load_tables(str(args.data)))
-    command = "python -m benchmarks.bench_realdata " + shlex.join(argv)
-    write_report(args.out, command.strip(), blocks, time.perf_counter() - t0)
-    for block in blocks:
-        print("\n" + block)
-    print(f"\nAppended to {args.out}")
+    publish(args.out, "benchmarks.bench_realdata", argv, blocks, time.perf_counter() - t0)
     return 0
 
 

@@ -30,7 +30,6 @@ Figures are appended to ``benchmarks/results/realdata_ceiling.md`` (``--out`` to
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 import warnings
@@ -54,7 +53,7 @@ from benchmarks.bench_realdata import (
     TARGETS,
     markdown_table,
     protocol_dates,
-    write_report,
+    publish,
 )
 from features.labels import label_horizon_days
 from features.tables import Tables
@@ -224,12 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     tables = load_tables(str(args.data))
     blocks = [table(t, judge_target(tables, t, list(PROTOCOL_YEARS))) for t in args.targets]
-    command = "python -m benchmarks.bench_realdata_ceiling " + shlex.join(argv)
-    write_report(args.out, command.strip(), blocks, time.perf_counter() - t0,
-                 title="SciPy: plain models on hand-built features")
-    for block in blocks:
-        print("\n" + block)
-    print(f"\nAppended to {args.out}")
+    publish(args.out, "benchmarks.bench_realdata_ceiling", argv, blocks,
+            time.perf_counter() - t0, title="SciPy: plain models on hand-built features")
     return 0
 
 
