@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from serving.report_html import hide_emails
-from serving.score import model_method
+from serving.score import model_label_config, model_method
 
 __all__ = [
     "DEFAULT_MLFLOW_UI_URL",
@@ -274,10 +274,12 @@ def build_weekly_markdown(
         aliases = ", ".join(model.aliases) or "no alias"
         version_url = mlflow_model_url(ui_url, name, model.version)
         method, validated = model_method(model)
+        labels = model_label_config(model)
         model_lines.append(
             f"- {target}: [{name} v{model.version}]({version_url}) ({aliases}; "
             f"{method_text(method, validated)}) - "
-            f"[training run]({mlflow_run_url(ui_url, model.run_id)})"
+            f"[training run]({mlflow_run_url(ui_url, model.run_id)}); trained with "
+            f"{_text(labels.describe())} (labels fingerprint `{labels.fingerprint()}`)"
         )
     candidates = build_top_candidates(predictions, chapters, top)
     parts = [

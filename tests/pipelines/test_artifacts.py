@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from features.labels import LabelConfig
 from pipelines.artifacts import (
     build_chapter_rows,
     build_top_candidates,
@@ -137,7 +138,11 @@ def test_training_markdown_lists_metrics_gate_and_run_links():
 def test_weekly_markdown_summarises_window_segments_models_candidates_and_push():
     preds = predictions()
     result = SimpleNamespace(predictions=preds, as_of=T)
-    model = SimpleNamespace(version="3", aliases=("champion",), run_id="r3")
+    labels = {"core_role": "maintainer", "horizon_days": 365, "active_within_days": 365,
+              "readiness_horizon_days": 730, "readiness_active_within_days": 365}
+    model = SimpleNamespace(version="3", aliases=("champion",), run_id="r3",
+                            metadata={"labels": labels})
+    fingerprint = LabelConfig(**labels).fingerprint()
     report = SimpleNamespace(
         kind="csv", dry_run=False, total=7, new=2, changed=1, retried=0, unchanged=4,
         to_send=3, sent=3, failed=0, pending=0, seconds=0.25,
@@ -155,6 +160,8 @@ def test_weekly_markdown_summarises_window_segments_models_candidates_and_push()
     assert (
         "- readiness: [corecast-readiness v3](http://127.0.0.1:5000/#/models/corecast-readiness/"
         "versions/3) (champion; model, validated) - [training run](http://127.0.0.1:5000/#/runs/r3)"
+        "; trained with core role maintainer, readiness window 730 days, disengagement window "
+        f"365 days (active within 365 days) (labels fingerprint `{fingerprint}`)"
     ) in text
     assert "- disengagement: not scored (no model)" in text
     assert "→ 3 to send" in text and "- push result: 3 sent, 0 failed, 0 pending" in text
