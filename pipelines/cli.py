@@ -9,7 +9,6 @@ and exit with status 2; nothing is half-written because every writer is atomic.
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -156,40 +155,21 @@ def _push_options_given(to, crm_url, omit_field, min_delivered_share) -> dict:
 
 
 def _weekly_parameters(project) -> dict:
-    """The flow parameters both jobs share, from the configuration in force (secrets moved to
-    the environment, a CRM URL with credentials refused)."""
-    data, push, seg = project.data, project.push, project.segments
-    _check_sink(push.to)
+    """The flow parameters both jobs share (:func:`pipelines.project.weekly_parameters`), with
+    the data source checked and its secrets moved to the environment."""
+    from pipelines.project import weekly_parameters
+
+    _check_sink(project.push.to)
     return {
+        **weekly_parameters(project),
         "data": _password_out_of_parameters(_source_of(project)),
-        "to": push.to,
-        "crm_url": _check_crm_url(push.crm_url),
-        "omit_fields": list(push.omit_fields) or None,
-        "min_delivered_share": push.min_delivered_share,
-        "chapter_capacity": seg.capacity,
-        "at_risk": seg.at_risk,
-        "ready_min": seg.ready_min,
-        "nurture_min": seg.nurture_min,
-        "on_invalid": data.on_invalid,
-        "max_invalid_share": data.max_invalid_share,
-        "quarantine_dir": (
-            Path(data.quarantine_dir).expanduser().resolve() if data.quarantine_dir else None
-        ),
     }
 
 
 def _monthly_parameters(project) -> dict:
-    """The monthly job's own parameters (labels and training), from the configuration."""
-    labels = project.labels.to_label_config()
-    return {
-        "core_role": labels.core_role,
-        "horizon_days": labels.horizon_days,
-        "readiness_horizon_days": labels.readiness_horizon_days,
-        "active_within_days": labels.active_within_days,
-        "capacity_share": project.training.capacity,
-        "chapter_top": project.training.chapter_top,
-        "tolerance": project.training.tolerance,
-    }
+    from pipelines.project import monthly_parameters
+
+    return monthly_parameters(project)
 
 
 def _source_of(project) -> str:
@@ -839,10 +819,6 @@ def _check_data(data: str) -> str:
     return str(folder.resolve())
 
 
-#: Query keys of a URL that hold a credential.
-_SECRET_QUERY_KEY = re.compile(r"pass|pwd|secret|token|key|signature|sig$|auth", re.IGNORECASE)
-
-
 def _password_out_of_parameters(data: str) -> str:
     """A data URL's literal password moves to an environment variable of this process.
 
@@ -861,29 +837,6 @@ def _password_out_of_parameters(data: str) -> str:
             "of this process), not among the parameters Prefect stores."
         )
     return data
-
-
-def _check_crm_url(crm_url: str | None) -> str | None:
-    """Refuse a --crm-url carrying a credential: Prefect would store it with the parameters."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    from features.errors import ConfigError
-
-    if not crm_url:
-        return crm_url
-    parts = urlsplit(crm_url)
-    secret_keys = [k for k, _ in parse_qsl(parts.query) if _SECRET_QUERY_KEY.search(k)]
-    if parts.password is not None or secret_keys:
-        where = "a password (user:password@)" if parts.password is not None else (
-            f"a secret query value ({', '.join(secret_keys)})"
-        )
-        raise ConfigError(
-            f"--crm-url carries {where}, which Prefect would store with the run's parameters; "
-            "give credentials through the environment instead (CORECAST_HUBSPOT_TOKEN, "
-            "CORECAST_SALESFORCE_TOKEN, CORECAST_WEBHOOK_SECRET, or the whole webhook URL in "
-            "CORECAST_WEBHOOK_URL)"
-        )
-    return crm_url
 
 
 def _run_flow(flow, **parameters):
@@ -1077,10 +1030,10 @@ def run(
     when = _parse_date(as_of, "--as-of")
     check_dask_options(dask, dask_address, partitions, dask_workers)
     check_loading_options(project.data.on_invalid, dask)
-    out = _check_out_folder((out or default_out_dir()).expanduser().resolve())
-    parameters = dict(
-        _weekly_parameters(project), as_of=when, out=out, dry_run=dry_run, full=full,
-        csv_path=csv_path, ledger=ledger,
+    parameters = _weekly_parameters(project)
+    out = _check_out_folder((out or parameters["out"] or default_out_dir()).expanduser().resolve())
+    parameters.update(
+        as_of=when, out=out, dry_run=dry_run, full=full, csv_path=csv_path, ledger=ledger
     )
     if dask:
         parameters.update(
@@ -1161,8 +1114,9 @@ def serve(
     check_cron(weekly, "--weekly")
     check_cron(monthly, "--monthly")
     check_timezone(timezone)
-    out = (out or default_out_dir()).expanduser().resolve()
-    parameters = {**_weekly_parameters(project), "out": str(out), "dry_run": dry_run}
+    parameters = _weekly_parameters(project)
+    out = (out or parameters["out"] or default_out_dir()).expanduser().resolve()
+    parameters.update(out=str(out), dry_run=dry_run)
     monthly_parameters = _monthly_parameters(project)
     from pipelines.deploy import local_prefect_server, stop_on_sigterm
 
@@ -1376,9 +1330,8 @@ def demo(
         "gate), score with the champions, chapter report, delta push to a CSV file ..."
     )
     project = _demo_project(ctx, data, home / "demo" / "corecast.toml")
-    summary = _run_flow(
-        monthly_flow, **_weekly_parameters(project), **_monthly_parameters(project), out=out
-    )
+    parameters = {**_weekly_parameters(project), **_monthly_parameters(project), "out": out}
+    summary = _run_flow(monthly_flow, **parameters)
     elapsed = time.perf_counter() - started
     console.print(f"\n[bold green]Demo finished[/] in {elapsed:.0f} s.")
     _print_run(summary, out)

@@ -25,6 +25,7 @@ server started for the process; with it, runs are recorded on that server.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -52,6 +53,8 @@ __all__ = [
     "push_flow",
     "weekly_flow",
     "monthly_flow",
+    "weekly_from_project",
+    "monthly_from_project",
     "default_out_dir",
     "check_loading_options",
 ]
@@ -713,3 +716,48 @@ def monthly_flow(
         **loading,
     )
     return {"training": training, "weekly": weekly}
+
+
+def _project_parameters(config: str, monthly: bool) -> dict:
+    """A job's parameters from the project file ``config``, read now (edits apply to the next
+    run); a literal password of the data source goes to the environment, not to the stored
+    parameters of the run it starts."""
+    from features.contract import password_to_environment
+    from features.errors import ConfigError
+    from pipelines.project import load_effective, monthly_parameters, weekly_parameters
+
+    project = load_effective(config).project
+    if not project.data.source:
+        raise ConfigError(f"{config}: data.source is not set (the folder or URL of the tables)")
+    parameters = weekly_parameters(project)
+    parameters["data"], secrets = password_to_environment(parameters["data"])
+    os.environ.update(secrets)
+    if monthly:
+        parameters.update(monthly_parameters(project))
+    return parameters
+
+
+@flow(name="corecast-weekly-from-project", persist_result=False)
+def weekly_from_project(config: str) -> dict:
+    """The weekly job with every setting read from a project file when the run starts.
+
+    For deployments (``prefect.yaml``): the file is the one place to change, and each run
+    reads it anew. Same result as :func:`weekly_flow` with those settings.
+
+    Args:
+        config: Path of the project file (``corecast.toml``) on the machine that runs the flow.
+    """
+    _prepare()
+    return weekly_flow(**_project_parameters(config, monthly=False))
+
+
+@flow(name="corecast-monthly-from-project", persist_result=False)
+def monthly_from_project(config: str) -> dict:
+    """The monthly job (retrain with the file's core role and windows, then the weekly job)
+    with every setting read from a project file when the run starts.
+
+    Args:
+        config: Path of the project file (``corecast.toml``) on the machine that runs the flow.
+    """
+    _prepare()
+    return monthly_flow(**_project_parameters(config, monthly=True))

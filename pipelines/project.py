@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ __all__ = [
     "load_effective",
     "starter_file",
     "propose_labels",
+    "weekly_parameters",
+    "monthly_parameters",
+    "check_crm_url",
 ]
 
 FILE_NAME = "corecast.toml"
@@ -63,9 +67,10 @@ class _Section(BaseModel):
 
 
 class DataSection(_Section):
-    """Where the community's tables are and what to do with invalid rows."""
+    """Where the community's tables are, where outputs go, and what to do with invalid rows."""
 
     source: str | None = None
+    out: str | None = None
     on_invalid: Literal["strict", "quarantine"] = "strict"
     max_invalid_share: Share = 0.01
     quarantine_dir: str | None = None
@@ -366,3 +371,72 @@ def propose_labels(tables) -> tuple[LabelsSection, dict[str, str]]:
     else:
         notes["labels.horizon"] = f"{span} days of history: the default windows fit"
     return LabelsSection(**values), notes
+
+
+#: Query keys of a URL that hold a credential.
+_SECRET_QUERY_KEY = re.compile(r"pass|pwd|secret|token|key|signature|sig$|auth", re.IGNORECASE)
+
+
+def check_crm_url(crm_url: str | None) -> str | None:
+    """Refuse a CRM URL carrying a credential: Prefect would store it with the parameters.
+
+    Raises:
+        ConfigError: The URL has a password (``user:password@``) or a secret query value.
+    """
+    from urllib.parse import parse_qsl, urlsplit
+
+    if not crm_url:
+        return crm_url
+    parts = urlsplit(crm_url)
+    secret_keys = [k for k, _ in parse_qsl(parts.query) if _SECRET_QUERY_KEY.search(k)]
+    if parts.password is not None or secret_keys:
+        where = "a password (user:password@)" if parts.password is not None else (
+            f"a secret query value ({', '.join(secret_keys)})"
+        )
+        raise ConfigError(
+            f"--crm-url (push.crm_url) carries {where}, which Prefect would store with the "
+            "run's parameters; give credentials through the environment instead "
+            "(CORECAST_HUBSPOT_TOKEN, CORECAST_SALESFORCE_TOKEN, CORECAST_WEBHOOK_SECRET, or the "
+            "whole webhook URL in CORECAST_WEBHOOK_URL)"
+        )
+    return crm_url
+
+
+def weekly_parameters(project: Project) -> dict[str, Any]:
+    """The parameters of the weekly job (and the monthly job's weekly part) from a project.
+
+    ``data`` is the source as written (the caller moves a literal password out of it); a CRM URL
+    with credentials is refused.
+    """
+    data, push, seg = project.data, project.push, project.segments
+    return {
+        "data": data.source,
+        "out": Path(data.out).expanduser().resolve() if data.out else None,
+        "to": push.to,
+        "crm_url": check_crm_url(push.crm_url),
+        "omit_fields": list(push.omit_fields) or None,
+        "min_delivered_share": push.min_delivered_share,
+        "chapter_capacity": seg.capacity,
+        "at_risk": seg.at_risk,
+        "ready_min": seg.ready_min,
+        "nurture_min": seg.nurture_min,
+        "on_invalid": data.on_invalid,
+        "max_invalid_share": data.max_invalid_share,
+        "quarantine_dir": (
+            Path(data.quarantine_dir).expanduser().resolve() if data.quarantine_dir else None
+        ),
+    }
+
+
+def monthly_parameters(project: Project) -> dict[str, Any]:
+    """The monthly job's own parameters (labels and training) from a project."""
+    labels = project.labels.to_label_config()
+    return {
+        "core_role": labels.core_role,
+        "horizon_days": labels.horizon_days,
+        "readiness_horizon_days": labels.readiness_horizon_days,
+        "active_within_days": labels.active_within_days,
+        "capacity_share": project.training.capacity,
+        "chapter_top": project.training.chapter_top,
+        "tolerance": project.training.tolerance,
+    }

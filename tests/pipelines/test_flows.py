@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def _artifacts(client, flow_run_id) -> dict[str, list]:
 @pytest.mark.slow
 def test_monthly_then_weekly_then_monthly_again(prefect_harness, community, tmp_path):
     from models.registry import list_model_versions
-    from pipelines.flows import monthly_flow, weekly_flow
+    from pipelines.flows import monthly_flow
 
     out = tmp_path / "out"
     common = {"out": out, "to": "csv", "omit_fields": VOLATILE}
@@ -131,8 +132,16 @@ def test_monthly_then_weekly_then_monthly_again(prefect_harness, community, tmp_
     assert not [e for e in emails[:500] if any(e in text for text in texts)]
     assert "@" not in markdown
 
-    # 2. Weekly alone with the same champions: nothing changed, nothing sent, no new file.
-    again = weekly_flow(community, **common)
+    # 2. Weekly alone with the same champions, as a deployment runs it: every setting read
+    #    from a project file when the run starts. Nothing changed, nothing sent, no new file.
+    from pipelines.flows import weekly_from_project
+
+    project_file = tmp_path / "corecast.toml"
+    project_file.write_text(
+        f'[data]\nsource = "{community}"\nout = "{out}"\n\n'
+        f"[push]\nto = \"csv\"\nomit_fields = {json.dumps(VOLATILE)}\n"
+    )
+    again = weekly_from_project(str(project_file))
     assert again["models"] == {"readiness": "1", "disengagement": "1"}
     assert again["push"]["unchanged"] == len(predictions)
     assert again["push"]["sent"] == 0 and again["push"]["files"] == []

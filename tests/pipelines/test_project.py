@@ -197,3 +197,32 @@ def test_the_label_fingerprint_tells_label_settings_apart():
     assert LabelConfig().fingerprint() == LabelConfig().fingerprint()
     assert LabelConfig(core_role="maintainer").fingerprint() != LabelConfig().fingerprint()
     assert len(LabelConfig().fingerprint()) == 12
+
+
+def test_the_project_flows_read_every_setting_from_the_file_at_run_time(
+    project_file, monkeypatch
+):
+    import os
+
+    from pipelines import flows
+
+    seen = {}
+    monkeypatch.setattr(flows, "weekly_flow", lambda **p: seen.setdefault("weekly", p))
+    monkeypatch.setattr(flows, "monthly_flow", lambda **p: seen.setdefault("monthly", p))
+    monkeypatch.delenv("CORECAST_DATA_PASSWORD", raising=False)
+    flows.weekly_from_project.fn(str(project_file))
+    weekly = seen["weekly"]
+    assert weekly["data"] == str(project_file.parent / "data") and weekly["at_risk"] == 0.7
+    assert "core_role" not in weekly  # the weekly job does not train
+    flows.monthly_from_project.fn(str(project_file))
+    assert seen["monthly"]["core_role"] == "maintainer" and seen["monthly"]["horizon_days"] == 60
+
+    # A literal password in the file reaches the run through the environment only.
+    project_file.write_text('[data]\nsource = "postgresql+psycopg2://u:PW@127.0.0.1/db"\n')
+    seen.clear()
+    flows.weekly_from_project.fn(str(project_file))
+    assert seen["weekly"]["data"] == "postgresql+psycopg2://u:${CORECAST_DATA_PASSWORD}@127.0.0.1/db"
+    assert os.environ.pop("CORECAST_DATA_PASSWORD") == "PW"
+    project_file.write_text("[labels]\ncore_role = 'x'\n")
+    with pytest.raises(ConfigError, match="data.source is not set"):
+        flows.weekly_from_project.fn(str(project_file))

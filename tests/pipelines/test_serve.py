@@ -96,6 +96,9 @@ def test_serve_registers_both_deployments_with_cron_and_timezone(
         assert "corecast" in deployment.tags
     assert weekly.entrypoint == "pipelines.flows.weekly_flow"
     assert monthly.entrypoint == "pipelines.flows.monthly_flow"
+    # The monthly retrain trains with the configuration's labels (here the defaults).
+    assert monthly.parameters["core_role"] == "ambassador"
+    assert monthly.parameters["horizon_days"] == 90 and "core_role" not in weekly.parameters
     assert "Serving corecast-weekly/weekly (30 7 * * 2)" in log.read_text()
     # Stopped with SIGTERM: a clean exit that pauses the schedules on the server.
     assert process.returncode == 0, log.read_text()[-3000:]
@@ -108,7 +111,7 @@ def test_prefect_yaml_deploys_both_flows_to_a_work_pool(prefect_server, tmp_path
         **os.environ,
         "PREFECT_API_URL": prefect_server,
         "PREFECT_HOME": str(tmp_path / "prefect-client"),
-        "CORECAST_DATA": "/srv/community/tables",
+        "CORECAST_CONFIG": "/srv/corecast/corecast.toml",
         "CORECAST_HOME": "/srv/corecast",
         "CORECAST_WORKDIR": str(ROOT),
     }
@@ -123,18 +126,19 @@ def test_prefect_yaml_deploys_both_flows_to_a_work_pool(prefect_server, tmp_path
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     found = _deployments(prefect_server)
-    weekly, monthly = found["corecast-weekly/weekly"], found["corecast-monthly/monthly"]
+    weekly = found["corecast-weekly-from-project/weekly"]
+    monthly = found["corecast-monthly-from-project/monthly"]
     assert [s.schedule.cron for s in weekly.schedules] == ["0 6 * * 1"]
     assert [s.schedule.cron for s in monthly.schedules] == ["0 5 1 * *"]
     assert weekly.schedules[0].schedule.timezone == "UTC"
     for deployment in (weekly, monthly):
         assert deployment.work_pool_name == "corecast"
-        assert deployment.parameters == {"data": "/srv/community/tables", "to": "csv"}
+        assert deployment.parameters == {"config": "/srv/corecast/corecast.toml"}
         assert deployment.job_variables["env"]["CORECAST_HOME"] == "/srv/corecast"
         assert deployment.pull_steps == [
             {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
         ]
-    assert weekly.entrypoint == "pipelines/flows.py:weekly_flow"
+    assert weekly.entrypoint == "pipelines/flows.py:weekly_from_project"
 
 
 def test_serve_without_a_server_starts_and_stops_its_own(tmp_path):
