@@ -245,6 +245,7 @@ def build_weekly_markdown(
     ui_url: str,
     top: int = 3,
     quarantine=None,
+    labels_fingerprint: str | None = None,
 ) -> str:
     """Markdown summary of a weekly run.
 
@@ -261,6 +262,8 @@ def build_weekly_markdown(
         top: Candidates listed per chapter.
         quarantine: :class:`features.quarantine.QuarantineReport` of the load, or ``None``
             (strict load: nothing to report).
+        labels_fingerprint: The label settings the configuration expects; a model trained
+            with others gets a bold line saying so.
     """
     predictions = result.predictions
     counts = predictions["segment"].value_counts()
@@ -281,6 +284,12 @@ def build_weekly_markdown(
             f"[training run]({mlflow_run_url(ui_url, model.run_id)}); trained with "
             f"{_text(labels.describe())} (labels fingerprint `{labels.fingerprint()}`)"
         )
+        if labels_fingerprint is not None and labels.fingerprint() != labels_fingerprint:
+            model_lines.append(
+                f"  - **{target}: trained with other label settings than the configuration's "
+                f"(`{labels_fingerprint}`): retrain (`corecast run --retrain`) to score with "
+                "them**"
+            )
     candidates = build_top_candidates(predictions, chapters, top)
     parts = [
         "# corecast weekly scores\n",

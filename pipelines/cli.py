@@ -919,6 +919,12 @@ def _method_suffix(weekly: dict, target: str) -> str:
 
 def _print_run(summary: dict, out: Path) -> None:
     weekly = summary.get("weekly", summary)
+    for target in weekly.get("other_labels") or []:
+        console.print(
+            f"  [yellow]warning:[/yellow] the {target} champion was trained with other label "
+            "settings (core role, windows) than the configuration's; retrain with "
+            "corecast run --retrain", highlight=False,
+        )
     for line in (weekly.get("quarantine") or {}).get("lines", []):
         console.print(f"  [yellow]![/yellow] {escape(line)}", soft_wrap=True)
     for outcome in summary.get("training", []):

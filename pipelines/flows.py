@@ -411,6 +411,18 @@ def _method_dict(method: tuple[str, bool]) -> dict:
     return {"method": method[0], "validated": method[1]}
 
 
+def other_labels(models, labels_fingerprint: str | None) -> list[str]:
+    """The targets whose model was trained with label settings other than the expected ones."""
+    from serving.score import model_label_config
+
+    if labels_fingerprint is None:
+        return []
+    return [
+        target for target, model in models.items()
+        if model is not None and model_label_config(model).fingerprint() != labels_fingerprint
+    ]
+
+
 def _scored_summary(result, models, outputs) -> dict:
     from serving.score import model_method
 
@@ -548,6 +560,7 @@ def weekly_flow(
     on_invalid: OnInvalid = "strict",
     max_invalid_share: InvalidShare = 0.01,
     quarantine_dir: Path | None = None,
+    labels_fingerprint: str | None = None,
 ) -> dict:
     """The weekly job: validate, score with the champions, write the report, push to a CRM.
 
@@ -591,6 +604,9 @@ def weekly_flow(
             set aside (above it the run fails).
         quarantine_dir: With ``quarantine``: folder of the quarantine files (default
             ``<corecast home>/quarantine``).
+        labels_fingerprint: The fingerprint of the label settings the configuration expects
+            (``LabelConfig.fingerprint``); a champion trained with others is named in the
+            summary, the log and the result's ``other_labels``.
 
     Returns:
         Scoring date, counts per segment, model versions, files, the push counts and what was
@@ -616,7 +632,7 @@ def weekly_flow(
         source=_source_label(data), first_observed=tables.first_observed,
         last_observed=tables.last_observed, result=result, chapters=report.chapters,
         models=models, push=push, outputs=outputs, ui_url=mlflow_ui_url, top=chapter_capacity,
-        quarantine=tables.quarantine,
+        quarantine=tables.quarantine, labels_fingerprint=labels_fingerprint,
     )
     publish_weekly(markdown, report.chapters, models, mlflow_ui_url)
     quarantine = None if tables.quarantine is None else tables.quarantine.as_dict()
@@ -624,6 +640,7 @@ def weekly_flow(
         **_scored_summary(result, models, outputs),
         "push": _push_summary(push),
         "quarantine": quarantine,
+        "other_labels": other_labels(models, labels_fingerprint),
     }
 
 
@@ -662,13 +679,15 @@ def monthly_flow(
     on_invalid: OnInvalid = "strict",
     max_invalid_share: InvalidShare = 0.01,
     quarantine_dir: Path | None = None,
+    labels_fingerprint: str | None = None,
 ) -> dict:
     """The monthly job: retrain both targets (challenger -> gated promotion), then the weekly job.
 
     The weekly part scores with whichever versions are champion after the gate: the new ones
     when they were promoted, the previous ones otherwise. See :func:`train_flow` and
     :func:`weekly_flow` for the parameters; ``on_invalid``, ``max_invalid_share`` and
-    ``quarantine_dir`` apply to both loads (strict by default).
+    ``quarantine_dir`` apply to both loads (strict by default). ``labels_fingerprint`` defaults
+    to the fingerprint of this run's own label settings.
 
     Returns:
         ``{"training": [...], "weekly": {...}}``.
@@ -713,6 +732,9 @@ def monthly_flow(
         dask_address=dask_address,
         partitions=partitions,
         dask_workers=dask_workers,
+        labels_fingerprint=labels_fingerprint or _label_config(
+            horizon_days, readiness_horizon_days, active_within_days, core_role
+        ).fingerprint(),
         **loading,
     )
     return {"training": training, "weekly": weekly}

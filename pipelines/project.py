@@ -425,6 +425,7 @@ def weekly_parameters(project: Project) -> dict[str, Any]:
         "quarantine_dir": (
             Path(data.quarantine_dir).expanduser().resolve() if data.quarantine_dir else None
         ),
+        "labels_fingerprint": project.labels.to_label_config().fingerprint(),
     }
 
 

@@ -164,6 +164,18 @@ def test_weekly_markdown_summarises_window_segments_models_candidates_and_push()
         f"365 days (active within 365 days) (labels fingerprint `{fingerprint}`)"
     ) in text
     assert "- disengagement: not scored (no model)" in text
+    assert "other label settings" not in text
+    expected = LabelConfig().fingerprint()  # the configuration's: ambassador, 180 / 90 days
+    other = build_weekly_markdown(
+        source="/data", first_observed=pd.Timestamp("2022-01-03 10:00"),
+        last_observed=pd.Timestamp("2024-06-30 18:00"), result=result, chapters=chapters(),
+        models={"readiness": model, "disengagement": None}, push=push,
+        outputs=["/out/predictions.parquet"], ui_url=UI, top=1, labels_fingerprint=expected,
+    )
+    assert (
+        f"  - **readiness: trained with other label settings than the configuration's "
+        f"(`{expected}`): retrain (`corecast run --retrain`) to score with them**"
+    ) in other
     assert "→ 3 to send" in text and "- push result: 3 sent, 0 failed, 0 pending" in text
     assert "- CRM import file: `/out/crm-exports/x.csv`" in text
     assert "| ready-now | 4 |" in text and "| at-risk | 1 |" in text

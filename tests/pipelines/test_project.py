@@ -178,6 +178,16 @@ def test_serve_and_run_take_their_parameters_from_the_file(project_file, monkeyp
     assert ran["flow"] == "corecast-monthly" and ran["core_role"] == "steward"  # the option
     assert ran["horizon_days"] == 60 and ran["at_risk"] == 0.7  # the file
 
+    def mismatched(flow, **parameters):
+        return {"as_of": "2024-03-02", "members_scored": 1, "models": {}, "segments": {},
+                "push": None, "other_labels": ["readiness"]}
+
+    monkeypatch.setattr("pipelines.cli._run_flow", mismatched)
+    result = runner.invoke(app, ["--config", str(project_file), "run", "--out",
+                                 str(project_file.parent)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and "the readiness champion was trained with other label" in said
+
 
 def test_scoring_with_a_model_trained_on_other_labels_says_so(capsys):
     from pipelines.cli import _warn_on_other_labels
@@ -214,6 +224,8 @@ def test_the_project_flows_read_every_setting_from_the_file_at_run_time(
     weekly = seen["weekly"]
     assert weekly["data"] == str(project_file.parent / "data") and weekly["at_risk"] == 0.7
     assert "core_role" not in weekly  # the weekly job does not train
+    labels = LabelConfig(core_role="maintainer", horizon_days=60, readiness_horizon_days=365)
+    assert weekly["labels_fingerprint"] == labels.fingerprint()
     flows.monthly_from_project.fn(str(project_file))
     assert seen["monthly"]["core_role"] == "maintainer" and seen["monthly"]["horizon_days"] == 60
 
