@@ -11,7 +11,13 @@ from typer.testing import CliRunner
 from features.errors import ConfigError
 from features.labels import LabelConfig
 from pipelines.cli import app
-from pipelines.project import Project, load_effective, propose_labels, starter_file
+from pipelines.project import (
+    SECTIONS,
+    Project,
+    load_effective,
+    propose_labels,
+    starter_file,
+)
 
 runner = CliRunner()
 
@@ -238,3 +244,31 @@ def test_the_project_flows_read_every_setting_from_the_file_at_run_time(
     project_file.write_text("[labels]\ncore_role = 'x'\n")
     with pytest.raises(ConfigError, match="data.source is not set"):
         flows.weekly_from_project.fn(str(project_file))
+
+
+def _bad_value(section: str, key: str):
+    """A value of the wrong kind for a key (a number for text, text for numbers, ...)."""
+    default = SECTIONS[section].model_fields[key].default
+    if isinstance(default, bool):
+        return "maybe"
+    if isinstance(default, int | float):
+        return "lots"
+    if isinstance(default, tuple):
+        return 5
+    return 12  # text keys (and optional text) refuse a number
+
+
+@pytest.mark.parametrize("key", [
+    f"{section}.{key}"
+    for section, model in SECTIONS.items()
+    for key in model.model_fields
+])
+def test_every_key_is_validated_and_named(tmp_path, isolated_home, key):
+    section, name = key.split(".")
+    value = _bad_value(section, name)
+    path = tmp_path / "corecast.toml"
+    text = f'"{value}"' if isinstance(value, str) else str(value)
+    path.write_text(f"[{section}]\n{name} = {text}\n")
+    with pytest.raises(ConfigError) as info:
+        load_effective(path)
+    assert f"{path}: {key}:" in str(info.value)
