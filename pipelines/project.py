@@ -39,6 +39,7 @@ __all__ = [
     "FILE_NAME",
     "CONFIG_ENV",
     "Project",
+    "SECTIONS",
     "Effective",
     "find_project_file",
     "load_effective",
