@@ -164,11 +164,13 @@ def build_top_candidates(
     if chapters is not None and {"chapter_id", "name"} <= set(chapters.columns):
         named = chapters.dropna(subset=["chapter_id"])
         names = pd.Series(named["name"].to_numpy(), index=named["chapter_id"].astype(str))
-    chapter_ids = ranked["chapter_id"].astype("string")
-    label = chapter_ids.map(names).fillna(chapter_ids).fillna("(no chapter)")
+    label = [
+        "(no chapter)" if pd.isna(chapter) else str(names.get(str(chapter), chapter))
+        for chapter in ranked["chapter_id"].astype(object)
+    ]
     return pd.DataFrame(
         {
-            "chapter": label.to_numpy(),
+            "chapter": label,
             "member_id": ranked["member_id"].astype(str).map(hide_emails).to_numpy(),
             "rank": ranked["readiness_rank"].astype(int).to_numpy(),
             "readiness": ranked["readiness_score"].round(3).to_numpy(),

@@ -76,6 +76,15 @@ def test_top_candidates_per_chapter_use_ids_and_chapter_names_never_emails():
     assert "@" not in top.to_csv()
 
 
+def test_top_candidates_of_a_community_without_chapters():
+    # No member has a chapter (an open-source project, say), and there is no chapters table.
+    frame = predictions().assign(chapter_id=pd.Series([pd.NA] * 7, dtype="string"))
+    frame["readiness_rank"] = frame["readiness_score"].rank(ascending=False).astype("Int64")
+    top = build_top_candidates(frame, None, top=2)
+    assert top["chapter"].tolist() == ["(no chapter)", "(no chapter)"]
+    assert top[["member_id", "rank"]].values.tolist() == [["a1", 1], ["[email hidden]", 2]]
+
+
 def test_top_candidates_without_readiness_scores_is_empty():
     frame = predictions().assign(readiness_score=np.nan, readiness_rank=pd.NA)
     assert build_top_candidates(frame, chapters()).empty

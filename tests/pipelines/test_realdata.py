@@ -80,3 +80,28 @@ def test_a_real_community_gets_both_scores_with_their_method(scipy_tables, tmp_p
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     crm = pd.read_csv(sink)
     assert {"corecast_readiness_method", "corecast_disengagement_method"} <= set(crm.columns)
+
+
+def test_the_scheduled_monthly_job_runs_on_a_real_community_from_its_project_file(
+    scipy_tables, tmp_path
+):
+    """A community without chapters, its vocabulary in corecast.toml, the monthly job as a
+    schedule runs it: retrain with the maintainer role, score, report, push to a CSV file."""
+    data = tmp_path / "scipy-2016"
+    write_tables(cut_tables(scipy_tables, AT), data, fmt="csv")
+    out = tmp_path / "out"
+    config = tmp_path / "corecast.toml"
+    config.write_text(
+        f'[data]\nsource = "{data}"\nout = "{out}"\n\n'
+        '[labels]\ncore_role = "maintainer"\nhorizon = "365d"\nreadiness_horizon = "730d"\n'
+        'active_within = "365d"\n'
+    )
+    ran = _corecast("--config", str(config), "run", "--retrain")
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    said = " ".join(ran.stderr.split())
+    assert "train readiness: promoted v1" in said and "Traceback" not in said
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    readiness = build_readiness_labels(scipy_tables, AT, LABELS)
+    assert predictions.set_index("member_id").loc[readiness.index, "readiness_score"].notna().all()
+    assert predictions["chapter_id"].isna().all()  # no chapters in this community
+    assert len(list((out / "crm-exports").iterdir())) == 1
