@@ -180,7 +180,8 @@ def _core_spells(tables: Tables, config: LabelConfig) -> tuple[EncodedRoles, int
         raise TargetUnavailable(
             f"{tables.source}: the readiness target needs spells of the core role "
             f"{config.core_role!r} in the `roles` table, but it has none (roles found: {found}). "
-            "Set --core-role to the role that marks your core members."
+            "Set the role that marks your core members: --core-role, or labels.core_role in the "
+            "project file (corecast.toml)."
         )
     return enc.roles, code
 

@@ -731,10 +731,16 @@ def push(
     if predictions is None:
         raise ConfigError("push: --predictions FILE is required (or use --status)")
     settings = _settings(ctx, push={"to": to, "min_delivered_share": min_delivered_share})
-    to, min_delivered_share = settings.project.push.to, settings.project.push.min_delivered_share
+    wanted = settings.project.push
+    to, min_delivered_share = wanted.to, wanted.min_delivered_share
+    if to == "none":
+        raise ConfigError(
+            "push: --to none (or push.to = \"none\" in the project file) sends nothing; choose "
+            "csv, hubspot, salesforce or webhook"
+        )
     options = PushOptions(
         ledger_path=ledger, full=full, dry_run=dry_run, min_delivered_share=min_delivered_share
-    )
+    ).with_crm_url(to, wanted.crm_url).without_fields(to, wanted.omit_fields)
     if volatile_field:
         chosen = () if [v.lower() for v in volatile_field] == ["none"] else tuple(volatile_field)
         options = replace(options, volatile_fields=chosen)
@@ -815,7 +821,10 @@ def _check_data(data: str) -> str:
         return data
     folder = Path(data).expanduser()
     if not folder.exists():
-        raise ConfigError(f"--data: {data} does not exist (a folder of tables or a SQLAlchemy URL)")
+        raise ConfigError(
+            f"--data: {data} does not exist (a folder of tables or a SQLAlchemy URL, given with "
+            "--data or as data.source in the project file)"
+        )
     return str(folder.resolve())
 
 
@@ -1194,7 +1203,7 @@ app.add_typer(config_app, name="config")
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
     """Print the configuration in force and where each value comes from."""
-    from pipelines.project import SECTIONS
+    from pipelines.project import SECTIONS, shown
 
     settings = _settings(ctx)
     where = settings.path or "none found (defaults apply)"
@@ -1202,12 +1211,9 @@ def config_show(ctx: typer.Context) -> None:
     for section, model in SECTIONS.items():
         values = getattr(settings.project, section)
         for key in model.model_fields:
-            value = getattr(values, key)
-            shown = "" if value is None else value
-            if isinstance(value, tuple):
-                shown = ",".join(value)
-            source = settings.source_of(f"{section}.{key}")
-            typer.echo(f"{section}.{key} = {shown}    ({source})")
+            name = f"{section}.{key}"
+            value = shown(name, getattr(values, key))
+            typer.echo(f"{name} = {value}    ({settings.source_of(name)})")
 
 
 @config_app.command("init")
@@ -1224,6 +1230,10 @@ def config_init(
     from features.io import write_text_atomic
     from pipelines.project import starter_file
 
+    if out.is_dir():
+        raise ConfigError(f"--out: {out} is a folder; name the file to write (corecast.toml)")
+    if not out.parent.is_dir():
+        raise ConfigError(f"--out: the folder {out.parent} does not exist")
     if out.exists() and not force:
         raise ConfigError(f"--out: {out} exists; pass --force to replace it")
     project = _settings(ctx, data={"source": data}).project
@@ -1303,7 +1313,6 @@ def ui(
 
 @app.command()
 def demo(
-    ctx: typer.Context,
     members: int = typer.Option(20_000, "--members", "-n", min=300, help="Simulated members."),
     years: float = typer.Option(3.0, "--years", min=1.5, help="Simulated years."),
     seed: int = typer.Option(0, "--seed", help="Simulation seed."),
@@ -1335,7 +1344,7 @@ def demo(
         f"{step} Monthly flow: validate, train both targets (MLflow runs, challenger, promotion "
         "gate), score with the champions, chapter report, delta push to a CSV file ..."
     )
-    project = _demo_project(ctx, data, home / "demo" / "corecast.toml")
+    project = _demo_project(data, home / "demo" / "corecast.toml")
     parameters = {**_weekly_parameters(project), **_monthly_parameters(project), "out": out}
     summary = _run_flow(monthly_flow, **parameters)
     elapsed = time.perf_counter() - started
@@ -1354,13 +1363,14 @@ def demo(
     )
 
 
-def _demo_project(ctx: typer.Context, data: Path, path: Path):
+def _demo_project(data: Path, path: Path):
     """The demo's project file (written once, from the simulated data), read back."""
     from features.io import write_text_atomic
-    from pipelines.project import load_effective, starter_file
+    from pipelines.project import Project, load_effective, starter_file
 
     if not path.is_file():
-        base = _settings(ctx, data={"source": str(data)}, push={"to": "csv"}).project
+        # the demo's own settings, never those of a corecast.toml in the working folder
+        base = Project.model_validate({"push": {"to": "csv"}})
         proposed, notes = _proposal(base, _load(str(data)), str(data))
         write_text_atomic(starter_file(proposed, notes), path)
         console.print(f"[bold cyan]›[/] Wrote the demo's project file {path}")

@@ -41,6 +41,7 @@ from pipelines.artifacts import (
     publish_training,
     publish_weekly,
 )
+from serving.columns import OMITTABLE_FIELDS
 from serving.delivery import DEFAULT_MIN_DELIVERED_SHARE
 
 __all__ = [
@@ -64,11 +65,7 @@ SinkKind = Literal["csv", "hubspot", "salesforce", "webhook", "none"]
 #: A prediction target.
 TargetName = Literal["readiness", "disengagement"]
 #: A CRM field that can be left out of pushes (see ``docs/crm.md``; the member id cannot).
-CrmField = Literal[
-    "readiness_score", "readiness_rank", "disengagement_score", "segment", "reasons", "as_of",
-    "scored_at", "model_versions", "readiness_method", "readiness_validated",
-    "disengagement_method", "disengagement_validated",
-]
+CrmField = Literal[OMITTABLE_FIELDS]
 Days = Annotated[int, Field(gt=0, description="A number of days (> 0).")]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Share = Annotated[float, Field(gt=0.0, le=1.0)]
@@ -184,34 +181,16 @@ def _push_options(
     """
     from dataclasses import replace
 
-    from features.errors import ConfigError
     from serving.crm import CsvConfig, PushOptions
 
-    dropped = {name: None for name in omit_fields or ()}
-    if dropped and to == "webhook":
-        raise ConfigError("omit_fields: webhook payloads are fixed; it applies to csv, hubspot "
-                          "and salesforce")
     options = PushOptions(
         ledger_path=ledger, full=full, dry_run=dry_run, min_delivered_share=min_delivered_share
     )
-    csv = (
-        CsvConfig(path=csv_path, columns=dropped)
-        if csv_path
-        else CsvConfig(folder=out / "crm-exports", columns=dropped)
-    )
+    csv = CsvConfig(path=csv_path) if csv_path else CsvConfig(folder=out / "crm-exports")
     options = replace(
-        options,
-        csv=csv,
-        hubspot=replace(options.hubspot, id_property=id_property, properties=dropped),
-        salesforce=replace(options.salesforce, fields=dropped),
+        options, csv=csv, hubspot=replace(options.hubspot, id_property=id_property)
     )
-    if crm_url and to == "hubspot":
-        options = replace(options, hubspot=replace(options.hubspot, base_url=crm_url))
-    elif crm_url and to == "salesforce":
-        options = replace(options, salesforce=replace(options.salesforce, instance_url=crm_url))
-    elif crm_url and to == "webhook":
-        options = replace(options, webhook=replace(options.webhook, url=crm_url))
-    return options
+    return options.without_fields(to, omit_fields).with_crm_url(to, crm_url)
 
 
 def _push_summary(push) -> dict | None:

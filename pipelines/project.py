@@ -26,14 +26,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from features.errors import ConfigError
 from features.labels import LabelConfig
 from features.settings import corecast_home
 from models.config import TrainConfig
+from serving.columns import OMITTABLE_FIELDS
 from serving.delivery import DEFAULT_MIN_DELIVERED_SHARE
 from serving.segments import SegmentConfig
+
+#: A CRM field that can be left out of pushes.
+CrmField = Literal[OMITTABLE_FIELDS]
 
 __all__ = [
     "FILE_NAME",
@@ -48,6 +59,7 @@ __all__ = [
     "weekly_parameters",
     "monthly_parameters",
     "check_crm_url",
+    "shown",
 ]
 
 FILE_NAME = "corecast.toml"
@@ -56,7 +68,18 @@ _ENV_PREFIX = "CORECAST_"
 _LABELS = LabelConfig()
 _SEGMENTS = SegmentConfig()
 _TRAINING = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
+#: The longest label window a project may set (ten years).
+MAX_DURATION_DAYS = 3650
+
+
+def _no_bool(value: Any) -> Any:
+    """TOML's true/false is not a number (pydantic would read it as 1 or 0)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+Share = Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, le=1.0)]
 
 
 def _days(value: int) -> str:
@@ -91,9 +114,13 @@ class LabelsSection(_Section):
         from features.tables import parse_duration_days
 
         try:
-            parse_duration_days(value)
+            days = parse_duration_days(value)
         except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(str(exc).removeprefix("duration: ")) from None
+        if days > MAX_DURATION_DAYS:
+            raise ValueError(
+                f"{value!r} is {days:,} days; at most {MAX_DURATION_DAYS:,} (10 years)"
+            )
         return value
 
     @field_validator("core_role")
@@ -117,15 +144,19 @@ class LabelsSection(_Section):
 class TrainingSection(_Section):
     """How training judges models: outreach capacity (share of eligible members), the gate."""
 
-    capacity: Annotated[float, Field(gt=0.0, le=1.0)] = _TRAINING["capacity_share"]
-    chapter_top: Annotated[int, Field(ge=1)] = _TRAINING["chapter_top"]
-    tolerance: Annotated[float, Field(ge=0.0)] = _TRAINING["promotion_tolerance"]
+    capacity: Annotated[float, BeforeValidator(_no_bool), Field(gt=0.0, le=1.0)] = _TRAINING[
+        "capacity_share"
+    ]
+    chapter_top: Annotated[int, BeforeValidator(_no_bool), Field(ge=1)] = _TRAINING["chapter_top"]
+    tolerance: Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0)] = _TRAINING[
+        "promotion_tolerance"
+    ]
 
 
 class SegmentsSection(_Section):
     """How scores become segments: ready-now slots per chapter and thresholds."""
 
-    capacity: Annotated[int, Field(ge=0)] = _SEGMENTS.chapter_capacity
+    capacity: Annotated[int, BeforeValidator(_no_bool), Field(ge=0)] = _SEGMENTS.chapter_capacity
     at_risk: Share = _SEGMENTS.at_risk
     ready_min: Share = _SEGMENTS.ready_min
     nurture_min: Share = _SEGMENTS.nurture_min
@@ -136,7 +167,7 @@ class PushSection(_Section):
 
     to: Literal["csv", "hubspot", "salesforce", "webhook", "none"] = "csv"
     crm_url: str | None = None
-    omit_fields: tuple[str, ...] = ()
+    omit_fields: tuple[CrmField, ...] = ()
     min_delivered_share: Share = DEFAULT_MIN_DELIVERED_SHARE
 
 
@@ -146,6 +177,26 @@ class ScheduleSection(_Section):
     weekly: str = "0 6 * * 1"
     monthly: str = "0 5 1 * *"
     timezone: str = "UTC"
+
+    @field_validator("weekly", "monthly")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from pipelines.deploy import check_cron
+
+        try:
+            return check_cron(value, "cron")
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("cron: ")) from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from pipelines.deploy import check_timezone
+
+        try:
+            return check_timezone(value, "timezone")
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("timezone: ")) from None
 
 
 class Project(_Section):
@@ -192,8 +243,10 @@ def find_project_file(explicit: str | os.PathLike | None = None) -> Path | None:
     named = explicit or os.environ.get(CONFIG_ENV)
     if named:
         path = Path(named).expanduser()
+        where = "--config" if explicit else CONFIG_ENV
+        if path.is_dir():
+            raise ConfigError(f"{where}: {path} is a folder; name the project file (corecast.toml)")
         if not path.is_file():
-            where = "--config" if explicit else CONFIG_ENV
             raise ConfigError(f"{where}: the project file {path} does not exist")
         return path
     for candidate in (Path.cwd() / FILE_NAME, corecast_home(create=False) / FILE_NAME):
@@ -206,10 +259,25 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML, UTF-8 text ({exc})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+#: Keys whose value is a path: relative ones are read from the project file's folder.
+_PATH_KEYS = (("data", "source"), ("data", "out"), ("data", "quarantine_dir"))
+
+
+def _anchored(values: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The file's values with relative paths made relative to ``folder`` (URLs stay)."""
+    for section, key in _PATH_KEYS:
+        value = values.get(section, {}).get(key) if isinstance(values.get(section), dict) else None
+        if isinstance(value, str) and value and "://" not in value:
+            path = Path(value).expanduser()
+            if not path.is_absolute():
+                values[section][key] = str((folder / path).resolve())
+    return values
 
 
 def _from_environment() -> dict[str, dict[str, str]]:
@@ -240,6 +308,15 @@ def _place(key: str, sources: Mapping[str, str], path: Path | None) -> str:
     return f"{path}: {key}" if path else key
 
 
+def _plain(kind: str, message: str, depth: int) -> str:
+    """A validation message in the words of the file, not of the library."""
+    if kind in ("model_type", "dict_type") and depth == 1:
+        return "must be a table (a [section] of keys)"
+    if kind in ("tuple_type", "list_type"):
+        return "must be a list, e.g. [\"reasons\"]"
+    return message.removeprefix("Value error, ")
+
+
 def _error_text(exc: ValidationError, sources: Mapping[str, str], path: Path | None) -> str:
     lines = []
     for error in exc.errors():
@@ -252,6 +329,7 @@ def _error_text(exc: ValidationError, sources: Mapping[str, str], path: Path | N
                 SECTIONS
             )
             message = f"unknown key; allowed: {', '.join(allowed)}"
+        message = _plain(error["type"], message, len(error["loc"]))
         if error["type"] != "extra_forbidden" and "input" in error:
             message += f" (got {error['input']!r})"
         lines.append(f"{_place(key, sources, path)}: {message}")
@@ -290,7 +368,7 @@ def load_effective(
             or option) and the key, with the allowed values.
     """
     path = find_project_file(explicit)
-    layers = [("file", _read_file(path))] if path else []
+    layers = [("file", _anchored(_read_file(path), path.parent))] if path else []
     layers += [("environment", _from_environment()), ("option", options or {})]
     merged, sources = _merge(layers)
     try:
@@ -326,7 +404,7 @@ def starter_file(project: Project, notes: Mapping[str, str]) -> str:
             value = getattr(values, key)
             note = notes.get(f"{section}.{key}")
             if note:
-                lines.append(f"# {note}")
+                lines.append("# " + " ".join(str(note).split()))  # one comment line
             if value is None:
                 lines.append(f"# {key} = ")
             else:
@@ -360,7 +438,8 @@ def propose_labels(tables) -> tuple[LabelsSection, dict[str, str]]:
             f"{', '.join(map(str, counts.index[:5]))})"
         )
     else:
-        notes["labels.core_role"] = "no roles table: readiness will be ranked by a rule"
+        what = "no roles table" if roles is None else "the roles table is empty"
+        notes["labels.core_role"] = f"{what}: readiness will be ranked by a rule"
     span = int((tables.last_observed - tables.first_observed).days)
     if span < 365:
         values["horizon"] = values["active_within"] = _window(span // 6)
@@ -442,3 +521,33 @@ def monthly_parameters(project: Project) -> dict[str, Any]:
         "chapter_top": project.training.chapter_top,
         "tolerance": project.training.tolerance,
     }
+
+
+def shown(key: str, value: Any) -> str:
+    """A value as ``corecast config show`` prints it: secrets of URLs masked, lists joined."""
+    from features.contract import describe_source
+
+    if value is None:
+        return ""
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
+    if key == "data.source":
+        return describe_source(str(value))
+    if key == "push.crm_url":
+        return _masked_url(str(value))
+    return str(value)
+
+
+def _masked_url(url: str) -> str:
+    """An HTTP URL with its password and secret query values as ``***``."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = urlencode(
+        [(k, "***" if _SECRET_QUERY_KEY.search(k) else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

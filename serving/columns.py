@@ -6,7 +6,13 @@ loading the scorer.
 
 from __future__ import annotations
 
-__all__ = ["METHOD_COLUMNS", "PREDICTION_COLUMNS", "NOT_PUSHED_COLUMNS", "PUSH_COLUMNS"]
+__all__ = [
+    "METHOD_COLUMNS",
+    "PREDICTION_COLUMNS",
+    "NOT_PUSHED_COLUMNS",
+    "PUSH_COLUMNS",
+    "OMITTABLE_FIELDS",
+]
 
 #: What produced each score (``model`` or ``rule:<name>``) and whether it was validated.
 METHOD_COLUMNS = [
@@ -42,3 +48,10 @@ NOT_PUSHED_COLUMNS = ("readiness_reasons", "disengagement_reasons", "holds_core_
 
 #: The predictions a push reads (the predictions contract of :mod:`serving.crm`), in order.
 PUSH_COLUMNS = [c for c in PREDICTION_COLUMNS if c not in NOT_PUSHED_COLUMNS]
+
+#: The CRM fields a push can leave out (``--omit-field``, ``push.omit_fields``): every pushed
+#: field but the member id and the email that identify the contact.
+OMITTABLE_FIELDS = (
+    "readiness_score", "readiness_rank", "disengagement_score", "segment", "reasons", "as_of",
+    "scored_at", "model_versions", *METHOD_COLUMNS,
+)

@@ -127,6 +127,41 @@ class PushOptions:
                 f"--min-delivered-share must be in [0, 1], got {self.min_delivered_share!r}"
             )
 
+    def without_fields(self, kind: str, fields) -> PushOptions:
+        """These options with ``fields`` left out of the payload of every sink (and so out of
+        the change fingerprint of the delta push).
+
+        Raises:
+            ConfigError: Fields are named for the webhook sink, whose payload is fixed.
+        """
+        dropped = {name: None for name in fields or ()}
+        if not dropped:
+            return self
+        if kind == "webhook":
+            raise ConfigError("omit_fields: webhook payloads are fixed; it applies to csv, "
+                              "hubspot and salesforce")
+        return replace(
+            self,
+            csv=replace(self.csv, columns={**(self.csv.columns or {}), **dropped}),
+            hubspot=replace(self.hubspot, properties={**(self.hubspot.properties or {}),
+                                                      **dropped}),
+            salesforce=replace(self.salesforce, fields={**(self.salesforce.fields or {}),
+                                                        **dropped}),
+        )
+
+    def with_crm_url(self, kind: str, url: str | None) -> PushOptions:
+        """These options with ``url`` as the address of the ``kind`` sink (HubSpot API base,
+        Salesforce instance or webhook receiver); unchanged without a URL or for csv."""
+        if not url:
+            return self
+        if kind == "hubspot":
+            return replace(self, hubspot=replace(self.hubspot, base_url=url))
+        if kind == "salesforce":
+            return replace(self, salesforce=replace(self.salesforce, instance_url=url))
+        if kind == "webhook":
+            return replace(self, webhook=replace(self.webhook, url=url))
+        return self
+
 
 @dataclass(frozen=True)
 class PushReport:

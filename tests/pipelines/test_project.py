@@ -73,7 +73,14 @@ def test_defaults_then_file_then_environment_then_option(project_file, monkeypat
      "segments, training"),
     ("[segments]\nat_risk = 1.5\n", "segments.at_risk: Input should be less than or equal to 1 "
      "(got 1.5)"),
-    ("[labels]\nhorizon = 'soon'\n", "labels.horizon: Value error"),
+    ("[labels]\nhorizon = 'soon'\n", "labels.horizon: cannot parse 'soon'; use e.g. 90d"),
+    ("[labels]\nhorizon = '200y'\n", "labels.horizon: '200y' is 73,000 days; at most 3,650"),
+    ("labels = 3\n", "labels: must be a table"),
+    ("[segments]\ncapacity = true\n", "segments.capacity: expected a number, not true/false"),
+    ("[push]\nomit_fields = 'reasons'\n", "push.omit_fields: must be a list"),
+    ("[push]\nomit_fields = ['chapter_id']\n", "push.omit_fields.0: Input should be"),
+    ("[schedule]\nweekly = 'not a cron'\n", "schedule.weekly: 'not a cron' is not a cron"),
+    ("[schedule]\ntimezone = 'Mars/Olympus'\n", "schedule.timezone: 'Mars/Olympus' is not an"),
     ("[push]\nto = 'fax'\n", "push.to: Input should be 'csv', 'hubspot', 'salesforce', "
      "'webhook' or 'none' (got 'fax')"),
     ("[labels\n", "not valid TOML"),
@@ -94,7 +101,7 @@ def test_a_bad_value_from_the_environment_or_an_option_names_it(tmp_path, isolat
     with pytest.raises(ConfigError, match="CORECAST_SEGMENTS_AT_RISK: Input should be a valid"):
         load_effective()
     monkeypatch.delenv("CORECAST_SEGMENTS_AT_RISK")
-    with pytest.raises(ConfigError, match="--horizon: Value error"):
+    with pytest.raises(ConfigError, match="--horizon: '-3d' must be a positive whole number"):
         load_effective(None, {"labels": {"horizon": "-3d"}})
 
 
@@ -272,3 +279,63 @@ def test_every_key_is_validated_and_named(tmp_path, isolated_home, key):
     with pytest.raises(ConfigError) as info:
         load_effective(path)
     assert f"{path}: {key}:" in str(info.value)
+
+
+def test_a_file_that_is_not_text_or_a_folder_given_as_the_file_is_refused(tmp_path,
+                                                                         isolated_home):
+    path = tmp_path / "corecast.toml"
+    path.write_bytes(b"\xff\xfe[labels]\x00")
+    with pytest.raises(ConfigError, match="not valid TOML, UTF-8 text"):
+        load_effective(path)
+    with pytest.raises(ConfigError, match="--config: .* is a folder"):
+        load_effective(tmp_path)
+
+
+def test_relative_paths_in_the_file_are_read_from_its_folder(tmp_path, isolated_home,
+                                                            monkeypatch):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "corecast.toml").write_text(
+        '[data]\nsource = "../tables"\nout = "out"\n'
+    )
+    monkeypatch.chdir(isolated_home)  # anywhere else
+    data = load_effective(project / "corecast.toml").project.data
+    assert data.source == str(tmp_path / "tables") and data.out == str(project / "out")
+    # URLs are left as they are; an option's relative path is the user's working folder's.
+    (project / "corecast.toml").write_text('[data]\nsource = "sqlite:///rel.db"\n')
+    assert load_effective(project / "corecast.toml").project.data.source == "sqlite:///rel.db"
+
+
+def test_config_show_masks_every_secret(tmp_path, isolated_home):
+    path = tmp_path / "corecast.toml"
+    path.write_text(
+        '[data]\nsource = "postgresql+psycopg2://u:SECRETPW@127.0.0.1:1/db"\n\n'
+        '[push]\ncrm_url = "http://hook:CRMPASS@127.0.0.1:9/h?token=TOK&x=1"\n'
+    )
+    result = runner.invoke(app, ["--config", str(path), "config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "SECRETPW" not in result.output and "CRMPASS" not in result.output
+    assert "TOK" not in result.output
+    assert "data.source = postgresql+psycopg2://u:***@127.0.0.1:1/db    (file)" in result.output
+    assert "push.crm_url = http://hook:***@127.0.0.1:9/h?token=***&x=1    (file)" in result.output
+
+
+def test_push_takes_its_sink_and_left_out_fields_from_the_file(tmp_path, isolated_home):
+    from tests.serving.fakes.data import make_predictions
+
+    predictions = tmp_path / "predictions.parquet"
+    make_predictions(5).to_parquet(predictions, index=False)
+    path = tmp_path / "corecast.toml"
+    path.write_text('[push]\nto = "csv"\nomit_fields = ["reasons"]\n')
+    sink = tmp_path / "crm.csv"
+    result = runner.invoke(app, ["--config", str(path), "push", "--predictions",
+                                 str(predictions), "--csv-path", str(sink)])
+    assert result.exit_code == 0, result.output
+    exported = pd.read_csv(sink)
+    assert len(exported) == 5 and "corecast_reasons" not in exported.columns
+    assert "corecast_segment" in exported.columns
+    path.write_text('[push]\nto = "none"\n')
+    result = runner.invoke(app, ["--config", str(path), "push", "--predictions",
+                                 str(predictions)])
+    assert isinstance(result.exception, ConfigError)
+    assert "sends nothing" in str(result.exception)
