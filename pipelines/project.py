@@ -72,6 +72,15 @@ _TRAINING = {name: f.default for name, f in TrainConfig.__dataclass_fields__.ite
 MAX_DURATION_DAYS = 3650
 
 
+def _checked(check, value: Any, name: str) -> Any:
+    """``check(value, name)``, its :class:`ConfigError` turned into the ``ValueError`` a
+    validator raises (the message without the ``name:`` prefix the key replaces)."""
+    try:
+        return check(value, name)
+    except ConfigError as exc:
+        raise ValueError(str(exc).removeprefix(f"{name}: ")) from None
+
+
 def _no_bool(value: Any) -> Any:
     """TOML's true/false is not a number (pydantic would read it as 1 or 0)."""
     if isinstance(value, bool):
@@ -183,20 +192,14 @@ class ScheduleSection(_Section):
     def _cron(cls, value: str) -> str:
         from pipelines.deploy import check_cron
 
-        try:
-            return check_cron(value, "cron")
-        except ConfigError as exc:
-            raise ValueError(str(exc).removeprefix("cron: ")) from None
+        return _checked(check_cron, value, "cron")
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
         from pipelines.deploy import check_timezone
 
-        try:
-            return check_timezone(value, "timezone")
-        except ConfigError as exc:
-            raise ValueError(str(exc).removeprefix("timezone: ")) from None
+        return _checked(check_timezone, value, "timezone")
 
 
 class Project(_Section):
