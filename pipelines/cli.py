@@ -451,6 +451,7 @@ def train(
     with console.status("Training (frame, backtest, calibration, evaluation) ..."):
         outcomes = train_and_register(
             tables, wanted, labels=labels, frame=frame, train_configs=configs,
+            features=project.features.to_feature_config(),
             force_promote=force_promote, required=False,
         )
     _print_outcomes(outcomes)

@@ -136,6 +136,13 @@ def _label_config(
     )
 
 
+def _feature_config(overrides: dict[str, Any] | None):
+    """The feature settings of a training run (``None``: corecast's defaults)."""
+    from features.feature_config import FeatureConfig
+
+    return FeatureConfig.from_dict(dict(overrides)) if overrides else None
+
+
 def _train_configs(
     capacity_share: float, chapter_top: int, tolerance: float, overrides: dict[str, Any]
 ) -> dict:
@@ -276,6 +283,7 @@ def train_flow(
     tolerance: Tolerance = 0.0,
     force_promote: bool = False,
     train_overrides: dict[str, Any] | None = None,
+    feature_overrides: dict[str, Any] | None = None,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
     on_invalid: OnInvalid = "strict",
     max_invalid_share: InvalidShare = 0.01,
@@ -294,6 +302,8 @@ def train_flow(
         chapter_top: Candidates per chapter for the per-chapter precision.
         tolerance: Allowed shortfall of a challenger vs the champion on the primary metric.
         force_promote: Make the new versions champion whatever the gate says (recorded).
+        feature_overrides: :class:`features.feature_config.FeatureConfig` settings by name
+            (``activity_types``, ``organizing_types``, ``organizing_roles``, ...).
         train_overrides: Other :class:`models.config.TrainConfig` settings by name
             (e.g. ``{"candidates": ["logreg"], "threads": 1}``).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
@@ -312,12 +322,13 @@ def train_flow(
     _prepare()
     labels = _label_config(horizon_days, readiness_horizon_days, active_within_days, core_role)
     configs = _train_configs(capacity_share, chapter_top, tolerance, dict(train_overrides or {}))
+    features = _feature_config(feature_overrides)
     tables = tasks.load_data(data, **_loading(on_invalid, max_invalid_share, quarantine_dir))
     wanted = list(dict.fromkeys(targets)) if targets else list(TARGETS)
     outcomes = [
         tasks.train_target_model(
             tables, target, required=targets is not None, labels=labels,
-            train_configs=configs, force_promote=force_promote,
+            train_configs=configs, force_promote=force_promote, features=features,
         )
         for target in wanted
     ]
@@ -650,6 +661,7 @@ def monthly_flow(
     tolerance: Tolerance = 0.0,
     force_promote: bool = False,
     train_overrides: dict[str, Any] | None = None,
+    feature_overrides: dict[str, Any] | None = None,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
     dask: bool = False,
     dask_address: str | None = None,
@@ -686,6 +698,7 @@ def monthly_flow(
         tolerance=tolerance,
         force_promote=force_promote,
         train_overrides=train_overrides,
+        feature_overrides=feature_overrides,
         mlflow_ui_url=mlflow_ui_url,
         **loading,
     )

@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from features.errors import ConfigError
+from features.feature_config import FeatureConfig
 from features.labels import LabelConfig
 from features.settings import corecast_home
 from models.config import TrainConfig
@@ -67,6 +68,7 @@ CONFIG_ENV = "CORECAST_CONFIG"
 _ENV_PREFIX = "CORECAST_"
 _LABELS = LabelConfig()
 _SEGMENTS = SegmentConfig()
+_FEATURES = FeatureConfig()
 _TRAINING = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}
 #: The longest label window a project may set (ten years).
 MAX_DURATION_DAYS = 3650
@@ -150,6 +152,25 @@ class LabelsSection(_Section):
         )
 
 
+class FeaturesSection(_Section):
+    """The community's activity vocabulary: which types are counted apart, which organize."""
+
+    activity_types: tuple[str, ...] | None = None
+    organizing_types: tuple[str, ...] = _FEATURES.organizing_types
+    organizing_roles: tuple[str, ...] = _FEATURES.organizing_roles
+
+    def overrides(self) -> dict[str, Any]:
+        """The settings as ``FeatureConfig`` keywords (lists, for flow parameters)."""
+        return {
+            "activity_types": None if self.activity_types is None else list(self.activity_types),
+            "organizing_types": list(self.organizing_types),
+            "organizing_roles": list(self.organizing_roles),
+        }
+
+    def to_feature_config(self) -> FeatureConfig:
+        return FeatureConfig.from_dict(self.overrides())
+
+
 class TrainingSection(_Section):
     """How training judges models: outreach capacity (share of eligible members), the gate."""
 
@@ -207,6 +228,7 @@ class Project(_Section):
 
     data: DataSection = DataSection()
     labels: LabelsSection = LabelsSection()
+    features: FeaturesSection = FeaturesSection()
     training: TrainingSection = TrainingSection()
     segments: SegmentsSection = SegmentsSection()
     push: PushSection = PushSection()
@@ -523,6 +545,7 @@ def monthly_parameters(project: Project) -> dict[str, Any]:
         "capacity_share": project.training.capacity,
         "chapter_top": project.training.chapter_top,
         "tolerance": project.training.tolerance,
+        "feature_overrides": project.features.overrides(),
     }
 
 

@@ -161,6 +161,7 @@ def train_target_model(
     labels=None,
     train_configs=None,
     force_promote: bool = False,
+    features=None,
 ):
     """Train one target (a model, else a ranking rule), log it to MLflow, register a
     challenger and gate its promotion.
@@ -182,7 +183,7 @@ def train_target_model(
     logger = _logger()
     logger.info("training %s on %d members ...", target, len(tables.members))
     [outcome] = train_and_register(
-        tables, [target], labels=labels, train_configs=train_configs,
+        tables, [target], labels=labels, train_configs=train_configs, features=features,
         force_promote=force_promote, required=required,
     )
     method = "" if outcome.method is None else (

@@ -30,6 +30,11 @@ core_role = "maintainer"
 horizon = "60d"
 readiness_horizon = "1y"
 
+[features]
+activity_types = ["commit", "merge"]
+organizing_types = ["merge"]
+organizing_roles = ["organize"]
+
 [segments]
 at_risk = 0.7
 
@@ -69,8 +74,8 @@ def test_defaults_then_file_then_environment_then_option(project_file, monkeypat
 @pytest.mark.parametrize(("text", "said"), [
     ("[labels]\ncore_rol = 'x'\n", "labels.core_rol: unknown key; allowed: active_within, "
      "core_role, horizon, readiness_horizon"),
-    ("[label]\ncore_role = 'x'\n", "label: unknown key; allowed: data, labels, push, schedule, "
-     "segments, training"),
+    ("[label]\ncore_role = 'x'\n", "label: unknown key; allowed: data, features, labels, push, "
+     "schedule, segments, training"),
     ("[segments]\nat_risk = 1.5\n", "segments.at_risk: Input should be less than or equal to 1 "
      "(got 1.5)"),
     ("[labels]\nhorizon = 'soon'\n", "labels.horizon: cannot parse 'soon'; use e.g. 90d"),
@@ -175,6 +180,8 @@ def test_serve_and_run_take_their_parameters_from_the_file(project_file, monkeyp
     assert served["monthly_parameters"] == {
         "core_role": "maintainer", "horizon_days": 60, "readiness_horizon_days": 365,
         "active_within_days": 90, "capacity_share": 0.01, "chapter_top": 3, "tolerance": 0.0,
+        "feature_overrides": {"activity_types": ["commit", "merge"],
+                              "organizing_types": ["merge"], "organizing_roles": ["organize"]},
     }
 
     ran = {}
@@ -339,3 +346,20 @@ def test_push_takes_its_sink_and_left_out_fields_from_the_file(tmp_path, isolate
                                  str(predictions)])
     assert isinstance(result.exception, ConfigError)
     assert "sends nothing" in str(result.exception)
+
+
+def test_the_features_section_reaches_training(project_file, monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_train(tables, targets, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    monkeypatch.setattr("models.registry.train_and_register", fake_train)
+    monkeypatch.setattr("pipelines.cli._load", lambda *args, **kwargs: None)
+    result = runner.invoke(app, ["--config", str(project_file), "train"])
+    assert result.exit_code == 0, result.output
+    features = seen["features"]
+    assert features.activity_types == ("commit", "merge")
+    assert (features.organizing_types, features.organizing_roles) == (("merge",), ("organize",))
+    assert seen["labels"].core_role == "maintainer"
