@@ -741,7 +741,8 @@ def push(
         )
     options = PushOptions(
         ledger_path=ledger, full=full, dry_run=dry_run, min_delivered_share=min_delivered_share
-    ).with_crm_url(to, wanted.crm_url).without_fields(to, wanted.omit_fields)
+    ).with_crm_url(to, wanted.crm_url).with_mapping(to, wanted.field_names)
+    options = options.without_fields(to, wanted.omit_fields)
     if volatile_field:
         chosen = () if [v.lower() for v in volatile_field] == ["none"] else tuple(volatile_field)
         options = replace(options, volatile_fields=chosen)

@@ -179,6 +179,7 @@ def _push_options(
     to: str,
     omit_fields: list[str] | None = None,
     min_delivered_share: float = DEFAULT_MIN_DELIVERED_SHARE,
+    field_names: dict[str, str] | None = None,
 ):
     """Push options of a flow run; the CSV sink writes time-stamped files in ``out/crm-exports``.
 
@@ -197,7 +198,8 @@ def _push_options(
     options = replace(
         options, csv=csv, hubspot=replace(options.hubspot, id_property=id_property)
     )
-    return options.without_fields(to, omit_fields).with_crm_url(to, crm_url)
+    options = options.with_mapping(to, field_names).without_fields(to, omit_fields)
+    return options.with_crm_url(to, crm_url)
 
 
 def _push_summary(push) -> dict | None:
@@ -486,6 +488,7 @@ def push_flow(
     id_property: str = "email",
     omit_fields: list[CrmField] | None = None,
     min_delivered_share: Probability = DEFAULT_MIN_DELIVERED_SHARE,
+    field_names: dict[CrmField, str] | None = None,
 ) -> dict | None:
     """Push a predictions file to a CRM through the delivery ledger (only what changed).
 
@@ -505,6 +508,8 @@ def push_flow(
         min_delivered_share: The push fails (and the run with it) when less than this share
             of the planned records was delivered; between it and everything, the delivery is
             partial (a line in the summary artifact).
+        field_names: CRM names of fields (HubSpot properties, Salesforce fields, CSV columns)
+            instead of the ``corecast_*`` defaults, e.g. ``{"segment": "ambassador_stage"}``.
 
     Returns:
         Counts of the push (``None`` with ``to="none"``).
@@ -515,7 +520,7 @@ def push_flow(
     options = _push_options(
         out=Path(predictions).parent, dry_run=dry_run, full=full, csv_path=csv_path,
         ledger=ledger, crm_url=crm_url, id_property=id_property, to=to, omit_fields=omit_fields,
-        min_delivered_share=min_delivered_share,
+        min_delivered_share=min_delivered_share, field_names=field_names,
     )
     outcome = tasks.push_task_for(to)(Path(predictions), to, options)
     publish_push(outcome, str(predictions))
@@ -542,6 +547,7 @@ def weekly_flow(
     id_property: str = "email",
     omit_fields: list[CrmField] | None = None,
     min_delivered_share: Probability = DEFAULT_MIN_DELIVERED_SHARE,
+    field_names: dict[CrmField, str] | None = None,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
     dask: bool = False,
     dask_address: str | None = None,
@@ -581,6 +587,8 @@ def weekly_flow(
         min_delivered_share: The push fails (and the run with it) when less than this share
             of the planned records was delivered; between it and everything, the delivery is
             partial (a line in the summary artifact).
+        field_names: CRM names of fields (HubSpot properties, Salesforce fields, CSV columns)
+            instead of the ``corecast_*`` defaults, e.g. ``{"segment": "ambassador_stage"}``.
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
         dask: Score by member partitions on Dask (:mod:`pipelines.scale`); the predictions
             are the same as on one process.
@@ -615,7 +623,7 @@ def weekly_flow(
         options = _push_options(
             out=out, dry_run=dry_run, full=full, csv_path=csv_path, ledger=ledger,
             crm_url=crm_url, id_property=id_property, to=to, omit_fields=omit_fields,
-            min_delivered_share=min_delivered_share,
+            min_delivered_share=min_delivered_share, field_names=field_names,
         )
         push = tasks.push_task_for(to)(out / "predictions.parquet", to, options)
     markdown = build_weekly_markdown(
@@ -652,6 +660,7 @@ def monthly_flow(
     id_property: str = "email",
     omit_fields: list[CrmField] | None = None,
     min_delivered_share: Probability = DEFAULT_MIN_DELIVERED_SHARE,
+    field_names: dict[CrmField, str] | None = None,
     horizon_days: Days = 90,
     readiness_horizon_days: Days = 180,
     active_within_days: Days = 90,
@@ -719,6 +728,7 @@ def monthly_flow(
         id_property=id_property,
         omit_fields=omit_fields,
         min_delivered_share=min_delivered_share,
+        field_names=field_names,
         mlflow_ui_url=mlflow_ui_url,
         dask=dask,
         dask_address=dask_address,

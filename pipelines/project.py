@@ -193,11 +193,12 @@ class SegmentsSection(_Section):
 
 
 class PushSection(_Section):
-    """Where scores go (tokens stay in their environment variables)."""
+    """Where scores go and under which names (tokens stay in their environment variables)."""
 
     to: Literal["csv", "hubspot", "salesforce", "webhook", "none"] = "csv"
     crm_url: str | None = None
     omit_fields: tuple[CrmField, ...] = ()
+    field_names: dict[CrmField, str] = Field(default_factory=dict)
     min_delivered_share: Share = DEFAULT_MIN_DELIVERED_SHARE
 
 
@@ -410,6 +411,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -520,6 +523,7 @@ def weekly_parameters(project: Project) -> dict[str, Any]:
         "to": push.to,
         "crm_url": check_crm_url(push.crm_url),
         "omit_fields": list(push.omit_fields) or None,
+        "field_names": dict(push.field_names) or None,
         "min_delivered_share": push.min_delivered_share,
         "chapter_capacity": seg.capacity,
         "at_risk": seg.at_risk,
@@ -557,6 +561,8 @@ def shown(key: str, value: Any) -> str:
         return ""
     if isinstance(value, tuple | list):
         return ",".join(map(str, value))
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
     if key == "data.source":
         return describe_source(str(value))
     if key == "push.crm_url":

@@ -134,19 +134,28 @@ class PushOptions:
         Raises:
             ConfigError: Fields are named for the webhook sink, whose payload is fixed.
         """
-        dropped = {name: None for name in fields or ()}
-        if not dropped:
+        return self.with_mapping(kind, {name: None for name in fields or ()}, "omit_fields")
+
+    def with_mapping(self, kind: str, mapping, what: str = "field_names") -> PushOptions:
+        """These options with ``mapping`` (field -> CRM property, column or field name;
+        ``None`` leaves the field out) over the sinks' defaults.
+
+        Raises:
+            ConfigError: A mapping for the webhook sink, whose payload is fixed.
+        """
+        mapping = dict(mapping or {})
+        if not mapping:
             return self
         if kind == "webhook":
-            raise ConfigError("omit_fields: webhook payloads are fixed; it applies to csv, "
+            raise ConfigError(f"{what}: webhook payloads are fixed; it applies to csv, "
                               "hubspot and salesforce")
         return replace(
             self,
-            csv=replace(self.csv, columns={**(self.csv.columns or {}), **dropped}),
+            csv=replace(self.csv, columns={**(self.csv.columns or {}), **mapping}),
             hubspot=replace(self.hubspot, properties={**(self.hubspot.properties or {}),
-                                                      **dropped}),
+                                                      **mapping}),
             salesforce=replace(self.salesforce, fields={**(self.salesforce.fields or {}),
-                                                        **dropped}),
+                                                        **mapping}),
         )
 
     def with_crm_url(self, kind: str, url: str | None) -> PushOptions:

@@ -137,7 +137,8 @@ def test_the_file_is_found_by_option_variable_folder_then_home(tmp_path, isolate
 def test_the_starter_file_reads_back_as_the_project_it_was_written_from(tmp_path,
                                                                        isolated_home):
     project = Project.model_validate({"labels": {"core_role": "maintainer", "horizon": "30d"},
-                                      "push": {"omit_fields": ["reasons"]}})
+                                      "push": {"omit_fields": ["reasons"],
+                                               "field_names": {"segment": "stage"}}})
     path = tmp_path / "corecast.toml"
     path.write_text(starter_file(project, {"labels.core_role": "the most frequent role"}))
     assert load_effective(path).project == project
@@ -333,14 +334,15 @@ def test_push_takes_its_sink_and_left_out_fields_from_the_file(tmp_path, isolate
     predictions = tmp_path / "predictions.parquet"
     make_predictions(5).to_parquet(predictions, index=False)
     path = tmp_path / "corecast.toml"
-    path.write_text('[push]\nto = "csv"\nomit_fields = ["reasons"]\n')
+    path.write_text('[push]\nto = "csv"\nomit_fields = ["reasons"]\n'
+                    'field_names = { segment = "ambassador_stage" }\n')
     sink = tmp_path / "crm.csv"
     result = runner.invoke(app, ["--config", str(path), "push", "--predictions",
                                  str(predictions), "--csv-path", str(sink)])
     assert result.exit_code == 0, result.output
     exported = pd.read_csv(sink)
     assert len(exported) == 5 and "corecast_reasons" not in exported.columns
-    assert "corecast_segment" in exported.columns
+    assert "ambassador_stage" in exported.columns and "corecast_segment" not in exported.columns
     path.write_text('[push]\nto = "none"\n')
     result = runner.invoke(app, ["--config", str(path), "push", "--predictions",
                                  str(predictions)])

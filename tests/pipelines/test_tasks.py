@@ -103,6 +103,10 @@ def test_push_options_route_the_crm_url_to_the_chosen_sink(tmp_path):
     assert hook.webhook.url == "http://127.0.0.1:9/hook"
     fixed = _options(tmp_path, csv_path=tmp_path / "x.csv", dry_run=True)
     assert fixed.csv.path == tmp_path / "x.csv" and fixed.dry_run
+    named = _options(tmp_path, to="hubspot", field_names={"segment": "stage"},
+                     omit_fields=["reasons"])
+    assert named.hubspot.properties == {"segment": "stage", "reasons": None}
+    assert named.csv.columns == named.salesforce.fields == {"segment": "stage", "reasons": None}
 
 
 def test_train_overrides_reach_both_targets_and_unknown_names_fail():
