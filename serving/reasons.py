@@ -58,6 +58,8 @@ class ReasonConfig:
         sample_size: Members in the sample that picks the candidates.
         min_contribution: Smallest score increase (probability points) a reason must explain.
         seed: Seed of the sample.
+        core_role: The community's name for the core role, as reasons say it ("ambassador",
+            "maintainer"); the scorer sets the one each model was trained with.
     """
 
     n_reasons: int = 3
@@ -65,6 +67,7 @@ class ReasonConfig:
     sample_size: int = 2_000
     min_contribution: float = 0.002
     seed: int = 0
+    core_role: str = "ambassador"
 
     def __post_init__(self) -> None:
         if self.n_reasons < 1 or self.candidates < 1 or self.sample_size < 1:
@@ -88,11 +91,13 @@ _VERBS = {
 
 
 def _num(values: pd.Series, decimals: int = 0) -> pd.Series:
-    """Format numbers for sentences (whole numbers without decimals)."""
+    """Format numbers for sentences: whole numbers without decimals, else at most
+    ``decimals`` of them (2.5, but 3 rather than 3.0)."""
     arr = values.to_numpy(dtype=float)
     if decimals == 0:
         return pd.Series(np.round(arr).astype(np.int64).astype(str), index=values.index)
-    return pd.Series(np.char.mod(f"%.{decimals}f", arr), index=values.index)
+    text = pd.Series(np.char.mod(f"%.{decimals}f", arr), index=values.index)
+    return text.str.replace(r"\.0+$", "", regex=True)
 
 
 def _pct(values: pd.Series) -> pd.Series:
@@ -118,7 +123,7 @@ def _phrase_activity(column: str, f: pd.DataFrame) -> pd.Series | None:
     if not match:
         return None
     kind, is_role, name, window = match.groups()
-    v = _num(f[column], 0 if kind == "n" else 1)
+    v = _num(f[column])
     span = f" in the last {_window(window)}"
     if kind == "wsum":
         what = "activities" if name == "all" else f"'{name}' activities"
@@ -132,7 +137,42 @@ def _phrase_activity(column: str, f: pd.DataFrame) -> pd.Series | None:
     return head + v + tail + span
 
 
-def _phrase_fixed(column: str, f: pd.DataFrame) -> pd.Series | None:
+def _when(condition, yes: pd.Series | str, no: pd.Series | str, index) -> pd.Series:
+    """``yes`` where ``condition`` holds, else ``no`` (strings or Series on ``index``)."""
+    yes = yes if isinstance(yes, pd.Series) else pd.Series(yes, index=index)
+    no = no if isinstance(no, pd.Series) else pd.Series(no, index=index)
+    return yes.where(np.asarray(condition, dtype=bool), no)
+
+
+def _weeks(days: pd.Series) -> pd.Series:
+    return _num(days / 7)
+
+
+def _phrase_silence(column: str, f: pd.DataFrame) -> pd.Series | None:
+    """The current silence against the member's own habits, in words (no ratio shown)."""
+    index = f.index
+    days = f["days_since_last_activity"] if "days_since_last_activity" in f else None
+    quiet = ("no activity for " + _weeks(days) + " weeks") if days is not None else None
+    v = f[column]
+    if column == "silence_surprise" and quiet is not None:
+        return _when(v >= 2, quiet + ", unusual for someone who came most weeks",
+                     quiet + ", not unusual for them", index)
+    if column == "silence_vs_longest_break" and quiet is not None:
+        return _when(v > 1, quiet + ", longer than any break they came back from",
+                     quiet + ", within the breaks they usually take", index)
+    if column == "silence_vs_usual_break" and quiet is not None:
+        return _when(v > 2, quiet + ", well beyond their usual rhythm",
+                     quiet + ", close to their usual rhythm", index)
+    if column == "longest_break_days":
+        return _when(v > 0, "came back after a break of " + _weeks(v) + " weeks before",
+                     "no break yet to come back from", index)
+    if column == "usual_break_days":
+        return _when(v > 0, "usually active every " + _num(v.clip(lower=1)) + " days",
+                     "active on a single day so far", index)
+    return None
+
+
+def _phrase_fixed(column: str, f: pd.DataFrame, role: str = "ambassador") -> pd.Series | None:
     v = f[column]
     phrases: dict[str, Callable[[], pd.Series]] = {
         "days_since_last_activity": lambda: "no activity for " + _num(v) + " days" + _cadence(f),
@@ -166,7 +206,8 @@ def _phrase_fixed(column: str, f: pd.DataFrame) -> pd.Series | None:
         "net_outside_chapter_share": lambda: _pct(v)
         + " of their ties are outside the home chapter",
         "net_quiet_tie_share": lambda: _pct(v) + " of their ties have gone quiet",
-        "net_tie_strength_mean": lambda: "average tie strength " + _num(v, 1),
+        "net_tie_strength_mean": lambda: _when(v >= 0.5, "meets the same people again and again",
+                                               "met most of their ties only once", f.index),
         "trend_count_diff": lambda: _trend(f, "count"),
         "trend_count_ratio": lambda: _trend(f, "count"),
         "trend_count_prior": lambda: _num(v) + " activities in the 90 days before the last 90",
@@ -175,32 +216,33 @@ def _phrase_fixed(column: str, f: pd.DataFrame) -> pd.Series | None:
         "streak_current_weeks": lambda: "active " + _num(v) + " weeks in a row",
         "streak_longest_weeks": lambda: "longest run: " + _num(v) + " active weeks in a row",
         "role_core_now": lambda: pd.Series(
-            np.where(v > 0, "currently an ambassador", "not an ambassador"), index=f.index
+            np.where(v > 0, f"currently a {role}", f"not a {role}"), index=f.index
         ),
-        "role_core_past_spells": lambda: "was an ambassador " + _num(v) + " time(s) before",
-        "role_core_days_total": lambda: _num(v) + " days as an ambassador in all",
-        "role_core_days_current": lambda: "ambassador for " + _num(v) + " days",
-        "days_since_role_core_end": lambda: "stepped down as ambassador " + _num(v) + " days ago",
+        "role_core_past_spells": lambda: f"was a {role} " + _num(v) + " time(s) before",
+        "role_core_days_total": lambda: _num(v) + f" days as a {role} in all",
+        "role_core_days_current": lambda: f"{role} for " + _num(v) + " days",
+        "days_since_role_core_end": lambda: f"stepped down as {role} " + _num(v) + " days ago",
         "role_any_now": lambda: pd.Series(
             np.where(v > 0, "holds a role", "holds no role"), index=f.index
         ),
         "role_any_spells": lambda: "held " + _num(v) + " role(s)",
         "chapter_size": lambda: "home chapter has " + _num(v) + " members",
-        "chapter_link_density": lambda: "home chapter link density " + _pct(v),
-        "chapter_core_members": lambda: "home chapter has " + _num(v) + " ambassador(s)",
+        "chapter_link_density": lambda: _pct(v) + " of the home chapter's members know each "
+        "other",
+        "chapter_core_members": lambda: "home chapter has " + _num(v) + f" {role}(s)",
         "chapter_core_per_active_90d": lambda: "home chapter has "
-        + _num(v * 100, 1) + " ambassadors per 100 active members",
+        + _num(v * 100, 1) + f" {role}s per 100 active members",
         "chapter_core_shortfall": lambda: pd.Series(
             np.where(
                 v >= 1,
-                "home chapter has no ambassador",
-                np.where(v > 0, "home chapter is short of ambassadors", "home chapter has "
-                         "enough ambassadors"),
+                f"home chapter has no {role}",
+                np.where(v > 0, f"home chapter is short of {role}s", "home chapter has "
+                         f"enough {role}s"),
             ),
             index=f.index,
         ),
         # Without a spell that ended the value is the tenure: "for N days" is true either way.
-        "days_since_chapter_core_end": lambda: "no ambassador of the home chapter stepped down "
+        "days_since_chapter_core_end": lambda: f"no {role} of the home chapter stepped down "
         "for " + _num(v) + " days",
         "days_since_last_contact": lambda: (
             "last contacted by another member " + _num(v) + " days ago"
@@ -211,10 +253,17 @@ def _phrase_fixed(column: str, f: pd.DataFrame) -> pd.Series | None:
                      "member"),
             index=f.index,
         ),
-        "orbit_love": lambda: "engagement (love) score " + _num(v, 1),
-        "orbit_reach": lambda: "reach score " + _num(v, 1),
+        "orbit_love": lambda: _when(v >= 1, "much recent activity, most of it in the last weeks",
+                                    "little recent activity", f.index),
+        "orbit_reach": lambda: _when(v >= 1, "close to many members who are active themselves",
+                                     "few close ties to active members", f.index),
         "n_all_ever": lambda: _num(v) + " activities in all",
-        "wsum_all_ever": lambda: "activity weight " + _num(v, 1) + " in all",
+        "wsum_all_ever": lambda: "activity weight " + _num(v) + " in all",
+        "active_week_share_365d": lambda: "active in " + _pct(v) + " of weeks",
+        "season_sin": lambda: pd.Series("the time of year", index=f.index),
+        "season_cos": lambda: pd.Series("the time of year", index=f.index),
+        "trend_weight_prior": lambda: _num(v) + " activities (by weight) in the 90 days before "
+        "the last 90",
     }
     maker = phrases.get(column)
     return maker() if maker else None
@@ -254,25 +303,34 @@ def _phrase_pattern(column: str, f: pd.DataFrame) -> pd.Series | None:
     return None
 
 
-def phrase_feature(column: str, features: pd.DataFrame) -> pd.Series:
+def phrase_feature(column: str, features: pd.DataFrame, role: str = "ambassador") -> pd.Series:
     """Plain-language statement of one feature's value for every member.
+
+    Written for a community manager to say on the phone: no formula, symbol, column name or raw
+    decimal (``tests/serving/test_reasons.py`` walks every feature column).
 
     Args:
         column: Feature column name.
         features: The member's features (all columns available, not only the model's; some
             sentences use a second column for context).
+        role: The community's name for the core role.
 
     Returns:
         One sentence per row of ``features``.
     """
-    for maker in (_phrase_fixed, _phrase_activity, _phrase_pattern):
+    makers = (
+        _phrase_silence, lambda c, f: _phrase_fixed(c, f, role), _phrase_activity,
+        _phrase_pattern,
+    )
+    for maker in makers:
         text = maker(column, features)
         if text is not None:
             if isinstance(text, str):
                 text = pd.Series(text, index=features.index)
             return text.astype(object)
-    meaning = describe_columns([column])[column]
-    return (meaning + ": " + _num(features[column], 2)).astype(object)
+    # A column of a newer feature family without its own sentence yet: say what it is about.
+    topic = describe_columns([column])[column].split(":")[0].split("(")[0].strip()
+    return pd.Series(f"their {topic}", index=features.index, dtype=object)
 
 
 def topic_of(column: str) -> str:
@@ -286,8 +344,11 @@ def topic_of(column: str) -> str:
         return "chapter"
     if column in ("days_since_last_organizing", "has_organized"):
         return "organizing"
-    if column in ("days_since_last_activity", "has_activity"):
+    if column in ("days_since_last_activity", "has_activity", "silence_surprise",
+                  "silence_vs_longest_break", "silence_vs_usual_break"):
         return "recency"
+    if column in ("longest_break_days", "usual_break_days"):
+        return "rhythm"
     if column in ("days_since_last_contact", "has_contact"):
         return "contact"
     if column.startswith("net_") or column in ("has_ties", "orbit_reach"):
@@ -617,7 +678,9 @@ def explain_scores(
         if not len(any_hit):
             continue
         sentence = np.full(n, pd.NA, dtype=object)
-        sentence[any_hit] = phrase_feature(col, context.iloc[any_hit]).to_numpy(dtype=object)
+        sentence[any_hit] = phrase_feature(
+            col, context.iloc[any_hit], config.core_role
+        ).to_numpy(dtype=object)
         for k in range(k_max):
             hit = hits[:, k]
             text_arrays[k][hit] = sentence[hit]

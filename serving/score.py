@@ -28,7 +28,7 @@ reason plans), :func:`explain_part` (reasons of a partition, the expensive step)
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -378,8 +378,9 @@ def explain_part(
         x = part.model_input(target, model)
         base = run.explained[target].reindex(x.index).to_numpy(dtype=float)
         feats = part.features[part.feature_keys[target]].loc[x.index]
+        said = replace(config.reasons, core_role=model_label_config(model).core_role)
         reasons = explain_scores(
-            _explainer(model), x, feats, config.reasons, scores=base, plan=run.plans[target]
+            _explainer(model), x, feats, said, scores=base, plan=run.plans[target]
         )
         out[target] = reasons["reasons"]
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,10 +104,70 @@ def test_contact_and_chapter_core_sentences():
     assert topic_of("chapter_core_shortfall") == "chapter"
 
 
-def test_unknown_columns_fall_back_to_catalog_meaning():
+def test_unknown_columns_say_their_topic_without_a_number_or_a_name():
     f = pd.DataFrame({"mystery": [1.5]})
-    assert phrase_feature("mystery", f).iloc[0].endswith(": 1.50")
+    assert phrase_feature("mystery", f).iloc[0] == (
+        "their no description"  # not a corecast column: nothing to say but that
+    )
     assert topic_of("n_attend_30d") == topic_of("wsum_attend_365d")
+
+
+#: What a sentence read to a member must not contain: a column name, a formula, a raw decimal.
+_NOT_SAYABLE = re.compile(
+    r"[a-z]+_[a-z0-9_]+"  # an internal name
+    r"|[=×*/^]|\bln\b|\bexp\b|\bsum of\b|-ln"  # a formula
+    r"|\d\.\d{2,}|\b0\.\d"  # a raw decimal (2.5 per 100 is fine, 0.37 or 6.50 is not)
+)
+
+
+@pytest.fixture(scope="module")
+def every_feature():
+    """Every feature column corecast builds, on a small simulated community."""
+    from features.build import build_features
+    from features.simulate import SimulationConfig, simulate_community
+
+    sim = simulate_community(SimulationConfig(members=300, years=2, seed=3))
+    tables = sim.tables()
+    return build_features(tables, tables.last_observed.normalize())
+
+
+def test_every_feature_has_a_sentence_a_manager_can_say(every_feature):
+    for column in every_feature.columns:
+        for role in ("ambassador", "maintainer"):
+            sentences = phrase_feature(column, every_feature, role)
+            bad = [t for t in set(sentences) if _NOT_SAYABLE.search(t)]
+            assert not bad, f"{column}: {bad[:3]}"
+            assert not sentences.str.startswith("their ").any(), column  # a real sentence
+        if column.startswith("role_core") or column.startswith("chapter_core"):
+            assert not phrase_feature(column, every_feature, "maintainer").str.contains(
+                "ambassador"
+            ).any(), column
+
+
+def test_silence_is_said_against_the_members_own_habits():
+    f = pd.DataFrame({
+        "days_since_last_activity": [84.0, 84.0],
+        "silence_surprise": [6.5, 0.4],
+        "silence_vs_longest_break": [1.5, 0.6],
+        "silence_vs_usual_break": [5.0, 1.0],
+        "longest_break_days": [50.0, 0.0],
+        "usual_break_days": [6.6, 0.0],
+    })
+    assert phrase_feature("silence_surprise", f).tolist() == [
+        "no activity for 12 weeks, unusual for someone who came most weeks",
+        "no activity for 12 weeks, not unusual for them",
+    ]
+    assert phrase_feature("silence_vs_longest_break", f).tolist() == [
+        "no activity for 12 weeks, longer than any break they came back from",
+        "no activity for 12 weeks, within the breaks they usually take",
+    ]
+    assert phrase_feature("longest_break_days", f).tolist() == [
+        "came back after a break of 7 weeks before", "no break yet to come back from"
+    ]
+    assert phrase_feature("usual_break_days", f).tolist() == [
+        "usually active every 7 days", "active on a single day so far"
+    ]
+    assert topic_of("silence_surprise") == topic_of("days_since_last_activity") == "recency"
 
 
 def test_empty_input_and_bad_config():
