@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from serving.delivery import DEFAULT_MIN_DELIVERED_SHARE
+from serving.delivery import DEFAULT_HOLDOUT_SHARE, DEFAULT_MIN_DELIVERED_SHARE
 
 __all__ = ["app", "main"]
 
@@ -97,6 +97,11 @@ ActiveWithinOption = typer.Option(
     None, "--active-within",
     help="Disengagement eligibility: active within this window (default 90d).",
 )
+HoldoutShareOption = typer.Option(
+    None, "--holdout-share", min=0.0, max=0.999,
+    help=f"Share of the flagged members (ready-now, at-risk) held back this cycle as the "
+    f"control group: action 'hold', do not call (default {DEFAULT_HOLDOUT_SHARE:g}; 0 = none).",
+)
 QuarantineDirOption = typer.Option(
     None,
     "--quarantine-dir",
@@ -136,10 +141,10 @@ def _data_options(data, on_invalid, max_invalid_share, quarantine_dir) -> dict:
     }
 
 
-def _segment_options(capacity, at_risk, ready_min, nurture_min) -> dict:
+def _segment_options(capacity, at_risk, ready_min, nurture_min, holdout_share=None) -> dict:
     """The ``segments`` section as given on the command line."""
     return {"capacity": capacity, "at_risk": at_risk, "ready_min": ready_min,
-            "nurture_min": nurture_min}
+            "nurture_min": nurture_min, "holdout_share": holdout_share}
 
 
 def _label_options(core_role, horizon, readiness_horizon, active_within) -> dict:
@@ -586,6 +591,7 @@ def score(
     at_risk: float | None = AtRiskOption,
     ready_min: float | None = ReadyMinOption,
     nurture_min: float | None = NurtureMinOption,
+    holdout_share: float | None = HoldoutShareOption,
     on_invalid: OnInvalid | None = OnInvalidOption,
     max_invalid_share: float | None = MaxInvalidShareOption,
     quarantine_dir: Path | None = QuarantineDirOption,
@@ -599,12 +605,13 @@ def score(
     project = _settings(
         ctx,
         data=_data_options(data, on_invalid, max_invalid_share, quarantine_dir),
-        segments=_segment_options(capacity, at_risk, ready_min, nurture_min),
+        segments=_segment_options(capacity, at_risk, ready_min, nurture_min, holdout_share),
     ).project
     seg = project.segments
     result = _score(_source_of(project), as_of, out, readiness_model, disengagement_model,
                     seg.capacity, seg.at_risk, seg.ready_min, seg.nurture_min,
-                    loading=_loading_of(project), labels=project.labels.to_label_config())
+                    loading=_loading_of(project), labels=project.labels.to_label_config(),
+                    holdout_share=seg.holdout_share)
     console.print(f"[green]Scored[/green] {result.meta['members_scored']:,} members at "
                   f"{result.as_of:%Y-%m-%d}; segments: {result.meta['segments']}.")
 
@@ -628,7 +635,8 @@ def _check_out_folder(out: Path) -> Path:
 
 def _score(data, as_of, out, readiness_model="champion", disengagement_model="champion",
            capacity=3, at_risk=0.6, ready_min=0.10, nurture_min=0.03, loading=(),
-           labels=None):
+           labels=None, holdout_share=DEFAULT_HOLDOUT_SHARE):
+    from serving.outreach import OutreachConfig
     from serving.report import build_chapter_report, render_report_html, write_report
     from serving.score import (
         ScoringConfig,
@@ -638,9 +646,13 @@ def _score(data, as_of, out, readiness_model="champion", disengagement_model="ch
     )
     from serving.segments import SegmentConfig
 
-    config = ScoringConfig(segments=SegmentConfig(
-        chapter_capacity=capacity, ready_min=ready_min, nurture_min=nurture_min, at_risk=at_risk,
-    ))
+    config = ScoringConfig(
+        segments=SegmentConfig(
+            chapter_capacity=capacity, ready_min=ready_min, nurture_min=nurture_min,
+            at_risk=at_risk,
+        ),
+        outreach=OutreachConfig(holdout_share=holdout_share),
+    )
     tables = _load(data, *loading)
     readiness, disengagement = _load_models(readiness_model, disengagement_model)
     _warn_on_other_labels(labels, readiness=readiness, disengagement=disengagement)
@@ -986,6 +998,7 @@ def run(
     full: bool = typer.Option(False, "--full", help="Push unchanged records too."),
     capacity: int | None = CapacityOption,
     at_risk: float | None = AtRiskOption,
+    holdout_share: float | None = HoldoutShareOption,
     csv_path: Path | None = typer.Option(
         None, "--csv-path", help="CSV sink file (default: time-stamped files in OUT/crm-exports)."
     ),
@@ -1039,7 +1052,7 @@ def run(
     project = _settings(
         ctx,
         data=_data_options(data, on_invalid, max_invalid_share, quarantine_dir),
-        segments=_segment_options(capacity, at_risk, None, None),
+        segments=_segment_options(capacity, at_risk, None, None, holdout_share),
         push=_push_options_given(to, crm_url, omit_field, min_delivered_share),
         labels=_label_options(core_role, horizon, readiness_horizon, active_within),
         training={"tolerance": tolerance},

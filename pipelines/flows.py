@@ -42,7 +42,7 @@ from pipelines.artifacts import (
     publish_weekly,
 )
 from serving.columns import OMITTABLE_FIELDS
-from serving.delivery import DEFAULT_MIN_DELIVERED_SHARE
+from serving.delivery import DEFAULT_HOLDOUT_SHARE, DEFAULT_MIN_DELIVERED_SHARE
 
 __all__ = [
     "SinkKind",
@@ -68,6 +68,8 @@ TargetName = Literal["readiness", "disengagement"]
 CrmField = Literal[OMITTABLE_FIELDS]
 Days = Annotated[int, Field(gt=0, description="A number of days (> 0).")]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+#: The share of flagged members held back as the control group (``serving.outreach``).
+HoldoutShare = Annotated[float, Field(ge=0.0, lt=1.0)]
 Share = Annotated[float, Field(gt=0.0, le=1.0)]
 Slots = Annotated[int, Field(ge=0)]
 Count = Annotated[int, Field(ge=1)]
@@ -350,7 +352,9 @@ def _score_steps(
     nurture_min: float,
     dask: dict | None = None,
     loading: dict | None = None,
+    holdout_share: float = DEFAULT_HOLDOUT_SHARE,
 ):
+    from serving.outreach import OutreachConfig
     from serving.score import ScoringConfig
     from serving.segments import SegmentConfig
 
@@ -358,7 +362,8 @@ def _score_steps(
         segments=SegmentConfig(
             chapter_capacity=chapter_capacity, ready_min=ready_min, nurture_min=nurture_min,
             at_risk=at_risk,
-        )
+        ),
+        outreach=OutreachConfig(holdout_share=holdout_share),
     )
     tables = tasks.load_data(data, **(loading or {}))
     readiness, disengagement = tasks.load_models(readiness_model, disengagement_model)
@@ -442,6 +447,7 @@ def score_flow(
     at_risk: Probability = 0.6,
     ready_min: Probability = 0.10,
     nurture_min: Probability = 0.03,
+    holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
 ) -> dict:
     """Score every consenting member; write predictions, the chapter report and report.html.
@@ -465,7 +471,7 @@ def score_flow(
     out = Path(out) if out else default_out_dir()
     tables, result, models, outputs, report = _score_steps(
         data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
-        ready_min, nurture_min,
+        ready_min, nurture_min, holdout_share=holdout_share,
     )
     markdown = build_weekly_markdown(
         source=_source_label(data), first_observed=tables.first_observed,
@@ -510,6 +516,8 @@ def push_flow(
             partial (a line in the summary artifact).
         field_names: CRM names of fields (HubSpot properties, Salesforce fields, CSV columns)
             instead of the ``corecast_*`` defaults, e.g. ``{"segment": "ambassador_stage"}``.
+        holdout_share: Share of the flagged members (ready-now, at-risk) held back this cycle
+            as the control group: their ``action`` is ``hold`` (``serving.outreach``).
 
     Returns:
         Counts of the push (``None`` with ``to="none"``).
@@ -539,6 +547,7 @@ def weekly_flow(
     at_risk: Probability = 0.6,
     ready_min: Probability = 0.10,
     nurture_min: Probability = 0.03,
+    holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
     readiness_model: str = "champion",
     disengagement_model: str = "champion",
     csv_path: Path | None = None,
@@ -589,6 +598,8 @@ def weekly_flow(
             partial (a line in the summary artifact).
         field_names: CRM names of fields (HubSpot properties, Salesforce fields, CSV columns)
             instead of the ``corecast_*`` defaults, e.g. ``{"segment": "ambassador_stage"}``.
+        holdout_share: Share of the flagged members (ready-now, at-risk) held back this cycle
+            as the control group: their ``action`` is ``hold`` (``serving.outreach``).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
         dask: Score by member partitions on Dask (:mod:`pipelines.scale`); the predictions
             are the same as on one process.
@@ -617,6 +628,7 @@ def weekly_flow(
     tables, result, models, outputs, report = _score_steps(
         data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
         ready_min, nurture_min, scaled, _loading(on_invalid, max_invalid_share, quarantine_dir),
+        holdout_share=holdout_share,
     )
     push = None
     if to != "none":
@@ -654,6 +666,7 @@ def monthly_flow(
     at_risk: Probability = 0.6,
     ready_min: Probability = 0.10,
     nurture_min: Probability = 0.03,
+    holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
     csv_path: Path | None = None,
     ledger: Path | None = None,
     crm_url: str | None = None,
@@ -722,6 +735,7 @@ def monthly_flow(
         at_risk=at_risk,
         ready_min=ready_min,
         nurture_min=nurture_min,
+        holdout_share=holdout_share,
         csv_path=csv_path,
         ledger=ledger,
         crm_url=crm_url,

@@ -41,7 +41,7 @@ from features.labels import LabelConfig
 from features.settings import corecast_home
 from models.config import TrainConfig
 from serving.columns import OMITTABLE_FIELDS
-from serving.delivery import DEFAULT_MIN_DELIVERED_SHARE
+from serving.delivery import DEFAULT_HOLDOUT_SHARE, DEFAULT_MIN_DELIVERED_SHARE
 from serving.segments import SegmentConfig
 
 #: A CRM field that can be left out of pushes.
@@ -184,12 +184,16 @@ class TrainingSection(_Section):
 
 
 class SegmentsSection(_Section):
-    """How scores become segments: ready-now slots per chapter and thresholds."""
+    """How scores become segments (ready-now slots per chapter, thresholds) and the share of
+    flagged members held back each cycle as the control group."""
 
     capacity: Annotated[int, BeforeValidator(_no_bool), Field(ge=0)] = _SEGMENTS.chapter_capacity
     at_risk: Share = _SEGMENTS.at_risk
     ready_min: Share = _SEGMENTS.ready_min
     nurture_min: Share = _SEGMENTS.nurture_min
+    holdout_share: Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, lt=1.0)] = (
+        DEFAULT_HOLDOUT_SHARE
+    )
 
 
 class PushSection(_Section):
@@ -529,6 +533,7 @@ def weekly_parameters(project: Project) -> dict[str, Any]:
         "at_risk": seg.at_risk,
         "ready_min": seg.ready_min,
         "nurture_min": seg.nurture_min,
+        "holdout_share": seg.holdout_share,
         "on_invalid": data.on_invalid,
         "max_invalid_share": data.max_invalid_share,
         "quarantine_dir": (

@@ -32,6 +32,7 @@ PREDICTION_COLUMNS = [
     "readiness_rank",
     "disengagement_score",
     "segment",
+    "action",
     "reasons",
     "readiness_reasons",
     "disengagement_reasons",
@@ -52,6 +53,6 @@ PUSH_COLUMNS = [c for c in PREDICTION_COLUMNS if c not in NOT_PUSHED_COLUMNS]
 #: The CRM fields a push can leave out (``--omit-field``, ``push.omit_fields``): every pushed
 #: field but the member id and the email that identify the contact.
 OMITTABLE_FIELDS = (
-    "readiness_score", "readiness_rank", "disengagement_score", "segment", "reasons", "as_of",
-    "scored_at", "model_versions", *METHOD_COLUMNS,
+    "readiness_score", "readiness_rank", "disengagement_score", "segment", "action", "reasons",
+    "as_of", "scored_at", "model_versions", *METHOD_COLUMNS,
 )

@@ -49,6 +49,7 @@ from features.partition import build_features_partitioned, check_partition
 from features.tables import Tables, parse_as_of
 from models.estimators import CalibratedModel, apply_calibration
 from serving.columns import METHOD_COLUMNS, PREDICTION_COLUMNS
+from serving.outreach import ACTIONS, OutreachConfig, assign_actions
 from serving.reasons import (
     ReasonConfig,
     ReasonPlan,
@@ -90,10 +91,12 @@ class ScoringConfig:
     Attributes:
         segments: Segment thresholds (chapter capacity, minimum scores).
         reasons: Reason settings (how many, how they are chosen).
+        outreach: The control group: the share of flagged members held back this cycle.
     """
 
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     reasons: ReasonConfig = field(default_factory=ReasonConfig)
+    outreach: OutreachConfig = field(default_factory=OutreachConfig)
 
 
 @dataclass(frozen=True, eq=False)
@@ -459,6 +462,7 @@ def finish_scores(
     out["readiness_rank"] = rank_within_chapter(out["readiness_score"], out["chapter_id"])
     out["segment"] = assign_segments(out, config.segments)
     seg = out["segment"]
+    out["action"] = assign_actions(out["member_id"], seg, when.date().isoformat(), config.outreach)
     out["reasons"] = np.where(
         seg.isin(_RISK_SEGMENTS),
         out["disengagement_reasons"],
@@ -481,6 +485,8 @@ def finish_scores(
             "" if disengagement is None else str(disengagement.version)
         ),
         "segments": predictions["segment"].value_counts().to_dict(),
+        "actions": {a: int((predictions["action"] == a).sum()) for a in ACTIONS},
+        "holdout_share": config.outreach.holdout_share,
         "source": tables.source,
         **_method_meta(readiness, disengagement),
     }

@@ -31,6 +31,7 @@ import pandas as pd
 from features.errors import ConfigError, ContractError
 from features.tables import to_utc_naive
 from serving.columns import METHOD_COLUMNS, PUSH_COLUMNS
+from serving.outreach import ACTIONS
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 #: Columns of a predictions table to push (:data:`serving.columns.PUSH_COLUMNS`); the method
-#: columns may be missing from files written before they existed.
+#: columns and ``action`` may be missing from files written before they existed.
 PREDICTION_COLUMNS = list(PUSH_COLUMNS)
 
 TEXT_COLUMNS = [
@@ -64,6 +65,7 @@ TEXT_COLUMNS = [
     "email",
     "chapter_id",
     "segment",
+    "action",
     "reasons",
     "readiness_model_version",
     "disengagement_model_version",
@@ -126,6 +128,9 @@ CRM_FIELDS: tuple[FieldSpec, ...] = (
               "Probability-like score (0-1) that the member drifts away soon."),
     FieldSpec("segment", "Corecast segment", "string", "text",
               "Action segment: ready-now, nurture, ambassador-at-risk, at-risk, steady, ..."),
+    FieldSpec("action", "Corecast action this cycle", "string", "text",
+              "contact: reach out to this member; hold: do not call this cycle (the control "
+              "group that measures what calls change); none: nothing to do."),
     FieldSpec("reasons", "Corecast reasons", "string", "textarea",
               "Plain-language reasons behind the scores, separated by '; '."),
     FieldSpec("as_of", "Corecast scores as of", "datetime", "date",
@@ -328,7 +333,7 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
         ContractError: A column is missing, a member id is missing or duplicated, a score is
             outside [0, 1], a rank is not a whole number or a time cannot be parsed.
     """
-    needed = [c for c in PREDICTION_COLUMNS if c not in METHOD_COLUMNS]
+    needed = [c for c in PREDICTION_COLUMNS if c not in (*METHOD_COLUMNS, "action")]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ContractError(
@@ -353,6 +358,12 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
             f"duplicated member id(s) in {format_rows(np.flatnonzero(dup))} (e.g. "
             f"{', '.join(repr(i) for i in ids)}); each member must appear once — "
             "de-duplicate or re-run batch scoring"
+        )
+    unknown = out["action"].notna() & ~out["action"].isin(ACTIONS)
+    if unknown.any():
+        raise ContractError(
+            f"{source}: column action must be one of {', '.join(ACTIONS)} (or empty); bad values "
+            f"in {format_rows(np.flatnonzero(unknown))}"
         )
     for column in SCORE_COLUMNS:
         values = pd.to_numeric(out[column], errors="coerce").astype("float64")
@@ -395,6 +406,8 @@ def _with_methods(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with the method columns; files written before them get ``model`` / ``True``
     where a model version is recorded (they came from learned models), NA elsewhere."""
     out = frame.copy()
+    if "action" not in out.columns:
+        out["action"] = pd.Series(pd.NA, index=out.index, dtype=object)  # scored before actions
     for target in ("readiness", "disengagement"):
         has_model = out[f"{target}_model_version"].fillna("").astype("str") != ""
         if f"{target}_method" not in out.columns:
@@ -491,7 +504,7 @@ def render_field_strings(frame: pd.DataFrame) -> pd.DataFrame:
     Returns:
         One ``str`` column per :data:`CRM_FIELDS` entry, same index as ``frame``.
     """
-    if any(c not in frame.columns for c in METHOD_COLUMNS):
+    if any(c not in frame.columns for c in (*METHOD_COLUMNS, "action")):
         frame = _with_methods(frame)
     out = pd.DataFrame(index=frame.index)
     out["member_id"] = frame["member_id"].astype("str")
@@ -501,6 +514,7 @@ def render_field_strings(frame: pd.DataFrame) -> pd.DataFrame:
     )
     out["disengagement_score"] = _score_text(frame["disengagement_score"])
     out["segment"] = frame["segment"]
+    out["action"] = frame["action"]
     out["reasons"] = frame["reasons"]
     for column in TIME_COLUMNS:
         out[column] = frame[column].dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(frame[column].notna())

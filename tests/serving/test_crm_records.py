@@ -95,6 +95,7 @@ def test_consent_column_with_garbage_is_a_contract_error():
 def test_render_field_strings_by_hand():
     out = render_field_strings(validate_predictions(predictions()))
     first = out.iloc[0].to_dict()
+    assert pd.isna(first.pop("action"))  # a file written before actions: nothing to say
     assert first == {
         "member_id": "m1",
         "readiness_score": "0.8124",
@@ -115,6 +116,16 @@ def test_render_field_strings_by_hand():
     assert second[["readiness_score", "readiness_rank", "reasons"]].isna().all()
     assert second["model_versions"] == "readiness=3; disengagement=none"
     assert second[["disengagement_method", "disengagement_validated"]].isna().all()
+
+
+def test_the_action_is_checked_and_pushed_as_corecast_action():
+    from serving.crm.records import DEFAULT_HUBSPOT_PROPERTIES
+
+    out = render_field_strings(validate_predictions(predictions(action=["contact", "hold"])))
+    assert out["action"].tolist() == ["contact", "hold"]
+    assert DEFAULT_HUBSPOT_PROPERTIES["action"] == "corecast_action"
+    with pytest.raises(ContractError, match="action must be one of contact, hold, none.*row 2"):
+        validate_predictions(predictions(action=["none", "call"]))
 
 
 def test_method_fields_are_validated_rendered_and_mapped_for_every_sink():

@@ -25,6 +25,7 @@ CORECAST_FIELDS = {
     "Corecast_Readiness_Rank__c": "number",
     "Corecast_Disengagement_Score__c": "number",
     "Corecast_Segment__c": "text",
+    "Corecast_Action__c": "text",
     "Corecast_Reasons__c": "text",
     "Corecast_As_Of__c": "datetime",
     "Corecast_Scored_At__c": "datetime",
