@@ -234,6 +234,18 @@ def _quarantine_lines(quarantine) -> list[str]:
     return [f"- quarantined {_text(line)}" for line in lines]
 
 
+def _outreach_lines(predictions: pd.DataFrame) -> list[str]:
+    """Whom to contact this cycle and whom the control group holds back (when scored so)."""
+    if "action" not in predictions.columns:
+        return []
+    counts = predictions["action"].value_counts()
+    return [
+        f"- outreach this cycle: {int(counts.get('contact', 0)):,} to contact, "
+        f"{int(counts.get('hold', 0)):,} held back as the control group (action `hold`: do "
+        "not call them this cycle)"
+    ]
+
+
 def build_weekly_markdown(
     *,
     source: str,
@@ -300,6 +312,7 @@ def build_weekly_markdown(
         *_quarantine_lines(quarantine),
         f"- scored at: {result.as_of:%Y-%m-%d} (only activity before this date is used)",
         f"- members scored: {len(predictions):,}",
+        *_outreach_lines(predictions),
         *model_lines,
         *_push_lines(push),
         "\n## Members per segment\n",

@@ -614,6 +614,16 @@ def score(
                     holdout_share=seg.holdout_share)
     console.print(f"[green]Scored[/green] {result.meta['members_scored']:,} members at "
                   f"{result.as_of:%Y-%m-%d}; segments: {result.meta['segments']}.")
+    console.print(_outreach_line(result.meta["actions"], result.meta["holdout_share"]))
+
+
+def _outreach_line(actions: dict, share: float) -> str:
+    """This cycle's outreach: whom to contact, whom the control group holds back."""
+    return (
+        f"  outreach this cycle: {actions.get('contact', 0):,} to contact, "
+        f"{actions.get('hold', 0):,} held back as the control group ({share:.0%} of those "
+        "flagged; their action is 'hold': do not call them this cycle)"
+    )
 
 
 def _check_out_folder(out: Path) -> Path:
@@ -966,6 +976,8 @@ def _print_run(summary: dict, out: Path) -> None:
         + "; segments: "
         + ", ".join(f"{name} {count:,}" for name, count in weekly["segments"].items())
     )
+    if weekly.get("actions") is not None:
+        console.print(_outreach_line(weekly["actions"], weekly["holdout_share"]))
     push = weekly.get("push")
     if push:
         dry = " (dry run)" if push["dry_run"] else ""

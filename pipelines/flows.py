@@ -427,6 +427,8 @@ def _scored_summary(result, models, outputs) -> dict:
         "as_of": result.as_of.date().isoformat(),
         "members_scored": int(result.meta["members_scored"]),
         "segments": {str(k): int(v) for k, v in result.meta["segments"].items()},
+        "actions": dict(result.meta["actions"]),
+        "holdout_share": result.meta["holdout_share"],
         "models": {t: (None if m is None else m.version) for t, m in models.items()},
         "methods": {
             t: None if m is None else _method_dict(model_method(m))

@@ -173,7 +173,16 @@ def test_weekly_markdown_summarises_window_segments_models_candidates_and_push()
         f"365 days (active within 365 days) (labels fingerprint `{fingerprint}`)"
     ) in text
     assert "- disengagement: not scored (no model)" in text
-    assert "other label settings" not in text
+    assert "other label settings" not in text and "outreach" not in text  # no action column
+    acted = SimpleNamespace(predictions=preds.assign(
+        action=["contact", "hold", "none", "contact", "contact", "none", "none"]), as_of=T)
+    with_actions = build_weekly_markdown(
+        source="/data", first_observed=pd.Timestamp("2022-01-03 10:00"),
+        last_observed=pd.Timestamp("2024-06-30 18:00"), result=acted, chapters=chapters(),
+        models={}, push=None, outputs=[], ui_url=UI, top=1,
+    )
+    assert ("- outreach this cycle: 3 to contact, 1 held back as the control group (action "
+            "`hold`: do not call them this cycle)") in with_actions
     expected = LabelConfig().fingerprint()  # the configuration's: ambassador, 180 / 90 days
     other = build_weekly_markdown(
         source="/data", first_observed=pd.Timestamp("2022-01-03 10:00"),

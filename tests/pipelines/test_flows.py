@@ -91,6 +91,11 @@ def test_monthly_then_weekly_then_monthly_again(prefect_harness, community, tmp_
     assert len(predictions) <= consenting
     assert weekly["models"] == {"readiness": "1", "disengagement": "1"}
     assert sum(weekly["segments"].values()) == len(predictions)
+    # The control group: a tenth of the flagged members held back, the rest to contact.
+    assert sum(weekly["actions"].values()) == len(predictions) and weekly["holdout_share"] == 0.1
+    flagged = predictions["segment"].isin(["ready-now", "at-risk", "ambassador-at-risk"])
+    assert (predictions.loc[~flagged, "action"] == "none").all()
+    assert set(predictions.loc[flagged, "action"]) <= {"contact", "hold"}
     assert (out / "report.html").stat().st_size > 10_000
     chapters = pd.read_csv(out / "chapter_report.csv")
     assert len(chapters) >= tables.chapters["chapter_id"].nunique()
