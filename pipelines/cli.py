@@ -580,7 +580,10 @@ def score(
     as_of: str | None = typer.Option(
         None, "--as-of", help="Scoring date (default: the day after the last observed time)."
     ),
-    out: Path = typer.Option(Path("out"), "--out", "-o", help="Folder for predictions + report."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o",
+        help="Folder for predictions + report (default: data.out of the project file, else ./out).",
+    ),
     readiness_model: str = typer.Option(
         "champion", "--readiness-model", help="Alias or version of corecast-readiness ('none')."
     ),
@@ -601,13 +604,13 @@ def score(
     Exits 1, writing nothing, when a score column would be empty (a target without a champion
     although members are eligible for it, or a model that scored nobody).
     """
-    _check_out_folder(out)
     project = _settings(
         ctx,
         data=_data_options(data, on_invalid, max_invalid_share, quarantine_dir),
         segments=_segment_options(capacity, at_risk, ready_min, nurture_min, holdout_share),
     ).project
     seg = project.segments
+    out = _check_out_folder(out or Path(project.data.out or "out"))
     result = _score(_source_of(project), as_of, out, readiness_model, disengagement_model,
                     seg.capacity, seg.at_risk, seg.ready_min, seg.nurture_min,
                     loading=_loading_of(project), labels=project.labels.to_label_config(),
@@ -753,8 +756,12 @@ def push(
         return
     if predictions is None:
         raise ConfigError("push: --predictions FILE is required (or use --status)")
+    from pipelines.project import check_crm_url
+
     settings = _settings(ctx, push={"to": to, "min_delivered_share": min_delivered_share})
     wanted = settings.project.push
+    for url in (wanted.crm_url, hubspot_url, salesforce_url, webhook_url):
+        check_crm_url(url)  # a credential in a URL would reach the ledger and the messages
     to, min_delivered_share = wanted.to, wanted.min_delivered_share
     if to == "none":
         raise ConfigError(

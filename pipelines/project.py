@@ -90,7 +90,7 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
-Share = Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, le=1.0)]
+Share = Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
 def _days(value: int) -> str:
@@ -178,7 +178,9 @@ class TrainingSection(_Section):
         "capacity_share"
     ]
     chapter_top: Annotated[int, BeforeValidator(_no_bool), Field(ge=1)] = _TRAINING["chapter_top"]
-    tolerance: Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0)] = _TRAINING[
+    tolerance: Annotated[
+        float, BeforeValidator(_no_bool), Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    ] = _TRAINING[
         "promotion_tolerance"
     ]
 
@@ -202,7 +204,9 @@ class PushSection(_Section):
     to: Literal["csv", "hubspot", "salesforce", "webhook", "none"] = "csv"
     crm_url: str | None = None
     omit_fields: tuple[CrmField, ...] = ()
-    field_names: dict[CrmField, str] = Field(default_factory=dict)
+    field_names: dict[CrmField, Annotated[str, Field(min_length=1, pattern=r"\S")]] = Field(
+        default_factory=dict
+    )
     min_delivered_share: Share = DEFAULT_MIN_DELIVERED_SHARE
 
 
@@ -310,6 +314,22 @@ def _anchored(values: dict[str, Any], folder: Path) -> dict[str, Any]:
     return values
 
 
+def _from_text(model: type[_Section], key: str, value: str) -> Any:
+    """A variable's text as the key expects it: lists comma-separated (``a,b``), tables as
+    ``name=value`` pairs (``segment=stage,reasons=why``), anything else as it is."""
+    default = model.model_fields[key].default
+    kind = model.model_fields[key].annotation
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(default, tuple) or "tuple" in str(kind):
+        return tuple(items)
+    if "dict" in str(kind):
+        pairs = [item.partition("=") for item in items]
+        return {name.strip(): text.strip() for name, _, text in pairs} if all(
+            sep for _, sep, _ in pairs
+        ) else value
+    return value
+
+
 def _from_environment() -> dict[str, dict[str, str]]:
     """``CORECAST_<SECTION>_<KEY>`` values, by section and key (known sections only)."""
     found: dict[str, dict[str, str]] = {}
@@ -318,9 +338,7 @@ def _from_environment() -> dict[str, dict[str, str]]:
             value = os.environ.get(f"{_ENV_PREFIX}{section.upper()}_{key.upper()}")
             if value is None:
                 continue
-            if key == "omit_fields":  # a list: comma-separated in a variable
-                value = tuple(v.strip() for v in value.split(",") if v.strip())
-            found.setdefault(section, {})[key] = value
+            found.setdefault(section, {})[key] = _from_text(model, key, value)
     return found
 
 
@@ -506,8 +524,9 @@ def check_crm_url(crm_url: str | None) -> str | None:
             f"a secret query value ({', '.join(secret_keys)})"
         )
         raise ConfigError(
-            f"--crm-url (push.crm_url) carries {where}, which Prefect would store with the "
-            "run's parameters; give credentials through the environment instead "
+            f"the CRM URL (--crm-url, push.crm_url or a --*-url option) carries {where}, which "
+            "would be stored with the run's parameters and the delivery ledger; give "
+            "credentials through the environment instead "
             "(CORECAST_HUBSPOT_TOKEN, CORECAST_SALESFORCE_TOKEN, CORECAST_WEBHOOK_SECRET, or the "
             "whole webhook URL in CORECAST_WEBHOOK_URL)"
         )

@@ -365,3 +365,55 @@ def test_the_features_section_reaches_training(project_file, monkeypatch, tmp_pa
     assert features.activity_types == ("commit", "merge")
     assert (features.organizing_types, features.organizing_roles) == (("merge",), ("organize",))
     assert seen["labels"].core_role == "maintainer"
+
+
+def test_lists_and_tables_can_come_from_variables(tmp_path, isolated_home, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CORECAST_FEATURES_ACTIVITY_TYPES", "commit, merge")
+    monkeypatch.setenv("CORECAST_PUSH_FIELD_NAMES", "segment=stage,reasons=why")
+    project = load_effective().project
+    assert project.features.activity_types == ("commit", "merge")
+    assert project.push.field_names == {"segment": "stage", "reasons": "why"}
+    monkeypatch.setenv("CORECAST_PUSH_FIELD_NAMES", "segment")
+    with pytest.raises(ConfigError, match="CORECAST_PUSH_FIELD_NAMES"):
+        load_effective()
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ('[push]\nfield_names = { segment = "" }\n', "push.field_names.segment"),
+    ("[training]\ntolerance = inf\n", "training.tolerance"),
+])
+def test_empty_names_and_infinite_numbers_are_refused(tmp_path, isolated_home, text, said):
+    path = tmp_path / "corecast.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=said):
+        load_effective(path)
+
+
+def test_push_refuses_a_url_with_a_credential_and_score_writes_to_data_out(
+    tmp_path, isolated_home, monkeypatch
+):
+    from tests.serving.fakes.data import make_predictions
+
+    predictions = tmp_path / "predictions.parquet"
+    make_predictions(3).to_parquet(predictions, index=False)
+    path = tmp_path / "corecast.toml"
+    path.write_text('[push]\nto = "webhook"\ncrm_url = "http://a:PW@127.0.0.1:9/h"\n')
+    result = runner.invoke(app, ["--config", str(path), "push", "-p", str(predictions)])
+    assert isinstance(result.exception, ConfigError) and "PW" not in str(result.exception)
+    assert not (isolated_home / "ledger.sqlite").exists()
+
+    seen = {}
+
+    def fake_score(data, as_of, out, *args, **kwargs):
+        seen["out"] = out
+        meta = {"members_scored": 1, "segments": {}, "actions": {}, "holdout_share": 0.1}
+        return SimpleNamespace(meta=meta, as_of=pd.Timestamp("2024-01-01"))
+
+    monkeypatch.setattr("pipelines.cli._score", fake_score)
+    (tmp_path / "tables").mkdir()
+    path.write_text('[data]\nsource = "tables"\nout = "scores"\n')
+    monkeypatch.chdir(isolated_home)
+    result = runner.invoke(app, ["--config", str(path), "score"])
+    assert result.exit_code == 0, result.output
+    assert seen["out"] == tmp_path / "scores"
