@@ -874,8 +874,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_realdata: no SciPy data at {args.data} (expected members.csv, "
               "activities.csv, roles.csv); pass --data PATH or --skip-scipy", file=sys.stderr)
         return 2
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
+    from features.settings import TELEMETRY_OFF
+
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
     t0 = time.perf_counter()
     blocks: list[str] = []
     if not args.skip_scipy:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["corecast_home", "mlflow_tracking_uri", "configure_environment"]
+__all__ = ["corecast_home", "mlflow_tracking_uri", "configure_environment", "TELEMETRY_OFF"]
+
+#: The variables that turn off the libraries' telemetry, in every process corecast starts or runs
+#: in (the command line, flow runs, the MLflow UI, benchmarks).
+TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
 DEFAULT_HOME = ".corecast"
 
@@ -46,8 +50,7 @@ def configure_environment() -> dict[str, str]:
     wanted = {
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
+        **TELEMETRY_OFF,
         "MLFLOW_TRACKING_URI": mlflow_tracking_uri(),
     }
     set_now = {}

@@ -1111,10 +1111,12 @@ def serve(
     ctx: typer.Context,
     data: str | None = DataOption,
     weekly: str | None = typer.Option(
-        None, "--weekly", help="Cron of the weekly job (default: Mondays 06:00, 0 6 * * 1)."
+        None, "--weekly", help="Cron of the weekly job (default: Mondays 06:00, "
+        "schedule.weekly of the project file)."
     ),
     monthly: str | None = typer.Option(
-        None, "--monthly", help="Cron of the monthly job (default: the 1st, 05:00, 0 5 1 * *)."
+        None, "--monthly", help="Cron of the monthly job (default: the 1st, 05:00, "
+        "schedule.monthly of the project file)."
     ),
     timezone: str | None = typer.Option(
         None, "--timezone", "--tz", help="IANA time zone of both schedules (default UTC)."

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from features.errors import ConfigError
+from features.settings import TELEMETRY_OFF
 
 __all__ = [
     "stop_process",
@@ -312,8 +313,7 @@ def mlflow_ui_environment(base: Mapping[str, str] | None = None) -> dict[str, st
     env.update(
         {
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "DO_NOT_TRACK": "true",
+            **TELEMETRY_OFF,
         }
     )
     return env

@@ -43,6 +43,7 @@ from pipelines.artifacts import (
 )
 from serving.columns import OMITTABLE_FIELDS
 from serving.delivery import DEFAULT_HOLDOUT_SHARE, DEFAULT_MIN_DELIVERED_SHARE
+from serving.segments import SegmentConfig
 
 __all__ = [
     "SinkKind",
@@ -60,6 +61,8 @@ __all__ = [
     "check_loading_options",
 ]
 
+#: The segment defaults the flows' parameters show (their home: ``SegmentConfig``).
+_SEGMENTS = SegmentConfig()
 #: Where predictions go: a CRM, a signed webhook, a CSV file, or nowhere.
 SinkKind = Literal["csv", "hubspot", "salesforce", "webhook", "none"]
 #: A prediction target.
@@ -90,7 +93,9 @@ def _prepare() -> None:
     """Telemetry off in every process that runs a flow (workers and served runs too)."""
     import os
 
-    for key, value in (("MLFLOW_DISABLE_TELEMETRY", "true"), ("DO_NOT_TRACK", "true")):
+    from features.settings import TELEMETRY_OFF
+
+    for key, value in TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
 
 
@@ -445,10 +450,10 @@ def score_flow(
     out: Path | None = None,
     readiness_model: str = "champion",
     disengagement_model: str = "champion",
-    chapter_capacity: Slots = 3,
-    at_risk: Probability = 0.6,
-    ready_min: Probability = 0.10,
-    nurture_min: Probability = 0.03,
+    chapter_capacity: Slots = _SEGMENTS.chapter_capacity,
+    at_risk: Probability = _SEGMENTS.at_risk,
+    ready_min: Probability = _SEGMENTS.ready_min,
+    nurture_min: Probability = _SEGMENTS.nurture_min,
     holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
 ) -> dict:
@@ -545,10 +550,10 @@ def weekly_flow(
     to: SinkKind = "csv",
     dry_run: bool = False,
     full: bool = False,
-    chapter_capacity: Slots = 3,
-    at_risk: Probability = 0.6,
-    ready_min: Probability = 0.10,
-    nurture_min: Probability = 0.03,
+    chapter_capacity: Slots = _SEGMENTS.chapter_capacity,
+    at_risk: Probability = _SEGMENTS.at_risk,
+    ready_min: Probability = _SEGMENTS.ready_min,
+    nurture_min: Probability = _SEGMENTS.nurture_min,
     holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
     readiness_model: str = "champion",
     disengagement_model: str = "champion",
@@ -664,10 +669,10 @@ def monthly_flow(
     to: SinkKind = "csv",
     dry_run: bool = False,
     full: bool = False,
-    chapter_capacity: Slots = 3,
-    at_risk: Probability = 0.6,
-    ready_min: Probability = 0.10,
-    nurture_min: Probability = 0.03,
+    chapter_capacity: Slots = _SEGMENTS.chapter_capacity,
+    at_risk: Probability = _SEGMENTS.at_risk,
+    ready_min: Probability = _SEGMENTS.ready_min,
+    nurture_min: Probability = _SEGMENTS.nurture_min,
     holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
     csv_path: Path | None = None,
     ledger: Path | None = None,

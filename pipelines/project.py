@@ -40,6 +40,7 @@ from features.feature_config import FeatureConfig
 from features.labels import LabelConfig
 from features.settings import corecast_home
 from models.config import TrainConfig
+from pipelines.deploy import DEFAULT_MONTHLY_CRON, DEFAULT_TIMEZONE, DEFAULT_WEEKLY_CRON
 from serving.columns import OMITTABLE_FIELDS
 from serving.delivery import DEFAULT_HOLDOUT_SHARE, DEFAULT_MIN_DELIVERED_SHARE
 from serving.segments import SegmentConfig
@@ -213,9 +214,9 @@ class PushSection(_Section):
 class ScheduleSection(_Section):
     """When ``corecast serve`` runs the weekly and monthly jobs."""
 
-    weekly: str = "0 6 * * 1"
-    monthly: str = "0 5 1 * *"
-    timezone: str = "UTC"
+    weekly: str = DEFAULT_WEEKLY_CRON
+    monthly: str = DEFAULT_MONTHLY_CRON
+    timezone: str = DEFAULT_TIMEZONE
 
     @field_validator("weekly", "monthly")
     @classmethod

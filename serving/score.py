@@ -433,7 +433,7 @@ def finish_scores(
     out.index.name = None
     out["as_of"] = when
 
-    core_role = "ambassador"
+    core_role = LabelConfig().core_role  # without a readiness model: the default role
     for target, model in _models(readiness, disengagement).items():
         if model is None:
             out[f"{target}_score"] = np.nan
