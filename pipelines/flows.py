@@ -523,8 +523,6 @@ def push_flow(
             partial (a line in the summary artifact).
         field_names: CRM names of fields (HubSpot properties, Salesforce fields, CSV columns)
             instead of the ``corecast_*`` defaults, e.g. ``{"segment": "ambassador_stage"}``.
-        holdout_share: Share of the flagged members (ready-now, at-risk) held back this cycle
-            as the control group: their ``action`` is ``hold`` (``serving.outreach``).
 
     Returns:
         Counts of the push (``None`` with ``to="none"``).
