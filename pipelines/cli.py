@@ -754,11 +754,10 @@ def push(
         _print_frame("Delivery ledger", read_push_status(ledger))
         _print_frame("Dead letters", read_dead_letters(ledger).head(50))
         return
-    if predictions is None:
-        raise ConfigError("push: --predictions FILE is required (or use --status)")
     from pipelines.project import check_crm_url
 
     settings = _settings(ctx, push={"to": to, "min_delivered_share": min_delivered_share})
+    predictions = predictions or _latest_predictions(settings.project)
     wanted = settings.project.push
     for url in (wanted.crm_url, hubspot_url, salesforce_url, webhook_url):
         check_crm_url(url)  # a credential in a URL would reach the ledger and the messages
@@ -789,6 +788,22 @@ def push(
     report = push_from_file(predictions, to, options)
     typer.echo(report.summary())
     _exit_on_delivery(report, min_delivered_share)
+
+
+def _latest_predictions(project) -> Path:
+    """The predictions the last run wrote (``data.out``, else ``<corecast home>/out``)."""
+    from features.errors import ConfigError
+    from features.settings import corecast_home
+
+    folder = Path(project.data.out) if project.data.out else corecast_home() / "out"
+    path = folder / "predictions.parquet"
+    if not path.is_file():
+        raise ConfigError(
+            f"push: --predictions FILE is required (or use --status); there is no {path} from "
+            "a run to push"
+        )
+    console.print(f"Pushing {path}")
+    return path
 
 
 def _exit_on_delivery(report, min_delivered_share: float) -> None:
@@ -959,11 +974,11 @@ def _method_suffix(weekly: dict, target: str) -> str:
 
 def _print_run(summary: dict, out: Path) -> None:
     weekly = summary.get("weekly", summary)
-    for target in weekly.get("other_labels") or []:
+    for target, trained in (weekly.get("other_labels") or {}).items():
         console.print(
-            f"  [yellow]warning:[/yellow] the {target} champion was trained with other label "
-            "settings (core role, windows) than the configuration's; retrain with "
-            "corecast run --retrain", highlight=False,
+            f"  [yellow]warning:[/yellow] the {target} champion was trained with {trained}, "
+            "other label settings than the configuration's; retrain with corecast run "
+            "--retrain", highlight=False,
         )
     for line in (weekly.get("quarantine") or {}).get("lines", []):
         console.print(f"  [yellow]![/yellow] {escape(line)}", soft_wrap=True)

@@ -413,16 +413,21 @@ def _method_dict(method: tuple[str, bool]) -> dict:
     return {"method": method[0], "validated": method[1]}
 
 
-def other_labels(models, labels_fingerprint: str | None) -> list[str]:
-    """The targets whose model was trained with label settings other than the expected ones."""
+def other_labels(models, labels_fingerprint: str | None) -> dict[str, str]:
+    """The targets whose model was trained with label settings other than the expected ones,
+    with the settings it was trained with, in words."""
     from serving.score import model_label_config
 
     if labels_fingerprint is None:
-        return []
-    return [
-        target for target, model in models.items()
-        if model is not None and model_label_config(model).fingerprint() != labels_fingerprint
-    ]
+        return {}
+    found = {}
+    for target, model in models.items():
+        if model is None:
+            continue
+        labels = model_label_config(model)
+        if labels.fingerprint() != labels_fingerprint:
+            found[target] = labels.describe()
+    return found
 
 
 def _scored_summary(result, models, outputs) -> dict:

@@ -148,7 +148,7 @@ def test_monthly_then_weekly_then_monthly_again(prefect_harness, community, tmp_
     )
     again = weekly_from_project(str(project_file))
     assert again["models"] == {"readiness": "1", "disengagement": "1"}
-    assert again["other_labels"] == []  # trained with the labels the file implies
+    assert again["other_labels"] == {}  # trained with the labels the file implies
     assert again["push"]["unchanged"] == len(predictions)
     assert again["push"]["sent"] == 0 and again["push"]["files"] == []
 

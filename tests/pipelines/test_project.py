@@ -201,13 +201,15 @@ def test_serve_and_run_take_their_parameters_from_the_file(project_file, monkeyp
 
     def mismatched(flow, **parameters):
         return {"as_of": "2024-03-02", "members_scored": 1, "models": {}, "segments": {},
-                "push": None, "other_labels": ["readiness"]}
+                "push": None,
+                "other_labels": {"readiness": "core role ambassador, readiness window 180 days"}}
 
     monkeypatch.setattr("pipelines.cli._run_flow", mismatched)
     result = runner.invoke(app, ["--config", str(project_file), "run", "--out",
                                  str(project_file.parent)])
     said = " ".join(result.output.split())
-    assert result.exit_code == 0 and "the readiness champion was trained with other label" in said
+    assert result.exit_code == 0
+    assert "the readiness champion was trained with core role ambassador, readiness window" in said
 
 
 def test_scoring_with_a_model_trained_on_other_labels_says_so(capsys):
@@ -417,3 +419,21 @@ def test_push_refuses_a_url_with_a_credential_and_score_writes_to_data_out(
     result = runner.invoke(app, ["--config", str(path), "score"])
     assert result.exit_code == 0, result.output
     assert seen["out"] == tmp_path / "scores"
+
+
+def test_push_without_a_file_pushes_what_the_last_run_wrote(tmp_path, isolated_home):
+    from tests.serving.fakes.data import make_predictions
+
+    path = tmp_path / "corecast.toml"
+    path.write_text(f'[data]\nout = "{tmp_path / "out"}"\n')
+    result = runner.invoke(app, ["--config", str(path), "push", "--csv-path",
+                                 str(tmp_path / "crm.csv")])
+    assert isinstance(result.exception, ConfigError)
+    assert "there is no" in str(result.exception) and "predictions.parquet" in str(
+        result.exception)
+    (tmp_path / "out").mkdir()
+    make_predictions(4).to_parquet(tmp_path / "out" / "predictions.parquet", index=False)
+    result = runner.invoke(app, ["--config", str(path), "push", "--csv-path",
+                                 str(tmp_path / "crm.csv")])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "crm.csv")) == 4
