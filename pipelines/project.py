@@ -33,6 +33,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from features.errors import ConfigError
@@ -92,6 +93,8 @@ def _no_bool(value: Any) -> Any:
 
 
 Share = Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+#: A name written in the data (an activity type, a role): not empty, not only blanks.
+Name = Annotated[str, Field(min_length=1, pattern=r"\S")]
 
 
 def _days(value: int) -> str:
@@ -156,9 +159,9 @@ class LabelsSection(_Section):
 class FeaturesSection(_Section):
     """The community's activity vocabulary: which types are counted apart, which organize."""
 
-    activity_types: tuple[str, ...] | None = None
-    organizing_types: tuple[str, ...] = _FEATURES.organizing_types
-    organizing_roles: tuple[str, ...] = _FEATURES.organizing_roles
+    activity_types: tuple[Name, ...] | None = None
+    organizing_types: tuple[Name, ...] = _FEATURES.organizing_types
+    organizing_roles: tuple[Name, ...] = _FEATURES.organizing_roles
 
     def overrides(self) -> dict[str, Any]:
         """The settings as ``FeatureConfig`` keywords (lists, for flow parameters)."""
@@ -197,6 +200,15 @@ class SegmentsSection(_Section):
     holdout_share: Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, lt=1.0)] = (
         DEFAULT_HOLDOUT_SHARE
     )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SegmentsSection:
+        if self.nurture_min > self.ready_min:
+            raise ValueError(
+                f"nurture_min ({self.nurture_min:g}) is above ready_min ({self.ready_min:g}): "
+                "nurture is the step before ready-now, so its minimum score must be lower"
+            )
+        return self
 
 
 class PushSection(_Section):
@@ -379,7 +391,7 @@ def _error_text(exc: ValidationError, sources: Mapping[str, str], path: Path | N
             )
             message = f"unknown key; allowed: {', '.join(allowed)}"
         message = _plain(error["type"], message, len(error["loc"]))
-        if error["type"] != "extra_forbidden" and "input" in error:
+        if error["type"] != "extra_forbidden" and not isinstance(error.get("input", {}), dict):
             message += f" (got {error['input']!r})"
         lines.append(f"{_place(key, sources, path)}: {message}")
     return "\n".join(lines)

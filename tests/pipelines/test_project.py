@@ -89,6 +89,9 @@ def test_defaults_then_file_then_environment_then_option(project_file, monkeypat
     ("[push]\nto = 'fax'\n", "push.to: Input should be 'csv', 'hubspot', 'salesforce', "
      "'webhook' or 'none' (got 'fax')"),
     ("[labels\n", "not valid TOML"),
+    ("[segments]\nready_min = 0.01\nnurture_min = 0.5\n",
+     "segments: nurture_min (0.5) is above ready_min (0.01)"),
+    ("[features]\nactivity_types = ['commit', ' ']\n", "features.activity_types.1:"),
 ])
 def test_every_mistake_names_the_file_and_the_key(tmp_path, isolated_home, text, said):
     path = tmp_path / "corecast.toml"
