@@ -692,25 +692,17 @@ def _score(data, as_of, out, readiness_model="champion", disengagement_model="ch
 
 def _warn_on_other_labels(labels, **models) -> None:
     """Say so when a model was trained with other label settings than the configuration's."""
-    from dataclasses import replace
-
-    from serving.score import model_label_config
+    from serving.score import models_with_other_labels
 
     if labels is None:
         return
-    for target, model in models.items():
-        if model is None:
-            continue
-        trained = model_label_config(model)
-        if replace(trained, readiness_active_within_days=None) != replace(
-            labels, readiness_active_within_days=None
-        ):
-            console.print(
-                f"[yellow]warning:[/yellow] the {target} model (v{model.version}) was trained "
-                f"with {trained.describe()}; the configuration says {labels.describe()}. "
-                "Retrain (corecast train, or corecast run --retrain) to score with it.",
-                highlight=False,
-            )
+    for target, trained in models_with_other_labels(models, labels.fingerprint()).items():
+        console.print(
+            f"[yellow]warning:[/yellow] the {target} model (v{models[target].version}) was "
+            f"trained with {trained}; the configuration says {labels.describe()}. "
+            "Retrain (corecast train, or corecast run --retrain) to score with it.",
+            highlight=False,
+        )
 
 
 @app.command()

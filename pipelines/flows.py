@@ -413,21 +413,10 @@ def _method_dict(method: tuple[str, bool]) -> dict:
     return {"method": method[0], "validated": method[1]}
 
 
-def other_labels(models, labels_fingerprint: str | None) -> dict[str, str]:
-    """The targets whose model was trained with label settings other than the expected ones,
-    with the settings it was trained with, in words."""
-    from serving.score import model_label_config
+def _other_labels(models, labels_fingerprint: str | None) -> dict[str, str]:
+    from serving.score import models_with_other_labels
 
-    if labels_fingerprint is None:
-        return {}
-    found = {}
-    for target, model in models.items():
-        if model is None:
-            continue
-        labels = model_label_config(model)
-        if labels.fingerprint() != labels_fingerprint:
-            found[target] = labels.describe()
-    return found
+    return models_with_other_labels(models, labels_fingerprint)
 
 
 def _scored_summary(result, models, outputs) -> dict:
@@ -660,7 +649,7 @@ def weekly_flow(
         **_scored_summary(result, models, outputs),
         "push": _push_summary(push),
         "quarantine": quarantine,
-        "other_labels": other_labels(models, labels_fingerprint),
+        "other_labels": _other_labels(models, labels_fingerprint),
     }
 
 

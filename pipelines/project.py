@@ -24,7 +24,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -327,15 +327,23 @@ def _anchored(values: dict[str, Any], folder: Path) -> dict[str, Any]:
     return values
 
 
+def _container(annotation: Any) -> type | None:
+    """``tuple`` or ``dict`` when a key holds a list or a table (possibly optional)."""
+    for kind in (annotation, *get_args(annotation)):
+        origin = get_origin(kind) or kind
+        if origin in (tuple, dict):
+            return origin
+    return None
+
+
 def _from_text(model: type[_Section], key: str, value: str) -> Any:
     """A variable's text as the key expects it: lists comma-separated (``a,b``), tables as
     ``name=value`` pairs (``segment=stage,reasons=why``), anything else as it is."""
-    default = model.model_fields[key].default
-    kind = model.model_fields[key].annotation
+    kind = _container(model.model_fields[key].annotation)
     items = [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(default, tuple) or "tuple" in str(kind):
+    if kind is tuple:
         return tuple(items)
-    if "dict" in str(kind):
+    if kind is dict:
         pairs = [item.partition("=") for item in items]
         return {name.strip(): text.strip() for name, _, text in pairs} if all(
             sep for _, sep, _ in pairs

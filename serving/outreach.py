@@ -67,6 +67,8 @@ def assign_actions(
         config: The holdout share.
     """
     flagged = segments.isin(FLAGGED_SEGMENTS).to_numpy()
-    held = flagged & (hold_draw(member_ids, cycle) < config.holdout_share)
+    held = np.zeros(len(flagged), dtype=bool)
+    if config.holdout_share > 0:  # draw only for the flagged few, not every member
+        held[flagged] = hold_draw(member_ids[flagged], cycle) < config.holdout_share
     action = np.where(held, "hold", np.where(flagged, "contact", "none"))
     return pd.Series(action, index=member_ids.index, dtype=object)

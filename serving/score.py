@@ -73,6 +73,7 @@ __all__ = [
     "check_models",
     "default_as_of",
     "model_label_config",
+    "models_with_other_labels",
     "write_predictions",
     "METHOD_COLUMNS",
     "model_method",
@@ -155,6 +156,22 @@ def method_details(model) -> dict:
 def _feature_config(model) -> FeatureConfig:
     data = (model.metadata or {}).get("features")
     return FeatureConfig.from_dict(data) if data else FeatureConfig()
+
+
+def models_with_other_labels(models, labels_fingerprint: str | None) -> dict[str, str]:
+    """The targets whose model was trained with label settings other than those of
+    ``labels_fingerprint`` (:meth:`LabelConfig.fingerprint`), with the settings it was trained
+    with, in words; empty without a fingerprint to compare with."""
+    if labels_fingerprint is None:
+        return {}
+    found = {}
+    for target, model in models.items():
+        if model is None:
+            continue
+        labels = model_label_config(model)
+        if labels.fingerprint() != labels_fingerprint:
+            found[target] = labels.describe()
+    return found
 
 
 def model_label_config(model) -> LabelConfig:
