@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from features.contract import TABLE_NAMES
+
 __all__ = ["STEPS", "main", "table_memory_mb", "array_memory_mb", "frame_memory_mb"]
 
 _MB = 2.0**20
@@ -28,7 +30,7 @@ _MB = 2.0**20
 def table_memory_mb(tables) -> dict[str, float]:
     """Deep memory of each table of ``tables`` in MB (``None`` tables are left out)."""
     out = {}
-    for name in ("members", "activities", "roles", "chapters"):
+    for name in TABLE_NAMES:
         frame = getattr(tables, name)
         if frame is not None:
             out[name] = float(frame.memory_usage(index=True, deep=True).sum()) / _MB

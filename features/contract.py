@@ -50,6 +50,9 @@ from features.tables import (
     ACTIVITY_COLUMNS,
     CHAPTER_COLUMNS,
     MEMBER_COLUMNS,
+    OUTREACH_COLUMNS,
+    OUTREACH_OUTCOMES,
+    OUTREACH_PURPOSES,
     ROLE_COLUMNS,
     Tables,
     parse_as_of,
@@ -73,7 +76,7 @@ __all__ = [
 ]
 
 REQUIRED_TABLES: tuple[str, ...] = ("members", "activities")
-OPTIONAL_TABLES: tuple[str, ...] = ("roles", "chapters")
+OPTIONAL_TABLES: tuple[str, ...] = ("roles", "chapters", "outreach")
 TABLE_NAMES: tuple[str, ...] = REQUIRED_TABLES + OPTIONAL_TABLES
 FILE_FORMATS: tuple[str, ...] = ("csv", "parquet")
 
@@ -108,7 +111,8 @@ class _Col:
 
     ``kind`` is one of ``id`` (text, kept as written), ``vocab`` (text, lower-cased), ``text``,
     ``timestamp``, ``weight`` and ``consent``. ``required`` means the column must exist;
-    ``nullable`` whether its values may be empty; ``unique`` whether values must be unique.
+    ``nullable`` whether its values may be empty; ``unique`` whether values must be unique;
+    ``choices`` (``vocab`` only) the values allowed, when the contract fixes them.
     """
 
     name: str
@@ -116,6 +120,7 @@ class _Col:
     required: bool = False
     nullable: bool = True
     unique: bool = False
+    choices: tuple[str, ...] = ()
 
 
 _SPECS: dict[str, tuple[_Col, ...]] = {
@@ -149,6 +154,15 @@ _SPECS: dict[str, tuple[_Col, ...]] = {
         _Col("city", "text"),
         _Col("country", "text"),
     ),
+    "outreach": (
+        _Col("member_id", "id", required=True, nullable=False),
+        _Col("contacted_at", "timestamp", required=True, nullable=False),
+        _Col("purpose", "vocab", required=True, nullable=False, choices=OUTREACH_PURPOSES),
+        _Col("outcome", "vocab", required=True, nullable=False, choices=OUTREACH_OUTCOMES),
+        _Col("outcome_at", "timestamp"),
+        _Col("channel", "text"),
+        _Col("contacted_by", "text"),
+    ),
 }
 
 _CANONICAL = {
@@ -156,6 +170,7 @@ _CANONICAL = {
     "activities": ACTIVITY_COLUMNS,
     "roles": ROLE_COLUMNS,
     "chapters": CHAPTER_COLUMNS,
+    "outreach": OUTREACH_COLUMNS,
 }
 
 # Rule names, in the order problems about one column are listed.
@@ -168,6 +183,7 @@ _RULES = (
     "number",
     "negative",
     "consent",
+    "choice",
     "unknown_member",
     "unknown_chapter",
     "ends_before_start",
@@ -952,6 +968,10 @@ def _unique_check() -> pa.Check:
     )
 
 
+def _choice_check(choices: tuple[str, ...]) -> pa.Check:
+    return pa.Check(lambda s: s.isin(choices) | s.isna(), name="choice", ignore_na=False)
+
+
 _PANDERA_RULES = {
     "not_nullable": "required",
     "greater_than_or_equal_to(0)": "negative",
@@ -969,6 +989,8 @@ def _schema_for(state: _TableState) -> pa.DataFrameSchema:
         if spec.kind in ("id", "text", "vocab"):
             nullable = spec.nullable
             checks.append(_mask_check(parsed.bad, "control"))
+            if spec.choices:
+                checks.append(_choice_check(spec.choices))
             if spec.unique:
                 checks.append(_unique_check())
         elif spec.kind == "timestamp":
@@ -984,6 +1006,11 @@ def _schema_for(state: _TableState) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, name=state.name, strict=False)
 
 
+def _choices_of(column: str) -> tuple[str, ...]:
+    """The values a fixed-vocabulary column allows (column names are unique across them)."""
+    return next(c.choices for cs in _SPECS.values() for c in cs if c.name == column and c.choices)
+
+
 def _rule_text(rule: str, column: str) -> str:
     texts = {
         "required": f"where {column} is empty (a value is required)",
@@ -995,6 +1022,8 @@ def _rule_text(rule: str, column: str) -> str:
         "negative": f"where {column} is negative (it must be >= 0)",
         "consent": f"where {column} is not one of true/false/1/0/yes/no (empty means true)",
     }
+    if rule == "choice":
+        return f"where {column} is not one of {'/'.join(_choices_of(column))}"
     return texts[rule]
 
 
@@ -1140,34 +1169,37 @@ def _reference_findings(
     return findings
 
 
-def _role_span_findings(state: _TableState) -> list[_Finding]:
-    if not {"started_at", "ended_at"} <= state.present:
+#: The tables whose rows are spans: (start column, end column, what the end may not precede).
+_SPANS = {
+    "roles": ("started_at", "ended_at", "a role cannot end before it starts"),
+    "outreach": ("contacted_at", "outcome_at", "an outcome cannot come before the contact"),
+}
+
+
+def _span_findings(state: _TableState) -> list[_Finding]:
+    """Rows whose end column lies before their start column (rule ``ends_before_start``)."""
+    if state.name not in _SPANS:
         return []
-    started = state.column("started_at")
-    ended = state.column("ended_at")
-    wrong = (started.notna() & ended.notna() & (ended < started)).to_numpy()
+    start, end, why = _SPANS[state.name]
+    if not {start, end} <= state.present:
+        return []
+    began, ended = state.column(start), state.column(end)
+    wrong = (began.notna() & ended.notna() & (ended < began)).to_numpy()
     if not wrong.any():
         return []
-    raw_start, raw_end = state.raw["started_at"], state.raw["ended_at"]
+    raw_start, raw_end = state.raw[start], state.raw[end]
 
     def render(p: int) -> str:
-        return f"started_at {_show_value(raw_start.iat[p])}, ended_at {_show_value(raw_end.iat[p])}"
+        return f"{start} {_show_value(raw_start.iat[p])}, {end} {_show_value(raw_end.iat[p])}"
 
-    return [
-        _Finding(
-            state,
-            "ended_at",
-            "ends_before_start",
-            "where ended_at is before started_at (a role cannot end before it starts)",
-            np.flatnonzero(wrong),
-            (
-                _table_order("roles"),
-                _column_order("roles", "ended_at"),
-                _RULES.index("ends_before_start"),
-            ),
-            render,
-        )
-    ]
+    order = (
+        _table_order(state.name),
+        _column_order(state.name, end),
+        _RULES.index("ends_before_start"),
+    )
+    what = f"where {end} is before {start} ({why})"
+    positions = np.flatnonzero(wrong)
+    return [_Finding(state, end, "ends_before_start", what, positions, order, render)]
 
 
 def _primary_rules(n: int, findings: Sequence[_Finding]) -> np.ndarray:
@@ -1186,7 +1218,12 @@ def _kept_ids(state: _TableState, findings: Sequence[_Finding], column: str) -> 
 
 
 #: The timestamp of each table that cannot lie after the run (role ends may be planned).
-_NOT_IN_FUTURE = {"members": "joined_at", "activities": "occurred_at", "roles": "started_at"}
+_NOT_IN_FUTURE = {
+    "members": "joined_at",
+    "activities": "occurred_at",
+    "roles": "started_at",
+    "outreach": "contacted_at",
+}
 
 
 def _future_findings(state: _TableState, now: pd.Timestamp) -> list[_Finding]:
@@ -1235,8 +1272,8 @@ def _row_findings(
             name: [f for f in map(_beyond_first, fs) if len(f.positions)]
             for name, fs in found.items()
         }
-    if "roles" in states:
-        found["roles"] += _role_span_findings(states["roles"])
+    for name, state in states.items():
+        found[name] += _span_findings(state)
     chapters = states.get("chapters")
     if chapters is not None and "chapter_id" in chapters.present:
         ids = chapters.column("chapter_id")
@@ -1256,6 +1293,7 @@ def _row_findings(
             ("activities", "member_id"),
             ("activities", "counterpart_id"),
             ("roles", "member_id"),
+            ("outreach", "member_id"),
         ):
             if name in states:
                 found[name] += _reference_findings(
@@ -1300,6 +1338,7 @@ def _build_tables(
         activities=_sort_activities(_finish_table(states["activities"])),
         roles=_finish_table(states["roles"]) if "roles" in states else None,
         chapters=_finish_table(states["chapters"]) if "chapters" in states else None,
+        outreach=_finish_table(states["outreach"]) if "outreach" in states else None,
         source=source,
         quarantine=quarantine,
     )
@@ -1488,7 +1527,15 @@ def _table_state(
     for spec in specs:
         if spec.name in present:
             state.parsed[spec.name] = _PARSERS[spec.kind](frame[spec.name])
+            if spec.choices:
+                state.parsed[spec.name] = _as_choice(state.parsed[spec.name])
     return state
+
+
+def _as_choice(parsed: _Parsed) -> _Parsed:
+    """A fixed-vocabulary value as the contract spells it: ``No answer`` is ``no_answer``."""
+    values = parsed.values.str.replace(r"[\s\-]+", "_", regex=True).astype(TEXT_DTYPE)
+    return _Parsed(values, parsed.missing, parsed.bad)
 
 
 def _validate(
@@ -1647,7 +1694,7 @@ def write_tables(tables: Tables, out_dir: str | os.PathLike, fmt: str = "parquet
         fmt: ``"parquet"`` (default) or ``"csv"``.
 
     Returns:
-        The paths written, in the order members, activities, roles, chapters.
+        The paths written, in the order members, activities, roles, chapters, outreach.
 
     Raises:
         ConfigError: If ``fmt`` is not ``csv`` or ``parquet``.
@@ -1656,12 +1703,7 @@ def write_tables(tables: Tables, out_dir: str | os.PathLike, fmt: str = "parquet
     if fmt not in FILE_FORMATS:
         raise ConfigError(f"write_tables: unknown format {fmt!r}; use one of {FILE_FORMATS}")
     folder = Path(out_dir)
-    frames = {
-        "members": tables.members,
-        "activities": tables.activities,
-        "roles": tables.roles,
-        "chapters": tables.chapters,
-    }
+    frames = {name: getattr(tables, name) for name in TABLE_NAMES}
     writers: dict[Path, Callable[[Path], Any]] = {}
     for name, frame in frames.items():
         if frame is None:

@@ -12,6 +12,9 @@ string columns with missing values as ``NA``):
   counterpart_id, weight (float64 >= 0). Sorted by occurred_at (stable), index 0..n-1.
 - ``roles`` (optional): member_id, role, started_at, ended_at (NaT = still held), chapter_id.
 - ``chapters`` (optional): chapter_id, name, city, country.
+- ``outreach`` (optional): member_id, contacted_at, purpose (``readiness`` | ``retention``),
+  outcome (``accepted`` | ``declined`` | ``no_answer`` | ``pending``), outcome_at (NaT = not
+  known), channel, contacted_by. One row per contact a community manager made.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ __all__ = [
     "ACTIVITY_COLUMNS",
     "ROLE_COLUMNS",
     "CHAPTER_COLUMNS",
+    "OUTREACH_COLUMNS",
+    "OUTREACH_PURPOSES",
+    "OUTREACH_OUTCOMES",
     "to_utc_naive",
     "parse_as_of",
     "parse_duration_days",
@@ -52,6 +58,19 @@ ACTIVITY_COLUMNS = [
 ]
 ROLE_COLUMNS = ["member_id", "role", "started_at", "ended_at", "chapter_id"]
 CHAPTER_COLUMNS = ["chapter_id", "name", "city", "country"]
+OUTREACH_COLUMNS = [
+    "member_id",
+    "contacted_at",
+    "purpose",
+    "outcome",
+    "outcome_at",
+    "channel",
+    "contacted_by",
+]
+#: Why a member was contacted: to offer the core role, or to keep them.
+OUTREACH_PURPOSES: tuple[str, ...] = ("readiness", "retention")
+#: What came of a contact; ``pending`` until the member has answered.
+OUTREACH_OUTCOMES: tuple[str, ...] = ("accepted", "declined", "no_answer", "pending")
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +82,7 @@ class Tables:
         activities: The activity log, sorted by ``occurred_at``.
         roles: Role spells, or ``None`` when the source has no roles table.
         chapters: Chapter reference data, or ``None``.
+        outreach: The contacts community managers made and their outcomes, or ``None``.
         source: A human-readable name of where the data came from (folder or URL, no secrets).
         cache: Private memo for derived, read-only encodings (filled lazily by feature code).
         quarantine: What a ``load_tables(..., on_invalid="quarantine")`` set aside, else ``None``.
@@ -72,6 +92,7 @@ class Tables:
     activities: pd.DataFrame
     roles: pd.DataFrame | None = None
     chapters: pd.DataFrame | None = None
+    outreach: pd.DataFrame | None = None
     source: str = "<memory>"
     cache: dict = field(default_factory=dict, repr=False, compare=False)
     quarantine: QuarantineReport | None = field(default=None, repr=False, compare=False)
@@ -112,8 +133,10 @@ def cut_tables(tables: Tables, at) -> Tables:
 
     Members joined before ``at``; activities strictly before it (still sorted, index 0..n-1);
     role spells started before it, with ``ended_at`` set to ``NaT`` when the spell ended at or
-    after ``at`` (its end was not known yet). Members and roles are re-indexed too. Chapters and
-    ``source`` are unchanged; the derived-encoding cache starts empty.
+    after ``at`` (its end was not known yet). Outreach: contacts made before ``at``; an outcome
+    recorded at or after ``at`` (or undated, for a contact still in its first 30 days at ``at``)
+    was not known yet, so it becomes ``pending``. Members, roles and outreach are re-indexed too.
+    Chapters and ``source`` are unchanged; the derived-encoding cache starts empty.
 
     Args:
         tables: Validated tables.
@@ -132,8 +155,25 @@ def cut_tables(tables: Tables, at) -> Tables:
         activities=activities,
         roles=roles,
         chapters=tables.chapters,
+        outreach=None if tables.outreach is None else _cut_outreach(tables.outreach, when),
         source=tables.source,
     )
+
+
+#: Days after a contact by which an undated outcome is taken as known (for point-in-time cuts).
+UNDATED_OUTCOME_DAYS = 30
+
+
+def _cut_outreach(outreach: pd.DataFrame, when: pd.Timestamp) -> pd.DataFrame:
+    """The contacts made before ``when``, with the outcomes not known yet set to pending."""
+    kept = outreach[outreach["contacted_at"] < when].reset_index(drop=True)
+    known_at = kept["outcome_at"].fillna(
+        kept["contacted_at"] + pd.Timedelta(days=UNDATED_OUTCOME_DAYS)
+    )
+    unknown = (known_at >= when) & (kept["outcome"] != "pending")
+    kept.loc[unknown, "outcome"] = "pending"
+    kept.loc[unknown, "outcome_at"] = pd.NaT
+    return kept
 
 
 def to_utc_naive(value: pd.Series) -> pd.Series:

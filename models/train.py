@@ -33,6 +33,7 @@ from scipy.special import expit
 from sklearn.inspection import permutation_importance
 from threadpoolctl import threadpool_limits
 
+from features.contract import TABLE_NAMES
 from features.errors import ConfigError, InsufficientDataError, TargetUnavailable
 from features.feature_config import FeatureConfig
 from features.frames import (
@@ -248,8 +249,10 @@ def default_frame_config(
 def fingerprint_tables(tables: Tables) -> str:
     """A SHA-256 fingerprint of the table contents (column names and every value)."""
     digest = hashlib.sha256()
-    for name in ("members", "activities", "roles", "chapters"):
+    for name in TABLE_NAMES:
         df = getattr(tables, name)
+        if df is None and name not in ("roles", "chapters"):
+            continue  # a table added to the contract later leaves older fingerprints unchanged
         digest.update(name.encode())
         if df is None:
             digest.update(b"<none>")

@@ -242,9 +242,10 @@ def validate(
     chapters = (
         "no chapters table" if tables.chapters is None else f"{len(tables.chapters):,} chapters"
     )
+    outreach = "" if tables.outreach is None else f", {len(tables.outreach):,} outreach contacts"
     console.print(
         f"[green]OK[/green] {tables.source}: {len(tables.members):,} members, "
-        f"{len(tables.activities):,} activities, {roles}, {chapters}; "
+        f"{len(tables.activities):,} activities, {roles}, {chapters}{outreach}; "
         f"activity from {tables.first_observed:%Y-%m-%d} to {tables.last_observed:%Y-%m-%d}."
     )
 

@@ -27,7 +27,13 @@ from features.contract import (
     write_tables,
 )
 from features.errors import ConfigError, ContractError
-from features.tables import ACTIVITY_COLUMNS, CHAPTER_COLUMNS, MEMBER_COLUMNS, ROLE_COLUMNS
+from features.tables import (
+    ACTIVITY_COLUMNS,
+    CHAPTER_COLUMNS,
+    MEMBER_COLUMNS,
+    OUTREACH_COLUMNS,
+    ROLE_COLUMNS,
+)
 
 # ------------------------------------------------------------------------------------ helpers
 
@@ -1237,3 +1243,97 @@ def test_an_activity_dated_in_the_future_is_refused_or_set_aside(tmp_path):
 )
 def test_a_literal_password_moves_out_of_the_url_and_nothing_else_does(source, moved, secrets):
     assert password_to_environment(source) == (moved, secrets)
+
+
+# ------------------------------------------------------------------------------------ outreach
+
+OUTREACH = """\
+member_id,contacted_at,purpose,outcome,outcome_at,channel,contacted_by
+m1,2024-03-01T10:00:00,Readiness,accepted,2024-03-04,phone,lea
+m2,2024-03-02,retention,No answer,,,
+007,2024-03-03,retention,pending,,email,
+"""
+
+
+def test_outreach_loads_with_its_vocabulary_normalised(tmp_path):
+    tables = load_tables(good_source(tmp_path / "src", outreach=OUTREACH))
+    out = tables.outreach
+    assert list(out.columns) == OUTREACH_COLUMNS
+    assert out["member_id"].tolist() == ["m1", "m2", "007"]
+    assert out["purpose"].tolist() == ["readiness", "retention", "retention"]
+    assert out["outcome"].tolist() == ["accepted", "no_answer", "pending"]
+    assert out["outcome_at"].iloc[0] == pd.Timestamp("2024-03-04")
+    assert out["outcome_at"].iloc[1:].isna().all()
+    assert out["channel"].tolist()[0] == "phone" and pd.isna(out["channel"].iloc[1])
+
+
+def test_outreach_is_optional(tmp_path):
+    assert load_tables(good_source(tmp_path / "src")).outreach is None
+
+
+def test_outreach_rules_name_file_line_and_column(tmp_path):
+    folder = good_source(
+        tmp_path / "src",
+        outreach=(
+            "member_id,contacted_at,purpose,outcome,outcome_at\n"
+            "m1,2024-03-01,readiness,accepted,2024-03-04\n"
+            "m1,2024-03-01,recruitment,accepted,\n"  # line 3: unknown purpose
+            "m2,2024-03-01,retention,maybe,\n"  # line 4: unknown outcome
+            "ghost,2024-03-01,retention,pending,\n"  # line 5: unknown member
+            "m2,2024-03-05,retention,declined,2024-03-01\n"  # line 6: outcome before contact
+            "m2,2099-01-01,retention,pending,\n"  # line 7: in the future
+        ),
+    )
+    message = contract_message(folder)
+    line = problem_line(message, "outreach.csv, column purpose")
+    assert "where purpose is not one of readiness/retention" in line
+    assert "line 3: 'recruitment'" in line
+    line = problem_line(message, "outreach.csv, column outcome:")
+    assert "where outcome is not one of accepted/declined/no_answer/pending" in line
+    assert "line 4: 'maybe'" in line
+    assert "line 5: 'ghost'" in problem_line(message, "outreach.csv, column member_id")
+    line = problem_line(message, "outreach.csv, column outcome_at")
+    assert "where outcome_at is before contacted_at" in line
+    assert "line 6" in line
+    assert "line 7: '2099-01-01'" in problem_line(message, "outreach.csv, column contacted_at")
+
+
+def test_outreach_missing_required_column(tmp_path):
+    folder = good_source(
+        tmp_path / "src", outreach="member_id,contacted_at,purpose\nm1,2024-03-01,readiness\n"
+    )
+    line = problem_line(contract_message(folder), "outreach.csv")
+    assert "missing required column outcome" in line
+
+
+def test_outreach_invalid_rows_can_be_quarantined(tmp_path):
+    folder = good_source(
+        tmp_path / "src",
+        outreach=(
+            "member_id,contacted_at,purpose,outcome\n"
+            + "m1,2024-03-01,readiness,accepted\n" * 9
+            + "m2,2024-03-01,retention,maybe\n"
+        ),
+    )
+    tables = load_tables(folder, on_invalid="quarantine", max_invalid_share=0.2)
+    assert len(tables.outreach) == 9
+    assert tables.quarantine.by_rule["outreach"] == {"choice": 1}
+
+
+def test_outreach_round_trips_through_write_tables(tmp_path):
+    tables = load_tables(good_source(tmp_path / "src", outreach=OUTREACH))
+    for fmt in ("parquet", "csv"):
+        write_tables(tables, tmp_path / fmt, fmt=fmt)
+        back = load_tables(tmp_path / fmt)
+        pd.testing.assert_frame_equal(back.outreach, tables.outreach)
+
+
+def test_outreach_from_sql(tmp_path):
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    tables = load_tables(good_source(tmp_path / "src", outreach=OUTREACH))
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with engine.begin() as connection:
+        for name in ("members", "activities", "outreach"):
+            getattr(tables, name).to_sql(name, connection, index=False)
+    back = load_tables(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert back.outreach["outcome"].tolist() == ["accepted", "no_answer", "pending"]

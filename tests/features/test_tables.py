@@ -117,3 +117,31 @@ def test_iso_8601_as_of_values_parse_to_utc():
     assert parse_as_of(" 2022-02-01 ") == pd.Timestamp("2022-02-01")
     assert parse_as_of("2022-02-01T02:00:00+02:00") == pd.Timestamp("2022-02-01")
     assert parse_as_of(pd.Timestamp("2022-02-01")) == pd.Timestamp("2022-02-01")
+
+
+def test_cut_tables_keeps_outreach_outcomes_known_at_the_cut():
+    members = pd.DataFrame({"member_id": ["a"], "joined_at": pd.to_datetime(["2024-01-01"])})
+    activities = pd.DataFrame({"member_id": ["a"], "occurred_at": pd.to_datetime(["2024-03-01"])})
+    outreach = pd.DataFrame(
+        {
+            "member_id": ["a", "a", "a", "a"],
+            "contacted_at": pd.to_datetime(
+                ["2024-02-01", "2024-05-20", "2024-05-25", "2024-07-01"]
+            ),
+            "purpose": ["readiness", "retention", "retention", "retention"],
+            "outcome": ["accepted", "declined", "accepted", "pending"],
+            # dated before the cut; dated after it; undated (known 30 days after the contact)
+            "outcome_at": pd.to_datetime(["2024-02-10", "2024-06-05", None, None]),
+        }
+    )
+    full = Tables(members=members, activities=activities, outreach=outreach)
+    cut = cut_tables(full, "2024-06-01").outreach
+    # the July contact had not happened; May's outcomes were not known on 1 June
+    assert cut["contacted_at"].dt.strftime("%m-%d").tolist() == ["02-01", "05-20", "05-25"]
+    assert cut["outcome"].tolist() == ["accepted", "pending", "pending"]
+    assert cut["outcome_at"].isna().tolist() == [False, True, True]
+    # by 1 July both May outcomes are known (the undated one 30 days after 25 May)
+    assert cut_tables(full, "2024-07-01").outreach["outcome"].tolist() == [
+        "accepted", "declined", "accepted"
+    ]
+    assert cut_tables(Tables(members=members, activities=activities), "2024-06-01").outreach is None
