@@ -22,7 +22,7 @@ from features.feature_config import FeatureConfig, resolve_vocabulary
 from features.labels import (
     LabelConfig,
     build_disengagement_labels,
-    build_readiness_labels,
+    build_training_labels,
     check_target_available,
     label_horizon_days,
 )
@@ -105,6 +105,8 @@ class TrainingFrame:
         as_of_dates: The snapshot dates, ascending.
         eligible_rows: Eligible member-snapshots before the ``max_rows`` member sample.
         member_share: Share of the members kept by the ``max_rows`` sample (1.0 = all).
+        outreach_left_out: Member-snapshots left out because a manager's retention call shaped
+            their outcome (:func:`features.labels.build_training_labels`).
     """
 
     target: str
@@ -114,6 +116,7 @@ class TrainingFrame:
     as_of_dates: tuple[pd.Timestamp, ...]
     eligible_rows: int = 0
     member_share: float = 1.0
+    outreach_left_out: int = 0
 
 
 def snapshot_dates(
@@ -314,6 +317,7 @@ def build_training_frames(
             as_of_dates=tuple(plan.dates),
             eligible_rows=int(plan.eligible_rows),
             member_share=float(plan.share),
+            outreach_left_out=int(plan.left_out),
         )
     return out
 
@@ -326,6 +330,7 @@ class _FramePlan:
     ys: list[tuple[pd.Timestamp, pd.Series]]  # labels of the kept rows per date (non-empty)
     eligible_rows: int  # before the member sample
     share: float  # of the members kept
+    left_out: int = 0  # rows left out because a manager's call shaped the outcome
 
 
 def _plan_frame(
@@ -334,10 +339,10 @@ def _plan_frame(
     """Dates, labels and member sample of one target's frame (cheap: no features)."""
     check_target_available(tables, target, labels)
     dates = snapshot_dates(tables, target, labels, frame)
-    label_fn = build_readiness_labels if target == "readiness" else build_disengagement_labels
     # Ascending dates, each sorted by member_id: the stack is sorted by (as_of, member_id).
-    ys = [(d, label_fn(tables, d, labels).sort_index(kind="stable")) for d in dates]
-    ys = [(d, y) for d, y in ys if not y.empty]
+    ys = [(d, *_training_labels(tables, target, d, labels)) for d in dates]
+    contacted = sum(int(n) for _, _, n in ys)
+    ys = [(d, y) for d, y, _ in ys if not y.empty]
     if not ys:
         raise InsufficientDataError(
             f"{tables.source}: no member is eligible for {target} at any of the "
@@ -356,7 +361,19 @@ def _plan_frame(
                 f"{share:.2%} sample of the members, and none of the {target} rows' "
                 f"members is in it ({eligible_rows:,} eligible rows); raise --max-frame-rows."
             )
-    return _FramePlan(dates=dates, ys=ys, eligible_rows=eligible_rows, share=share)
+    return _FramePlan(
+        dates=dates, ys=ys, eligible_rows=eligible_rows, share=share, left_out=contacted
+    )
+
+
+def _training_labels(
+    tables: Tables, target: str, as_of: pd.Timestamp, labels: LabelConfig
+) -> tuple[pd.Series, int]:
+    """One date's training labels sorted by member, and how many rows outreach left out."""
+    y = build_training_labels(tables, target, as_of, labels).sort_index(kind="stable")
+    if target != "disengagement" or tables.outreach is None:
+        return y, 0
+    return y, len(build_disengagement_labels(tables, as_of, labels)) - len(y)
 
 
 #: Fixed 16-byte key of the training sample's member hash (independent of the partitions').

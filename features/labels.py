@@ -13,6 +13,18 @@ Time conventions (``as_of`` is the snapshot time, features use rows strictly bef
 
 Members with ``consent == False`` are never eligible: never trained on, never scored. An activity
 exactly at as_of is in neither the features nor the label window.
+
+What community managers did (the optional ``outreach`` table) changes the *training* labels only,
+through :func:`build_training_labels`:
+
+- *readiness*: a readiness contact made in the label window whose outcome is ``accepted`` is a
+  positive, like a core-role start (the member said yes; the spell may be recorded later or
+  never). A ``declined`` one is simply not a positive; scoring keeps such members out of
+  ``ready-now`` for a while (``serving.segments``).
+- *disengagement*: a member contacted for retention within ``horizon_days`` before as_of or in
+  the label window is left out of that snapshot: whether they stayed is partly the call's doing,
+  and a model trained on them would learn the effect of the call as if it were the member's own
+  behaviour. The rows left out are counted (:func:`retention_contacted`).
 """
 
 from __future__ import annotations
@@ -33,6 +45,8 @@ __all__ = [
     "build_disengagement_labels",
     "select_readiness_eligible",
     "build_readiness_labels",
+    "build_training_labels",
+    "retention_contacted",
     "label_horizon_days",
     "check_target_available",
 ]
@@ -251,3 +265,55 @@ def build_readiness_labels(
     ready = np.bincount(spells.member[starts], minlength=enc.n_members) > 0
     codes = enc.member_ids.get_indexer(eligible)
     return pd.Series(ready[codes], index=eligible, name="ready", dtype=bool)
+
+
+def _contacts(tables: Tables, purpose: str, lo: int, hi: int, outcome: str | None = None):
+    """Member codes (members-table order) with a ``purpose`` contact in ``(lo, hi]`` (ns)."""
+    enc = encode_tables(tables)
+    hit = np.zeros(enc.n_members, dtype=bool)
+    outreach = tables.outreach
+    if outreach is None or outreach.empty:
+        return hit
+    when = outreach["contacted_at"].to_numpy(dtype="datetime64[ns]").view("int64")
+    keep = (outreach["purpose"] == purpose).to_numpy(dtype=bool) & (when > lo) & (when <= hi)
+    if outcome is not None:
+        keep &= (outreach["outcome"] == outcome).to_numpy(dtype=bool)
+    codes = enc.member_ids.get_indexer(outreach["member_id"][keep])
+    hit[codes[codes >= 0]] = True
+    return hit
+
+
+def retention_contacted(tables: Tables, as_of, config: LabelConfig = LabelConfig()) -> pd.Index:
+    """Members contacted for retention within ``horizon_days`` either side of ``as_of``.
+
+    A contact in ``(as_of - horizon_days, as_of + horizon_days]``: before as_of it may have
+    shaped the recent activity the features see, after it the outcome the label records.
+    """
+    now = to_ns(as_of)
+    span = config.horizon_days * NS_PER_DAY
+    return _index(encode_tables(tables), _contacts(tables, "retention", now - span, now + span))
+
+
+def build_training_labels(
+    tables: Tables, target: str, as_of, config: LabelConfig = LabelConfig()
+) -> pd.Series:
+    """The labels a model of ``target`` learns from at ``as_of`` (see the module docstring).
+
+    The target's labels (:func:`build_readiness_labels`, :func:`build_disengagement_labels`)
+    with what the outreach table says: accepted readiness contacts in the window are positives;
+    members contacted for retention around ``as_of`` are left out.
+    """
+    if target == "readiness":
+        y = build_readiness_labels(tables, as_of, config)
+        now = to_ns(as_of)
+        end = now + config.readiness_horizon_days * NS_PER_DAY
+        accepted = _contacts(tables, "readiness", now, end, outcome="accepted")
+        if accepted.any():
+            codes = encode_tables(tables).member_ids.get_indexer(y.index)
+            y = y | pd.Series(accepted[codes], index=y.index)
+        return y.rename("ready")
+    label_horizon_days(target, config)
+    y = build_disengagement_labels(tables, as_of, config)
+    if tables.outreach is None:
+        return y
+    return y[~y.index.isin(retention_contacted(tables, as_of, config))]

@@ -280,6 +280,7 @@ def _size_metrics(
         "holdout.snapshots": float(snapshots),
         "frame.eligible_rows": float(training_frame.eligible_rows or rows),
         "frame.member_share": float(training_frame.member_share),
+        "frame.outreach_left_out": float(training_frame.outreach_left_out),
     }
 
 

@@ -1145,6 +1145,7 @@ def _train_target(
             "train.rows": float(len(prep.train_data)),
             "frame.eligible_rows": float(training_frame.eligible_rows or len(training_frame.data)),
             "frame.member_share": float(training_frame.member_share),
+            "frame.outreach_left_out": float(training_frame.outreach_left_out),
             "train.positives": float(prep.y_train.sum()),
             "train.snapshots": float(len(prep.split.train_dates)),
             "holdout.snapshots": float(len(prep.split.holdout_dates)),
@@ -1368,6 +1369,12 @@ def render_card(result: TrainResult, limits: Sequence[str] = ()) -> str:
             f"({int(result.metrics.get('frame.eligible_rows', 0)):,} eligible member-snapshots "
             "above the frame's row cap, `frame.max_rows`); the metrics are estimates on that "
             "sample. Scoring covers every member."
+        )
+    left_out = int(result.metrics.get("frame.outreach_left_out", 0))
+    if left_out:
+        extra.append(
+            f"{left_out:,} member-snapshots were left out of training and evaluation: those "
+            "members were called to keep them, so whether they stayed is partly the call's doing."
         )
     held, split = result.holdout_data, result.split
     dates = split.holdout_dates or tuple(pd.Timestamp(d) for d in sorted(held["as_of"].unique()))

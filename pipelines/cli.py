@@ -615,7 +615,8 @@ def score(
     result = _score(_source_of(project), as_of, out, readiness_model, disengagement_model,
                     seg.capacity, seg.at_risk, seg.ready_min, seg.nurture_min,
                     loading=_loading_of(project), labels=project.labels.to_label_config(),
-                    holdout_share=seg.holdout_share)
+                    holdout_share=seg.holdout_share,
+                    declined_pause_days=seg.declined_pause_days)
     console.print(f"[green]Scored[/green] {result.meta['members_scored']:,} members at "
                   f"{result.as_of:%Y-%m-%d}; segments: {result.meta['segments']}.")
     console.print(_outreach_line(result.meta["actions"], result.meta["holdout_share"]))
@@ -649,7 +650,7 @@ def _check_out_folder(out: Path) -> Path:
 
 def _score(data, as_of, out, readiness_model="champion", disengagement_model="champion",
            capacity=3, at_risk=0.6, ready_min=0.10, nurture_min=0.03, loading=(),
-           labels=None, holdout_share=DEFAULT_HOLDOUT_SHARE):
+           labels=None, holdout_share=DEFAULT_HOLDOUT_SHARE, declined_pause_days=None):
     from serving.outreach import OutreachConfig
     from serving.report import build_chapter_report, render_report_html, write_report
     from serving.score import (
@@ -664,6 +665,7 @@ def _score(data, as_of, out, readiness_model="champion", disengagement_model="ch
         segments=SegmentConfig(
             chapter_capacity=capacity, ready_min=ready_min, nurture_min=nurture_min,
             at_risk=at_risk,
+            **({} if declined_pause_days is None else {"declined_pause_days": declined_pause_days}),
         ),
         outreach=OutreachConfig(holdout_share=holdout_share),
     )

@@ -73,6 +73,7 @@ Days = Annotated[int, Field(gt=0, description="A number of days (> 0).")]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 #: The share of flagged members held back as the control group (``serving.outreach``).
 HoldoutShare = Annotated[float, Field(ge=0.0, lt=1.0)]
+PauseDays = Annotated[int, Field(ge=0)]
 Share = Annotated[float, Field(gt=0.0, le=1.0)]
 Slots = Annotated[int, Field(ge=0)]
 Count = Annotated[int, Field(ge=1)]
@@ -358,6 +359,7 @@ def _score_steps(
     dask: dict | None = None,
     loading: dict | None = None,
     holdout_share: float = DEFAULT_HOLDOUT_SHARE,
+    declined_pause_days: int = _SEGMENTS.declined_pause_days,
 ):
     from serving.outreach import OutreachConfig
     from serving.score import ScoringConfig
@@ -366,7 +368,7 @@ def _score_steps(
     config = ScoringConfig(
         segments=SegmentConfig(
             chapter_capacity=chapter_capacity, ready_min=ready_min, nurture_min=nurture_min,
-            at_risk=at_risk,
+            at_risk=at_risk, declined_pause_days=declined_pause_days,
         ),
         outreach=OutreachConfig(holdout_share=holdout_share),
     )
@@ -449,6 +451,7 @@ def score_flow(
     ready_min: Probability = _SEGMENTS.ready_min,
     nurture_min: Probability = _SEGMENTS.nurture_min,
     holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
+    declined_pause_days: PauseDays = _SEGMENTS.declined_pause_days,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
 ) -> dict:
     """Score every consenting member; write predictions, the chapter report and report.html.
@@ -463,6 +466,9 @@ def score_flow(
         at_risk: Disengagement score from which a member is at risk.
         ready_min: Minimum readiness score for ``ready-now``.
         nurture_min: Minimum readiness score for ``nurture``.
+        holdout_share: Share of the flagged members held back this cycle as the control group.
+        declined_pause_days: Days after declining an offer of the core role during which a
+            member is not ``ready-now`` (``serving.segments``; 0: no pause).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
 
     Returns:
@@ -473,6 +479,7 @@ def score_flow(
     tables, result, models, outputs, report = _score_steps(
         data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
         ready_min, nurture_min, holdout_share=holdout_share,
+        declined_pause_days=declined_pause_days,
     )
     markdown = build_weekly_markdown(
         source=_source_label(data), first_observed=tables.first_observed,
@@ -547,6 +554,7 @@ def weekly_flow(
     ready_min: Probability = _SEGMENTS.ready_min,
     nurture_min: Probability = _SEGMENTS.nurture_min,
     holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
+    declined_pause_days: PauseDays = _SEGMENTS.declined_pause_days,
     readiness_model: str = "champion",
     disengagement_model: str = "champion",
     csv_path: Path | None = None,
@@ -599,6 +607,8 @@ def weekly_flow(
             instead of the ``corecast_*`` defaults, e.g. ``{"segment": "ambassador_stage"}``.
         holdout_share: Share of the flagged members (ready-now, at-risk) held back this cycle
             as the control group: their ``action`` is ``hold`` (``serving.outreach``).
+        declined_pause_days: Days after declining an offer of the core role during which a
+            member is not ``ready-now`` (``serving.segments``; 0: no pause).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
         dask: Score by member partitions on Dask (:mod:`pipelines.scale`); the predictions
             are the same as on one process.
@@ -628,6 +638,7 @@ def weekly_flow(
         data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
         ready_min, nurture_min, scaled, _loading(on_invalid, max_invalid_share, quarantine_dir),
         holdout_share=holdout_share,
+        declined_pause_days=declined_pause_days,
     )
     push = None
     if to != "none":
@@ -666,6 +677,7 @@ def monthly_flow(
     ready_min: Probability = _SEGMENTS.ready_min,
     nurture_min: Probability = _SEGMENTS.nurture_min,
     holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
+    declined_pause_days: PauseDays = _SEGMENTS.declined_pause_days,
     csv_path: Path | None = None,
     ledger: Path | None = None,
     crm_url: str | None = None,
@@ -735,6 +747,7 @@ def monthly_flow(
         ready_min=ready_min,
         nurture_min=nurture_min,
         holdout_share=holdout_share,
+        declined_pause_days=declined_pause_days,
         csv_path=csv_path,
         ledger=ledger,
         crm_url=crm_url,

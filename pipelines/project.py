@@ -200,6 +200,9 @@ class SegmentsSection(_Section):
     holdout_share: Annotated[float, BeforeValidator(_no_bool), Field(ge=0.0, lt=1.0)] = (
         DEFAULT_HOLDOUT_SHARE
     )
+    declined_pause_days: Annotated[int, BeforeValidator(_no_bool), Field(ge=0)] = (
+        _SEGMENTS.declined_pause_days
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SegmentsSection:
@@ -574,6 +577,7 @@ def weekly_parameters(project: Project) -> dict[str, Any]:
         "ready_min": seg.ready_min,
         "nurture_min": seg.nurture_min,
         "holdout_share": seg.holdout_share,
+        "declined_pause_days": seg.declined_pause_days,
         "on_invalid": data.on_invalid,
         "max_invalid_share": data.max_invalid_share,
         "quarantine_dir": (

@@ -57,7 +57,12 @@ from serving.reasons import (
     plan_reasons,
     tree_ensemble,
 )
-from serving.segments import SegmentConfig, assign_segments, rank_within_chapter
+from serving.segments import (
+    SegmentConfig,
+    assign_segments,
+    declined_offer,
+    rank_within_chapter,
+)
 
 __all__ = [
     "ScoringConfig",
@@ -476,8 +481,14 @@ def finish_scores(
         features = _member_order(tables, pd.concat([p.features[first] for p in parts]))
     holds = _holds_core_role(tables, when, core_role)
     out["holds_core_role"] = out["member_id"].isin(holds)
-    out["readiness_rank"] = rank_within_chapter(out["readiness_score"], out["chapter_id"])
-    out["segment"] = assign_segments(out, config.segments)
+    # a member who just declined an offer is out of line: the next candidate moves up
+    paused = out["member_id"].isin(
+        declined_offer(tables.outreach, when, config.segments.declined_pause_days)
+    )
+    out["readiness_rank"] = rank_within_chapter(
+        out["readiness_score"].where(~paused), out["chapter_id"]
+    )
+    out["segment"] = assign_segments(out.assign(declined_offer=paused), config.segments)
     seg = out["segment"]
     out["action"] = assign_actions(out["member_id"], seg, when.date().isoformat(), config.outreach)
     out["reasons"] = np.where(

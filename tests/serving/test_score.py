@@ -240,3 +240,33 @@ def test_the_flows_scoring_step_fails_before_writing_when_a_column_would_be_empt
     with pytest.raises(InsufficientDataError, match="readiness_score would be empty.*nothing"):
         check_scores.fn(result, community, None, disengagement)
     assert check_scores.fn(result, community, None, disengagement, ["readiness"]) is None
+
+
+def test_a_member_who_declined_is_out_of_line_and_the_next_moves_up(community):
+    # a (0.3) and b (0.1) share paris; with one slot a is ready-now, unless a said no last month
+    from dataclasses import replace
+
+    from serving.score import ScoringConfig
+    from serving.segments import SegmentConfig
+
+    outreach = pd.DataFrame(
+        {
+            "member_id": ["a"],
+            "contacted_at": [ago(40)],
+            "purpose": ["readiness"],
+            "outcome": ["declined"],
+            "outcome_at": [ago(30)],
+        }
+    )
+    config = ScoringConfig(segments=SegmentConfig(chapter_capacity=1, ready_min=0.05))
+    model = loaded("readiness", {"n_all_365d": 0.1}, "7")
+    before = score_members(community, AS_OF, model, None, config).predictions
+    assert before.set_index("member_id")["segment"][["a", "b"]].tolist() == ["ready-now", "nurture"]
+    after = score_members(replace(community, outreach=outreach), AS_OF, model, None, config)
+    p = after.predictions.set_index("member_id")
+    assert p["segment"][["a", "b"]].tolist() == ["nurture", "ready-now"]
+    assert pd.isna(p.loc["a", "readiness_rank"]) and p.loc["b", "readiness_rank"] == 1
+    # a 20-day pause has ended by now
+    short = replace(config, segments=replace(config.segments, declined_pause_days=20))
+    again = score_members(replace(community, outreach=outreach), AS_OF, model, None, short)
+    assert again.predictions.set_index("member_id")["segment"]["a"] == "ready-now"
