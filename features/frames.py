@@ -249,6 +249,25 @@ def build_training_frames(
     """
     if not frames:
         raise ConfigError("build_training_frames: no target asked")
+    plans = _plan_frames(tables, frames, labels, errors)
+    if not plans:
+        return {}
+    newest = max(plan.dates[-1] for plan in plans.values())
+    config = resolve_vocabulary(tables, newest, replace(features, core_role=labels.core_role))
+    columns, blocks = _feature_blocks(tables, plans, config)
+    return {
+        target: _assemble_frame(target, plan, blocks.pop(target), columns, config)
+        for target, plan in plans.items()
+    }
+
+
+def _plan_frames(
+    tables: Tables,
+    frames: Mapping[str, FrameConfig],
+    labels: LabelConfig,
+    errors: dict[str, TargetUnavailable | InsufficientDataError] | None,
+) -> dict[str, _FramePlan]:
+    """Every target's plan; with ``errors``, a target that cannot be built is recorded there."""
     plans: dict[str, _FramePlan] = {}
     for target, frame in frames.items():
         try:
@@ -257,13 +276,19 @@ def build_training_frames(
             if errors is None:
                 raise
             errors[target] = exc
-    if not plans:
-        return {}
-    newest = max(plan.dates[-1] for plan in plans.values())
-    config = resolve_vocabulary(tables, newest, replace(features, core_role=labels.core_role))
+    return plans
 
+
+def _feature_blocks(
+    tables: Tables, plans: Mapping[str, _FramePlan], config: FeatureConfig
+) -> tuple[tuple[str, ...], dict[str, np.ndarray]]:
+    """The feature columns and, per target, its (feature, row) float32 block.
+
+    The features of a date are built once and gathered into every target's block that has the
+    date; with a member sample, for the kept members only (the costly network family).
+    """
     blocks: dict[str, np.ndarray] = {}
-    starts = dict.fromkeys(frames, 0)
+    starts = dict.fromkeys(plans, 0)
     columns: tuple[str, ...] = ()
     wanted: dict[pd.Timestamp, list[tuple[str, pd.Series]]] = {}
     for target, plan in plans.items():
@@ -271,55 +296,76 @@ def build_training_frames(
             wanted.setdefault(as_of, []).append((target, y))
     sampled = any(plan.share < 1.0 for plan in plans.values())
     for as_of in sorted(wanted):
-        if sampled:  # the costly network family for the kept members only
-            ids = wanted[as_of][0][1].index
-            for _, y in wanted[as_of][1:]:
-                ids = ids.union(y.index)
-            x = build_features_for_members(tables, as_of, config, ids)
-        else:
-            x = build_features(tables, as_of, config)
+        x = _snapshot_features(tables, as_of, config, wanted[as_of], sampled)
         if not blocks:
             columns = tuple(x.columns)
             for target, plan in plans.items():
                 n_rows = sum(len(y) for _, y in plan.ys)  # (feature, row): contiguous columns
                 blocks[target] = np.empty((len(columns), n_rows), dtype=np.float32)
         for target, y in wanted[as_of]:
-            rows = x.index.get_indexer(y.index)
-            if (rows < 0).any():  # eligible members are a subset of the members known at as_of
-                raise KeyError(f"{as_of.date()}: eligible members without features")
-            start = starts[target]
-            stop = start + len(y)
-            block = blocks[target]
-            for j, name in enumerate(columns):  # one gather per column (not per member)
-                block[j, start:stop] = x[name].to_numpy()[rows]
-            starts[target] = stop
+            starts[target] = _gather(x, y, blocks[target], starts[target], columns, as_of)
         del x
+    return columns, blocks
 
-    out: dict[str, TrainingFrame] = {}
-    for target, plan in plans.items():
-        ys = plan.ys
-        data = pd.DataFrame(blocks.pop(target).T, columns=list(columns), copy=False)
-        data.insert(0, "member_id", _stack_index(y.index for _, y in ys))
-        data.insert(
-            1,
-            "as_of",
-            np.repeat(
-                np.array([as_of.as_unit("ns").to_datetime64() for as_of, _ in ys]),
-                [len(y) for _, y in ys],
-            ),
-        )
-        data[LABEL_COLUMN] = np.concatenate([y.to_numpy(dtype=np.int64) for _, y in ys])
-        out[target] = TrainingFrame(
-            target=target,
-            data=data,
-            feature_columns=columns,
-            feature_config=config,
-            as_of_dates=tuple(plan.dates),
-            eligible_rows=int(plan.eligible_rows),
-            member_share=float(plan.share),
-            outreach_left_out=int(plan.left_out),
-        )
-    return out
+
+def _snapshot_features(
+    tables: Tables,
+    as_of: pd.Timestamp,
+    config: FeatureConfig,
+    wanted: list[tuple[str, pd.Series]],
+    sampled: bool,
+) -> pd.DataFrame:
+    """One date's features: every member's, or only the wanted members' with a sample."""
+    if not sampled:
+        return build_features(tables, as_of, config)
+    ids = wanted[0][1].index
+    for _, y in wanted[1:]:
+        ids = ids.union(y.index)
+    return build_features_for_members(tables, as_of, config, ids)
+
+
+def _gather(
+    x: pd.DataFrame,
+    y: pd.Series,
+    block: np.ndarray,
+    start: int,
+    columns: tuple[str, ...],
+    as_of: pd.Timestamp,
+) -> int:
+    """Copy the features of ``y``'s members into ``block`` from row ``start``; the next start."""
+    rows = x.index.get_indexer(y.index)
+    if (rows < 0).any():  # eligible members are a subset of the members known at as_of
+        raise KeyError(f"{as_of.date()}: eligible members without features")
+    stop = start + len(y)
+    for j, name in enumerate(columns):  # one gather per column (not per member)
+        block[j, start:stop] = x[name].to_numpy()[rows]
+    return stop
+
+
+def _assemble_frame(
+    target: str,
+    plan: _FramePlan,
+    block: np.ndarray,
+    columns: tuple[str, ...],
+    config: FeatureConfig,
+) -> TrainingFrame:
+    """The training frame of one target from its plan and filled feature block."""
+    ys = plan.ys
+    data = pd.DataFrame(block.T, columns=list(columns), copy=False)
+    data.insert(0, "member_id", _stack_index(y.index for _, y in ys))
+    dates = np.array([as_of.as_unit("ns").to_datetime64() for as_of, _ in ys])
+    data.insert(1, "as_of", np.repeat(dates, [len(y) for _, y in ys]))
+    data[LABEL_COLUMN] = np.concatenate([y.to_numpy(dtype=np.int64) for _, y in ys])
+    return TrainingFrame(
+        target=target,
+        data=data,
+        feature_columns=columns,
+        feature_config=config,
+        as_of_dates=tuple(plan.dates),
+        eligible_rows=int(plan.eligible_rows),
+        member_share=float(plan.share),
+        outreach_left_out=int(plan.left_out),
+    )
 
 
 @dataclass(frozen=True)
