@@ -42,42 +42,24 @@ def build_chapter_features(
     fill: the member's tenure in days).
     """
     snap = build_snapshot(tables, as_of)
-    enc, n_members, rows = snap.enc, snap.enc.n_members, snap.rows
-    days = config.chapter_active_days
-    n_chapters = enc.n_chapters
+    enc = snap.enc
     chapter = enc.member_chapter
     known = (enc.joined < snap.now) & (chapter >= 0)
-
-    size = np.bincount(chapter[known], minlength=n_chapters)
-    lo = snap.start(days)
-    recent_member = enc.member[lo : snap.n]
-    active = np.bincount(recent_member, minlength=n_members) > 0
-    active_size = np.bincount(chapter[known & active], minlength=n_chapters)
-    act_chapter = enc.chapter[lo : snap.n]
-    act_chapter = np.where(act_chapter >= 0, act_chapter, chapter[recent_member])
-    volume = np.bincount(act_chapter[act_chapter >= 0], minlength=n_chapters)
-
-    stats = compute_network_stats(tables, as_of, config)
-    linked = np.bincount(
-        chapter[known], weights=stats.chapter_known_ties[known], minlength=n_chapters
-    ) / 2.0
-    possible = size * (size - 1) / 2.0
-    density = np.zeros(n_chapters)
-    np.divide(linked, possible, out=density, where=possible > 0)
-    density = np.clip(density, 0.0, 1.0)
-
-    core, last_end = _chapter_core(snap, config, chapter, known, n_chapters)
-    ratio = core.sum() / max(int(active_size.sum()), 1) if n_chapters else 0.0
+    days = config.chapter_active_days
+    size, active_size, volume = _chapter_activity(snap, chapter, known, days)
+    density = _chapter_density(tables, as_of, config, chapter, known, size)
+    core, last_end = _chapter_core(snap, config, chapter, known, enc.n_chapters)
+    ratio = core.sum() / max(int(active_size.sum()), 1) if enc.n_chapters else 0.0
     expected = np.maximum(ratio * active_size, 1.0)
     shortfall = np.clip((expected - core) / expected, 0.0, 1.0)
 
-    mine = chapter[rows]
+    mine = chapter[snap.rows]
     has = mine >= 0
     safe = np.where(has, mine, 0)
 
     def pick(values: np.ndarray, dtype) -> np.ndarray:
-        if n_chapters == 0:
-            return np.zeros(len(rows), dtype=dtype)
+        if enc.n_chapters == 0:
+            return np.zeros(len(snap.rows), dtype=dtype)
         return np.where(has, values[safe], 0).astype(dtype)
 
     size_r = pick(size, np.int64)
@@ -101,6 +83,42 @@ def build_chapter_features(
             ),
         }
     )
+
+
+def _chapter_activity(
+    snap, chapter: np.ndarray, known: np.ndarray, days: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per chapter: members known, members active in the last ``days``, activities then."""
+    enc = snap.enc
+    size = np.bincount(chapter[known], minlength=enc.n_chapters)
+    lo = snap.start(days)
+    recent_member = enc.member[lo : snap.n]
+    active = np.bincount(recent_member, minlength=enc.n_members) > 0
+    active_size = np.bincount(chapter[known & active], minlength=enc.n_chapters)
+    act_chapter = enc.chapter[lo : snap.n]
+    act_chapter = np.where(act_chapter >= 0, act_chapter, chapter[recent_member])
+    volume = np.bincount(act_chapter[act_chapter >= 0], minlength=enc.n_chapters)
+    return size, active_size, volume
+
+
+def _chapter_density(
+    tables: Tables,
+    as_of,
+    config: FeatureConfig,
+    chapter: np.ndarray,
+    known: np.ndarray,
+    size: np.ndarray,
+) -> np.ndarray:
+    """Per chapter: linked member pairs over possible pairs, in [0, 1]."""
+    n_chapters = len(size)
+    stats = compute_network_stats(tables, as_of, config)
+    linked = np.bincount(
+        chapter[known], weights=stats.chapter_known_ties[known], minlength=n_chapters
+    ) / 2.0
+    possible = size * (size - 1) / 2.0
+    density = np.zeros(n_chapters)
+    np.divide(linked, possible, out=density, where=possible > 0)
+    return np.clip(density, 0.0, 1.0)
 
 
 def _chapter_core(snap, config: FeatureConfig, chapter: np.ndarray, known: np.ndarray,
