@@ -147,6 +147,50 @@ def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
     return lookup[codes]
 
 
+def _activity_order(member: np.ndarray, time: np.ndarray) -> np.ndarray | None:
+    """The rows to keep, in time order (``None``: all of them, as they are).
+
+    Activities of unknown members or without a time are left out; the contract sorts
+    activities, but an unsorted frame is sorted here (stable) so the encoding stays correct.
+    """
+    keep = (member >= 0) & (time != NO_TIME)
+    order = None if keep.all() else np.flatnonzero(keep)
+    if len(time) > 1:
+        t_kept = time if order is None else time[order]
+        if np.any(t_kept[1:] < t_kept[:-1]):
+            base = np.arange(len(time)) if order is None else order
+            order = base[np.argsort(t_kept, kind="stable")]
+    return order
+
+
+def _joined(members: pd.DataFrame, member: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Join times (ns); a missing one is the member's first activity."""
+    joined = _times(members["joined_at"]).copy()
+    missing_join = joined == NO_TIME
+    if missing_join.any():
+        first = np.full(len(joined), OPEN_END, dtype=np.int64)
+        np.minimum.at(first, member, time)
+        joined[missing_join] = first[missing_join]
+    return joined
+
+
+def _encode_roles(roles: pd.DataFrame, member_ids: pd.Index) -> EncodedRoles:
+    """Role spells of known members with a start; an open spell ends at :data:`OPEN_END`."""
+    r_member = _positions(member_ids, roles["member_id"])
+    r_start = _times(roles["started_at"])
+    r_end = _times(roles["ended_at"]).copy()
+    r_end[r_end == NO_TIME] = OPEN_END
+    r_role, r_names = _codes(roles["role"])
+    ok = (r_member >= 0) & (r_start != NO_TIME)
+    return EncodedRoles(
+        member=r_member[ok],
+        role=r_role[ok],
+        role_names=r_names,
+        started=r_start[ok],
+        ended=r_end[ok],
+    )
+
+
 def encode_tables(tables: Tables) -> EncodedTables:
     """Return the integer encoding of ``tables``, building it on first use.
 
@@ -170,68 +214,24 @@ def encode_tables(tables: Tables) -> EncodedTables:
 
     member = _positions(member_ids, acts["member_id"])
     time = _times(acts["occurred_at"])
-    keep = (member >= 0) & (time != NO_TIME)
-    order = None
-    if not keep.all():
-        order = np.flatnonzero(keep)
-    if len(time) > 1:
-        t_kept = time if order is None else time[order]
-        if np.any(t_kept[1:] < t_kept[:-1]):
-            # The contract sorts activities; stay correct even for an unsorted frame.
-            base = np.arange(len(time)) if order is None else order
-            order = base[np.argsort(t_kept, kind="stable")]
+    order = _activity_order(member, time)
 
     def take(values: np.ndarray) -> np.ndarray:
         return values if order is None else values[order]
 
     chapter_codes, chapter_names = _codes(
-        pd.concat(
-            [members["chapter_id"], acts["chapter_id"]], ignore_index=True
-        )
+        pd.concat([members["chapter_id"], acts["chapter_id"]], ignore_index=True)
     )
-    member_chapter = chapter_codes[:n_members]
-    act_chapter = chapter_codes[n_members:]
-
     type_codes, type_names = _codes(acts["activity_type"])
     role_codes, role_names = _codes(acts["role"])
     event_codes, event_names = _codes(acts["event_id"])
-    counterpart = _positions(member_ids, acts["counterpart_id"])
-    weight = acts["weight"].to_numpy(dtype=np.float64, na_value=0.0)
-
     time = take(time)
     member = take(member)
-
-    joined = _times(members["joined_at"]).copy()
-    missing_join = joined == NO_TIME
-    if missing_join.any():
-        first = np.full(n_members, OPEN_END, dtype=np.int64)
-        np.minimum.at(first, member, time)
-        joined[missing_join] = first[missing_join]
-
-    consent = members["consent"].to_numpy(dtype=bool, na_value=False)
-
-    roles = None
-    if tables.roles is not None:
-        r = tables.roles
-        r_member = _positions(member_ids, r["member_id"])
-        r_start = _times(r["started_at"])
-        r_end = _times(r["ended_at"]).copy()
-        r_end[r_end == NO_TIME] = OPEN_END
-        r_role, r_names = _codes(r["role"])
-        ok = (r_member >= 0) & (r_start != NO_TIME)
-        roles = EncodedRoles(
-            member=r_member[ok],
-            role=r_role[ok],
-            role_names=r_names,
-            started=r_start[ok],
-            ended=r_end[ok],
-        )
-
     encoded = EncodedTables(
         member_ids=member_ids,
-        joined=joined,
-        consent=consent,
-        member_chapter=member_chapter,
+        joined=_joined(members, member, time),
+        consent=members["consent"].to_numpy(dtype=bool, na_value=False),
+        member_chapter=chapter_codes[:n_members],
         chapter_names=chapter_names,
         time=np.ascontiguousarray(time),
         member=np.ascontiguousarray(member),
@@ -241,10 +241,10 @@ def encode_tables(tables: Tables) -> EncodedTables:
         role_names=role_names,
         event=take(event_codes),
         n_events=len(event_names),
-        chapter=take(act_chapter),
-        counterpart=take(counterpart),
-        weight=take(weight),
-        roles=roles,
+        chapter=take(chapter_codes[n_members:]),
+        counterpart=take(_positions(member_ids, acts["counterpart_id"])),
+        weight=take(acts["weight"].to_numpy(dtype=np.float64, na_value=0.0)),
+        roles=None if tables.roles is None else _encode_roles(tables.roles, member_ids),
     )
     tables.cache[_CACHE_KEY] = encoded
     return encoded
