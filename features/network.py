@@ -199,6 +199,55 @@ def _shared_event(incidence: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) 
     return np.asarray(both.sum(axis=1)).ravel() > 0
 
 
+def _coparticipation(
+    enc,
+    inputs,
+    config: FeatureConfig,
+    quiet: np.ndarray,
+    in_chapter: np.ndarray,
+    own_chapter: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per member: co-participants, of them quiet ones, and those of the home chapter.
+
+    Computed by row blocks of ``incidence @ incidence_t`` (in threads when there are several);
+    each block's pattern is reduced with sparse products and dropped.
+    """
+    n_members, chapter = enc.n_members, enc.member_chapter
+    onehot = sp.csr_matrix(
+        (np.ones(len(in_chapter), dtype=np.float32), (in_chapter, chapter[in_chapter])),
+        shape=(n_members, max(enc.n_chapters, 1)),
+    )
+    has_events, incidence = inputs.has_events, inputs.incidence
+
+    def run(block: tuple[int, int]) -> tuple[int, int, list[np.ndarray]]:
+        r0, r1 = block
+        own = has_events[r0:r1]
+        # Pattern of the co-participation pairs (values: shared events, not used); the
+        # diagonal (each member with itself) is there for members with events.
+        pairs = incidence[r0:r1] @ inputs.incidence_t
+        pairs.data[:] = 1.0
+        n_pairs = np.diff(pairs.indptr) - own
+        quiet_pairs = pairs @ quiet - own * quiet[r0:r1]
+        by_chapter = pairs @ onehot
+        rid = np.repeat(np.arange(r1 - r0), np.diff(by_chapter.indptr))
+        same = by_chapter.indices == chapter[r0:r1][rid]
+        same_pairs = np.bincount(rid[same], weights=by_chapter.data[same], minlength=r1 - r0)
+        same_pairs -= own & own_chapter[r0:r1]
+        return r0, r1, [n_pairs, np.rint(quiet_pairs), np.rint(same_pairs)]
+
+    blocks = _blocks(incidence @ inputs.event_size, config.block_pairs, _max_workers())
+    if len(blocks) > 1:
+        with ThreadPoolExecutor(max_workers=_max_workers()) as pool:
+            results = list(pool.map(run, blocks))
+    else:
+        results = [run(b) for b in blocks]
+    out = tuple(np.zeros(n_members, dtype=np.int64) for _ in range(3))
+    for r0, r1, values in results:
+        for target, value in zip(out, values, strict=True):
+            target[r0:r1] = value
+    return out
+
+
 def compute_network_stats(tables: Tables, as_of, config: FeatureConfig) -> NetworkStats:
     """Compute (and memoise for the latest as_of) the per-member network measures.
 
@@ -224,58 +273,25 @@ def compute_network_stats(tables: Tables, as_of, config: FeatureConfig) -> Netwo
     enc, n_members = snap.enc, snap.enc.n_members
     recent = enc.member[snap.start(config.active_within_days) : snap.n]
     quiet = (np.bincount(recent, minlength=n_members) == 0).astype(np.float32)
-    chapter = enc.member_chapter
     # A tie is "in the home chapter" when the tied member has that home chapter and had
     # joined before as_of.
-    in_chapter = np.flatnonzero((chapter >= 0) & (enc.joined < snap.now))
-    onehot = sp.csr_matrix(
-        (np.ones(len(in_chapter), dtype=np.float32), (in_chapter, chapter[in_chapter])),
-        shape=(n_members, max(enc.n_chapters, 1)),
-    )
+    in_chapter = np.flatnonzero((enc.member_chapter >= 0) & (enc.joined < snap.now))
     own_chapter = np.zeros(n_members, dtype=bool)
     own_chapter[in_chapter] = True
-    has_events = inputs.has_events
-    incidence = inputs.incidence
-
-    def run(block: tuple[int, int]) -> tuple[int, int, list[np.ndarray]]:
-        r0, r1 = block
-        own = has_events[r0:r1]
-        # Pattern of the co-participation pairs (values: shared events, not used); the
-        # diagonal (each member with itself) is there for members with events.
-        pairs = incidence[r0:r1] @ inputs.incidence_t
-        pairs.data[:] = 1.0
-        n_pairs = np.diff(pairs.indptr) - own
-        quiet_pairs = pairs @ quiet - own * quiet[r0:r1]
-        by_chapter = pairs @ onehot
-        rid = np.repeat(np.arange(r1 - r0), np.diff(by_chapter.indptr))
-        same = by_chapter.indices == chapter[r0:r1][rid]
-        same_pairs = np.bincount(rid[same], weights=by_chapter.data[same], minlength=r1 - r0)
-        same_pairs -= own & own_chapter[r0:r1]
-        return r0, r1, [n_pairs, np.rint(quiet_pairs), np.rint(same_pairs)]
-
-    work = incidence @ inputs.event_size
-    blocks = _blocks(work, config.block_pairs, _max_workers())
-    if len(blocks) > 1:
-        with ThreadPoolExecutor(max_workers=_max_workers()) as pool:
-            results = list(pool.map(run, blocks))
-    else:
-        results = [run(b) for b in blocks]
-    coparticipants, quiet_ties, same_ties = (np.zeros(n_members, dtype=np.int64) for _ in "abc")
-    for r0, r1, (n_pairs, quiet_pairs, same_pairs) in results:
-        coparticipants[r0:r1] = n_pairs
-        quiet_ties[r0:r1] = quiet_pairs
-        same_ties[r0:r1] = same_pairs
-
+    coparticipants, quiet_ties, same_ties = _coparticipation(
+        enc, inputs, config, quiet, in_chapter, own_chapter
+    )
     # Direct partners: each undirected pair appears twice in the symmetric matrix.
     direct = inputs.direct.tocoo()
     d_row, d_col = direct.row.astype(np.int64), direct.col.astype(np.int64)
-    only = ~_shared_event(incidence, d_row, d_col)
+    only = ~_shared_event(inputs.incidence, d_row, d_col)
     o_row, o_col = d_row[only], d_col[only]
     direct_ties = np.bincount(d_row, minlength=n_members)
     ties = coparticipants + np.bincount(o_row, minlength=n_members)
     quiet_ties += np.rint(
         np.bincount(o_row, weights=quiet[o_col], minlength=n_members)
     ).astype(np.int64)
+    chapter = enc.member_chapter
     same_direct = own_chapter[o_col] & (chapter[o_col] == chapter[o_row])
     same_ties += np.bincount(o_row[same_direct], minlength=n_members)
 
