@@ -454,8 +454,7 @@ def _tenure_report(runs: list[dict]):
     return header, rows
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Command-line entry point (see the module docstring)."""
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=20_000)
     parser.add_argument("--years", type=int, default=3)
@@ -479,6 +478,116 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    return args
+
+
+_HEADER = [
+    "target",
+    "scorer",
+    "ROC-AUC",
+    "PR-AUC",
+    "precision@k",
+    "lift top 10 %",
+    "chapter top-3 precision",
+    "ECE",
+    "Brier",
+]
+_SPREAD_HEADER = [
+    "target", "scorer", "ROC-AUC mean", "ROC-AUC range", "precision@k mean", "precision@k range"
+]
+
+
+def _first_run_tables(figures: dict) -> tuple[list[list[str]], list[list[str]], list[str]]:
+    """The first community's holdout rows, snapshot spread rows and notes, target by target."""
+    rows: list[list[str]] = []
+    spread_rows: list[list[str]] = []
+    notes: list[str] = []
+    for target, fig in figures["targets"].items():
+        rows += _holdout_rows(target, fig)
+        spread_rows += _spread_rows(target, fig)
+        notes += _target_notes(target, fig)
+    return rows, spread_rows, notes
+
+
+def _holdout_rows(target: str, fig: dict) -> list[list[str]]:
+    return [
+        [
+            target,
+            scorer,
+            _f(m["roc_auc"]),
+            _f(m["pr_auc"]),
+            _f(m["precision_at_k"]),
+            _f(m["lift_top_decile"]),
+            _f(m["chapter_top_precision"]),
+            f"{m['ece']:.4f}",
+            f"{m['brier']:.4f}",
+        ]
+        for scorer, m in fig["comparison"].items()
+    ]
+
+
+def _spread_rows(target: str, fig: dict) -> list[list[str]]:
+    means = _means(fig)
+    return [
+        [
+            target,
+            scorer,
+            _f(means[scorer]["roc_auc"]),
+            f"{np.nanmin(by['roc_auc']):.3f}-{np.nanmax(by['roc_auc']):.3f}",
+            _f(means[scorer]["precision_at_k"]),
+            f"{np.nanmin(by['precision_at_k']):.3f}-{np.nanmax(by['precision_at_k']):.3f}",
+        ]
+        for scorer, by in fig["snapshots_eval"].items()
+        if scorer not in ("dates", "positives")
+    ]
+
+
+def _target_notes(target: str, fig: dict) -> list[str]:
+    model, oracle = fig["comparison"]["model"], fig["comparison"]["oracle"]
+    snaps = fig["snapshots_eval"]
+    means = _means(fig)
+    verdicts = _verdicts(fig, means)
+    met = "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in verdicts.items())
+    hold_met = "; ".join(
+        f"{name}: {'met' if ok else 'NOT met'}" for name, ok in _verdicts(fig).items()
+    )
+    notes = [
+        f"**{target}**: `{fig['candidate']}` + {fig['calibration']} calibration, "
+        f"{fig['snapshots']} snapshots, {fig['train_rows']:,} training rows, holdout "
+        f"{fig['holdout']} with {fig['holdout_rows']:,} members and "
+        f"{fig['holdout_positives']:,} positives (k = {fig['k']}); trained in "
+        f"{fig['seconds']:.0f} s. **Target figures** (mean of {len(snaps['dates'])} "
+        f"snapshots: {', '.join(snaps['dates'])}; "
+        f"{sum(snaps['positives']):,} positives): model / oracle ROC-AUC "
+        f"{means['model']['roc_auc'] / means['oracle']['roc_auc']:.3f}, precision@k "
+        f"{means['model']['precision_at_k'] / means['oracle']['precision_at_k']:.3f}. "
+        f"{met}. Holdout only: ROC-AUC "
+        f"{model['roc_auc'] / oracle['roc_auc']:.3f}, precision@k "
+        f"{model['precision_at_k'] / oracle['precision_at_k']:.3f} ({hold_met})."
+    ]
+    if fig.get("departed_share"):
+        notes.append(
+            f"*{target} hidden departures*: {fig['departed_share']:.1%} of the holdout "
+            "members had already left for good (simulator state, no trace in the data); the "
+            f"fair oracle gives them {fig['fair_oracle_mean_departed']:.3f} on average. An "
+            "oracle reading the hidden departure dates would reach ROC-AUC "
+            f"{fig['known_oracle_auc']:.3f} (not a fair yardstick)."
+        )
+    if "trait_ceiling_auc" in fig:
+        ceiling_ratio = fig["trait_ceiling_auc"] / oracle["roc_auc"]
+        notes.append(
+            f"*{target} trait ceiling*: the same `{fig['candidate']}` refitted with the true "
+            "motivation and initiative as two extra columns reaches holdout ROC-AUC "
+            f"{fig['trait_ceiling_auc']:.3f} ({ceiling_ratio:.3f} x oracle, against "
+            f"{model['roc_auc'] / oracle['roc_auc']:.3f} without); the difference is what the "
+            "data cannot tell about the traits."
+        )
+    return notes
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Command-line entry point (see the module docstring)."""
+    args = _parse_args(argv)
     seeds = list(range(args.seed, args.seed + args.seeds))
     runs = []
     for i, seed in enumerate(seeds):
@@ -488,143 +597,62 @@ def main(argv: list[str] | None = None) -> dict:
         ))
         print(f"seed {seed} done", flush=True)
     figures = runs[0]
-
-    header = [
-        "target",
-        "scorer",
-        "ROC-AUC",
-        "PR-AUC",
-        "precision@k",
-        "lift top 10 %",
-        "chapter top-3 precision",
-        "ECE",
-        "Brier",
-    ]
-    rows = []
-    spread_rows: list[list[str]] = []
-    notes = []
-    for target, fig in figures["targets"].items():
-        for scorer, m in fig["comparison"].items():
-            rows.append(
-                [
-                    target,
-                    scorer,
-                    _f(m["roc_auc"]),
-                    _f(m["pr_auc"]),
-                    _f(m["precision_at_k"]),
-                    _f(m["lift_top_decile"]),
-                    _f(m["chapter_top_precision"]),
-                    f"{m['ece']:.4f}",
-                    f"{m['brier']:.4f}",
-                ]
-            )
-        model, oracle = fig["comparison"]["model"], fig["comparison"]["oracle"]
-        snaps = fig["snapshots_eval"]
-        means = _means(fig)
-        for scorer, by in snaps.items():
-            if scorer in ("dates", "positives"):
-                continue
-            spread_rows.append(
-                [
-                    target,
-                    scorer,
-                    _f(means[scorer]["roc_auc"]),
-                    f"{np.nanmin(by['roc_auc']):.3f}-{np.nanmax(by['roc_auc']):.3f}",
-                    _f(means[scorer]["precision_at_k"]),
-                    f"{np.nanmin(by['precision_at_k']):.3f}-"
-                    f"{np.nanmax(by['precision_at_k']):.3f}",
-                ]
-            )
-        verdicts = _verdicts(fig, means)
-        met = "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in verdicts.items())
-        hold_met = "; ".join(
-            f"{name}: {'met' if ok else 'NOT met'}" for name, ok in _verdicts(fig).items()
-        )
-        notes.append(
-            f"**{target}**: `{fig['candidate']}` + {fig['calibration']} calibration, "
-            f"{fig['snapshots']} snapshots, {fig['train_rows']:,} training rows, holdout "
-            f"{fig['holdout']} with {fig['holdout_rows']:,} members and "
-            f"{fig['holdout_positives']:,} positives (k = {fig['k']}); trained in "
-            f"{fig['seconds']:.0f} s. **Target figures** (mean of {len(snaps['dates'])} "
-            f"snapshots: {', '.join(snaps['dates'])}; "
-            f"{sum(snaps['positives']):,} positives): model / oracle ROC-AUC "
-            f"{means['model']['roc_auc'] / means['oracle']['roc_auc']:.3f}, precision@k "
-            f"{means['model']['precision_at_k'] / means['oracle']['precision_at_k']:.3f}. "
-            f"{met}. Holdout only: ROC-AUC "
-            f"{model['roc_auc'] / oracle['roc_auc']:.3f}, precision@k "
-            f"{model['precision_at_k'] / oracle['precision_at_k']:.3f} ({hold_met})."
-        )
-        if fig.get("departed_share"):
-            notes.append(
-                f"*{target} hidden departures*: {fig['departed_share']:.1%} of the holdout "
-                "members had already left for good (simulator state, no trace in the data); the "
-                f"fair oracle gives them {fig['fair_oracle_mean_departed']:.3f} on average. An "
-                "oracle reading the hidden departure dates would reach ROC-AUC "
-                f"{fig['known_oracle_auc']:.3f} (not a fair yardstick)."
-            )
-        if "trait_ceiling_auc" in fig:
-            ceiling_ratio = fig["trait_ceiling_auc"] / oracle["roc_auc"]
-            notes.append(
-                f"*{target} trait ceiling*: the same `{fig['candidate']}` refitted with the true "
-                "motivation and initiative as two extra columns reaches holdout ROC-AUC "
-                f"{fig['trait_ceiling_auc']:.3f} ({ceiling_ratio:.3f} x oracle, against "
-                f"{model['roc_auc'] / oracle['roc_auc']:.3f} without); the difference is what the "
-                "data cannot tell about the traits."
-            )
-    spread_header = ["target", "scorer", "ROC-AUC mean", "ROC-AUC range", "precision@k mean",
-                     "precision@k range"]
-    pooled_header, pooled_rows, pooled_notes = _pooled_report(runs, seeds)
-    tenure_header, tenure_rows = _tenure_report(runs)
-    for row in rows:
+    rows, spread_rows, notes = _first_run_tables(figures)
+    pooled = _pooled_report(runs, seeds)
+    tenure = _tenure_report(runs)
+    for row in [*rows, *spread_rows]:
         print(" | ".join(row))
-    for row in spread_rows:
+    print(*notes, sep="\n")
+    for row in pooled[1]:
         print(" | ".join(row))
-    for note in notes:
-        print(note)
-    for row in pooled_rows:
-        print(" | ".join(row))
-    for note in pooled_notes:
-        print(note)
-    for row in tenure_rows:
+    print(*pooled[2], sep="\n")
+    for row in tenure[1]:
         print(" | ".join(row))
     if not args.no_write:
-        from benchmarks.harness import append_results
-
-        append_results(
-            "quality.md",
-            f"Model quality vs oracle ({figures['members']:,} members, {args.years} years, "
-            f"seeds {seeds[0]}-{seeds[-1]})" if len(seeds) > 1 else
-            f"Model quality vs oracle ({figures['members']:,} members, {args.years} years, "
-            f"seed {args.seed})",
-            header,
-            rows,
-            notes=[
-                f"Seed {seeds[0]}: holdout snapshot above; mean and range over the holdout and "
-                "the three newest backtest origins below.",
-                _markdown_table(spread_header, spread_rows),
-                *notes,
-                f"**Pooled over the {len(seeds)} simulated communities** (seeds "
-                f"{', '.join(map(str, seeds))}; each: the holdout and the three newest backtest "
-                "origins; mean of the per-community four-snapshot means). These are the target "
-                "figures.",
-                _markdown_table(pooled_header, pooled_rows),
-                *pooled_notes,
-                "Holdout ROC-AUC by tenure (days since joining), mean over the communities: "
-                "where the gap to the oracle sits.",
-                _markdown_table(tenure_header, tenure_rows),
-                f"{figures['activities']:,} activities; both training frames built together "
-                f"in {figures.get('frames_s', float('nan')):.0f} s (not in the per-target "
-                "times); peak RSS "
-                f"{figures['peak_rss_mb']:.0f} MB; training with {args.threads or 'all'} "
-                "native thread(s). Baselines are ranked by their raw rule; their ECE / Brier use "
-                "an isotonic map fitted on the training snapshots. Oracle = the simulator's true "
-                "probabilities from its traits and hazards, with departures that left no trace "
-                "inferred from the data before the date (fair oracle). ECE: 10 equal-mass bins.",
-                "Load average when the run ended (1/5/15 min): "
-                + " / ".join(f"{x:.1f}" for x in os.getloadavg()),
-            ],
-        )
+        _write_results(args, seeds, figures, rows, spread_rows, notes, pooled, tenure)
     return figures
+
+
+def _write_results(args, seeds, figures, rows, spread_rows, notes, pooled, tenure) -> None:
+    from benchmarks.harness import append_results
+
+    pooled_header, pooled_rows, pooled_notes = pooled
+    tenure_header, tenure_rows = tenure
+    header, spread_header = _HEADER, _SPREAD_HEADER
+    append_results(
+        "quality.md",
+        f"Model quality vs oracle ({figures['members']:,} members, {args.years} years, "
+        f"seeds {seeds[0]}-{seeds[-1]})" if len(seeds) > 1 else
+        f"Model quality vs oracle ({figures['members']:,} members, {args.years} years, "
+        f"seed {args.seed})",
+        header,
+        rows,
+        notes=[
+            f"Seed {seeds[0]}: holdout snapshot above; mean and range over the holdout and "
+            "the three newest backtest origins below.",
+            _markdown_table(spread_header, spread_rows),
+            *notes,
+            f"**Pooled over the {len(seeds)} simulated communities** (seeds "
+            f"{', '.join(map(str, seeds))}; each: the holdout and the three newest backtest "
+            "origins; mean of the per-community four-snapshot means). These are the target "
+            "figures.",
+            _markdown_table(pooled_header, pooled_rows),
+            *pooled_notes,
+            "Holdout ROC-AUC by tenure (days since joining), mean over the communities: "
+            "where the gap to the oracle sits.",
+            _markdown_table(tenure_header, tenure_rows),
+            f"{figures['activities']:,} activities; both training frames built together "
+            f"in {figures.get('frames_s', float('nan')):.0f} s (not in the per-target "
+            "times); peak RSS "
+            f"{figures['peak_rss_mb']:.0f} MB; training with {args.threads or 'all'} "
+            "native thread(s). Baselines are ranked by their raw rule; their ECE / Brier use "
+            "an isotonic map fitted on the training snapshots. Oracle = the simulator's true "
+            "probabilities from its traits and hazards, with departures that left no trace "
+            "inferred from the data before the date (fair oracle). ECE: 10 equal-mass bins.",
+            "Load average when the run ended (1/5/15 min): "
+            + " / ".join(f"{x:.1f}" for x in os.getloadavg()),
+        ],
+    )
 
 
 if __name__ == "__main__":
