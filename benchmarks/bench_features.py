@@ -20,6 +20,7 @@ import argparse
 import os
 import resource
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -72,60 +73,108 @@ def generate_tables(
     start_ns = end_ns - days * _DAY
     n_chapters = max(2, members // 1000)
     member_chapter = np.sort(rng.integers(0, n_chapters, members))
-    ch_size = np.bincount(member_chapter, minlength=n_chapters)
-    ch_first = np.concatenate([[0], np.cumsum(ch_size)[:-1]])
     joined = start_ns - 365 * _DAY + (rng.random(members) * (days + 335) * _DAY).astype(np.int64)
+    log = _Log(rng, members, n_chapters, member_chapter, start_ns, days)
+    events = _event_rows(log, int(activities * 0.7), max_event_size)
+    others = _other_rows(log, activities - len(events["member"]))
+    member_ids = np.array([f"m{i:07d}" for i in range(members)], dtype=object)
+    chapter_ids = np.array([f"c{i:04d}" for i in range(n_chapters)], dtype=object)
+    acts = _activity_frame(events, others, member_ids, chapter_ids)
+    members_df = pd.DataFrame(
+        {
+            "member_id": _text(member_ids),
+            "joined_at": pd.to_datetime(joined).as_unit("ns"),
+            "chapter_id": _from_codes(member_chapter, chapter_ids),
+            "email": _text(np.char.add(member_ids.astype(str), "@corecast.invalid")),
+            "consent": rng.random(members) < 0.95,
+        }
+    )
+    roles = _role_frame(log, end_ns, member_ids, chapter_ids)
+    return Tables(members=members_df, activities=acts, roles=roles, source="<synthetic>")
 
-    # Events and their attendees.
-    n_event_rows = int(activities * 0.7)
+
+@dataclass(frozen=True)
+class _Log:
+    """What every part of the synthetic log draws from: the generator and the chapters."""
+
+    rng: np.random.Generator
+    members: int
+    n_chapters: int
+    member_chapter: np.ndarray  # sorted: each chapter's members are contiguous
+    start_ns: int
+    days: int
+
+    @property
+    def ch_size(self) -> np.ndarray:
+        return np.bincount(self.member_chapter, minlength=self.n_chapters)
+
+    @property
+    def ch_first(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.ch_size)[:-1]])
+
+    def times(self, n: int) -> np.ndarray:
+        return self.start_ns + (self.rng.random(n) * self.days * _DAY).astype(np.int64)
+
+
+def _event_rows(log: _Log, n_event_rows: int, max_event_size: int) -> dict[str, np.ndarray]:
+    """Events and their attendees: mostly members of the event's chapter."""
+    rng, members = log.rng, log.members
+    ch_size, ch_first = log.ch_size, log.ch_first
     sizes = np.clip(np.rint(rng.lognormal(np.log(15), 1.0, n_event_rows // 10 + 10)), 2,
                     max_event_size).astype(np.int64)
     n_events = int(np.searchsorted(np.cumsum(sizes), n_event_rows)) + 1
     sizes = sizes[:n_events]
-    ev_chapter = member_chapter[rng.integers(0, members, n_events)]
-    ev_time = start_ns + (rng.random(n_events) * days * _DAY).astype(np.int64)
+    ev_chapter = log.member_chapter[rng.integers(0, members, n_events)]
+    ev_time = log.times(n_events)
     ev = np.repeat(np.arange(n_events), sizes)[:n_event_rows]
     chap = ev_chapter[ev]
     local = rng.random(len(ev)) < 0.85
     skew = rng.random(len(ev)) ** 2
-    e_member = np.where(
+    member = np.where(
         local,
         ch_first[chap] + (skew * ch_size[chap]).astype(np.int64),
         rng.integers(0, members, len(ev)),
     )
     e_type = rng.choice(len(_EVENT_TYPES), size=len(ev), p=_EVENT_TYPE_P)
-    e_time = ev_time[ev] - np.where(e_type == 1, rng.integers(0, 14 * _DAY, len(ev)), 0)
+    time = ev_time[ev] - np.where(e_type == 1, rng.integers(0, 14 * _DAY, len(ev)), 0)
+    return {"member": member, "time": time, "type": e_type, "event": ev, "chapter": chap,
+            "n_events": np.int64(n_events)}
 
-    # Activities without an event; messages have a counterpart in the same chapter.
-    n_other = activities - len(ev)
+
+def _other_rows(log: _Log, n_other: int) -> dict[str, np.ndarray]:
+    """Activities without an event; messages have a counterpart in the same chapter."""
+    rng, members = log.rng, log.members
     activity_rank = rng.permutation(members)
-    o_member = activity_rank[(rng.random(n_other) ** 2 * members).astype(np.int64)]
+    member = activity_rank[(rng.random(n_other) ** 2 * members).astype(np.int64)]
     o_type = rng.choice(len(_OTHER_TYPES), size=n_other, p=_OTHER_TYPE_P)
-    o_time = start_ns + (rng.random(n_other) * days * _DAY).astype(np.int64)
-    o_chap = member_chapter[o_member]
+    time = log.times(n_other)
+    chap = log.member_chapter[member]
     counterpart = np.where(
         o_type == 0,
-        ch_first[o_chap] + (rng.random(n_other) * ch_size[o_chap]).astype(np.int64),
+        log.ch_first[chap] + (rng.random(n_other) * log.ch_size[chap]).astype(np.int64),
         -1,
     )
+    return {"member": member, "time": time, "type": o_type, "chapter": chap,
+            "counterpart": counterpart}
 
-    member = np.concatenate([e_member, o_member])
-    time_ns = np.concatenate([e_time, o_time])
+
+def _activity_frame(events: dict, others: dict, member_ids, chapter_ids) -> pd.DataFrame:
+    """Both kinds of rows as one contract-shaped activities table, sorted by time."""
+    n_ev, n_other = len(events["member"]), len(others["member"])
+    member = np.concatenate([events["member"], others["member"]])
+    time_ns = np.concatenate([events["time"], others["time"]])
     type_names = np.concatenate([_EVENT_TYPES, _OTHER_TYPES])
-    type_code = np.concatenate([e_type, len(_EVENT_TYPES) + o_type])
+    type_code = np.concatenate([events["type"], len(_EVENT_TYPES) + others["type"]])
     role_lut = np.concatenate([np.arange(5), np.full(4, -1)])
     role_lut[1] = -1
     role_names = np.array(["attendee", "none", "organizer", "speaker", "volunteer"])
-    event_code = np.concatenate([ev, np.full(n_other, -1)])
-    act_chapter = np.concatenate([chap, o_chap])
-    cp = np.concatenate([np.full(len(ev), -1), counterpart])
+    event_code = np.concatenate([events["event"], np.full(n_other, -1)])
+    act_chapter = np.concatenate([events["chapter"], others["chapter"]])
+    cp = np.concatenate([np.full(n_ev, -1), others["counterpart"]])
     weight_lut = np.array([_WEIGHTS[t] for t in type_names])
-
     order = np.argsort(time_ns, kind="stable")
-    member_ids = np.array([f"m{i:07d}" for i in range(members)], dtype=object)
-    chapter_ids = np.array([f"c{i:04d}" for i in range(n_chapters)], dtype=object)
-    event_ids = np.array([f"e{i:07d}" for i in range(n_events)], dtype=object)
-    acts = pd.DataFrame(
+    event_ids = np.array([f"e{i:07d}" for i in range(int(events["n_events"]))], dtype=object)
+    return pd.DataFrame(
         {
             "member_id": _from_codes(member[order], member_ids),
             "occurred_at": pd.to_datetime(time_ns[order]).as_unit("ns"),
@@ -137,31 +186,26 @@ def generate_tables(
             "weight": weight_lut[type_code[order]],
         }
     )
-    members_df = pd.DataFrame(
-        {
-            "member_id": _text(member_ids),
-            "joined_at": pd.to_datetime(joined).as_unit("ns"),
-            "chapter_id": _from_codes(member_chapter, chapter_ids),
-            "email": _text(np.char.add(member_ids.astype(str), "@corecast.invalid")),
-            "consent": rng.random(members) < 0.95,
-        }
-    )
-    n_spells = max(1, members // 50)
-    spell_member = rng.choice(members, n_spells, replace=False)
-    spell_start = start_ns + (rng.random(n_spells) * days * _DAY).astype(np.int64)
+
+
+def _role_frame(log: _Log, end_ns: int, member_ids, chapter_ids) -> pd.DataFrame:
+    """Ambassador spells of one member in 50; half of them still open."""
+    rng = log.rng
+    n_spells = max(1, log.members // 50)
+    spell_member = rng.choice(log.members, n_spells, replace=False)
+    spell_start = log.times(n_spells)
     spell_len = (rng.random(n_spells) * 400 * _DAY).astype(np.int64)
     open_spell = (rng.random(n_spells) < 0.5) | (spell_start + spell_len >= end_ns)
     spell_end = np.where(open_spell, np.iinfo(np.int64).min, spell_start + spell_len)
-    roles = pd.DataFrame(
+    return pd.DataFrame(
         {
             "member_id": _text(member_ids[spell_member]),
             "role": _text(np.full(n_spells, "ambassador", dtype=object)),
             "started_at": pd.to_datetime(spell_start).as_unit("ns"),
             "ended_at": pd.to_datetime(spell_end).as_unit("ns"),
-            "chapter_id": _from_codes(member_chapter[spell_member], chapter_ids),
+            "chapter_id": _from_codes(log.member_chapter[spell_member], chapter_ids),
         }
     )
-    return Tables(members=members_df, activities=acts, roles=roles, source="<synthetic>")
 
 
 def run_benchmark(
