@@ -85,6 +85,8 @@ __all__ = [
     "method_tags",
     "load_champion",
     "code_version",
+    "OUTREACH_EXPERIMENT",
+    "log_outreach_run",
 ]
 
 CHAMPION = "champion"
@@ -1150,3 +1152,47 @@ def load_scoring_models(
                 continue
             raise
     return loaded["readiness"], loaded["disengagement"]
+
+
+#: The experiment of the outreach measurements: one run per measured cycle.
+OUTREACH_EXPERIMENT = "corecast-outreach"
+
+
+def log_outreach_run(
+    cycle: str,
+    metrics: Mapping[str, float],
+    params: Mapping[str, str],
+    files: Mapping[str, str],
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """Log what the outreach loop measured at ``cycle`` as a run of :data:`OUTREACH_EXPERIMENT`.
+
+    Args:
+        cycle: The scoring date the measurement was made at (``YYYY-MM-DD``); the run's name.
+        metrics: Figures (missing ones, ``NaN`` or ``None``, are left out).
+        params: The measurement's settings.
+        files: Artifact file name -> text (a table as CSV, a summary as Markdown).
+        tags: Extra tags (the data source, the scoring run id).
+
+    Returns:
+        The MLflow run id.
+    """
+    client = _client()
+    experiment_id = _ensure_experiment(client, OUTREACH_EXPERIMENT)
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"outreach {cycle}", nested=nested
+    ) as run:
+        mlflow.set_tags({"corecast.cycle": cycle, "corecast.code_version": code_version(),
+                         **dict(tags or {})})
+        mlflow.log_params(dict(params))
+        mlflow.log_metrics(
+            {_metric_key(k): float(v) for k, v in metrics.items()
+             if v is not None and np.isfinite(float(v))}
+        )
+        with tempfile.TemporaryDirectory(prefix="corecast-outreach-") as tmp:
+            for name, text in files.items():
+                (Path(tmp) / name).write_text(text, encoding="utf-8")
+            mlflow.log_artifacts(tmp)
+        return run.info.run_id
