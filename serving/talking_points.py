@@ -135,7 +135,7 @@ def _tenure(months: int) -> str:
 def _most_often(row: Mapping[str, float]) -> str:
     """What the member did most often in the last year (first type on a tie; "" without)."""
     best, name = 0, ""
-    for column, value in row.items():
+    for column in row:
         match = _TYPE_COLUMN.match(column)
         if match and _whole(row, column) > best:
             best, name = _whole(row, column), match.group(1)
