@@ -34,6 +34,7 @@ PREDICTION_COLUMNS = [
     "segment",
     "action",
     "reasons",
+    "talking_point",
     "readiness_reasons",
     "disengagement_reasons",
     "holds_core_role",
@@ -54,5 +55,5 @@ PUSH_COLUMNS = [c for c in PREDICTION_COLUMNS if c not in NOT_PUSHED_COLUMNS]
 #: field but the member id and the email that identify the contact.
 OMITTABLE_FIELDS = (
     "readiness_score", "readiness_rank", "disengagement_score", "segment", "action", "reasons",
-    "as_of", "scored_at", "model_versions", *METHOD_COLUMNS,
+    "talking_point", "as_of", "scored_at", "model_versions", *METHOD_COLUMNS,
 )

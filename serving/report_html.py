@@ -10,8 +10,9 @@ transparent ranking rule, validated or not, and how well it did on labelled snap
 unvalidated rule's scores are ranks within the community, not probabilities). Then comes a
 headline (community totals, segment counts and chart, link density), a
 "chapters at a glance" table sorted by urgency, one card per chapter for the most urgent chapters
-(ambassadors and their risk, ready successors with their top reasons, the active-members trend
-chart, link density) and a footer with the model versions, run id and data window.
+(ambassadors and their risk, ready successors with their top reasons and, for the ready-now ones,
+their talking point, the active-members trend chart, link density) and a footer with the model
+versions, run id and data window.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .card ul, .card ol { margin: 0; padding-left: 18px; }
 .card li { margin: 2px 0; }
 .reasons { color: var(--muted); font-size: 13px; list-style: disc; }
+.talk { font-size: 13px; margin: 2px 0 6px; padding-left: 8px; border-left: 3px solid var(--line); }
 .risk-high { color: var(--urgent); font-weight: 600; }
 .none { color: var(--muted); font-style: italic; }
 .trend { display: block; margin-top: 8px; max-width: 100%; }
@@ -337,6 +339,12 @@ def _member_rows(
                 if "reasons" in predictions.columns
                 else np.full(len(predictions), None)
             ),
+            "talking_point": (
+                predictions["talking_point"].astype(object)
+                .where(predictions["talking_point"].notna(), None).to_numpy()
+                if "talking_point" in predictions.columns
+                else np.full(len(predictions), None)
+            ),
         },
         index=pd.Index(predictions["member_id"].astype("str").to_numpy(), name="member_id"),
     )
@@ -357,6 +365,13 @@ def _reasons_html(reasons, top: int = 2) -> str:
     if not items:
         return ""
     return '<ul class="reasons">' + "".join(f"<li>{_t(r)}</li>" for r in items) + "</ul>"
+
+
+def _talking_point_html(text) -> str:
+    """A ready-now candidate's talking point for the call ("" without one)."""
+    if text is None or pd.isna(text) or not str(text).strip():
+        return ""
+    return f'<p class="talk">To say on the call: {_t(str(text).strip())}</p>'
 
 
 def _ambassadors_html(row: pd.Series, ambassadors: pd.DataFrame) -> str:
@@ -401,6 +416,8 @@ def _successors_html(row: pd.Series, members: pd.DataFrame) -> str:
             segment = "ready now" if m["segment"] == "ready-now" else "nurture"
             label += f" · readiness {_pct(m['readiness'])} · {segment}"
             label += _reasons_html(m["reasons"])
+            if m["segment"] == "ready-now":
+                label += _talking_point_html(m["talking_point"])
         items.append(f"<li>{label}</li>")
     more = int(row["successor_candidates"]) - len(ids)
     tail = f'<p class="note">+ {more} more promising members.</p>' if more > 0 else ""

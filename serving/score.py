@@ -1,4 +1,5 @@
-"""Batch scoring: both scores, ranks, segments and reasons for every consenting member.
+"""Batch scoring: both scores, ranks, segments and reasons for every consenting member, and a
+talking point for every ready-now candidate (:mod:`serving.talking_points`).
 
 The scorer takes already loaded models (:class:`models.registry.LoadedModel`) and validated
 tables, so it never touches the registry or the file system itself; :func:`write_predictions`
@@ -63,6 +64,7 @@ from serving.segments import (
     declined_offer,
     rank_within_chapter,
 )
+from serving.talking_points import TalkingPointConfig, chapter_phrases, talking_points
 
 __all__ = [
     "ScoringConfig",
@@ -98,11 +100,14 @@ class ScoringConfig:
         segments: Segment thresholds (chapter capacity, minimum scores).
         reasons: Reason settings (how many, how they are chosen).
         outreach: The control group: the share of flagged members held back this cycle.
+        talking_points: Which history chooses what the core role would give a ready-now
+            candidate (:mod:`serving.talking_points`).
     """
 
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     reasons: ReasonConfig = field(default_factory=ReasonConfig)
     outreach: OutreachConfig = field(default_factory=OutreachConfig)
+    talking_points: TalkingPointConfig = field(default_factory=TalkingPointConfig)
 
 
 @dataclass(frozen=True, eq=False)
@@ -422,7 +427,8 @@ def finish_scores(
     *,
     run_id: str | None = None,
 ) -> ScoreResult:
-    """Join the partitions and add what needs whole chapters: ranks, segments, chosen reasons.
+    """Join the partitions and add what needs whole chapters: ranks, segments, chosen reasons
+    and the talking points of the ready-now candidates.
 
     Args:
         tables: The validated data (members, roles).
@@ -499,6 +505,12 @@ def finish_scores(
             out["readiness_reasons"],
             out["disengagement_reasons"],
         ),
+    )
+    ready = (seg == "ready-now").fillna(False).to_numpy(dtype=bool)
+    out["talking_point"] = talking_points(
+        features, seg, out["readiness_reasons"],
+        chapter_phrases(out.loc[ready, "chapter_id"], tables.chapters), core_role,
+        config.talking_points,
     )
     out["run_id"] = run_id
     out["scored_at"] = scored_at

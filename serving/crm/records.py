@@ -9,7 +9,9 @@ strings) and :func:`hash_payloads` gives each rendered record a stable 64-bit fi
 The method columns (``readiness_method``, ``readiness_validated`` and their disengagement
 twins: ``model`` or ``rule:<name>``, and whether those scores were validated) are pushed as
 fields of their own. Predictions written before they existed lack them; they are read as
-validated learned models (those files came from models).
+validated learned models (those files came from models). The ``talking_point`` field (what to say
+when calling a ready-now candidate, empty for everyone else) is read as missing from files
+written before it existed.
 
 The delivery ledger compares :func:`fingerprint_content` between runs (delta push): the
 fingerprint of a record's *content* — everything but the volatile fields (by default
@@ -57,7 +59,8 @@ __all__ = [
 ]
 
 #: Columns of a predictions table to push (:data:`serving.columns.PUSH_COLUMNS`); the method
-#: columns and ``action`` may be missing from files written before they existed.
+#: columns, ``action`` and ``talking_point`` may be missing from files written before they
+#: existed.
 PREDICTION_COLUMNS = list(PUSH_COLUMNS)
 
 TEXT_COLUMNS = [
@@ -67,6 +70,7 @@ TEXT_COLUMNS = [
     "segment",
     "action",
     "reasons",
+    "talking_point",
     "readiness_model_version",
     "disengagement_model_version",
     "readiness_method",
@@ -133,6 +137,9 @@ CRM_FIELDS: tuple[FieldSpec, ...] = (
               "group that measures what calls change); none: nothing to do."),
     FieldSpec("reasons", "Corecast reasons", "string", "textarea",
               "Plain-language reasons behind the scores, separated by '; '."),
+    FieldSpec("talking_point", "Corecast talking point", "string", "textarea",
+              "For ready-now candidates: what to say on the call (what they did, why them, "
+              "what the role would give them); empty for everyone else."),
     FieldSpec("as_of", "Corecast scores as of", "datetime", "date",
               "Point in time the scores describe."),
     FieldSpec("scored_at", "Corecast scored at", "datetime", "date",
@@ -333,7 +340,7 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
         ContractError: A column is missing, a member id is missing or duplicated, a score is
             outside [0, 1], a rank is not a whole number or a time cannot be parsed.
     """
-    needed = [c for c in PREDICTION_COLUMNS if c not in (*METHOD_COLUMNS, "action")]
+    needed = [c for c in PREDICTION_COLUMNS if c not in _LATER_COLUMNS]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ContractError(
@@ -402,12 +409,18 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
     return out[[*PREDICTION_COLUMNS, *extra]]
 
 
+#: Prediction columns that files written before them lack (filled in by :func:`_with_methods`).
+_LATER_COLUMNS = (*METHOD_COLUMNS, "action", "talking_point")
+
+
 def _with_methods(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with the method columns; files written before them get ``model`` / ``True``
-    where a model version is recorded (they came from learned models), NA elsewhere."""
+    """A copy with the columns of :data:`_LATER_COLUMNS`: files written before the method
+    columns get ``model`` / ``True`` where a model version is recorded (they came from learned
+    models), NA elsewhere; before actions or talking points, NA."""
     out = frame.copy()
-    if "action" not in out.columns:
-        out["action"] = pd.Series(pd.NA, index=out.index, dtype=object)  # scored before actions
+    for column in ("action", "talking_point"):
+        if column not in out.columns:
+            out[column] = pd.Series(pd.NA, index=out.index, dtype=object)
     for target in ("readiness", "disengagement"):
         has_model = out[f"{target}_model_version"].fillna("").astype("str") != ""
         if f"{target}_method" not in out.columns:
@@ -504,7 +517,7 @@ def render_field_strings(frame: pd.DataFrame) -> pd.DataFrame:
     Returns:
         One ``str`` column per :data:`CRM_FIELDS` entry, same index as ``frame``.
     """
-    if any(c not in frame.columns for c in (*METHOD_COLUMNS, "action")):
+    if any(c not in frame.columns for c in _LATER_COLUMNS):
         frame = _with_methods(frame)
     out = pd.DataFrame(index=frame.index)
     out["member_id"] = frame["member_id"].astype("str")
@@ -516,6 +529,7 @@ def render_field_strings(frame: pd.DataFrame) -> pd.DataFrame:
     out["segment"] = frame["segment"]
     out["action"] = frame["action"]
     out["reasons"] = frame["reasons"]
+    out["talking_point"] = frame["talking_point"]
     for column in TIME_COLUMNS:
         out[column] = frame[column].dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(frame[column].notna())
     readiness = frame["readiness_model_version"].fillna("none")

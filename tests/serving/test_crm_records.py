@@ -96,6 +96,7 @@ def test_render_field_strings_by_hand():
     out = render_field_strings(validate_predictions(predictions()))
     first = out.iloc[0].to_dict()
     assert pd.isna(first.pop("action"))  # a file written before actions: nothing to say
+    assert pd.isna(first.pop("talking_point"))  # nor before talking points
     assert first == {
         "member_id": "m1",
         "readiness_score": "0.8124",
@@ -126,6 +127,17 @@ def test_the_action_is_checked_and_pushed_as_corecast_action():
     assert DEFAULT_HUBSPOT_PROPERTIES["action"] == "corecast_action"
     with pytest.raises(ContractError, match="action must be one of contact, hold, none.*row 2"):
         validate_predictions(predictions(action=["none", "call"]))
+
+
+def test_the_talking_point_is_pushed_as_corecast_talking_point():
+    point = "They have been part of the Paris chapter for 14 months."
+    out = render_field_strings(validate_predictions(predictions(talking_point=[point, ""])))
+    assert out["talking_point"].tolist() == [point, ""]
+    assert DEFAULT_HUBSPOT_PROPERTIES["talking_point"] == "corecast_talking_point"
+    assert DEFAULT_SALESFORCE_FIELDS["talking_point"] == "Corecast_Talking_Point__c"
+    from serving.columns import OMITTABLE_FIELDS
+
+    assert "talking_point" in OMITTABLE_FIELDS
 
 
 def test_method_fields_are_validated_rendered_and_mapped_for_every_sink():

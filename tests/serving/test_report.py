@@ -425,6 +425,23 @@ def test_page_names_every_chapter_and_successor(page):
     assert "Readiness model version</dt><dd>3" in page  # defaulted from the predictions
 
 
+def test_page_shows_the_talking_point_of_ready_now_successors_only(report, features):
+    predictions = make_predictions()
+    said = {"p4": "They have been part of the Paris chapter for 14 months <b>& more</b>.",
+            "p3": "A nurture member is not called yet.",
+            "p2": "Write to p2@example.org first."}
+    predictions["talking_point"] = predictions["member_id"].map(said)
+    html = render_report_html(report, predictions, as_of=T, meta=META, features=features)
+    assert ('<p class="talk">To say on the call: They have been part of the Paris chapter for 14 '
+            "months &lt;b&gt;&amp; more&lt;/b&gt;.</p>") in html
+    assert "A nurture member is not called yet." not in html
+    assert "Write to [email hidden] first." in html
+    # predictions written before talking points: the page is the same as without the column
+    assert 'class="talk"' not in _without_css(
+        render_report_html(report, make_predictions(), as_of=T, meta=META, features=features)
+    )
+
+
 def test_page_has_inline_png_charts_and_nothing_external(page):
     assert page.count('<img src="data:image/png;base64,') == 1  # the segment chart
     assert page.count('<img class="trend" src="data:image/png;base64,') == 5

@@ -270,3 +270,30 @@ def test_a_member_who_declined_is_out_of_line_and_the_next_moves_up(community):
     short = replace(config, segments=replace(config.segments, declined_pause_days=20))
     again = score_members(replace(community, outreach=outreach), AS_OF, model, None, short)
     assert again.predictions.set_index("member_id")["segment"]["a"] == "ready-now"
+
+
+def test_ready_now_candidates_get_a_talking_point_from_their_history(community):
+    import dataclasses
+
+    from features.tables import CHAPTER_COLUMNS
+
+    chapters = pd.DataFrame([["paris", "Paris", "Paris", "France"]], columns=CHAPTER_COLUMNS)
+    tables = dataclasses.replace(community, chapters=chapters)
+    result = score_members(
+        tables, AS_OF,
+        loaded("readiness", {"n_all_365d": 0.1}, "7"),
+        loaded("disengagement", {"days_since_last_activity": 0.01}, "9"),
+    )
+    p = result.predictions.set_index("member_id")
+    assert p["segment"].to_dict() == {"a": "ready-now", "b": "ready-now", "c": "ambassador"}
+    # a: joined 517 days before as_of (16 months), 3 'attend' activities in the year without
+    # an event id, the reason "3 activities in the last year", no ties and one chapter: the
+    # long tenure chooses "closer to the organisation"
+    assert p.loc["a", "talking_point"] == (
+        "They have been part of the Paris chapter for 16 months and in the last year were "
+        "active 3 times, most often attending events. What stands out: 3 activities in the "
+        "last year. As an ambassador they would be closer to the organisation they have been "
+        "part of for so long."
+    )
+    assert p.loc["b", "talking_point"].startswith("They have been part of the Paris chapter")
+    assert p.loc["c", "talking_point"] == ""  # not a ready-now candidate

@@ -27,6 +27,7 @@ CORECAST_FIELDS = {
     "Corecast_Segment__c": "text",
     "Corecast_Action__c": "text",
     "Corecast_Reasons__c": "text",
+    "Corecast_Talking_Point__c": "text",
     "Corecast_As_Of__c": "datetime",
     "Corecast_Scored_At__c": "datetime",
     "Corecast_Model_Versions__c": "text",
