@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.catalog import describe_columns
+from features.catalog import UNKNOWN_COLUMN, describe_columns
 from features.errors import ConfigError
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "plan_reasons",
     "explain_scores",
     "phrase_feature",
+    "with_article",
     "topic_of",
     "tree_ensemble",
 ]
@@ -125,14 +126,15 @@ def _phrase_activity(column: str, f: pd.DataFrame) -> pd.Series | None:
     kind, is_role, name, window = match.groups()
     v = _num(f[column])
     span = f" in the last {_window(window)}"
+    said = name.replace("_", " ")  # the community's own word, never a column's spelling
     if kind == "wsum":
-        what = "activities" if name == "all" else f"'{name}' activities"
+        what = "activities" if name == "all" else f"'{said}' activities"
         return "activity weight " + v + " from " + what + span
     if is_role:
-        return v + f" activities as {name}" + span
+        return v + f" activities as {said}" + span
     if name == "all":
         return v + " activities" + span
-    template = _VERBS.get(name, "{v} '" + name + "' activities")
+    template = _VERBS.get(name, "{v} '" + said + "' activities")
     head, tail = template.split("{v}")
     return head + v + tail + span
 
@@ -172,8 +174,14 @@ def _phrase_silence(column: str, f: pd.DataFrame) -> pd.Series | None:
     return None
 
 
+def with_article(role: str) -> str:
+    """The role with its indefinite article: "an ambassador", "a maintainer"."""
+    return ("an " if role[:1].lower() in "aeiou" else "a ") + role
+
+
 def _phrase_fixed(column: str, f: pd.DataFrame, role: str = "ambassador") -> pd.Series | None:
     v = f[column]
+    a_role = with_article(role)
     phrases: dict[str, Callable[[], pd.Series]] = {
         "days_since_last_activity": lambda: "no activity for " + _num(v) + " days" + _cadence(f),
         "days_since_last_organizing": lambda: (
@@ -216,10 +224,10 @@ def _phrase_fixed(column: str, f: pd.DataFrame, role: str = "ambassador") -> pd.
         "streak_current_weeks": lambda: "active " + _num(v) + " weeks in a row",
         "streak_longest_weeks": lambda: "longest run: " + _num(v) + " active weeks in a row",
         "role_core_now": lambda: pd.Series(
-            np.where(v > 0, f"currently a {role}", f"not a {role}"), index=f.index
+            np.where(v > 0, f"currently {a_role}", f"not {a_role}"), index=f.index
         ),
-        "role_core_past_spells": lambda: f"was a {role} " + _num(v) + " time(s) before",
-        "role_core_days_total": lambda: _num(v) + f" days as a {role} in all",
+        "role_core_past_spells": lambda: f"was {a_role} " + _num(v) + " time(s) before",
+        "role_core_days_total": lambda: _num(v) + f" days as {a_role} in all",
         "role_core_days_current": lambda: f"{role} for " + _num(v) + " days",
         "days_since_role_core_end": lambda: f"stepped down as {role} " + _num(v) + " days ago",
         "role_any_now": lambda: pd.Series(
@@ -329,8 +337,10 @@ def phrase_feature(column: str, features: pd.DataFrame, role: str = "ambassador"
                 text = pd.Series(text, index=features.index)
             return text.astype(object)
     # A column of a newer feature family without its own sentence yet: say what it is about.
-    topic = describe_columns([column])[column].split(":")[0].split("(")[0].strip()
-    return pd.Series(f"their {topic}", index=features.index, dtype=object)
+    description = describe_columns([column])[column]
+    topic = description.split(":")[0].split("(")[0].strip()
+    said = "something else in their history" if description == UNKNOWN_COLUMN else f"their {topic}"
+    return pd.Series(said, index=features.index, dtype=object)
 
 
 def topic_of(column: str) -> str:

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError
+from serving.reasons import with_article
 
 __all__ = ["GIFTS", "TalkingPointConfig", "chapter_phrases", "choose_gift", "talking_points"]
 
@@ -106,10 +107,6 @@ def _whole(row: Mapping[str, float], column: str) -> int:
     """A count of the member's history as a whole number (0 when the column is absent)."""
     value = row.get(column, 0.0)
     return 0 if value is None or not np.isfinite(value) else max(int(round(float(value))), 0)
-
-
-def _a(role: str) -> str:
-    return ("an " if role[:1].lower() in "aeiou" else "a ") + role
 
 
 def _words(name: str) -> str:
@@ -183,7 +180,7 @@ def choose_gift(row: Mapping[str, float], config: TalkingPointConfig = TalkingPo
 def _gift(row: Mapping[str, float], role: str, config: TalkingPointConfig) -> str:
     """Third sentence: what the core role would give them."""
     return GIFTS[choose_gift(row, config)].format(
-        a_role=_a(role),
+        a_role=with_article(role),
         roles=role + "s",
         chapters=_count(_whole(row, "distinct_chapters_365d"), "chapter"),
         ties=_count(_whole(row, "net_ties"), "member"),

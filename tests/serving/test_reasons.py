@@ -69,6 +69,19 @@ def test_one_reason_per_topic():
     assert out.loc["a", "reasons"] == "attended 9 events in the last 90 days"
 
 
+def test_activity_types_and_roles_are_said_in_words():
+    f = pd.DataFrame({"n_pr_review_90d": [4.0], "wsum_pr_review_365d": [9.0],
+                      "role_core_now": [1.0], "role_core_past_spells": [2.0]})
+    assert phrase_feature("n_pr_review_90d", f).iloc[0] == (
+        "4 'pr review' activities in the last 90 days"
+    )
+    assert "'pr review' activities" in phrase_feature("wsum_pr_review_365d", f).iloc[0]
+    assert phrase_feature("role_core_now", f).iloc[0] == "currently an ambassador"
+    assert phrase_feature("role_core_past_spells", f, role="maintainer").iloc[0] == (
+        "was a maintainer 2 time(s) before"
+    )
+
+
 def test_recency_sentence_mentions_past_cadence():
     f = pd.DataFrame({"days_since_last_activity": [41.0, 3.0], "active_weeks_365d": [40, 2]})
     text = phrase_feature("days_since_last_activity", f)
@@ -107,7 +120,7 @@ def test_contact_and_chapter_core_sentences():
 def test_unknown_columns_say_their_topic_without_a_number_or_a_name():
     f = pd.DataFrame({"mystery": [1.5]})
     assert phrase_feature("mystery", f).iloc[0] == (
-        "their no description"  # not a corecast column: nothing to say but that
+        "something else in their history"  # not a corecast column: nothing more to say
     )
     assert topic_of("n_attend_30d") == topic_of("wsum_attend_365d")
 
