@@ -360,3 +360,28 @@ def test_train_and_register_falls_back_to_a_rule_on_a_short_history():
         tables, ["readiness"], frame=early, actor="tester", required=False
     )
     assert outcome.status == "insufficient_data" and "no member is eligible" in outcome.message
+
+
+def test_an_outreach_measurement_is_a_run_of_its_own_experiment():
+    from mlflow.tracking import MlflowClient
+
+    from features.settings import mlflow_tracking_uri
+    from models.registry import OUTREACH_EXPERIMENT, log_outreach_run
+
+    run_id = log_outreach_run(
+        "2024-06-01",
+        {"retention.uplift": 0.12, "retention.uplift_low": float("nan"), "contacted": 40},
+        {"horizon_days": "90"},
+        {"outreach.md": "# Outreach\n", "acceptance.csv": "segment,rate\nready-now,0.5\n"},
+        tags={"corecast.source": "club"},
+    )
+    client = MlflowClient(tracking_uri=mlflow_tracking_uri())
+    run = client.get_run(run_id)
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == OUTREACH_EXPERIMENT
+    assert run.info.run_name == "outreach 2024-06-01"
+    assert run.data.metrics == {"retention.uplift": 0.12, "contacted": 40.0}  # NaN left out
+    assert run.data.params == {"horizon_days": "90"}
+    assert run.data.tags["corecast.cycle"] == "2024-06-01"
+    assert run.data.tags["corecast.source"] == "club"
+    assert sorted(a.path for a in client.list_artifacts(run_id)) == ["acceptance.csv", "outreach.md"]
