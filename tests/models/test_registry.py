@@ -384,4 +384,5 @@ def test_an_outreach_measurement_is_a_run_of_its_own_experiment():
     assert run.data.params == {"horizon_days": "90"}
     assert run.data.tags["corecast.cycle"] == "2024-06-01"
     assert run.data.tags["corecast.source"] == "club"
-    assert sorted(a.path for a in client.list_artifacts(run_id)) == ["acceptance.csv", "outreach.md"]
+    paths = sorted(a.path for a in client.list_artifacts(run_id))
+    assert paths == ["acceptance.csv", "outreach.md"]
