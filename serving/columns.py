@@ -11,6 +11,7 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "NOT_PUSHED_COLUMNS",
     "PUSH_COLUMNS",
+    "REPORT_COLUMNS",
     "OMITTABLE_FIELDS",
 ]
 
@@ -50,6 +51,17 @@ NOT_PUSHED_COLUMNS = ("readiness_reasons", "disengagement_reasons", "holds_core_
 
 #: The predictions a push reads (the predictions contract of :mod:`serving.crm`), in order.
 PUSH_COLUMNS = [c for c in PREDICTION_COLUMNS if c not in NOT_PUSHED_COLUMNS]
+
+#: The predictions the chapter report reads (the method columns too, when present).
+REPORT_COLUMNS = [
+    "member_id",
+    "chapter_id",
+    "readiness_score",
+    "readiness_rank",
+    "disengagement_score",
+    "segment",
+    "holds_core_role",
+]
 
 #: The CRM fields a push can leave out (``--omit-field``, ``push.omit_fields``): every pushed
 #: field but the member id and the email that identify the contact.

@@ -57,7 +57,7 @@ import pandas as pd
 from features.errors import ConfigError, ContractError
 from features.io import write_files_atomic
 from features.tables import Tables, parse_as_of
-from serving.columns import METHOD_COLUMNS
+from serving.columns import METHOD_COLUMNS, REPORT_COLUMNS
 from serving.report_html import (
     NO_CHAPTER_NAME,
     active_column,
@@ -68,7 +68,6 @@ from serving.report_html import (
 __all__ = [
     "HEALTH_FLAGS",
     "HealthThresholds",
-    "PREDICTION_COLUMNS",
     "OPTIONAL_PREDICTION_COLUMNS",
     "NO_CHAPTER_NAME",
     "build_chapter_report",
@@ -76,17 +75,6 @@ __all__ = [
     "write_report",
 ]
 
-#: Columns of the predictions table the report needs (a subset of
-#: :data:`serving.columns.PREDICTION_COLUMNS`).
-PREDICTION_COLUMNS = (
-    "member_id",
-    "chapter_id",
-    "readiness_score",
-    "readiness_rank",
-    "disengagement_score",
-    "segment",
-    "holds_core_role",
-)
 #: Columns read when present: what produced each score, for the page's note per target
 #: (:func:`serving.report_html.method_notes`; the scoring ``meta`` has the details).
 OPTIONAL_PREDICTION_COLUMNS = tuple(METHOD_COLUMNS)
@@ -255,8 +243,8 @@ def build_chapter_report(
     """Build the chapter succession report: one row per chapter, most urgent first.
 
     Args:
-        predictions: Scored members (columns :data:`PREDICTION_COLUMNS`; other columns such as
-            ``email`` are ignored and never copied).
+        predictions: Scored members (columns :data:`serving.columns.REPORT_COLUMNS`; other
+            columns such as ``email`` are ignored and never copied).
         tables: The data source the predictions were scored from.
         as_of: The scoring date.
         features: ``features.build.build_features(tables, as_of)`` (index ``member_id``); the
@@ -278,7 +266,7 @@ def build_chapter_report(
     """
     _check_options(successors, trend_periods, period_days)
     _check_columns(
-        predictions, PREDICTION_COLUMNS, "predictions", "expected the scored predictions table"
+        predictions, REPORT_COLUMNS, "predictions", "expected the scored predictions table"
     )
     _check_columns(
         features,

@@ -9,6 +9,7 @@ Main entry points: :func:`push_from_file` (what ``corecast push`` runs), :func:`
 :func:`read_dead_letters`.
 """
 
+from serving.columns import PUSH_COLUMNS
 from serving.crm.base import BatchOutcome, Sink
 from serving.crm.csvsink import CsvConfig, CsvSink
 from serving.crm.http import RetryPolicy, Secret
@@ -33,7 +34,6 @@ from serving.crm.push import (
 from serving.crm.ratelimit import Clock, SlidingWindowLimiter
 from serving.crm.records import (
     DEFAULT_VOLATILE_FIELDS,
-    PREDICTION_COLUMNS,
     load_predictions,
     validate_predictions,
 )
@@ -49,7 +49,7 @@ __all__ = [
     "HubSpotConfig",
     "HubSpotSink",
     "Ledger",
-    "PREDICTION_COLUMNS",
+    "PUSH_COLUMNS",
     "PushOptions",
     "PushReport",
     "RetryPolicy",

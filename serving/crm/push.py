@@ -417,7 +417,7 @@ def push_predictions(
     comparison but sent with every record that is sent.
 
     Args:
-        predictions: Predictions table (see :data:`~serving.crm.records.PREDICTION_COLUMNS`).
+        predictions: Predictions table (see :data:`~serving.columns.PUSH_COLUMNS`).
         sink: Where to send (:func:`build_sink`).
         ledger: Delivery ledger (opened read-only is enough for a dry run).
         full: Send unchanged records too.

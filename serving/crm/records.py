@@ -1,7 +1,8 @@
 """The predictions contract for pushing, and the vectorised rendering of CRM payloads.
 
 A predictions table (from batch scoring) has one row per member and the columns in
-:data:`PREDICTION_COLUMNS`. :func:`validate_predictions` checks it and returns a normalised copy;
+:data:`serving.columns.PUSH_COLUMNS`. :func:`validate_predictions` checks it and returns a
+normalised copy;
 :func:`select_consenting` drops members whose ``consent`` column (when present) is not ``True``;
 :func:`render_field_strings` turns the canonical CRM fields into text (all CRM property values are
 strings) and :func:`hash_payloads` gives each rendered record a stable 64-bit fingerprint.
@@ -36,7 +37,6 @@ from serving.columns import METHOD_COLUMNS, PUSH_COLUMNS
 from serving.outreach import ACTIONS
 
 __all__ = [
-    "PREDICTION_COLUMNS",
     "FieldSpec",
     "CRM_FIELDS",
     "DEFAULT_HUBSPOT_PROPERTIES",
@@ -61,7 +61,6 @@ __all__ = [
 #: Columns of a predictions table to push (:data:`serving.columns.PUSH_COLUMNS`); the method
 #: columns, ``action`` and ``talking_point`` may be missing from files written before they
 #: existed.
-PREDICTION_COLUMNS = list(PUSH_COLUMNS)
 
 TEXT_COLUMNS = [
     "member_id",
@@ -328,8 +327,8 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
     """Check a predictions table against the contract and return a normalised copy.
 
     Args:
-        frame: Predictions with at least :data:`PREDICTION_COLUMNS` (a ``consent`` column is
-            optional).
+        frame: Predictions with at least :data:`~serving.columns.PUSH_COLUMNS` (a ``consent``
+            column is optional).
         source: File or table name used in error messages.
 
     Returns:
@@ -340,7 +339,7 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
         ContractError: A column is missing, a member id is missing or duplicated, a score is
             outside [0, 1], a rank is not a whole number or a time cannot be parsed.
     """
-    needed = [c for c in PREDICTION_COLUMNS if c not in _LATER_COLUMNS]
+    needed = [c for c in PUSH_COLUMNS if c not in _LATER_COLUMNS]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ContractError(
@@ -405,8 +404,8 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
         out[column] = _parse_bool(out[column], source, column)
     if "consent" in out.columns:
         out["consent"] = _parse_bool(out["consent"], source, "consent")
-    extra = [c for c in out.columns if c not in PREDICTION_COLUMNS]
-    return out[[*PREDICTION_COLUMNS, *extra]]
+    extra = [c for c in out.columns if c not in PUSH_COLUMNS]
+    return out[[*PUSH_COLUMNS, *extra]]
 
 
 #: Prediction columns that files written before them lack (filled in by :func:`_with_methods`).

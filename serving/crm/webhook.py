@@ -30,13 +30,13 @@ import requests
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from features.errors import ConfigError, CrmError, CrmRefused
+from serving.columns import PUSH_COLUMNS
 from serving.crm.base import BatchOutcome, HttpSinkMixin
 from serving.crm.http import ApiClient, RetryPolicy, Secret, short_body
 from serving.crm.ratelimit import Clock
 from serving.crm.records import (
     DEFAULT_VOLATILE_FIELDS,
     MEMBER_KEY,
-    PREDICTION_COLUMNS,
     RECORD_KEY,
     SCORE_DECIMALS,
     columns_of_fields,
@@ -57,7 +57,7 @@ __all__ = [
 WEBHOOK_SECRET_ENV = "CORECAST_WEBHOOK_SECRET"
 WEBHOOK_URL_ENV = "CORECAST_WEBHOOK_URL"
 #: Fields of each webhook record: the whole predictions contract.
-WEBHOOK_RECORD_FIELDS = list(PREDICTION_COLUMNS)
+WEBHOOK_RECORD_FIELDS = list(PUSH_COLUMNS)
 #: Record fields holding each canonical field (``model_versions`` is two fields here).
 WEBHOOK_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in WEBHOOK_RECORD_FIELDS},

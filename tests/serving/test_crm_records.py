@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from features.errors import ConfigError, ContractError
+from serving.columns import PUSH_COLUMNS
 from serving.crm.records import (
     DEFAULT_HUBSPOT_PROPERTIES,
     DEFAULT_SALESFORCE_FIELDS,
-    PREDICTION_COLUMNS,
     hash_payloads,
     load_predictions,
     render_field_strings,
@@ -70,7 +70,7 @@ def test_empty_member_id_and_out_of_range_score_are_refused():
 
 def test_validation_normalises_types_and_times_to_utc():
     out = validate_predictions(predictions())
-    assert list(out.columns) == PREDICTION_COLUMNS
+    assert list(out.columns) == PUSH_COLUMNS
     assert out["readiness_rank"].dtype == "Int64"
     assert out["scored_at"].tolist() == [pd.Timestamp("2024-05-06 07:00")] * 2
     assert out["as_of"].dt.tz is None
@@ -148,7 +148,7 @@ def test_method_fields_are_validated_rendered_and_mapped_for_every_sink():
         disengagement_validated=[True, None],
     )
     out = validate_predictions(frame)
-    assert list(out.columns) == PREDICTION_COLUMNS
+    assert list(out.columns) == PUSH_COLUMNS
     assert out["readiness_validated"].tolist() == [False, False]
     fields = render_field_strings(out)
     assert fields["readiness_method"].tolist() == ["rule:activity_365d"] * 2
@@ -171,7 +171,7 @@ def test_push_columns_follow_the_scorer_columns():
     from serving.columns import NOT_PUSHED_COLUMNS
     from serving.score import PREDICTION_COLUMNS as SCORED
 
-    assert PREDICTION_COLUMNS == [c for c in SCORED if c not in NOT_PUSHED_COLUMNS]
+    assert PUSH_COLUMNS == [c for c in SCORED if c not in NOT_PUSHED_COLUMNS]
 
 
 def test_hash_changes_with_values_and_names_only():
