@@ -35,6 +35,7 @@ import pyarrow as pa_arrow
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.consent import CONSENT_FALSE, CONSENT_TRUE, parse_consent
 from features.errors import ConfigError, ContractError
 from features.io import write_files_atomic
 from features.quarantine import (
@@ -83,8 +84,6 @@ FILE_FORMATS: tuple[str, ...] = ("csv", "parquet")
 TEXT_DTYPE = pd.StringDtype(na_value=np.nan)
 """The dtype of every text column of :class:`Tables` (pandas' default ``str`` dtype)."""
 
-CONSENT_TRUE: frozenset[str] = frozenset({"true", "1", "yes"})
-CONSENT_FALSE: frozenset[str] = frozenset({"false", "0", "no"})
 
 MAX_EXAMPLES = 3
 _MAX_VALUE_CHARS = 40
@@ -859,25 +858,7 @@ def _parse_weight(values: pd.Series) -> _Parsed:
 
 
 def _parse_consent(values: pd.Series) -> _Parsed:
-    dtype = values.dtype
-    n = len(values)
-    if pd.api.types.is_bool_dtype(dtype) and not isinstance(dtype, pd.BooleanDtype):
-        return _Parsed(values.astype(bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
-    if isinstance(dtype, pd.BooleanDtype):
-        missing = values.isna().to_numpy()
-        return _Parsed(values.fillna(True).astype(bool), missing, np.zeros(n, dtype=bool))
-    if pd.api.types.is_numeric_dtype(dtype):
-        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        missing = np.isnan(numbers)
-        yes = numbers == 1
-        no = numbers == 0
-    else:
-        text = values.astype("str").str.strip().str.lower()
-        missing = (text.isna() | text.eq("")).to_numpy(dtype=bool, na_value=True)
-        yes = text.isin(CONSENT_TRUE).to_numpy(dtype=bool)
-        no = text.isin(CONSENT_FALSE).to_numpy(dtype=bool)
-    bad = ~missing & ~yes & ~no
-    return _Parsed(pd.Series(~no, index=values.index), missing, bad)
+    return _Parsed(*parse_consent(values))
 
 
 _PARSERS: dict[str, Callable[[pd.Series], _Parsed]] = {

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.consent import parse_consent
 from features.errors import ConfigError, ContractError
 from features.tables import to_utc_naive
 from serving.columns import METHOD_COLUMNS, PUSH_COLUMNS
@@ -403,7 +404,7 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
     for column in BOOL_COLUMNS:
         out[column] = _parse_bool(out[column], source, column)
     if "consent" in out.columns:
-        out["consent"] = _parse_bool(out["consent"], source, "consent")
+        out["consent"] = _consent(out["consent"], source)
     extra = [c for c in out.columns if c not in PUSH_COLUMNS]
     return out[[*PUSH_COLUMNS, *extra]]
 
@@ -448,19 +449,30 @@ def _parse_bool(values: pd.Series, source: str, column: str) -> pd.Series:
     return parsed.astype("boolean")
 
 
+def _consent(values: pd.Series, source: str) -> pd.Series:
+    """A ``consent`` column read by the data contract's one rule (empty means consent)."""
+    consent, _, bad = parse_consent(values)
+    if bad.any():
+        raise ContractError(
+            f"{source}: column consent must be true/false (or 1/0, yes/no; empty means true); "
+            f"bad values in {format_rows(np.flatnonzero(bad))}"
+        )
+    return consent
+
+
 def select_consenting(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Keep only members who may be pushed.
 
-    When a ``consent`` column is present, only rows where it is ``True`` are kept (``False`` and
-    missing both mean "do not push"). Without the column every row is kept (the scorer already
-    dropped members without consent).
+    When a ``consent`` column is present, rows where it is false are refused; it is read by the
+    data contract's rule (:func:`features.consent.parse_consent`: empty means consent).
+    Without the column every row is kept (the scorer already dropped members without consent).
 
     Returns:
         The rows to push (index reset) and how many rows were refused for lack of consent.
     """
     if "consent" not in frame.columns:
         return frame.reset_index(drop=True), 0
-    keep = frame["consent"].fillna(False).astype(bool).to_numpy()
+    keep = frame["consent"].to_numpy(dtype=bool)
     return frame.loc[keep].reset_index(drop=True), int((~keep).sum())
 
 

