@@ -27,9 +27,10 @@ volunteering row; the role counts as held from the week after a spell starts to 
 it ends; tie strength week by week is rebuilt from the rows as the oracle rebuilds it at
 ``as_of``.
 
-Cost: dense (member x week) arrays, so memory grows with members x weeks (about 25 MB per array
-for 20,000 members over three years) and time with the 15 x 9 quadrature nodes (about 6.5 s per
-date there). It is a yardstick for the quality benchmark, not a step of training or scoring.
+Cost: dense (member x week) arrays, so memory grows with members x weeks (one float64 array is
+8 bytes x members x weeks) and time with the 15 x 9 quadrature nodes; the quality benchmark
+(``benchmarks/results/quality.md``) records what it costs. It is a yardstick for that
+benchmark, not a step of training or scoring.
 """
 
 from __future__ import annotations

@@ -120,9 +120,8 @@ class TrainConfig:
             the logistic regression is the preferred candidate of every target
             (:meth:`for_members`; 0 keeps ``candidates`` as listed). Trees need many members to
             learn more than a linear ranking of counts does; in a small community their
-            variance costs more than their flexibility brings (SciPy, 1,900 members:
-            disengagement ROC-AUC 0.857 with the logistic regression preferred, 0.845 with the
-            trees).
+            variance costs more than their flexibility brings (``benchmarks/results/realdata.md``
+            has the figures on a real community).
         selection_margin: How much better (in the primary metric's units, mean over the
             backtest origins) a candidate must be than the one chosen among the candidates
             listed before it to replace it. Candidates are listed preferred first, so another
