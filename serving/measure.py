@@ -197,6 +197,10 @@ class OutreachMeasurement:
         readiness_acceptance_vs_held: Acceptance among contacted vs role starts among held.
         held_but_contacted: Held members with a matched contact anyway (the hold was not kept).
         readiness_note: Why readiness could not be measured (empty when it was).
+        retention_members: The members behind the retention comparison: ``member_id``,
+            ``cycle``, ``action``, ``active`` (still active after the horizon).
+        readiness_members: The members behind the readiness figures: ``member_id``, ``cycle``,
+            ``action``, ``accepted``, ``started`` (a core-role start in the window).
     """
 
     as_of: pd.Timestamp
@@ -208,6 +212,8 @@ class OutreachMeasurement:
     readiness_acceptance_vs_held: Comparison
     held_but_contacted: int = 0
     readiness_note: str = ""
+    retention_members: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    readiness_members: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         """Every figure as rows: measure, group, k, n, rate, low, high, conclusive."""
@@ -402,17 +408,22 @@ def _arm_rate(frame: pd.DataFrame, arm: str, hits: pd.Series, z: float) -> Rate:
     return Rate.of(int((hits & mine).sum()), int(mine.sum()), z)
 
 
-def _retention(matched, tables, as_of, config) -> Comparison:
+_MEMBER_KEYS = ["member_id", "cycle", "action"]
+
+
+def _retention(matched, tables, as_of, config) -> tuple[Comparison, pd.DataFrame]:
     labels = config.labels
     risk = [s for s in FLAGGED_SEGMENTS if PURPOSE_OF_SEGMENT[s] == _RETAIN]
     frame = _labelled(matched, risk, labels.horizon_days, as_of,
                       lambda c: build_disengagement_labels(tables, c, labels))
     active = ~frame["label"].astype(bool)
-    return Comparison.of(_arm_rate(frame, _CONTACT, active, config.z),
+    comp = Comparison.of(_arm_rate(frame, _CONTACT, active, config.z),
                          _arm_rate(frame, _HOLD, active, config.z), config)
+    return comp, frame[_MEMBER_KEYS].assign(active=active).reset_index(drop=True)
 
 
-def _readiness(matched, tables, as_of, config) -> tuple[Rate, Comparison, Comparison]:
+def _readiness(matched, tables, as_of, config) -> tuple[Rate, Comparison, Comparison,
+                                                       pd.DataFrame]:
     labels = config.labels
     ready = [s for s in FLAGGED_SEGMENTS if PURPOSE_OF_SEGMENT[s] == _READY]
     frame = _labelled(matched, ready, labels.readiness_horizon_days, as_of,
@@ -422,13 +433,16 @@ def _readiness(matched, tables, as_of, config) -> tuple[Rate, Comparison, Compar
     acceptance = _arm_rate(frame, _CONTACT, accepted, config.z)
     held = _arm_rate(frame, _HOLD, started, config.z)
     starts = Comparison.of(_arm_rate(frame, _CONTACT, started, config.z), held, config)
-    return acceptance, starts, Comparison.of(acceptance, held, config)
+    members = frame[_MEMBER_KEYS].assign(accepted=accepted, started=started)
+    return (acceptance, starts, Comparison.of(acceptance, held, config),
+            members.reset_index(drop=True))
 
 
-def _empty_readiness(config: MeasureConfig) -> tuple[Rate, Comparison, Comparison]:
+def _empty_readiness(config: MeasureConfig) -> tuple[Rate, Comparison, Comparison,
+                                                     pd.DataFrame]:
     none = Rate.of(0, 0, config.z)
     comp = Comparison.of(none, none, config)
-    return none, comp, comp
+    return none, comp, comp, pd.DataFrame(columns=[*_MEMBER_KEYS, "accepted", "started"])
 
 
 def _check_assignments(assignments: pd.DataFrame) -> None:
@@ -473,10 +487,11 @@ def measure_outreach(assignments: pd.DataFrame, tables: Tables, as_of,
     except TargetUnavailable as exc:
         readiness, note = _empty_readiness(config), str(exc)
     held_contacted = int(((matched["action"] == _HOLD) & matched["outcome"].notna()).sum())
+    retention, kept = _retention(matched, tables, when, config)
     return OutreachMeasurement(
         as_of=when, config=config, acceptance=_acceptance(matched, config),
-        retention=_retention(matched, tables, when, config),
-        readiness_acceptance=readiness[0], readiness_starts=readiness[1],
-        readiness_acceptance_vs_held=readiness[2], held_but_contacted=held_contacted,
-        readiness_note=note,
+        retention=retention, readiness_acceptance=readiness[0],
+        readiness_starts=readiness[1], readiness_acceptance_vs_held=readiness[2],
+        held_but_contacted=held_contacted, readiness_note=note, retention_members=kept,
+        readiness_members=readiness[3],
     )
