@@ -219,13 +219,13 @@ class OutreachPlan:
                                    "outcome"])
         home = chapter_ids.to_numpy(dtype=object)
         assignments = pd.DataFrame({
-            "member_id": pd.array(member_ids.to_numpy()[a["member"]], dtype="string"),
+            "member_id": pd.array(member_ids.to_numpy()[a["member"]], dtype="str"),
             "cycle": pd.to_datetime(a["cycle"].astype(np.int64)),
-            "segment": pd.array(a["segment"], dtype="string"),
-            "action": pd.array(a["action"], dtype="string"),
+            "segment": pd.array(a["segment"], dtype="str"),
+            "action": pd.array(a["action"], dtype="str"),
             "readiness_score": a["readiness_score"].astype(float),
             "disengagement_score": a["disengagement_score"].astype(float),
-            "chapter_id": pd.array(home[a["member"]], dtype="string"),
+            "chapter_id": pd.array(home[a["member"]], dtype="str"),
         })
         order = np.argsort(c["contacted_ns"], kind="stable")
         outreach = pd.DataFrame({

@@ -139,15 +139,15 @@ def write_assignments(frame: pd.DataFrame, folder: str | Path, cycle) -> Path:
     day = parse_as_of(cycle).normalize()
     kept = frame[frame["action"].isin(ACTIONS[:2])]
     out = pd.DataFrame({
-        "member_id": kept["member_id"].astype("string").to_numpy(),
+        "member_id": kept["member_id"].astype("str").to_numpy(),
         "cycle": pd.Series(day, index=range(len(kept)), dtype="datetime64[ns]"),
-        "segment": kept["segment"].astype("string").to_numpy(),
-        "action": kept["action"].astype("string").to_numpy(),
+        "segment": kept["segment"].astype("str").to_numpy(),
+        "action": kept["action"].astype("str").to_numpy(),
         "readiness_score": kept["readiness_score"].to_numpy(dtype=float, na_value=np.nan),
         "disengagement_score": kept["disengagement_score"].to_numpy(dtype=float, na_value=np.nan),
     })
     if "chapter_id" in kept.columns:
-        out["chapter_id"] = kept["chapter_id"].astype("string").to_numpy()
+        out["chapter_id"] = kept["chapter_id"].astype("str").to_numpy()
     return write_parquet_atomic(out, assignment_path(folder, day))
 
 
@@ -207,7 +207,7 @@ def read_assignments(folder: str | Path) -> pd.DataFrame:
         _check_log_file(path, frame)
         frames.append(frame)
     if not frames:
-        empty = {c: pd.Series(dtype="string") for c in ASSIGNMENT_COLUMNS}
+        empty = {c: pd.Series(dtype="str") for c in ASSIGNMENT_COLUMNS}
         empty["cycle"] = pd.Series(dtype="datetime64[ns]")
         empty["readiness_score"] = empty["disengagement_score"] = pd.Series(dtype=float)
         return pd.DataFrame(empty)
