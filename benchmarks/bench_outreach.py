@@ -45,20 +45,20 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "outreach.md"
 def run_case(members: int, years: float, seed: int, holdout: float, folder: Path) -> dict:
     """Simulate, write, read back and measure one community; returns its figures."""
     from features.contract import load_tables
-    from features.simulate import (
-        OutreachSimConfig,
-        SimulationConfig,
-        simulate_community,
-        write_simulation,
-    )
+    from features.simulate import SimulationConfig
     from features.simulate_model import truth_dates_that_fit
     from serving.measure import measure_outreach
     from serving.outreach import read_assignments
+    from serving.simulate_outreach import (
+        OutreachSimConfig,
+        simulate_with_outreach,
+        write_with_outreach,
+    )
 
     config = SimulationConfig(members=members, years=years, seed=seed,
                               truth_dates=truth_dates_that_fit(years))
-    sim = simulate_community(config, OutreachSimConfig(holdout_share=holdout))
-    write_simulation(sim, folder)
+    sim = simulate_with_outreach(config, OutreachSimConfig(holdout_share=holdout))
+    write_with_outreach(sim, folder)
     tables = load_tables(str(folder))
     as_of = tables.last_observed.normalize() + pd.Timedelta(days=1)
     measured = measure_outreach(read_assignments(folder / "assignments"), tables, as_of)

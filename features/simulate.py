@@ -32,10 +32,11 @@ What happens in a week, in order:
 Every activity row of a member falls in a week they were drawn active, so the oracle's
 "probability of no activity" is exactly the simulator's.
 
-With an :class:`~features.simulate_outreach.OutreachSimConfig` (``corecast simulate
---outreach``), community managers also call the members they flag every few weeks, and the
-calls change what happens next: see :mod:`features.simulate_outreach`. Without it, nothing
-changes (the same config gives the same tables as before outreach existed).
+With an outreach hook (:class:`OutreachHook`; corecast's is
+:class:`serving.simulate_outreach.OutreachPlan`, behind ``corecast simulate --outreach``),
+community managers also call the members they flag every few weeks, and the calls change what
+happens next. Without it, nothing changes (the same config gives the same tables as before
+outreach existed).
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ import json
 import math
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -75,13 +78,12 @@ from features.simulate_model import (
     tie_weekly_decay,
     truth_as_of_dates,
 )
-from features.simulate_outreach import OutreachPlan, OutreachSimConfig, outreach_truth
 from features.simulate_truth import compute_truth, compute_truth_many
 from features.tables import Tables
 
 __all__ = [
     "SimulationConfig",
-    "OutreachSimConfig",
+    "OutreachHook",
     "Simulation",
     "simulate_community",
     "write_simulation",
@@ -131,7 +133,7 @@ class Simulation:
             outreach.
         assignments: The assignment log rows (who was flagged, contacted or held, per cycle).
         outreach_truth: The assignment rows with their true effects
-            (:func:`features.simulate_outreach.outreach_truth`).
+            (:func:`serving.simulate_outreach.outreach_truth`).
         outreach_summary: The outreach settings and true effects in total.
     """
 
@@ -362,7 +364,34 @@ def _member_ids(n: int):
     return lambda index: [f"m{i + 1:0{width}d}" for i in index]
 
 
-def _simulate_arrays(config: SimulationConfig, outreach: OutreachSimConfig | None = None) -> dict:
+class OutreachHook(Protocol):
+    """What the weekly loop asks of simulated outreach (the managers and their calls).
+
+    The simulator calls :meth:`start` once with its per-member arrays (updated in place as
+    the weeks go by: ``motivation``, ``chapter``, ``consent``, ``join_week``, ``last_active``,
+    ``last_lead``, ``n_amb``, and ``ids``, a function from member indices to ids), then, every
+    week, :meth:`protect` on the departure hazards, :meth:`cycle` when :meth:`is_cycle`
+    (after departures and step-downs; it returns the members who take the role and when) and
+    :meth:`forced` on the activity draws; :meth:`finish` turns what happened into the
+    :class:`Simulation` fields ``outreach``, ``assignments``, ``outreach_truth`` and
+    ``outreach_summary``.
+    """
+
+    def start(self, config: SimulationConfig, state: dict) -> None: ...
+
+    def is_cycle(self, week: int) -> bool: ...
+
+    def protect(self, alive: np.ndarray, week: int, hazard: np.ndarray) -> np.ndarray: ...
+
+    def cycle(self, week: int, week_ns: int, alive: np.ndarray, hazard: np.ndarray,
+              is_amb: np.ndarray, log_ties: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def forced(self, alive: np.ndarray, week: int) -> np.ndarray: ...
+
+    def finish(self, frames: dict, config: SimulationConfig) -> dict: ...
+
+
+def _simulate_arrays(config: SimulationConfig, outreach: OutreachHook | None = None) -> dict:
     """Run the weekly process. Returns integer-coded arrays (no strings yet)."""
     rng = np.random.default_rng(config.seed)
     n, n_ch, weeks = config.members, config.n_chapters, n_weeks(config)
@@ -400,11 +429,13 @@ def _simulate_arrays(config: SimulationConfig, outreach: OutreachSimConfig | Non
     event_kind: list[np.ndarray] = []
     event_chapter: list[np.ndarray] = []
     rows = _Rows()
-    plan = None if outreach is None else OutreachPlan(outreach, config, {
-        "motivation": motivation, "chapter": chapter, "consent": consent,
-        "join_week": join_week, "last_active": last_active, "last_lead": last_lead,
-        "n_amb": n_amb, "ids": _member_ids(n),
-    })
+    plan = outreach
+    if plan is not None:
+        plan.start(config, {
+            "motivation": motivation, "chapter": chapter, "consent": consent,
+            "join_week": join_week, "last_active": last_active, "last_lead": last_lead,
+            "n_amb": n_amb, "ids": _member_ids(n),
+        })
 
     def end_spells(who: np.ndarray, when: int, week: int) -> None:
         if who.size == 0:
@@ -730,31 +761,17 @@ def _build_tables(out: dict, config: SimulationConfig) -> dict[str, pd.DataFrame
             "chapters": chapters, "latent": latent}
 
 
-def _with_outreach(plan: OutreachPlan, frames: dict, config: SimulationConfig) -> dict:
-    """The outreach table, the assignment log rows and their true effects (Simulation fields)."""
-    members = frames["members"]
-    assignments, outreach = plan.frames(members["member_id"], members["chapter_id"])
-    tables = Tables(members=members, activities=frames["activities"], roles=frames["roles"],
-                    chapters=frames["chapters"], outreach=outreach, source="<simulation>")
-    cycles = sorted(assignments["cycle"].unique())
-    untreated = compute_truth_many(tables, frames["latent"], cycles, config=config,
-                                   departures="known")
-    per_member, summary = outreach_truth(assignments, outreach, frames["latent"], untreated,
-                                         plan.config)
-    return {"outreach": outreach, "assignments": assignments, "outreach_truth": per_member,
-            "outreach_summary": summary}
-
-
 def simulate_community(
-    config: SimulationConfig, outreach: OutreachSimConfig | None = None
+    config: SimulationConfig, outreach: OutreachHook | None = None
 ) -> Simulation:
     """Simulate a volunteer community and compute its oracle at the config's truth dates.
 
     Args:
         config: Size, seed and behavioural parameters.
-        outreach: Managers who call the members they flag, with known true effects (see
-            :mod:`features.simulate_outreach`); ``None`` (default): no outreach, and the
-            community is exactly the one simulated before outreach existed.
+        outreach: Managers who call the members they flag, with known true effects (an
+            :class:`OutreachHook` such as :class:`serving.simulate_outreach.OutreachPlan`, used
+            once); ``None`` (default): no outreach, and the community is exactly the one
+            simulated before outreach existed.
 
     Returns:
         The :class:`Simulation` (contract tables in canonical columns and dtypes, latent traits,
@@ -771,7 +788,7 @@ def simulate_community(
         chapters=frames["chapters"], source="<simulation>",
     )
     truth = compute_truth_many(tables, frames["latent"], dates, config=config)
-    extras = {} if out["plan"] is None else _with_outreach(out["plan"], frames, config)
+    extras = {} if out["plan"] is None else out["plan"].finish(frames, config)
     return Simulation(
         members=frames["members"],
         activities=frames["activities"],
@@ -799,31 +816,30 @@ def _is_simulation_folder(folder: Path) -> bool:
 
 
 def _write_outreach(sim: Simulation, folder: Path, fmt: str) -> list[str]:
-    """Write the outreach table, the assignment log and the true effects into ``folder``."""
-    from serving.outreach import write_assignments
-
+    """Write the outreach table and the true effects into ``folder``."""
     path = folder / f"outreach.{fmt}"
     if fmt == "parquet":
         sim.outreach.to_parquet(path, index=False)
     else:
         sim.outreach.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
-    log = folder / "assignments"
-    log.mkdir()
-    for cycle, part in sim.assignments.groupby("cycle", sort=True):
-        write_assignments(part, log, cycle)
     sim.outreach_truth.to_parquet(folder / "outreach_truth.parquet", index=False)
-    return [path.name, "assignments", "outreach_truth.parquet"]
+    return [path.name, "outreach_truth.parquet"]
 
 
-def write_simulation(sim: Simulation, out_dir: str | Path, fmt: str = "parquet") -> list[Path]:
+def write_simulation(
+    sim: Simulation,
+    out_dir: str | Path,
+    fmt: str = "parquet",
+    extra: Callable[[Path], list[str]] | None = None,
+) -> list[Path]:
     """Write a simulation as a data source folder.
 
     Writes ``members``, ``activities``, ``roles`` and ``chapters`` as ``.parquet`` or ``.csv``
     (``fmt``), and always ``latent.parquet``, ``truth.parquet`` and ``simulation.json`` (the
     config and a few counts). With outreach, also ``outreach`` (``fmt``, the contract table),
-    the assignment log folder ``assignments/`` (:func:`serving.outreach.write_assignments`),
-    ``outreach_truth.parquet`` (the true effect per flagged member) and, in
-    ``simulation.json``, ``outreach``: the settings and the true effects in total. Everything is
+    ``outreach_truth.parquet`` (the true effect per flagged member) and, in ``simulation.json``,
+    ``outreach``: the settings and the true effects in total; ``extra`` may add more (corecast's
+    :func:`serving.simulate_outreach.write_with_outreach` adds the assignment log). Everything is
     written into a temporary sibling folder that then replaces ``out_dir``, so a failure leaves
     nothing half-written.
 
@@ -832,6 +848,8 @@ def write_simulation(sim: Simulation, out_dir: str | Path, fmt: str = "parquet")
         out_dir: Target folder; created if missing. It may be empty or a previous simulation
             output (which is replaced).
         fmt: ``"parquet"`` or ``"csv"``.
+        extra: Called with the folder being written; writes more files into it and returns
+            their names.
 
     Returns:
         The paths written, inside ``out_dir``.
@@ -866,6 +884,8 @@ def write_simulation(sim: Simulation, out_dir: str | Path, fmt: str = "parquet")
         sim.truth.to_parquet(tmp / "truth.parquet", index=False)
         if sim.outreach is not None:
             names += _write_outreach(sim, tmp, fmt)
+        if extra is not None:
+            names += extra(tmp)
         meta = {
             "kind": SIMULATION_MARKER,
             "version": 1,

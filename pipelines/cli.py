@@ -271,18 +271,14 @@ def simulate(
 ) -> None:
     """Simulate a MakeSense-like community (tables, latent traits and true probabilities)."""
     from features.errors import ConfigError
-    from features.simulate import (
-        OutreachSimConfig,
-        SimulationConfig,
-        simulate_community,
-        write_simulation,
-    )
+    from features.simulate import SimulationConfig, simulate_community
     from features.simulate_model import truth_dates_that_fit
+    from serving.simulate_outreach import OutreachPlan, OutreachSimConfig, write_with_outreach
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"--format: expected parquet or csv, got {fmt!r}")
     calls = (
-        OutreachSimConfig(every_weeks=outreach_every, holdout_share=holdout_share)
+        OutreachPlan(OutreachSimConfig(every_weeks=outreach_every, holdout_share=holdout_share))
         if outreach else None
     )
     # A short simulation keeps as many truth dates as fit (the oracle needs 180 days after one).
@@ -291,7 +287,7 @@ def simulate(
     )
     with console.status(f"Simulating {members:,} members over {years:g} years ..."):
         sim = simulate_community(config, calls)
-    paths = write_simulation(sim, out, fmt=fmt)
+    paths = write_with_outreach(sim, out, fmt=fmt)
     console.print(
         f"[green]Wrote[/green] {len(sim.members):,} members, {len(sim.activities):,} activities, "
         f"{len(sim.roles):,} role spells, {len(sim.chapters):,} chapters to {out} "

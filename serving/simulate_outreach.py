@@ -1,7 +1,9 @@
 """Outreach in the community simulator: managers who call members, with known true effects.
 
-With an :class:`OutreachSimConfig`, :func:`features.simulate.simulate_community` adds a cycle
-every ``every_weeks`` weeks after ``warmup_weeks`` weeks. At a cycle (the Monday its week
+:func:`simulate_with_outreach` runs :func:`features.simulate.simulate_community` with an
+:class:`OutreachPlan` (the simulator's outreach hook) and :func:`write_with_outreach` writes the
+result with its assignment log; ``corecast simulate --outreach`` does both. The plan adds a
+cycle every ``every_weeks`` weeks after ``warmup_weeks`` weeks. At a cycle (the Monday its week
 starts, after that week's departures and step-downs):
 
 1. **Flags.** Managers flag members from the simulator's own truth, not from a model (the
@@ -41,11 +43,13 @@ cycle is the one simulated without outreach.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError
+from features.simulate import Simulation, simulate_community, write_simulation
 from features.simulate_model import (
     DAY_NS,
     SimulationConfig,
@@ -53,9 +57,18 @@ from features.simulate_model import (
     promotion_logit,
     sigmoid,
 )
-from features.tables import OUTREACH_OUTCOMES, OUTREACH_PURPOSES
+from features.simulate_truth import compute_truth_many
+from features.tables import OUTREACH_OUTCOMES, OUTREACH_PURPOSES, Tables
+from serving.outreach import OutreachConfig, assign_actions, write_assignments
 
-__all__ = ["OutreachSimConfig", "OutreachPlan", "outreach_truth", "RISK_ACTIVE_WEEKS"]
+__all__ = [
+    "OutreachSimConfig",
+    "OutreachPlan",
+    "outreach_truth",
+    "simulate_with_outreach",
+    "write_with_outreach",
+    "RISK_ACTIVE_WEEKS",
+]
 
 #: An at-risk flag needs an activity within this many weeks before the cycle.
 RISK_ACTIVE_WEEKS = 13
@@ -112,14 +125,19 @@ class OutreachSimConfig:
 
 
 class OutreachPlan:
-    """The managers' state during a simulation: flags, calls, and their effects.
+    """The managers during one simulation: flags, calls, and their effects.
 
-    Holds references to the simulator's per-member arrays (updated in place by the weekly
-    loop) and collects the assignment and outreach rows.
+    The simulator's outreach hook (:class:`features.simulate.OutreachHook`): it holds
+    references to the simulator's per-member arrays (updated in place by the weekly loop) and
+    collects the assignment and outreach rows. Use a new plan for every simulation.
     """
 
-    def __init__(self, config: OutreachSimConfig, sim: SimulationConfig, state: dict) -> None:
-        self.config, self.sim, self.state = config, sim, state
+    def __init__(self, config: OutreachSimConfig) -> None:
+        self.config = config
+
+    def start(self, sim: SimulationConfig, state: dict) -> None:
+        """Take the simulator's config and per-member arrays, and reset the plan."""
+        self.sim, self.state = sim, state
         n = state["motivation"].size
         self.rng = np.random.default_rng([sim.seed, 0x0C7])
         self.protected_until = np.full(n, -1, dtype=np.int64)
@@ -167,8 +185,6 @@ class OutreachPlan:
     def cycle(self, week: int, week_ns: int, alive: np.ndarray, hazard: np.ndarray,
               is_amb: np.ndarray, log_ties: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run one cycle; returns the members who accepted the role and their start times."""
-        from serving.outreach import OutreachConfig, assign_actions
-
         ready, risk, promo = self._flags(week, alive, hazard, is_amb, log_ties)
         pos = np.concatenate([ready, risk])
         members = alive[pos]
@@ -239,6 +255,41 @@ class OutreachPlan:
                 ["manager-" + str(x) for x in home[c["member"]][order]], dtype="str"),
         })
         return assignments, outreach
+
+
+    def finish(self, frames: dict, config: SimulationConfig) -> dict:
+        """The :class:`~features.simulate.Simulation` fields of the outreach: the outreach
+        table, the assignment log rows and their true effects (per member and in total)."""
+        members = frames["members"]
+        assignments, outreach = self.frames(members["member_id"], members["chapter_id"])
+        tables = Tables(members=members, activities=frames["activities"], roles=frames["roles"],
+                        chapters=frames["chapters"], outreach=outreach, source="<simulation>")
+        cycles = sorted(assignments["cycle"].unique())
+        untreated = compute_truth_many(tables, frames["latent"], cycles, config=config,
+                                       departures="known")
+        per_member, summary = outreach_truth(assignments, outreach, frames["latent"],
+                                             untreated, self.config)
+        return {"outreach": outreach, "assignments": assignments,
+                "outreach_truth": per_member, "outreach_summary": summary}
+
+
+def simulate_with_outreach(config: SimulationConfig, outreach: OutreachSimConfig) -> Simulation:
+    """Simulate a community whose managers call the members they flag (module docstring)."""
+    return simulate_community(config, OutreachPlan(outreach))
+
+
+def write_with_outreach(sim: Simulation, out_dir: str | Path, fmt: str = "parquet") -> list[Path]:
+    """:func:`features.simulate.write_simulation`, plus the assignment log in
+    ``assignments/`` (:func:`serving.outreach.write_assignments`, one file per cycle)."""
+
+    def log(folder: Path) -> list[str]:
+        if sim.assignments is None:
+            return []
+        for cycle, part in sim.assignments.groupby("cycle", sort=True):
+            write_assignments(part, folder / "assignments", cycle)
+        return ["assignments"]
+
+    return write_simulation(sim, out_dir, fmt=fmt, extra=log)
 
 
 def _stack(parts: list[dict], keys: list[str]) -> dict[str, np.ndarray]:

@@ -10,14 +10,14 @@ import pytest
 
 from features.contract import load_tables
 from features.errors import ConfigError
-from features.simulate import (
-    OutreachSimConfig,
-    SimulationConfig,
-    simulate_community,
-    write_simulation,
-)
+from features.simulate import SimulationConfig, simulate_community
 from features.simulate_model import truth_dates_that_fit
 from serving.outreach import FLAGGED_SEGMENTS, OutreachConfig, assign_actions, read_assignments
+from serving.simulate_outreach import (
+    OutreachSimConfig,
+    simulate_with_outreach,
+    write_with_outreach,
+)
 
 CONFIG = SimulationConfig(members=3_000, years=1.5, seed=5, truth_dates=truth_dates_that_fit(1.5))
 CALLS = OutreachSimConfig(holdout_share=0.3, warmup_weeks=20)
@@ -25,7 +25,7 @@ CALLS = OutreachSimConfig(holdout_share=0.3, warmup_weeks=20)
 
 @pytest.fixture(scope="module")
 def sim():
-    return simulate_community(CONFIG, CALLS)
+    return simulate_with_outreach(CONFIG, CALLS)
 
 
 def test_before_the_first_cycle_the_community_is_the_one_without_outreach(sim):
@@ -102,7 +102,7 @@ def test_the_truth_records_the_true_effects(sim):
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_the_written_folder_is_a_data_source_with_its_assignment_log(sim, tmp_path, fmt):
     out = tmp_path / "sim"
-    write_simulation(sim, out, fmt=fmt)
+    write_with_outreach(sim, out, fmt=fmt)
     tables = load_tables(str(out))
     assert len(tables.outreach) == len(sim.outreach)
     log = read_assignments(out / "assignments")
