@@ -7,6 +7,11 @@ Usage::
     python -m benchmarks.run --size national --steps simulate snapshot
     python -m benchmarks.run --size national --steps train score push monthly
 
+The other benchmarks run on their own: ``benchmarks.bench_quality`` (model quality against the
+simulator's oracle), ``benchmarks.bench_realdata`` and ``benchmarks.bench_realdata_ceiling``
+(real data), ``benchmarks.bench_outreach`` (the outreach measurement against the simulator's
+true effects), ``benchmarks.bench_features``, ``bench_network``, ``bench_push``, ``bench_duckdb``.
+
 Each step runs in a fresh interpreter so its peak memory is its own. Targets are printed beside
 the figures as ratios (figure / target; below 1.0 meets the target).
 """

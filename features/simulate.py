@@ -31,6 +31,12 @@ What happens in a week, in order:
 
 Every activity row of a member falls in a week they were drawn active, so the oracle's
 "probability of no activity" is exactly the simulator's.
+
+With an outreach hook (:class:`OutreachHook`; corecast's is
+:class:`serving.simulate_outreach.OutreachPlan`, behind ``corecast simulate --outreach``),
+community managers also call the members they flag every few weeks, and the calls change what
+happens next. Without it, nothing changes (the same config gives the same tables as before
+outreach existed).
 """
 
 from __future__ import annotations
@@ -39,8 +45,10 @@ import json
 import math
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -75,6 +83,7 @@ from features.tables import Tables
 
 __all__ = [
     "SimulationConfig",
+    "OutreachHook",
     "Simulation",
     "simulate_community",
     "write_simulation",
@@ -120,6 +129,12 @@ class Simulation:
             (the fair oracle: hidden departures inferred, see
             :func:`features.simulate_truth.compute_truth`).
         config: The config that produced it.
+        outreach: Contract ``outreach`` table (the calls managers made), ``None`` without
+            outreach.
+        assignments: The assignment log rows (who was flagged, contacted or held, per cycle).
+        outreach_truth: The assignment rows with their true effects
+            (:func:`serving.simulate_outreach.outreach_truth`).
+        outreach_summary: The outreach settings and true effects in total.
     """
 
     members: pd.DataFrame
@@ -129,14 +144,19 @@ class Simulation:
     latent: pd.DataFrame
     truth: pd.DataFrame
     config: SimulationConfig
+    outreach: pd.DataFrame | None = None
+    assignments: pd.DataFrame | None = None
+    outreach_truth: pd.DataFrame | None = None
+    outreach_summary: dict | None = None
 
     def tables(self) -> Tables:
-        """The four contract tables as a :class:`~features.tables.Tables`."""
+        """The contract tables as a :class:`~features.tables.Tables`."""
         return Tables(
             members=self.members,
             activities=self.activities,
             roles=self.roles,
             chapters=self.chapters,
+            outreach=self.outreach,
             source=f"<simulation seed={self.config.seed}>",
         )
 
@@ -338,7 +358,40 @@ class _Spells:
         return {k: getattr(self, k)[: self.size].copy() for k in ("member", "start", "end")}
 
 
-def _simulate_arrays(config: SimulationConfig) -> dict:
+def _member_ids(n: int):
+    """The member id of simulated members by index (``m000001`` ...), as a function."""
+    width = max(6, len(str(n)))
+    return lambda index: [f"m{i + 1:0{width}d}" for i in index]
+
+
+class OutreachHook(Protocol):
+    """What the weekly loop asks of simulated outreach (the managers and their calls).
+
+    The simulator calls :meth:`start` once with its per-member arrays (updated in place as
+    the weeks go by: ``motivation``, ``chapter``, ``consent``, ``join_week``, ``last_active``,
+    ``last_lead``, ``n_amb``, and ``ids``, a function from member indices to ids), then, every
+    week, :meth:`protect` on the departure hazards, :meth:`cycle` when :meth:`is_cycle`
+    (after departures and step-downs; it returns the members who take the role and when) and
+    :meth:`forced` on the activity draws; :meth:`finish` turns what happened into the
+    :class:`Simulation` fields ``outreach``, ``assignments``, ``outreach_truth`` and
+    ``outreach_summary``.
+    """
+
+    def start(self, config: SimulationConfig, state: dict) -> None: ...
+
+    def is_cycle(self, week: int) -> bool: ...
+
+    def protect(self, alive: np.ndarray, week: int, hazard: np.ndarray) -> np.ndarray: ...
+
+    def cycle(self, week: int, week_ns: int, alive: np.ndarray, hazard: np.ndarray,
+              is_amb: np.ndarray, log_ties: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def forced(self, alive: np.ndarray, week: int) -> np.ndarray: ...
+
+    def finish(self, frames: dict, config: SimulationConfig) -> dict: ...
+
+
+def _simulate_arrays(config: SimulationConfig, outreach: OutreachHook | None = None) -> dict:
     """Run the weekly process. Returns integer-coded arrays (no strings yet)."""
     rng = np.random.default_rng(config.seed)
     n, n_ch, weeks = config.members, config.n_chapters, n_weeks(config)
@@ -376,6 +429,13 @@ def _simulate_arrays(config: SimulationConfig) -> dict:
     event_kind: list[np.ndarray] = []
     event_chapter: list[np.ndarray] = []
     rows = _Rows()
+    plan = outreach
+    if plan is not None:
+        plan.start(config, {
+            "motivation": motivation, "chapter": chapter, "consent": consent,
+            "join_week": join_week, "last_active": last_active, "last_lead": last_lead,
+            "n_amb": n_amb, "ids": _member_ids(n),
+        })
 
     def end_spells(who: np.ndarray, when: int, week: int) -> None:
         if who.size == 0:
@@ -405,6 +465,8 @@ def _simulate_arrays(config: SimulationConfig) -> dict:
         ch = chapter[alive]
         is_amb = amb[alive]
         h_dep = sigmoid(departure_logit(m, tenure, log_ties, shock[ch], is_amb, config))
+        if plan is not None:
+            h_dep = plan.protect(alive, t, h_dep)
         leave = rng.random(alive.size) < h_dep
         if leave.any():
             gone = alive[leave]
@@ -419,10 +481,19 @@ def _simulate_arrays(config: SimulationConfig) -> dict:
         if step_down.any():
             end_spells(alive[step_down], ws, t)
             is_amb = is_amb & ~step_down
+        if plan is not None and plan.is_cycle(t):
+            new, starts = plan.cycle(t, ws, alive, h_dep[~leave], is_amb, log_ties)
+            if new.size:
+                spell_of[new] = spells.open(new, starts)
+                amb[new] = True
+                np.add.at(n_amb, chapter[new], 1)
+                is_amb, was_amb = amb[alive], was_amb | amb[alive]
 
         # 4. activity
         p_act = sigmoid(activity_logit(m, tenure, season[t], log_ties, is_amb, config))
         active = rng.random(alive.size) < p_act
+        if plan is not None:
+            active |= plan.forced(alive, t)
         a = alive[active]
         na = a.size
         if na == 0:
@@ -608,6 +679,7 @@ def _simulate_arrays(config: SimulationConfig) -> dict:
         "event_chapter": (np.concatenate(event_chapter) if event_chapter
                           else np.empty(0, np.int64)),
         "spells": spells.arrays(),
+        "plan": plan,
     }
 
 
@@ -689,11 +761,17 @@ def _build_tables(out: dict, config: SimulationConfig) -> dict[str, pd.DataFrame
             "chapters": chapters, "latent": latent}
 
 
-def simulate_community(config: SimulationConfig) -> Simulation:
+def simulate_community(
+    config: SimulationConfig, outreach: OutreachHook | None = None
+) -> Simulation:
     """Simulate a volunteer community and compute its oracle at the config's truth dates.
 
     Args:
         config: Size, seed and behavioural parameters.
+        outreach: Managers who call the members they flag, with known true effects (an
+            :class:`OutreachHook` such as :class:`serving.simulate_outreach.OutreachPlan`, used
+            once); ``None`` (default): no outreach, and the community is exactly the one
+            simulated before outreach existed.
 
     Returns:
         The :class:`Simulation` (contract tables in canonical columns and dtypes, latent traits,
@@ -703,13 +781,14 @@ def simulate_community(config: SimulationConfig) -> Simulation:
         ConfigError: If the config cannot produce its truth dates (simulation too short).
     """
     dates = truth_as_of_dates(config)
-    out = _simulate_arrays(config)
+    out = _simulate_arrays(config, outreach)
     frames = _build_tables(out, config)
     tables = Tables(
         members=frames["members"], activities=frames["activities"], roles=frames["roles"],
         chapters=frames["chapters"], source="<simulation>",
     )
     truth = compute_truth_many(tables, frames["latent"], dates, config=config)
+    extras = {} if out["plan"] is None else out["plan"].finish(frames, config)
     return Simulation(
         members=frames["members"],
         activities=frames["activities"],
@@ -718,6 +797,7 @@ def simulate_community(config: SimulationConfig) -> Simulation:
         latent=frames["latent"],
         truth=truth,
         config=config,
+        **extras,
     )
 
 
@@ -735,19 +815,41 @@ def _is_simulation_folder(folder: Path) -> bool:
     return isinstance(data, dict) and data.get("kind") == SIMULATION_MARKER
 
 
-def write_simulation(sim: Simulation, out_dir: str | Path, fmt: str = "parquet") -> list[Path]:
+def _write_outreach(sim: Simulation, folder: Path, fmt: str) -> list[str]:
+    """Write the outreach table and the true effects into ``folder``."""
+    path = folder / f"outreach.{fmt}"
+    if fmt == "parquet":
+        sim.outreach.to_parquet(path, index=False)
+    else:
+        sim.outreach.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    sim.outreach_truth.to_parquet(folder / "outreach_truth.parquet", index=False)
+    return [path.name, "outreach_truth.parquet"]
+
+
+def write_simulation(
+    sim: Simulation,
+    out_dir: str | Path,
+    fmt: str = "parquet",
+    extra: Callable[[Path], list[str]] | None = None,
+) -> list[Path]:
     """Write a simulation as a data source folder.
 
     Writes ``members``, ``activities``, ``roles`` and ``chapters`` as ``.parquet`` or ``.csv``
     (``fmt``), and always ``latent.parquet``, ``truth.parquet`` and ``simulation.json`` (the
-    config and a few counts). Everything is written into a temporary sibling folder that then
-    replaces ``out_dir``, so a failure leaves nothing half-written.
+    config and a few counts). With outreach, also ``outreach`` (``fmt``, the contract table),
+    ``outreach_truth.parquet`` (the true effect per flagged member) and, in ``simulation.json``,
+    ``outreach``: the settings and the true effects in total; ``extra`` may add more (corecast's
+    :func:`serving.simulate_outreach.write_with_outreach` adds the assignment log). Everything is
+    written into a temporary sibling folder that then replaces ``out_dir``, so a failure leaves
+    nothing half-written.
 
     Args:
         sim: The simulation.
         out_dir: Target folder; created if missing. It may be empty or a previous simulation
             output (which is replaced).
         fmt: ``"parquet"`` or ``"csv"``.
+        extra: Called with the folder being written; writes more files into it and returns
+            their names.
 
     Returns:
         The paths written, inside ``out_dir``.
@@ -780,6 +882,10 @@ def write_simulation(sim: Simulation, out_dir: str | Path, fmt: str = "parquet")
             names.append(path.name)
         sim.latent.to_parquet(tmp / "latent.parquet", index=False)
         sim.truth.to_parquet(tmp / "truth.parquet", index=False)
+        if sim.outreach is not None:
+            names += _write_outreach(sim, tmp, fmt)
+        if extra is not None:
+            names += extra(tmp)
         meta = {
             "kind": SIMULATION_MARKER,
             "version": 1,
@@ -793,6 +899,8 @@ def write_simulation(sim: Simulation, out_dir: str | Path, fmt: str = "parquet")
                 "truth_rows": int(len(sim.truth)),
             },
         }
+        if sim.outreach_summary is not None:
+            meta["outreach"] = sim.outreach_summary
         (tmp / "simulation.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         names += ["latent.parquet", "truth.parquet", "simulation.json"]
         if target.exists():

@@ -257,26 +257,50 @@ def simulate(
     years: float = typer.Option(3.0, "--years", "-y", min=0.5, help="Years of activity."),
     seed: int = typer.Option(0, "--seed", "-s", help="Random seed (same seed, same community)."),
     fmt: str = typer.Option("parquet", "--format", help="Table file format: parquet or csv."),
+    outreach: bool = typer.Option(
+        False, "--outreach",
+        help="Add managers who call the members they flag every few weeks (an outreach table, "
+        "the assignment log in assignments/ and the calls' true effects).",
+    ),
+    outreach_every: int = typer.Option(
+        4, "--outreach-every", min=1, help="With --outreach: weeks between cycles."
+    ),
+    holdout_share: float = typer.Option(
+        0.1, "--holdout-share", help="With --outreach: share of the flagged members held back."
+    ),
 ) -> None:
     """Simulate a MakeSense-like community (tables, latent traits and true probabilities)."""
     from features.errors import ConfigError
-    from features.simulate import SimulationConfig, simulate_community, write_simulation
+    from features.simulate import SimulationConfig, simulate_community
     from features.simulate_model import truth_dates_that_fit
+    from serving.simulate_outreach import OutreachPlan, OutreachSimConfig, write_with_outreach
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"--format: expected parquet or csv, got {fmt!r}")
+    calls = (
+        OutreachPlan(OutreachSimConfig(every_weeks=outreach_every, holdout_share=holdout_share))
+        if outreach else None
+    )
     # A short simulation keeps as many truth dates as fit (the oracle needs 180 days after one).
     config = SimulationConfig(
         members=members, years=years, seed=seed, truth_dates=truth_dates_that_fit(years)
     )
     with console.status(f"Simulating {members:,} members over {years:g} years ..."):
-        sim = simulate_community(config)
-    paths = write_simulation(sim, out, fmt=fmt)
+        sim = simulate_community(config, calls)
+    paths = write_with_outreach(sim, out, fmt=fmt)
     console.print(
         f"[green]Wrote[/green] {len(sim.members):,} members, {len(sim.activities):,} activities, "
         f"{len(sim.roles):,} role spells, {len(sim.chapters):,} chapters to {out} "
         f"({len(paths)} files, truth at {sim.truth['as_of'].nunique()} dates)."
     )
+    if sim.outreach_summary is not None:
+        done = sim.outreach_summary
+        uplift = done["true_retention_uplift"]
+        console.print(
+            f"Outreach: {done['cycles']} cycles, {done['calls']:,} calls; the assignment log is "
+            f"in {out / 'assignments'}, the true effects in outreach_truth.parquet"
+            + ("" if uplift is None else f" (true retention uplift {uplift:+.3f})") + "."
+        )
 
 
 @app.command()

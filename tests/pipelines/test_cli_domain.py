@@ -340,3 +340,14 @@ def test_run_exits_3_on_a_partial_delivery(monkeypatch, small_source, tmp_path, 
                                  str(tmp_path / "out")])
     assert result.exit_code == code, result.output
     assert (partial or "Run finished\n") in result.output
+
+
+def test_simulate_with_outreach_writes_the_calls_and_the_assignment_log(tmp_path):
+    out = tmp_path / "sim"
+    result = runner.invoke(app, ["simulate", "--members", "600", "--years", "1.5", "--out",
+                                 str(out), "--outreach", "--holdout-share", "0.3"])
+    assert result.exit_code == 0, result.output
+    assert "Outreach:" in result.output and "assignment log" in result.output
+    assert (out / "outreach.parquet").exists() and (out / "outreach_truth.parquet").exists()
+    assert any((out / "assignments").glob("*.parquet"))
+    assert runner.invoke(app, ["validate", "--data", str(out)]).exit_code == 0
