@@ -260,6 +260,7 @@ def build_weekly_markdown(
     top: int = 3,
     quarantine=None,
     labels_fingerprint: str | None = None,
+    outreach: Sequence[str] = (),
 ) -> str:
     """Markdown summary of a weekly run.
 
@@ -278,6 +279,7 @@ def build_weekly_markdown(
             (strict load: nothing to report).
         labels_fingerprint: The label settings the configuration expects; a model trained
             with others gets a bold line saying so.
+        outreach: What the outreach loop measured (sentences), or why it could not.
     """
     predictions = result.predictions
     counts = predictions["segment"].value_counts()
@@ -315,6 +317,8 @@ def build_weekly_markdown(
         *_outreach_lines(predictions),
         *model_lines,
         *_push_lines(push),
+        *(["\n## What the calls changed\n", *(f"- {_text(line)}" for line in outreach)]
+          if outreach else []),
         "\n## Members per segment\n",
         _table(segments),
         f"\n## Top {top} readiness candidates per chapter\n",

@@ -708,13 +708,26 @@ def _score(data, as_of, out, readiness_model="champion", disengagement_model="ch
         raise typer.Exit(1)
     with console.status("Writing predictions and the chapter report ..."):
         paths = write_predictions(result.predictions, out)
+        loop = _outreach_loop(data, tables, result, readiness, disengagement, out)
         chapters = build_chapter_report(result.predictions, tables, result.as_of, result.features)
         html = render_report_html(chapters, result.predictions, as_of=result.as_of,
-                                  meta=result.meta, features=result.features)
-        paths += write_report(chapters, html, out)
+                                  meta=result.meta, features=result.features, outreach=loop.lines)
+        paths += [*loop.paths, *write_report(chapters, html, out)]
     for path in paths:
         console.print(f"  wrote {path}")
+    for line in loop.lines:
+        console.print(f"  {escape(line)}", highlight=False)
     return result
+
+
+def _outreach_loop(data, tables, result, readiness, disengagement, out):
+    """Record this cycle in the assignment log and measure the earlier ones (and log them)."""
+    from pipelines.outreach_loop import log_measurement, measurement_labels, record_and_measure
+
+    labels = measurement_labels(readiness, disengagement)
+    loop = record_and_measure(data, tables, result, out, labels)
+    log_measurement(loop, tables.source, result.meta["run_id"], labels)
+    return loop
 
 
 def _warn_on_other_labels(labels, **models) -> None:
@@ -1019,6 +1032,8 @@ def _print_run(summary: dict, out: Path) -> None:
     )
     if weekly.get("actions") is not None:
         console.print(_outreach_line(weekly["actions"], weekly["holdout_share"]))
+    for line in (weekly.get("outreach") or {}).get("lines", []):
+        console.print(f"  {escape(line)}", highlight=False)
     push = weekly.get("push")
     if push:
         dry = " (dry run)" if push["dry_run"] else ""

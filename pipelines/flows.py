@@ -382,9 +382,10 @@ def _score_steps(
                                 ("disengagement", disengagement_model)) if ref == "none"]
     tasks.check_scores(result, tables, readiness, disengagement, skipped)
     written = tasks.write_predictions_task(result, out)
-    report = tasks.write_report_task(result, tables, out)
     models = {"readiness": readiness, "disengagement": disengagement}
-    return tables, result, models, [*written, *report.paths], report
+    loop = tasks.outreach_loop_task(data, tables, result, models, out)
+    report = tasks.write_report_task(result, tables, out, loop.lines)
+    return tables, result, models, [*written, *loop.paths, *report.paths], report, loop
 
 
 def _dask_scoring(
@@ -439,6 +440,17 @@ def _scored_summary(result, models, outputs) -> dict:
     }
 
 
+def _loop_summary(loop) -> dict:
+    """The outreach loop of a run, for the flow's result."""
+    return {
+        "assignments": str(loop.folder),
+        "cycles": loop.cycles,
+        "measured": loop.measured,
+        "lines": list(loop.lines),
+        "metrics": dict(loop.metrics),
+    }
+
+
 @flow(name="corecast-score", persist_result=False)
 def score_flow(
     data: str,
@@ -476,7 +488,7 @@ def score_flow(
     """
     _prepare()
     out = Path(out) if out else default_out_dir()
-    tables, result, models, outputs, report = _score_steps(
+    tables, result, models, outputs, report, loop = _score_steps(
         data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
         ready_min, nurture_min, holdout_share=holdout_share,
         declined_pause_days=declined_pause_days,
@@ -485,9 +497,10 @@ def score_flow(
         source=_source_label(data), first_observed=tables.first_observed,
         last_observed=tables.last_observed, result=result, chapters=report.chapters,
         models=models, push=None, outputs=outputs, ui_url=mlflow_ui_url, top=chapter_capacity,
+        outreach=loop.lines,
     )
     publish_weekly(markdown, report.chapters, models, mlflow_ui_url)
-    return _scored_summary(result, models, outputs)
+    return {**_scored_summary(result, models, outputs), "outreach": _loop_summary(loop)}
 
 
 @flow(name="corecast-push", persist_result=False)
@@ -634,7 +647,7 @@ def weekly_flow(
     check_loading_options(on_invalid, dask)
     scaled = _dask_scoring(dask, dask_address, partitions, dask_workers)
     out = Path(out) if out else default_out_dir()
-    tables, result, models, outputs, report = _score_steps(
+    tables, result, models, outputs, report, loop = _score_steps(
         data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
         ready_min, nurture_min, scaled, _loading(on_invalid, max_invalid_share, quarantine_dir),
         holdout_share=holdout_share,
@@ -653,11 +666,13 @@ def weekly_flow(
         last_observed=tables.last_observed, result=result, chapters=report.chapters,
         models=models, push=push, outputs=outputs, ui_url=mlflow_ui_url, top=chapter_capacity,
         quarantine=tables.quarantine, labels_fingerprint=labels_fingerprint,
+        outreach=loop.lines,
     )
     publish_weekly(markdown, report.chapters, models, mlflow_ui_url)
     quarantine = None if tables.quarantine is None else tables.quarantine.as_dict()
     return {
         **_scored_summary(result, models, outputs),
+        "outreach": _loop_summary(loop),
         "push": _push_summary(push),
         "quarantine": quarantine,
         "other_labels": _other_labels(models, labels_fingerprint),

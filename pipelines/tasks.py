@@ -274,18 +274,32 @@ def write_predictions_task(result, out: Path) -> list[Path]:
 
 
 @task(name="write-report", persist_result=False, cache_policy=NO_CACHE)
-def write_report_task(result, tables: Tables, out: Path) -> WrittenReport:
-    """Build the chapter succession report and write ``chapter_report.csv`` + ``report.html``."""
+def write_report_task(result, tables: Tables, out: Path, outreach=()) -> WrittenReport:
+    """Build the chapter succession report and write ``chapter_report.csv`` + ``report.html``
+    (with what the outreach loop measured, ``outreach``: its sentences)."""
     from serving.report import build_chapter_report, render_report_html, write_report
 
     chapters = build_chapter_report(result.predictions, tables, result.as_of, result.features)
     html = render_report_html(
         chapters, result.predictions, as_of=result.as_of, meta=result.meta,
-        features=result.features,
+        features=result.features, outreach=outreach,
     )
     paths = write_report(chapters, html, out)
     _logger().info("chapter report: %d chapters -> %s", len(chapters), paths[-1])
     return WrittenReport(chapters=chapters, paths=tuple(paths))
+
+
+@task(name="outreach-loop", persist_result=False, cache_policy=NO_CACHE)
+def outreach_loop_task(data: str, tables: Tables, result, models: dict, out: Path):
+    """Record this cycle in the assignment log, measure the earlier ones and log the figures."""
+    from pipelines.outreach_loop import log_measurement, measurement_labels, record_and_measure
+
+    labels = measurement_labels(models.get("readiness"), models.get("disengagement"))
+    loop = record_and_measure(data, tables, result, out, labels)
+    log_measurement(loop, tables.source, result.meta["run_id"], labels)
+    for line in loop.lines:
+        _logger().info("%s", line)
+    return loop
 
 
 def retry_on_crm_outage(task, task_run, state) -> bool:

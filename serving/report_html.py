@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -589,6 +589,14 @@ def _footer_html(meta: Mapping, predictions: pd.DataFrame) -> str:
     )
 
 
+def _outreach_html(lines: Sequence[str]) -> str:
+    """What the calls of past cycles changed (nothing when there is nothing to say)."""
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_t(line)}</li>" for line in lines)
+    return f"<h2>What the calls changed</h2><ul class=\"outreach\">{items}</ul>"
+
+
 def render_report_html(
     chapter_report: pd.DataFrame,
     predictions: pd.DataFrame,
@@ -598,6 +606,7 @@ def render_report_html(
     features: pd.DataFrame | None = None,
     max_cards: int = 60,
     max_table_rows: int = 500,
+    outreach: Sequence[str] = (),
 ) -> str:
     """Render the chapter report as one self-contained HTML page.
 
@@ -613,6 +622,8 @@ def render_report_html(
             share of them gone quiet.
         max_cards: Chapter cards shown (the most urgent); the others are in the table and CSV.
         max_table_rows: Rows of the chapters-at-a-glance table.
+        outreach: What the outreach loop measured, as sentences
+            (:func:`serving.measure.OutreachMeasurement.summary_lines`), or why it could not.
 
     Returns:
         The HTML document.
@@ -655,6 +666,7 @@ def render_report_html(
         "over, and how lively and connected the chapter is.</p>"
         f"{_methods_html(meta, predictions)}"
         f"{_headline_html(report, predictions)}{_segments_html(predictions)}"
+        f"{_outreach_html(outreach)}"
         f"<h2>Chapters at a glance</h2>{_LEGEND}{_glance_html(report, max_table_rows)}"
         f'<h2>Chapters, most urgent first</h2>{note}<div class="cards">{cards}</div>'
         f"{_footer_html(meta, predictions)}</main></body></html>\n"
