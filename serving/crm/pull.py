@@ -57,6 +57,7 @@ __all__ = [
     "PullReport",
     "build_reader",
     "merge_outreach",
+    "newest_export",
     "pull_outcomes",
     "pull_from_options",
     "read_outreach_file",
