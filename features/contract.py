@@ -1636,7 +1636,7 @@ def validate_outreach(
     """
     problems: list[_Problem] = []
     state = _table_state("outreach", frame, files, problems)
-    if rows is not None and state.locator.csv_path is not None:
+    if rows and state.locator.csv_path is not None:
         lines = _csv_line_numbers(state.locator.csv_path, list(rows))
         state.locator = _Locator(
             state.locator.csv_path,

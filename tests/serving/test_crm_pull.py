@@ -304,6 +304,24 @@ def test_cli_pulls_a_filled_csv_and_again_changes_nothing(tmp_path, monkeypatch)
     assert (tmp_path / "data" / "outreach.parquet").read_bytes() == before
 
 
+def test_an_export_nobody_filled_in_writes_nothing(tmp_path):
+    from serving.crm import CsvConfig, CsvSink
+    from tests.serving.fakes.data import make_predictions
+
+    sink = CsvSink(CsvConfig(folder=tmp_path / "exports"))
+    preds = make_predictions(3)
+    sink.send_batch(sink.render(preds))
+    written = sink.files_written[0]
+    assert written.read_text().splitlines()[0].endswith(
+        "outreach_at,outreach_outcome,outreach_purpose,outreach_channel"
+    )
+    exports = CsvConfig(folder=tmp_path / "exports")
+    options = PullOptions(ledger_path=tmp_path / "l.sqlite", csv=exports)
+    report = pull_from_options("csv", tmp_path / "data", options)
+    assert (report.read, report.written) == (0, False)
+    assert not (tmp_path / "data" / "outreach.parquet").exists()
+
+
 def test_cli_refuses_a_bad_csv_naming_line_and_column(tmp_path, monkeypatch):
     from features.errors import ContractError
     from pipelines.cli import exit_code
