@@ -63,6 +63,7 @@ __all__ = [
     "load_tables",
     "read_raw_tables",
     "validate_tables",
+    "validate_outreach",
     "write_tables",
     "describe_source",
     "password_to_environment",
@@ -1587,6 +1588,48 @@ def validate_tables(
         ContractError: Listing every problem found.
     """
     return _validate(frames, source, files, problems=[], unreadable=set(), now=now)
+
+
+def validate_outreach(
+    frame: pd.DataFrame,
+    source: str = "<outreach>",
+    files: Mapping[str, str] | None = None,
+    now=None,
+    rows: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """Check one ``outreach`` frame on its own, with the rules :func:`validate_tables` applies
+    to it (columns, vocabularies, timestamps, outcome not before the contact, not in the future)
+    but without the member reference, which needs the members table.
+
+    Args:
+        frame: Raw outreach rows (column names matched after trimming and lower-casing).
+        source: Label of the source for the message.
+        files: ``{"outreach": path}`` when the rows come from a file (CSV: line numbers).
+        now: The time of the run (default: the wall clock).
+        rows: For each row of ``frame``, its data-row position in that CSV file, when ``frame``
+            holds only some of the file's rows (messages then name the right lines).
+
+    Returns:
+        The normalised outreach table (canonical columns and dtypes).
+
+    Raises:
+        ContractError: Listing every problem found.
+    """
+    problems: list[_Problem] = []
+    state = _table_state("outreach", frame, files, problems)
+    if rows and state.locator.csv_path is not None:
+        lines = _csv_line_numbers(state.locator.csv_path, list(rows))
+        state.locator = _Locator(
+            state.locator.csv_path,
+            {i: lines.get(int(r), int(r) + 2) for i, r in enumerate(rows)},
+        )
+    if not problems:
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else parse_as_of(now)
+        found = _column_findings(state) + _future_findings(state, now) + _span_findings(state)
+        problems.extend(f.problem() for f in found)
+    if problems:
+        _raise_problems(source, problems)
+    return _finish_table(state)
 
 
 def load_tables(

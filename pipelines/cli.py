@@ -822,6 +822,77 @@ def push(
     _exit_on_delivery(report, min_delivered_share)
 
 
+@app.command()
+def pull(
+    ctx: typer.Context,
+    source: str | None = typer.Option(
+        None, "--from", help="hubspot, salesforce or csv (default: push.to of the project file)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Folder of outreach.parquet (e.g. the data folder)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read and report; write nothing."),
+    file: Path | None = typer.Option(
+        None, "--file", help="With --from csv: the filled-in file (default: the newest export)."
+    ),
+    hubspot_url: str | None = typer.Option(None, "--hubspot-url", help="HubSpot API base URL."),
+    salesforce_url: str | None = typer.Option(
+        None, "--salesforce-url", help="Salesforce instance URL."
+    ),
+    csv_path: Path | None = typer.Option(
+        None, "--csv-path", help="With --from csv: the fixed file the CSV push writes."
+    ),
+    ledger: Path | None = typer.Option(
+        None, "--ledger", help="Delivery ledger (holds the cursor)."
+    ),
+    overlap: float = typer.Option(
+        300.0, "--overlap", min=0.0, help="Seconds before the cursor to read again (default 300)."
+    ),
+) -> None:
+    """Read outreach outcomes back from a CRM into OUT/outreach.parquet (merged, incremental).
+
+    Exit codes as for push: 0 done; 1 the CRM stayed unreachable; 2 a usage, configuration or
+    data error (a refused token too); 3 some outcomes could not be used (listed as skipped).
+    """
+    from dataclasses import replace
+
+    from features.errors import ConfigError
+    from pipelines.project import check_crm_url
+    from serving.crm import PushOptions
+    from serving.crm.pull import PULL_SOURCES, PullOptions, pull_from_options
+
+    wanted = _settings(ctx).project.push
+    kind = source or wanted.to
+    if kind not in PULL_SOURCES:
+        raise ConfigError(
+            f"--from: expected one of {', '.join(PULL_SOURCES)}, got {kind!r}"
+            + ("" if source else " (from push.to of the project file)")
+        )
+    for url in (wanted.crm_url, hubspot_url, salesforce_url):
+        check_crm_url(url)
+    push = PushOptions().with_crm_url(kind, wanted.crm_url).with_mapping(kind, wanted.field_names)
+    options = PullOptions(
+        ledger_path=ledger, dry_run=dry_run, overlap_s=overlap, file=file,
+        hubspot=push.hubspot, salesforce=push.salesforce, csv=push.csv,
+    )
+    if hubspot_url:
+        options = replace(options, hubspot=replace(options.hubspot, base_url=hubspot_url))
+    if salesforce_url:
+        options = replace(
+            options, salesforce=replace(options.salesforce, instance_url=salesforce_url)
+        )
+    if csv_path:
+        options = replace(options, csv=replace(options.csv, path=csv_path))
+    report = pull_from_options(kind, out, options)
+    typer.echo(report.summary())
+    if report.skipped_total:
+        console.print(
+            f"[yellow]warning:[/yellow] {report.skipped_total} outcomes could not be used "
+            "(see skipped above)", highlight=False,
+        )
+        raise typer.Exit(EXIT_PARTIAL)
+
+
 def _latest_predictions(project) -> Path:
     """The predictions the last run wrote (``data.out``, else ``<corecast home>/out``)."""
     from features.errors import ConfigError

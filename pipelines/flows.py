@@ -210,6 +210,39 @@ def _push_options(
     return options.with_crm_url(to, crm_url)
 
 
+def _pull_before_scoring(data: str, to: str, push_options) -> dict | None:
+    """Read outreach outcomes back from the sink into the data folder before scoring.
+
+    Only for a local data folder and a sink that can be read (HubSpot, Salesforce, or a CSV
+    export that exists); a folder that keeps outreach as CSV is left alone (logged).
+    """
+    import logging
+
+    from features.errors import ConfigError
+    from serving.crm.pull import PULL_SOURCES, PullOptions, newest_export
+
+    folder = Path(data)
+    if to not in PULL_SOURCES or "://" in data or not folder.is_dir():
+        return None
+    if (folder / "outreach.csv").exists():
+        logging.getLogger("corecast").warning(
+            "pull: %s keeps outreach as CSV; outcomes are not pulled into it", folder
+        )
+        return None
+    o = push_options
+    options = PullOptions(ledger_path=o.ledger_path, dry_run=o.dry_run, hubspot=o.hubspot,
+                          salesforce=o.salesforce, csv=o.csv)
+    if to == "csv":
+        try:
+            newest_export(options)
+        except ConfigError:
+            return None  # nothing exported yet, so nothing filled in
+    task = tasks.pull_outreach if to != "csv" else tasks.pull_outreach.with_options(retries=0)
+    r = task(to, folder, options)
+    return {"kind": r.kind, "read": r.read, "added": r.added, "updated": r.updated,
+            "skipped": r.skipped_total, "path": r.path, "dry_run": r.dry_run}
+
+
 def _push_summary(push) -> dict | None:
     if push is None:
         return None
@@ -586,6 +619,7 @@ def weekly_flow(
     max_invalid_share: InvalidShare = 0.01,
     quarantine_dir: Path | None = None,
     labels_fingerprint: str | None = None,
+    pull_outcomes: bool = True,
 ) -> dict:
     """The weekly job: validate, score with the champions, write the report, push to a CRM.
 
@@ -638,15 +672,25 @@ def weekly_flow(
         labels_fingerprint: The fingerprint of the label settings the configuration expects
             (``LabelConfig.fingerprint``); a champion trained with others is named in the
             summary, the log and the result's ``other_labels``.
+        pull_outcomes: Before scoring, read the outreach outcomes back from the sink
+            (HubSpot, Salesforce, or the newest CSV export) into ``<data>/outreach.parquet``
+            (a local data folder only; see ``corecast pull``).
 
     Returns:
-        Scoring date, counts per segment, model versions, files, the push counts and what was
-        quarantined (``None`` when strict).
+        Scoring date, counts per segment, model versions, files, the push counts, the pull
+        counts (``None`` when nothing was pulled) and what was quarantined (``None`` when
+        strict).
     """
     _prepare()
     check_loading_options(on_invalid, dask)
     scaled = _dask_scoring(dask, dask_address, partitions, dask_workers)
     out = Path(out) if out else default_out_dir()
+    pulled = None
+    if pull_outcomes and to != "none":
+        pulled = _pull_before_scoring(data, to, _push_options(
+            out=out, dry_run=dry_run, full=full, csv_path=csv_path, ledger=ledger,
+            crm_url=crm_url, id_property=id_property, to=to, field_names=field_names,
+        ))
     tables, result, models, outputs, report, loop = _score_steps(
         data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
         ready_min, nurture_min, scaled, _loading(on_invalid, max_invalid_share, quarantine_dir),
@@ -674,6 +718,7 @@ def weekly_flow(
         **_scored_summary(result, models, outputs),
         "outreach": _loop_summary(loop),
         "push": _push_summary(push),
+        "pull": pulled,
         "quarantine": quarantine,
         "other_labels": _other_labels(models, labels_fingerprint),
     }

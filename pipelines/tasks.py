@@ -27,6 +27,7 @@ from features.quarantine import DEFAULT_MAX_INVALID_SHARE
 from features.tables import Tables
 
 __all__ = [
+    "pull_outreach",
     "PushOutcome",
     "WrittenReport",
     "load_data",
@@ -376,3 +377,34 @@ def push_task_for(kind: str):
     if kind == "csv":
         return push_scores.with_options(retries=0, retry_condition_fn=None)
     return push_scores
+
+
+@task(
+    name="pull-outreach",
+    persist_result=False,
+    cache_policy=NO_CACHE,
+    retries=PUSH_RETRIES,
+    retry_delay_seconds=PUSH_RETRY_DELAYS,
+    retry_condition_fn=retry_on_crm_outage,
+)
+def pull_outreach(kind: str, folder: Path, options):
+    """Read outreach outcomes back from the CRM into ``folder/outreach.parquet``.
+
+    Args:
+        kind: ``hubspot``, ``salesforce`` or ``csv``.
+        folder: Where ``outreach.parquet`` is kept (the data folder).
+        options: :class:`serving.crm.pull.PullOptions`.
+
+    Returns:
+        The :class:`~serving.crm.pull.PullReport`.
+
+    Raises:
+        CrmError: The CRM failed after its own retries (the task then retries; nothing was
+            written and the cursor did not move).
+    """
+    from serving.crm.pull import pull_from_options
+
+    report = pull_from_options(kind, folder, options)
+    for line in report.summary().splitlines():
+        _logger().info("%s", line)
+    return report

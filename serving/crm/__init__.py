@@ -4,6 +4,8 @@ Every push goes through a SQLite delivery ledger, so it sends only what changed 
 confirmed push (delta), survives a crash at any point (a re-run sends what was not confirmed),
 and keeps a dead-letter list of records the CRM refused. See ``docs/crm.md``.
 
+Outreach outcomes are read back with :func:`pull_from_options` (what ``corecast pull`` runs).
+
 Main entry points: :func:`push_from_file` (what ``corecast push`` runs), :func:`push_predictions`
 (the engine, with sink and ledger passed in), :func:`build_sink`, :func:`read_push_status` and
 :func:`read_dead_letters`.
@@ -21,6 +23,7 @@ from serving.crm.ledger import (
     read_push_history,
     read_push_status,
 )
+from serving.crm.pull import PULL_SOURCES, PullOptions, PullReport, pull_from_options
 from serving.crm.push import (
     SINK_KINDS,
     PushOptions,
@@ -50,6 +53,9 @@ __all__ = [
     "HubSpotSink",
     "Ledger",
     "PUSH_COLUMNS",
+    "PULL_SOURCES",
+    "PullOptions",
+    "PullReport",
     "PushOptions",
     "PushReport",
     "RetryPolicy",
@@ -65,6 +71,7 @@ __all__ = [
     "default_ledger_path",
     "load_predictions",
     "plan_push",
+    "pull_from_options",
     "push_from_file",
     "check_delivery",
     "push_predictions",

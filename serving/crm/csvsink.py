@@ -2,7 +2,8 @@
 
 The file holds the records of one push (the delta since the last confirmed CSV export, or all
 of them with ``full=True``): ``email`` plus one column per field, named like the HubSpot
-properties by default (configurable). It is written to a temporary file in the same folder,
+properties by default (configurable), then the empty outreach columns a community manager
+fills (:data:`OUTREACH_CSV_COLUMNS`). It is written to a temporary file in the same folder,
 flushed to disk and renamed over the target, so readers never see half a file. The default
 target is ``<corecast home>/exports/crm-push-<UTC time>.csv``; the ledger then tracks what has
 been exported to that folder.
@@ -34,7 +35,14 @@ from serving.crm.records import (
     validate_volatile_fields,
 )
 
-__all__ = ["CsvConfig", "CsvSink", "write_csv_atomic", "neutralise_formulas"]
+__all__ = [
+    "CsvConfig", "CsvSink", "write_csv_atomic", "neutralise_formulas", "OUTREACH_CSV_COLUMNS",
+]
+
+#: Empty columns at the end of every file for a community manager to fill after contacting a
+#: member (``corecast pull --from csv`` reads them back): when, what came of it, why (empty:
+#: from the segment) and how. Not part of the payload, so not of the change fingerprint.
+OUTREACH_CSV_COLUMNS = ("outreach_at", "outreach_outcome", "outreach_purpose", "outreach_channel")
 
 COLUMN_NAME = r"[A-Za-z][A-Za-z0-9_ .-]{0,99}"
 # A cell a spreadsheet would run as a formula: it starts with = + - @, a tab or a carriage
@@ -174,7 +182,8 @@ class CsvSink:
         """Write the whole batch to the target file atomically."""
         path = self.target()
         try:
-            write_csv_atomic(batch.drop(columns=[MEMBER_KEY, RECORD_KEY]), path)
+            frame = batch.drop(columns=[MEMBER_KEY, RECORD_KEY])
+            write_csv_atomic(frame.assign(**dict.fromkeys(OUTREACH_CSV_COLUMNS, "")), path)
         except OSError as exc:
             raise CrmError(f"CSV: cannot write {path}: {exc.strerror or exc}") from None
         self.files_written.append(path)

@@ -29,6 +29,7 @@ import pandas as pd
 import requests
 
 from features.errors import ConfigError, CrmError, CrmRefused, crm_error_for_status
+from features.tables import OUTREACH_OUTCOMES, OUTREACH_PURPOSES
 from serving.crm.base import BatchOutcome, HttpSinkMixin
 from serving.crm.http import ApiClient, RetryPolicy, Secret, short_body
 from serving.crm.ratelimit import Clock, SlidingWindowLimiter
@@ -53,6 +54,10 @@ __all__ = [
     "UPSERT_PATH",
     "PROPERTIES_PATH",
     "GROUPS_PATH",
+    "OUTREACH_OUTCOME_PROPERTY",
+    "OUTREACH_AT_PROPERTY",
+    "OUTREACH_PURPOSE_PROPERTY",
+    "outreach_property_bodies",
 ]
 
 DEFAULT_HUBSPOT_BASE_URL = "https://api.hubapi.com"
@@ -62,6 +67,35 @@ PROPERTIES_PATH = "/crm/v3/properties/contacts"
 GROUPS_PATH = "/crm/v3/properties/contacts/groups"
 MAX_BATCH = 100
 PROPERTY_NAME = r"[a-z][a-z0-9_]{0,99}"
+OUTREACH_OUTCOME_PROPERTY = "corecast_outreach_outcome"
+OUTREACH_AT_PROPERTY = "corecast_outreach_at"
+OUTREACH_PURPOSE_PROPERTY = "corecast_outreach_purpose"
+
+
+def _options(values: Sequence[str]) -> list[dict]:
+    return [
+        {"label": v.replace("_", " ").capitalize(), "value": v, "displayOrder": i}
+        for i, v in enumerate(values)
+    ]
+
+
+def outreach_property_bodies(group_name: str) -> list[dict]:
+    """The contact properties a community manager fills after contacting a member, read back
+    by ``corecast pull``: the outcome (enumeration), the contact date and, optionally, the
+    purpose (enumeration; when empty the pull derives it from the segment)."""
+    return [
+        {"name": OUTREACH_OUTCOME_PROPERTY, "label": "Corecast outreach outcome",
+         "type": "enumeration", "fieldType": "select", "groupName": group_name,
+         "options": _options(OUTREACH_OUTCOMES),
+         "description": "What came of the last contact about corecast's suggestion."},
+        {"name": OUTREACH_AT_PROPERTY, "label": "Corecast outreach date", "type": "date",
+         "fieldType": "date", "groupName": group_name,
+         "description": "When the member was contacted."},
+        {"name": OUTREACH_PURPOSE_PROPERTY, "label": "Corecast outreach purpose",
+         "type": "enumeration", "fieldType": "select", "groupName": group_name,
+         "options": _options(OUTREACH_PURPOSES),
+         "description": "Why the member was contacted (empty: taken from the segment)."},
+    ]
 
 
 @dataclass(frozen=True)
@@ -154,7 +188,7 @@ class HubSpotSink(HttpSinkMixin):
         self.setup_fingerprint = hashlib.sha256(
             json.dumps(
                 [sorted(self.mapping.items()), config.id_property, config.group_name,
-                 config.create_properties]
+                 config.create_properties, "outreach-1"]
             ).encode()
         ).hexdigest()[:16]
         self._heal_lock = threading.Lock()
@@ -273,12 +307,23 @@ class HubSpotSink(HttpSinkMixin):
             if made.status_code not in (200, 201, 409):
                 raise self._fail(f"creating contact property {prop!r}", made)
             existing[prop] = body
+        if cfg.create_properties:
+            self._create_outreach_properties(existing)
         if cfg.id_property != "email" and not existing[cfg.id_property].get("hasUniqueValue"):
             raise CrmRefused(
                 f"HubSpot: property {cfg.id_property!r} exists but is not unique, so it cannot "
                 "identify contacts; use id_property='email' or a property created with unique "
                 "values"
             )
+
+    def _create_outreach_properties(self, existing: Mapping[str, dict]) -> None:
+        """Create the outreach properties managers fill (see :func:`outreach_property_bodies`)."""
+        for body in outreach_property_bodies(self.config.group_name):
+            if body["name"] in existing:
+                continue
+            made = self.client.request("POST", PROPERTIES_PATH, json_body=body)
+            if made.status_code not in (200, 201, 409):
+                raise self._fail(f"creating contact property {body['name']!r}", made)
 
     # -- sending -----------------------------------------------------------------------------
 

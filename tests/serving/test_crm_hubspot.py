@@ -207,7 +207,7 @@ def test_429_with_retry_after_waits_that_long(fake, ledger):
 
 def test_daily_limit_stops_with_the_rest_pending_then_rerun_completes(fake, ledger):
     preds = make_predictions(500)
-    fake.daily_limit = 21  # 18 set-up calls (group, properties) + 3 upserts
+    fake.daily_limit = 24  # 21 set-up calls (group, properties, outreach ones) + 3 upserts
     with pytest.raises(CrmError) as info:
         push_predictions(preds, make_sink(fake), ledger)
     message = str(info.value)
@@ -226,7 +226,7 @@ def test_real_rolling_window_limit_of_the_server_is_survived(fake, ledger):
     sink = make_sink(fake, rate_limit_calls=1000)
     report = push_predictions(make_predictions(400), sink, ledger)
     assert report.sent == 400 and sink.client.rate_limited > 0
-    assert report.requests == 22 + sink.client.rate_limited  # 18 set-up + 4 upserts + the 429s
+    assert report.requests == 25 + sink.client.rate_limited  # 21 set-up + 4 upserts + the 429s
 
 
 def test_client_limiter_keeps_under_the_server_limit(fake, ledger):

@@ -39,6 +39,8 @@ __all__ = ["FakeHubSpot"]
 UPSERT = "/crm/v3/objects/contacts/batch/upsert"
 PROPERTIES = "/crm/v3/properties/contacts"
 GROUPS = "/crm/v3/properties/contacts/groups"
+SEARCH = "/crm/v3/objects/contacts/search"
+SEARCH_CAP = 10_000
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?)?$|^\d+$")
@@ -109,6 +111,9 @@ class FakeHubSpot:
         self.rejected_batches: list[tuple[int, str]] = []
         self.on_upsert = None  # optional callback(batch_number) run after a batch is applied
         self.upsert_delay_s = 0.0  # processing time of one upsert call (benchmarks, crash tests)
+        self.modified: dict[str, int] = {}  # internal id -> hs_lastmodifieddate (epoch ms)
+        self.search_requests: list[dict] = []  # body of every search
+        self.on_search = None  # optional callback(search_number) run before a search answers
 
     # -- state inspection ---------------------------------------------------------------
 
@@ -185,6 +190,8 @@ class FakeHubSpot:
         path = request.path.rstrip("/")
         if path == UPSERT and request.method == "POST":
             return self._upsert(request)
+        if path == SEARCH and request.method == "POST":
+            return self._search(request.json())
         if path == GROUPS:
             if request.method == "GET":
                 return json_response(200, {"results": list(self.groups.values())})
@@ -208,6 +215,77 @@ class FakeHubSpot:
                 return _error(404, "Unable to find property", "OBJECT_NOT_FOUND")
             return json_response(200, prop)
         return _error(404, f"No route for {request.method} {request.path}", "OBJECT_NOT_FOUND")
+
+    # -- search -------------------------------------------------------------------------------
+
+    def set_contact(self, member_id: str, modified_ms: int, **props: str) -> str:
+        """Create or update a contact directly (as a manager would in the UI); return its id."""
+        with self.lock:
+            index = self._unique.setdefault("corecast_member_id", {})
+            cid = index.get(member_id)
+            if cid is None:
+                cid = str(self._next_id)
+                self._next_id += 1
+                self.contacts[cid] = {"corecast_member_id": member_id}
+                index[member_id] = cid
+            self.contacts[cid].update(props)
+            self.modified[cid] = int(modified_ms)
+            return cid
+
+    def _matches(self, cid: str, filters: list[dict]) -> bool:
+        props = self.contacts[cid]
+        for f in filters:
+            name, op = f["propertyName"], f["operator"]
+            if name == "hs_lastmodifieddate":
+                value, wanted = self.modified.get(cid, 0), int(f.get("value", 0))
+                if (op == "GTE" and value < wanted) or (op == "LTE" and value > wanted):
+                    return False
+            elif op == "HAS_PROPERTY" and not props.get(name):
+                return False
+        return True
+
+    def _search(self, body: dict) -> Response:
+        """Contacts search: filters, ascending sort on hs_lastmodifieddate, pages of at most
+        100 with an ``after`` offset token, and no paging beyond 10,000 results."""
+        with self.lock:
+            self.search_requests.append(body)
+            number = len(self.search_requests)
+        if self.on_search is not None:
+            self.on_search(number)
+        limit = int(body.get("limit", 10))
+        after = int(body.get("after") or 0)
+        if limit > 100:
+            return _error(400, "limit may not exceed 100")
+        if after + limit > SEARCH_CAP:
+            return _error(400, "The search API cannot page beyond 10,000 results.")
+        for group in body.get("filterGroups") or []:
+            for f in group.get("filters") or []:
+                known = f["propertyName"] in self.properties or f["propertyName"] in (
+                    "hs_lastmodifieddate",
+                )
+                if not known:
+                    return _error(400, f"Unknown property {f['propertyName']}")
+        with self.lock:
+            filters = [f for g in body.get("filterGroups") or [] for f in g["filters"]]
+            found = sorted(
+                (c for c in self.contacts if self._matches(c, filters)),
+                key=lambda c: (self.modified.get(c, 0), int(c)),
+            )
+            page = found[after:after + limit]
+            wanted = body.get("properties") or []
+            results = [self._search_result(c, wanted) for c in page]
+        payload = {"total": len(found), "results": results}
+        if after + limit < len(found):
+            payload["paging"] = {"next": {"after": str(after + limit)}}
+        return json_response(200, payload)
+
+    def _search_result(self, cid: str, wanted: list[str]) -> dict:
+        modified = self.modified.get(cid, 0)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(modified / 1000))
+        stamp += f".{modified % 1000:03d}Z"
+        props = {k: self.contacts[cid].get(k) for k in wanted}
+        props["hs_lastmodifieddate"] = stamp
+        return {"id": cid, "properties": props, "updatedAt": stamp, "archived": False}
 
     def _create_group(self, request: Request) -> Response:
         body = request.json()

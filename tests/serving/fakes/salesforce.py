@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
 
 from tests.serving.fakes.server import FaultQueue, Request, Response, json_response, sleep_fault
@@ -72,8 +73,15 @@ class FakeSalesforce:
         self.jobs: dict[str, dict] = {}
         self.fail_ids: dict[str, str] = {}  # external id -> sf__Error to report
         self.faults = FaultQueue()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._next = 1
+        self.api_version = api_version
+        self.tasks: dict[str, dict[str, str | None]] = {}  # Id -> fields (LastModifiedDate ...)
+        self.query_batch = 2000  # records per query page
+        self.queries: list[str] = []  # every SOQL text received
+        self.on_query_page = None  # optional callback(page_number) before a page answers
+        self._pages = 0
+        self._cursors: dict[str, list[dict]] = {}
 
     def add_record(self, **fields: str) -> str:
         """Create a record directly (as if it existed in the org); return its Id."""
@@ -100,6 +108,11 @@ class FakeSalesforce:
                 return Response(fault.status, fault.body.encode(),
                                 {"Content-Type": "application/json"})
         path = request.path.rstrip("/")
+        query = f"/services/data/{self.api_version}/query"
+        if path == query and request.method == "GET":
+            return self._soql((request.query.get("q") or [""])[0])
+        if path.startswith(query + "/") and request.method == "GET":
+            return self._more(path[len(query) + 1:])
         if not path.startswith(self.prefix):
             return _errors(404, "NOT_FOUND", "The requested resource does not exist")
         rest = path[len(self.prefix):].strip("/").split("/")
@@ -117,6 +130,73 @@ class FakeSalesforce:
         if len(rest) == 2 and request.method == "GET":
             return self._results(job, rest[1])
         return _errors(404, "NOT_FOUND", "The requested resource does not exist")
+
+    # -- SOQL ---------------------------------------------------------------------------------
+
+    def add_task(self, **fields: str | None) -> str:
+        """Create or replace a Task (give ``Id`` to replace one); return its Id."""
+        with self.lock:
+            tid = fields.get("Id") or f"00T{self._next:015d}"
+            self._next += 1
+            self.tasks[tid] = {**fields, "Id": tid}
+            return tid
+
+    def _soql(self, soql: str) -> Response:
+        """The two query shapes the pull sends: Tasks by LastModifiedDate, Contacts by Id."""
+        with self.lock:
+            self.queries.append(soql)
+        shape = re.match(r"SELECT (.+?) FROM (\w+) WHERE (.+?)(?: ORDER BY (.+))?$", soql)
+        if shape is None:
+            return _errors(400, "MALFORMED_QUERY", f"cannot parse {soql!r}")
+        fields = [f.strip() for f in shape.group(1).split(",")]
+        table, where = shape.group(2), shape.group(3)
+        with self.lock:
+            if table == "Contact":
+                ids = re.findall(r"'([A-Za-z0-9]+)'", where)
+                rows = [dict(self.records[i], Id=i) for i in ids if i in self.records]
+            elif table == "Task":
+                rows = [t for t in self.tasks.values() if self._task_matches(t, where)]
+                rows.sort(key=lambda t: (t.get("LastModifiedDate") or "", t["Id"]))
+            else:
+                return _errors(400, "INVALID_TYPE", f"sObject type '{table}' is not supported")
+            rows = [{f: r.get(f) for f in fields} for r in rows]
+            return self._page(rows, f"01g{len(self.queries):015d}", 0)
+
+    @staticmethod
+    def _task_matches(task: dict, where: str) -> bool:
+        for clause in where.split(" AND "):
+            name, op, value = clause.split(" ", 2)
+            have = task.get(name)
+            if value == "null":
+                if (op == "!=") == (have in (None, "")):
+                    return False
+                continue
+            if have is None or (op == ">=" and have < value) or (op == "<=" and have > value):
+                return False
+        return True
+
+    def _page(self, rows: list[dict], locator: str, offset: int) -> Response:
+        """One page of a query result (lock held)."""
+        self._pages += 1
+        if self.on_query_page is not None:
+            self.on_query_page(self._pages)
+        chunk = rows[offset:offset + self.query_batch]
+        body = {"totalSize": len(rows), "done": offset + len(chunk) >= len(rows),
+                "records": [{"attributes": {"type": "Task"}, **r} for r in chunk]}
+        if not body["done"]:
+            self._cursors[locator] = rows
+            body["nextRecordsUrl"] = (
+                f"/services/data/{self.api_version}/query/{locator}-{offset + len(chunk)}"
+            )
+        return json_response(200, body)
+
+    def _more(self, token: str) -> Response:
+        locator, _, offset = token.rpartition("-")
+        with self.lock:
+            rows = self._cursors.get(locator)
+            if rows is None or not offset.isdigit():
+                return _errors(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+            return self._page(rows, locator, int(offset))
 
     def _create(self, request: Request) -> Response:
         body = request.json()
