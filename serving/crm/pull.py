@@ -308,19 +308,31 @@ def _utc_now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC").tz_localize(None)
 
 
+def export_folders(options: PullOptions) -> list[Path]:
+    """Where CSV exports are looked for: the CSV sink's folder when set, else both defaults
+    (``corecast push``'s ``<home>/exports`` and the runs' ``<home>/out/crm-exports``)."""
+    if options.csv.folder:
+        return [Path(options.csv.folder)]
+    home = corecast_home(create=False)
+    return [home / "exports", home / "out" / "crm-exports"]
+
+
 def newest_export(options: PullOptions) -> Path:
-    """The CSV file to read: ``--file``, the CSV sink's fixed path, or its newest export."""
+    """The CSV file to read: ``--file``, the CSV sink's fixed path, or the newest export (the
+    file names carry the push time, so the newest of all the folders is the last by name)."""
     if options.file is not None:
         return Path(options.file)
     if options.csv.path is not None:
         return Path(options.csv.path)
-    folder = Path(options.csv.folder) if options.csv.folder else corecast_home() / "exports"
-    files = sorted(folder.glob("crm-push-*.csv")) if folder.is_dir() else []
+    folders = export_folders(options)
+    files = [f for d in folders if d.is_dir() for f in d.glob("crm-push-*.csv")]
     if not files:
+        where = " or ".join(str(d) for d in folders)
         raise ConfigError(
-            f"--file: no filled-in CSV given and no crm-push-*.csv export in {folder}"
+            f"--file: no filled-in CSV given and no crm-push-*.csv export in {where}; name the "
+            "file a manager filled in with --file"
         )
-    return files[-1]
+    return max(files, key=lambda f: f.name)
 
 
 def build_reader(

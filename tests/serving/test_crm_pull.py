@@ -347,3 +347,20 @@ def test_cli_usage_errors(tmp_path, monkeypatch):
     assert isinstance(unknown.exception, ConfigError) and "--from" in str(unknown.exception)
     missing = run_cli("pull", "--from", "csv")
     assert missing.exit_code == 2 and "--out" in missing.output
+
+
+def test_the_newest_export_is_found_where_push_and_the_runs_write_them(tmp_path, monkeypatch):
+    from features.errors import ConfigError
+    from serving.crm.pull import newest_export
+
+    monkeypatch.setenv("CORECAST_HOME", str(tmp_path / "home"))
+    with pytest.raises(ConfigError, match="--file"):
+        newest_export(PullOptions())
+    pushed = tmp_path / "home" / "exports" / "crm-push-20240101T000000Z.csv"
+    ran = tmp_path / "home" / "out" / "crm-exports" / "crm-push-20240301T000000Z.csv"
+    for path in (pushed, ran):
+        path.parent.mkdir(parents=True)
+        path.write_text("email\n", encoding="utf-8")
+    assert newest_export(PullOptions()) == ran  # the later push, whichever folder holds it
+    given = tmp_path / "filled.csv"
+    assert newest_export(PullOptions(file=given)) == given
