@@ -364,3 +364,55 @@ def test_the_newest_export_is_found_where_push_and_the_runs_write_them(tmp_path,
     assert newest_export(PullOptions()) == ran  # the later push, whichever folder holds it
     given = tmp_path / "filled.csv"
     assert newest_export(PullOptions(file=given)) == given
+
+
+@pytest.mark.slow
+def test_a_pull_killed_mid_way_leaves_file_and_cursor_and_the_rerun_completes(
+    hubspot, tmp_path
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for i in range(150):
+        contact(hubspot, i, T0 + i)
+    pull_hs(hubspot, tmp_path, T0 + 100)  # the first 101 contacts, a cursor
+    before = (tmp_path / "data" / "outreach.parquet").read_bytes()
+    old_cursor = cursor(tmp_path)
+    for i in range(150, 400):
+        contact(hubspot, i, T0 + 1000 + i)
+    reached, release = threading.Event(), threading.Event()
+
+    def hang_on_the_second_page(number):
+        if number == 3:  # the process has read one page of the new contacts
+            reached.set()
+            release.wait(30)
+
+    hubspot.on_search = hang_on_the_second_page
+    command = [
+        sys.executable, "-m", "pipelines.cli", "pull", "--from", "hubspot",
+        "--hubspot-url", hubspot.url, "--out", str(tmp_path / "data"),
+        "--ledger", str(tmp_path / "ledger.sqlite"),
+    ]
+    env = dict(os.environ, CORECAST_HUBSPOT_TOKEN=TOKEN, PYTHONPATH=str(root),
+               CORECAST_HOME=str(tmp_path / "home"))
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        assert reached.wait(60), process.communicate(timeout=5)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        release.set()
+    assert process.returncode == -signal.SIGKILL
+    assert (tmp_path / "data" / "outreach.parquet").read_bytes() == before
+    assert cursor(tmp_path) == old_cursor
+    hubspot.on_search = None
+    rerun = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert stored(tmp_path)["member_id"].nunique() == 400
