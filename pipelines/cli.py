@@ -262,11 +262,12 @@ def simulate(
         help="Add managers who call the members they flag every few weeks (an outreach table, "
         "the assignment log in assignments/ and the calls' true effects).",
     ),
-    outreach_every: int = typer.Option(
-        4, "--outreach-every", min=1, help="With --outreach: weeks between cycles."
+    outreach_every: int | None = typer.Option(
+        None, "--outreach-every", min=1, help="With --outreach: weeks between cycles (default 4)."
     ),
-    holdout_share: float = typer.Option(
-        0.1, "--holdout-share", help="With --outreach: share of the flagged members held back."
+    holdout_share: float | None = typer.Option(
+        None, "--holdout-share",
+        help="With --outreach: share of the flagged members held back (default 0.1).",
     ),
 ) -> None:
     """Simulate a MakeSense-like community (tables, latent traits and true probabilities)."""
@@ -277,10 +278,14 @@ def simulate(
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"--format: expected parquet or csv, got {fmt!r}")
-    calls = (
-        OutreachPlan(OutreachSimConfig(every_weeks=outreach_every, holdout_share=holdout_share))
-        if outreach else None
-    )
+    given = [n for n, v in (("--outreach-every", outreach_every),
+                            ("--holdout-share", holdout_share)) if v is not None]
+    if given and not outreach:
+        verb = "apply" if len(given) > 1 else "applies"
+        raise ConfigError(f"{' and '.join(given)} {verb} only with --outreach; add --outreach")
+    settings = {k: v for k, v in (("every_weeks", outreach_every),
+                                  ("holdout_share", holdout_share)) if v is not None}
+    calls = OutreachPlan(OutreachSimConfig(**settings)) if outreach else None
     # A short simulation keeps as many truth dates as fit (the oracle needs 180 days after one).
     config = SimulationConfig(
         members=members, years=years, seed=seed, truth_dates=truth_dates_that_fit(years)

@@ -59,6 +59,7 @@ from features.simulate_model import (
 )
 from features.simulate_truth import compute_truth_many
 from features.tables import OUTREACH_OUTCOMES, OUTREACH_PURPOSES, Tables
+from serving.delivery import DEFAULT_HOLDOUT_SHARE
 from serving.outreach import OutreachConfig, assign_actions, write_assignments
 
 __all__ = [
@@ -97,7 +98,7 @@ class OutreachSimConfig:
 
     every_weeks: int = 4
     warmup_weeks: int = 26
-    holdout_share: float = 0.1
+    holdout_share: float = DEFAULT_HOLDOUT_SHARE
     ready_per_chapter: int = 3
     risk_share: float = 0.05
     accept_base: float = -0.5

@@ -351,3 +351,16 @@ def test_simulate_with_outreach_writes_the_calls_and_the_assignment_log(tmp_path
     assert (out / "outreach.parquet").exists() and (out / "outreach_truth.parquet").exists()
     assert any((out / "assignments").glob("*.parquet"))
     assert runner.invoke(app, ["validate", "--data", str(out)]).exit_code == 0
+
+
+def test_simulate_refuses_outreach_options_without_outreach(tmp_path):
+    out = tmp_path / "sim"
+    from features.errors import ConfigError
+    from pipelines.cli import exit_code
+
+    result = runner.invoke(app, ["simulate", "--members", "300", "--years", "1", "--out",
+                                 str(out), "--holdout-share", "0.3"])
+    assert isinstance(result.exception, ConfigError)  # the entry point prints it, exits 2
+    assert exit_code(result.exception) == 2
+    assert "--holdout-share applies only with --outreach" in str(result.exception)
+    assert not out.exists()  # nothing written
