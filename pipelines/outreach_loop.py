@@ -153,8 +153,9 @@ def record_and_measure(
     measurement = measure_outreach(log, cut_tables(tables, cycle), cycle, config)
     lines = measurement.summary_lines()
     table = measurement.to_frame()
+    text = _summary_markdown(lines, cycles, config) + _acceptance_markdown(table)
     paths = (
-        write_text_atomic(_summary_markdown(lines, cycles, config), out / SUMMARY_FILE),
+        write_text_atomic(text, out / SUMMARY_FILE),
         write_csv_atomic(table, out / TABLE_FILE),
     )
     return OutreachLoop(folder, recorded, cycles, True, lines, measurement.metrics(), paths, table)
@@ -167,6 +168,28 @@ def _summary_markdown(lines: list[str], cycles: int, config) -> str:
         f"group under {config.min_group} members is too few to conclude).\n\n"
     )
     return head + "".join(f"- {line}\n" for line in lines)
+
+
+#: Rows of each acceptance table in outreach.md (the CSV has them all).
+_MAX_GROUPS = 20
+
+
+def _acceptance_markdown(table: pd.DataFrame) -> str:
+    """Acceptance by segment, chapter and score band, as Markdown tables."""
+    parts = []
+    for by in ("segment", "chapter", "score band"):
+        rows = table[table["measure"] == f"acceptance by {by}"]
+        rows = rows.sort_values("n", ascending=False, kind="stable").head(_MAX_GROUPS)
+        if rows.empty:
+            continue
+        lines = [f"\n## Acceptance by {by}\n", f"| {by} | accepted | rate (95 % interval) |",
+                 "| --- | --- | --- |"]
+        for _, r in rows.iterrows():
+            said = (f"{r['rate']:.0%} ({r['low']:.0%} to {r['high']:.0%})" if r["conclusive"]
+                    else "too few to conclude")
+            lines.append(f"| {r['group']} | {int(r['k'])} of {int(r['n'])} | {said} |")
+        parts.append("\n".join(lines) + "\n")
+    return "".join(parts)
 
 
 def log_measurement(
