@@ -151,27 +151,49 @@ def render_model_card(
         "",
     ]
     if validated:
-        lines += [
-            f"**Model.** `{candidate}` with `{calibration}` calibration, chosen by mean backtest "
-            f"`{primary_metric}`: "
-            + ", ".join(f"{name} {_fmt(value)}" for name, value in backtest_summary.items())
-            + ".",
-            "",
-            f"**Data window.** Training snapshots {train_range[0]:%Y-%m-%d} to "
-            f"{train_range[1]:%Y-%m-%d} ({n_train_rows} member-snapshots); holdout "
-            + ", ".join(f"{d:%Y-%m-%d}" for d in holdout_dates)
-            + f" ({n_holdout_rows} members, {holdout_positives} positives). "
-            f"Capacity k = {capacity_k}.",
-            "",
-            "## Holdout metrics",
-            "",
-            *_metric_table(comparison),
-        ]
+        lines += _validated_model_lines(
+            candidate, calibration, primary_metric, backtest_summary, train_range,
+            n_train_rows, holdout_dates, n_holdout_rows, holdout_positives, capacity_k,
+            comparison,
+        )
         if intervals:
             lines += _interval_lines(intervals, level, comparison, interval_scorer)
     else:
         lines += _unvalidated_model_lines(candidate, calibration, train_range, n_train_rows)
     lines += _notes_lines(notes)
+    lines += _importance_lines(importance)
+    lines += _model_limit_lines(calibration, validated, limits)
+    return "\n".join(lines)
+
+
+def _validated_model_lines(
+    candidate: str, calibration: str, primary_metric: str, backtest_summary: Mapping[str, float],
+    train_range: tuple[pd.Timestamp, pd.Timestamp], n_train_rows: int,
+    holdout_dates: tuple[pd.Timestamp, ...], n_holdout_rows: int, holdout_positives: int,
+    capacity_k: int, comparison: pd.DataFrame,
+) -> list[str]:
+    """How a validated model was chosen, its data window and its holdout metrics table."""
+    return [
+        f"**Model.** `{candidate}` with `{calibration}` calibration, chosen by mean backtest "
+        f"`{primary_metric}`: "
+        + ", ".join(f"{name} {_fmt(value)}" for name, value in backtest_summary.items())
+        + ".",
+        "",
+        f"**Data window.** Training snapshots {train_range[0]:%Y-%m-%d} to "
+        f"{train_range[1]:%Y-%m-%d} ({n_train_rows} member-snapshots); holdout "
+        + ", ".join(f"{d:%Y-%m-%d}" for d in holdout_dates)
+        + f" ({n_holdout_rows} members, {holdout_positives} positives). "
+        f"Capacity k = {capacity_k}.",
+        "",
+        "## Holdout metrics",
+        "",
+        *_metric_table(comparison),
+    ]
+
+
+def _importance_lines(importance: pd.DataFrame) -> list[str]:
+    """The ten most important features (permutation importance on the holdout)."""
+    lines = []
     if not importance.empty:
         lines += ["", "## Top features (permutation importance on the holdout)", ""]
     top = importance.sort_values("importance_mean", ascending=False).head(10)
@@ -179,7 +201,12 @@ def render_model_card(
         lines.append(
             f"- `{row['feature']}`: {row['importance_mean']:.4f} ± {row['importance_std']:.4f}"
         )
-    lines += [
+    return lines
+
+
+def _model_limit_lines(calibration: str, validated: bool, limits: tuple[str, ...]) -> list[str]:
+    """The "Known limits" section of a model's card."""
+    return [
         "",
         "## Known limits",
         "",
@@ -202,7 +229,6 @@ def render_model_card(
         *[f"- {limit}" for limit in limits],
         "",
     ]
-    return "\n".join(lines)
 
 
 def _unvalidated_model_lines(

@@ -29,7 +29,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.metrics import log_loss as sklearn_log_loss
 
 from features.errors import ConfigError
 
@@ -121,20 +122,27 @@ def pr_auc(y, score) -> float:
 
 
 def brier_score(y, prob) -> float:
-    """Mean squared difference between probability and outcome."""
+    """Mean squared difference between probability and outcome (scikit-learn's
+    ``brier_score_loss``); ``nan`` without rows, defined with a single class.
+
+    Raises:
+        ValueError: If a probability is outside [0, 1].
+    """
     y_arr, p_arr = _arrays(y, prob)
     if y_arr.size == 0:
         return float("nan")
-    return float(np.mean((p_arr - y_arr) ** 2))
+    return float(brier_score_loss(y_arr, p_arr))
 
 
 def log_loss(y, prob) -> float:
-    """Mean negative log-likelihood (natural log), probabilities clipped to [1e-15, 1 - 1e-15]."""
+    """Mean negative log-likelihood (natural log; scikit-learn's ``log_loss``), probabilities
+    clipped to [1e-15, 1 - 1e-15] first (scikit-learn clips to the float epsilon only);
+    ``nan`` without rows, defined with a single class."""
     y_arr, p_arr = _arrays(y, prob)
     if y_arr.size == 0:
         return float("nan")
     p = np.clip(p_arr, _EPS, 1 - _EPS)
-    return float(-np.mean(y_arr * np.log(p) + (1 - y_arr) * np.log1p(-p)))
+    return float(sklearn_log_loss(y_arr, p, labels=[0, 1]))
 
 
 def expected_calibration_error(y, prob, n_bins: int = 10, strategy: str = "quantile") -> float:

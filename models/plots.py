@@ -1,7 +1,11 @@
 """Evaluation plots (ROC, precision-recall, calibration, lift, feature importance) as PNG files.
 
 Uses matplotlib's object-oriented API only (no pyplot, no global state), so it is safe in
-worker threads and never opens a window.
+worker threads and never opens a window. The ROC and precision-recall curves are
+scikit-learn's displays (``RocCurveDisplay``, ``PrecisionRecallDisplay``); the reliability
+diagram is drawn by ``CalibrationDisplay`` from corecast's equal-mass bins (the bins of the
+expected calibration error in :mod:`models.metrics`, which ``calibration_curve`` does not
+make). Cumulative gains and permutation importance have no display there and are drawn here.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import precision_recall_curve, roc_curve
+from sklearn.calibration import CalibrationDisplay
+from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
 
 __all__ = [
     "plot_roc",
     "plot_precision_recall",
     "plot_calibration",
+    "calibration_bins",
     "plot_lift",
     "plot_importance",
     "write_evaluation_plots",
@@ -31,14 +37,15 @@ def _both_classes(y: np.ndarray) -> bool:
 
 
 def plot_roc(curves: Curves, title: str) -> Figure:
-    """ROC curves of several scorers on the same rows: ``{name: (y, score)}``."""
+    """ROC curves of several scorers on the same rows: ``{name: (y, score)}``; a scorer whose
+    rows hold a single class is left out (no curve exists)."""
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot()
     for name, (y, score) in curves.items():
         if not _both_classes(np.asarray(y)):
             continue
-        fpr, tpr, _ = roc_curve(y, score)
-        ax.plot(fpr, tpr, label=name, lw=1.5)
+        RocCurveDisplay.from_predictions(y, score, name=name, ax=ax)
+        ax.get_lines()[-1].set_linewidth(1.5)
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
     ax.set(xlabel="False positive rate", ylabel="True positive rate", title=title)
     ax.legend(loc="lower right", fontsize="small")
@@ -46,7 +53,8 @@ def plot_roc(curves: Curves, title: str) -> Figure:
 
 
 def plot_precision_recall(curves: Curves, title: str) -> Figure:
-    """Precision-recall curves of several scorers: ``{name: (y, score)}``."""
+    """Precision-recall curves of several scorers: ``{name: (y, score)}``; a scorer without
+    positives is left out."""
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot()
     base = None
@@ -54,8 +62,8 @@ def plot_precision_recall(curves: Curves, title: str) -> Figure:
         y = np.asarray(y)
         if y.sum() == 0:
             continue
-        precision, recall, _ = precision_recall_curve(y, score)
-        ax.step(recall, precision, where="post", label=name, lw=1.5)
+        PrecisionRecallDisplay.from_predictions(y, score, name=name, ax=ax)
+        ax.get_lines()[-1].set_linewidth(1.5)
         base = y.mean()
     if base is not None:
         ax.axhline(base, ls=":", color="grey", lw=1, label=f"base rate {base:.3f}")
@@ -64,19 +72,29 @@ def plot_precision_recall(curves: Curves, title: str) -> Figure:
     return fig
 
 
-def plot_calibration(y: np.ndarray, prob: np.ndarray, title: str, n_bins: int = 10) -> Figure:
-    """Reliability diagram with equal-mass bins: mean predicted vs observed rate per bin."""
+def calibration_bins(y: np.ndarray, prob: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Equal-mass bins of a reliability diagram: mean probability ``p`` and observed rate
+    ``y`` per bin (rows sorted by probability, bin ``b`` holds rows ``floor(i * n_bins / n)
+    == b``, as :func:`models.metrics.expected_calibration_error` bins them)."""
     y = np.asarray(y, dtype=float)
     prob = np.asarray(prob, dtype=float)
     order = np.argsort(prob, kind="stable")
     bins = np.empty(len(prob), dtype=int)
     bins[order] = (np.arange(len(prob)) * n_bins) // max(len(prob), 1)
-    frame = pd.DataFrame({"bin": bins, "p": prob, "y": y}).groupby("bin").mean()
+    return pd.DataFrame({"bin": bins, "p": prob, "y": y}).groupby("bin").mean()
+
+
+def plot_calibration(y: np.ndarray, prob: np.ndarray, title: str, n_bins: int = 10) -> Figure:
+    """Reliability diagram with equal-mass bins: mean predicted vs observed rate per bin,
+    zoomed to the range the probabilities cover (a rare target's all sit near 0)."""
+    frame = calibration_bins(y, prob, n_bins)
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot()
     top = max(float(frame[["p", "y"]].to_numpy().max()), 1e-3) * 1.05 if len(frame) else 1.0
-    ax.plot([0, top], [0, top], ls=":", color="grey", lw=1, label="perfect")
-    ax.plot(frame["p"], frame["y"], marker="o", label="model")
+    display = CalibrationDisplay(
+        frame["y"].to_numpy(), frame["p"].to_numpy(), np.asarray(prob, dtype=float)
+    )
+    display.plot(ax=ax, name="model")
     ax.set(
         xlabel="Mean predicted probability",
         ylabel="Observed rate",

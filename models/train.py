@@ -1106,16 +1106,39 @@ def _collect_metrics(
     return metrics
 
 
-def _train_target(
-    tables: Tables,
-    target: str,
-    labels: LabelConfig,
-    frame: FrameConfig,
-    config: TrainConfig,
-    truth_source,
-    training_frame: TrainingFrame,
-) -> TrainResult:
-    prep = _prepare(tables, target, labels, config, training_frame)
+@dataclass(frozen=True, eq=False)
+class _Fitted:
+    """What the backtest, the calibration and the final fit hand to the evaluation.
+
+    ``prep`` holds the evaluation rows as ``holdout_data``/``y_hold``: the holdout, or without
+    one the selection origins' out-of-time rows (:func:`_backtest_as_holdout`); ``prob`` is the
+    model's probability for each of them.
+    """
+
+    prep: _Prepared
+    candidate: str
+    method: str
+    chosen_folds: list
+    pool: pd.DataFrame
+    calibration_rows: list[dict]
+    backtest: pd.DataFrame
+    model: CalibratedModel
+    prob: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Judged:
+    """The evaluation of a fitted model: every scorer's metrics on the evaluation rows."""
+
+    hold_chapter: np.ndarray
+    comparison_rows: dict[str, dict[str, float]]
+    other_scores: dict[str, np.ndarray]
+    intervals: dict[str, tuple[float, float]]
+    metrics: dict[str, float]
+
+
+def _fit_target(prep: _Prepared, config: TrainConfig, target: str) -> _Fitted:
+    """Backtest and choose, calibrate, refit the winner; its scores on the evaluation rows."""
     folds = list(prep.split.folds)
     candidate, chosen_folds, oot, backtest = _select_candidate(prep, config, target, folds)
     method, pool, calibration_rows, backtest = _calibrate(
@@ -1129,59 +1152,103 @@ def _train_target(
         prob = model.predict_proba(prep.holdout_data[prep.feature_columns])[:, 1]
     else:
         prep, prob = _backtest_as_holdout(prep, pool, chosen_folds)
-    x_hold = prep.holdout_data[prep.feature_columns]
+    return _Fitted(
+        prep=prep, candidate=candidate, method=method, chosen_folds=chosen_folds, pool=pool,
+        calibration_rows=calibration_rows, backtest=backtest, model=model, prob=prob,
+    )
+
+
+def _judge(
+    tables: Tables, target: str, labels: LabelConfig, config: TrainConfig, truth_source,
+    training_frame: TrainingFrame, fitted: _Fitted,
+) -> _Judged:
+    """Holdout metrics of the model, the baselines and the oracle; intervals; run metrics."""
+    prep = fitted.prep
     hold_chapter = _member_chapters(tables, prep.holdout_data["member_id"])
     oracle = _oracle_scores(tables, target, labels, prep.holdout_data, truth_source)
     comparison_rows, other_scores = _compare_on_holdout(
-        prep, config, target, prob, hold_chapter, oracle
+        prep, config, target, fitted.prob, hold_chapter, oracle
     )
-    comparison = pd.DataFrame.from_dict(comparison_rows, orient="index")
-    comparison.index.name = "scorer"
-    metrics = _collect_metrics(comparison_rows, backtest, candidate, config)
-    metrics.update(
-        {
-            "backtest.origins": float(len(chosen_folds)),
-            "calibration.origins": float(pool["origin"].nunique()),
-            "train.rows": float(len(prep.train_data)),
-            "frame.eligible_rows": float(training_frame.eligible_rows or len(training_frame.data)),
-            "frame.member_share": float(training_frame.member_share),
-            "frame.outreach_left_out": float(training_frame.outreach_left_out),
-            "train.positives": float(prep.y_train.sum()),
-            "train.snapshots": float(len(prep.split.train_dates)),
-            "holdout.snapshots": float(len(prep.split.holdout_dates)),
-        }
-    )
-    intervals = holdout_intervals(prep.holdout_data, prep.y_hold, prob, config)
+    metrics = _collect_metrics(comparison_rows, fitted.backtest, fitted.candidate, config)
+    metrics.update(_run_counts(fitted, training_frame))
+    intervals = holdout_intervals(prep.holdout_data, prep.y_hold, fitted.prob, config)
     metrics.update(interval_metrics(intervals))
+    return _Judged(
+        hold_chapter=hold_chapter, comparison_rows=comparison_rows, other_scores=other_scores,
+        intervals=intervals, metrics=metrics,
+    )
+
+
+def _run_counts(fitted: _Fitted, training_frame: TrainingFrame) -> dict[str, float]:
+    """The sizes of a run: origins, rows, positives and snapshots."""
+    prep = fitted.prep
+    return {
+        "backtest.origins": float(len(fitted.chosen_folds)),
+        "calibration.origins": float(fitted.pool["origin"].nunique()),
+        "train.rows": float(len(prep.train_data)),
+        "frame.eligible_rows": float(training_frame.eligible_rows or len(training_frame.data)),
+        "frame.member_share": float(training_frame.member_share),
+        "frame.outreach_left_out": float(training_frame.outreach_left_out),
+        "train.positives": float(prep.y_train.sum()),
+        "train.snapshots": float(len(prep.split.train_dates)),
+        "holdout.snapshots": float(len(prep.split.holdout_dates)),
+    }
+
+
+def _train_target(
+    tables: Tables,
+    target: str,
+    labels: LabelConfig,
+    frame: FrameConfig,
+    config: TrainConfig,
+    truth_source,
+    training_frame: TrainingFrame,
+) -> TrainResult:
+    prep = _prepare(tables, target, labels, config, training_frame)
+    fitted = _fit_target(prep, config, target)
+    judged = _judge(tables, target, labels, config, truth_source, training_frame, fitted)
+    return _result(tables, target, labels, frame, config, training_frame, fitted, judged)
+
+
+def _result(
+    tables: Tables, target: str, labels: LabelConfig, frame: FrameConfig, config: TrainConfig,
+    training_frame: TrainingFrame, fitted: _Fitted, judged: _Judged,
+) -> TrainResult:
+    """The result of a run: the fitted model, its evaluation rows and its figures."""
+    prep, candidate = fitted.prep, fitted.candidate
+    comparison = pd.DataFrame.from_dict(judged.comparison_rows, orient="index")
+    comparison.index.name = "scorer"
     holdout_out = prep.holdout_data.copy()
-    holdout_out.insert(2, "chapter_id", hold_chapter)
-    holdout_out["score"] = prob
+    holdout_out.insert(2, "chapter_id", judged.hold_chapter)
+    holdout_out["score"] = fitted.prob
     return TrainResult(
         target=target,
         config=config,
         label_config=labels,
         frame_config=frame,
         feature_config=training_frame.feature_config,
-        model=model,
+        model=fitted.model,
         candidate=candidate,
-        calibration_method=method,
+        calibration_method=fitted.method,
         feature_columns=tuple(prep.feature_columns),
         split=prep.split,
         train_data=prep.train_data,
         holdout_data=holdout_out,
-        metrics=metrics,
+        metrics=judged.metrics,
         comparison=comparison,
-        backtest=backtest,
+        backtest=fitted.backtest,
         calibration_table=pd.DataFrame(
-            [{"candidate": candidate, **row} for row in calibration_rows],
+            [{"candidate": candidate, **row} for row in fitted.calibration_rows],
             columns=["candidate", "method", "cv_log_loss", "origins", "rows"],
         ),
-        importance=_permutation_importance(model, x_hold, prep.y_hold, config),
-        other_scores=other_scores,
+        importance=_permutation_importance(
+            fitted.model, prep.holdout_data[prep.feature_columns], prep.y_hold, config
+        ),
+        other_scores=judged.other_scores,
         data_fingerprint=fingerprint_tables(tables),
         source=str(tables.source),
-        intervals=intervals,
-        notes=_validation_notes(prep.split, chosen_folds, int(prep.y_hold.sum())),
+        intervals=judged.intervals,
+        notes=_validation_notes(prep.split, fitted.chosen_folds, int(prep.y_hold.sum())),
     )
 
 

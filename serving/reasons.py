@@ -449,6 +449,21 @@ def _what_if(
     return [np.concatenate(r) if r else np.zeros(0) for r in results]
 
 
+#: scikit-learn releases (lowest, highest minor version, both included) whose private
+#: HistGradientBoostingClassifier internals the exact tree what-if was checked on:
+#: ``_predictors`` (each tree's ``nodes`` and ``predict``), ``_bin_mapper``
+#: (``make_known_categories_bitsets``), ``_preprocess_X``, ``_baseline_prediction``, ``_loss``
+#: and ``_preprocessor``. Outside the range, or when one of them is missing,
+#: :func:`tree_ensemble` returns ``None`` and reasons take the generic what-if (the same
+#: scores from ``predict_proba``, in more model calls). Widen it once
+#: ``tests/serving/test_reasons.py`` passes on the new release (see :mod:`features.versions`).
+HGB_INTERNALS_KNOWN_GOOD = ("1.6", "1.9")
+_HGB_INTERNALS = (
+    "_predictors", "_baseline_prediction", "_loss", "_bin_mapper", "_preprocessor",
+    "_preprocess_X",
+)
+
+
 def tree_ensemble(model):
     """The binary gradient-boosted trees behind ``model``, when their sum can be redone.
 
@@ -459,11 +474,16 @@ def tree_ensemble(model):
     those trees re-evaluated; the others keep their values and the sum is redone in the same
     order, which gives exactly the model's own ``predict_proba``.
 
+    The private internals this relies on are guarded: on a scikit-learn release outside
+    :data:`HGB_INTERNALS_KNOWN_GOOD`, or when one of them is missing, the answer is ``None``.
+
     Returns:
         The fitted estimator, or ``None`` for any other model (scored the generic way).
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
+
+    from features.versions import known_good
 
     est = model
     if isinstance(est, Pipeline):
@@ -472,8 +492,11 @@ def tree_ensemble(model):
         est = est.steps[-1][1]
     if not isinstance(est, HistGradientBoostingClassifier):
         return None
-    internals = ("_predictors", "_baseline_prediction", "_loss", "_bin_mapper", "_preprocessor")
-    if not all(hasattr(est, name) for name in internals) or est._preprocessor is not None:
+    if not known_good("scikit-learn", HGB_INTERNALS_KNOWN_GOOD):
+        return None
+    if not all(hasattr(est, name) for name in _HGB_INTERNALS) or est._preprocessor is not None:
+        return None
+    if not hasattr(est._bin_mapper, "make_known_categories_bitsets"):
         return None
     if est.n_trees_per_iteration_ != 1:
         return None

@@ -53,6 +53,39 @@ def test_brier_and_log_loss():
     assert math.isfinite(log_loss([1], [0.0]))
 
 
+def test_brier_and_log_loss_edge_cases_by_hand():
+    # probabilities of exactly 0 and 1 are clipped to [1e-15, 1 - 1e-15]
+    assert log_loss([1], [0.0]) == pytest.approx(-math.log(1e-15), rel=1e-12)
+    assert log_loss([0, 1], [0.0, 1.0]) == pytest.approx(-math.log1p(-1e-15), abs=1e-18)
+    # 1 - 1e-15 rounds to a float whose distance from 1 is 1.11e-15
+    both_wrong = -(math.log(1e-15) + math.log1p(-(1 - 1e-15))) / 2
+    assert log_loss([1, 0], [0.0, 1.0]) == pytest.approx(both_wrong, rel=1e-12)
+    # a single class is still scored (a holdout date with no positive is data)
+    assert log_loss([0, 0], [0.2, 0.4]) == pytest.approx(-(math.log(0.8) + math.log(0.6)) / 2)
+    assert log_loss([1, 1], [0.2, 0.4]) == pytest.approx(-(math.log(0.2) + math.log(0.4)) / 2)
+    assert brier_score([0, 0], [0.2, 0.4]) == pytest.approx((0.04 + 0.16) / 2)
+    assert brier_score([1], [0.25]) == pytest.approx(0.5625)
+    assert brier_score([0, 1], [0.0, 1.0]) == 0.0
+    # no rows: undefined, not an error
+    assert math.isnan(log_loss([], []))
+    assert math.isnan(brier_score([], []))
+    with pytest.raises(ValueError, match="differ in length"):
+        log_loss([0, 1], [0.5])
+    with pytest.raises(ValueError):
+        brier_score([0, 1], [0.5, 1.5])  # not a probability
+
+
+def test_brier_and_log_loss_match_the_plain_formulas_to_rounding():
+    rng = np.random.default_rng(3)
+    p = rng.beta(0.5, 5.0, 5000)
+    p[:50] = 0.0
+    y = (rng.random(5000) < p).astype(int)
+    clipped = np.clip(p, 1e-15, 1 - 1e-15)
+    plain_log_loss = -np.mean(y * np.log(clipped) + (1 - y) * np.log1p(-clipped))
+    assert log_loss(y, p) == pytest.approx(plain_log_loss, rel=1e-14)
+    assert brier_score(y, p) == pytest.approx(np.mean((p - y) ** 2), rel=1e-14)
+
+
 def test_ece_equal_mass_and_equal_width_bins():
     y = [0, 0, 1, 1, 0, 1]
     p = [0.1, 0.2, 0.3, 0.45, 0.7, 0.9]
