@@ -1,10 +1,12 @@
-"""The data contract: read a data source, check it, and normalise it into :class:`Tables`.
+"""The data contract: check a data source and normalise it into :class:`Tables`.
 
-A data source is either a folder holding one file per table (``members.csv`` or
-``members.parquet``, and so on; other files are ignored) or a SQLAlchemy URL whose database holds
-tables of the same names. ``members`` and ``activities`` are required, ``roles`` and ``chapters``
-are optional. The full contract, with every rule and an example of each error message, is in
-``docs/data-contract.md``.
+Three modules share the work: :mod:`features.contract_spec` says what the tables are (columns,
+rules, how a problem is told), :mod:`features.sources` reads a source as it is and writes tables
+back, and this module checks and normalises what was read (:func:`load_tables`,
+:func:`validate_tables`, :func:`validate_outreach`). It also re-exports the public names of the
+other two, so ``features.contract`` stays the one import for users. ``members`` and
+``activities`` are required; ``roles``, ``chapters`` and ``outreach`` are optional. The full
+contract, with every rule and an example of each error message, is in ``docs/data-contract.md``.
 
 Checking is all-or-nothing by default: every problem found (missing files or columns,
 unparseable dates, unknown ids, ...) is collected and raised together in one
@@ -20,24 +22,38 @@ cross-table checks (unknown members, counterparts and chapters) are vectorised s
 
 from __future__ import annotations
 
-import csv
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from features.consent import CONSENT_FALSE, CONSENT_TRUE, parse_consent
+from features.contract_spec import (
+    CANONICAL,
+    FILE_FORMATS,
+    ISO_HINT,
+    OPTIONAL_TABLES,
+    REQUIRED_TABLES,
+    RULES,
+    SPECS,
+    TABLE_NAMES,
+    TEXT_DTYPE,
+    Locator,
+    Problem,
+    column_order,
+    csv_line_numbers,
+    examples_of,
+    raise_problems,
+    show_value,
+    table_order,
+)
 from features.errors import ConfigError, ContractError
-from features.io import write_files_atomic
 from features.quarantine import (
     DEFAULT_MAX_INVALID_SHARE,
     QuarantineReport,
@@ -47,14 +63,16 @@ from features.quarantine import (
     share_needed,
     write_quarantine_files,
 )
+from features.sources import (
+    DATA_PASSWORD_VARIABLE,
+    describe_source,
+    is_url,
+    password_to_environment,
+    read_raw_tables,
+    read_source,
+    write_tables,
+)
 from features.tables import (
-    ACTIVITY_COLUMNS,
-    CHAPTER_COLUMNS,
-    MEMBER_COLUMNS,
-    OUTREACH_COLUMNS,
-    OUTREACH_OUTCOMES,
-    OUTREACH_PURPOSES,
-    ROLE_COLUMNS,
     Tables,
     parse_as_of,
 )
@@ -77,668 +95,8 @@ __all__ = [
     "CONSENT_FALSE",
 ]
 
-REQUIRED_TABLES: tuple[str, ...] = ("members", "activities")
-OPTIONAL_TABLES: tuple[str, ...] = ("roles", "chapters", "outreach")
-TABLE_NAMES: tuple[str, ...] = REQUIRED_TABLES + OPTIONAL_TABLES
-FILE_FORMATS: tuple[str, ...] = ("csv", "parquet")
-
-TEXT_DTYPE = pd.StringDtype(na_value=np.nan)
-"""The dtype of every text column of :class:`Tables` (pandas' default ``str`` dtype)."""
-
-
-MAX_EXAMPLES = 3
-_MAX_VALUE_CHARS = 40
 _TS_MIN = pd.Timestamp.min.as_unit("ns")
 _TS_MAX = pd.Timestamp.max.as_unit("ns")
-_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_SECRET_KEYS = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
-#: A data URL's password written ``${NAME}`` is read from the environment variable ``NAME``
-#: when the data is loaded: the URL itself (a flow parameter, a log line) then holds no secret.
-_PASSWORD_REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-#: The variable ``corecast run`` and ``serve`` move a data URL's literal password into.
-DATA_PASSWORD_VARIABLE = "CORECAST_DATA_PASSWORD"
-_ISO_HINT = "e.g. 2024-05-01 or 2024-05-01T18:30:00+02:00"
-
-
-# --------------------------------------------------------------------------------------------
-# The column specification of each table
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Col:
-    """One column of the contract.
-
-    ``kind`` is one of ``id`` (text, kept as written), ``vocab`` (text, lower-cased), ``text``,
-    ``timestamp``, ``weight`` and ``consent``. ``required`` means the column must exist;
-    ``nullable`` whether its values may be empty; ``unique`` whether values must be unique;
-    ``choices`` (``vocab`` only) the values allowed, when the contract fixes them.
-    """
-
-    name: str
-    kind: str
-    required: bool = False
-    nullable: bool = True
-    unique: bool = False
-    choices: tuple[str, ...] = ()
-
-
-_SPECS: dict[str, tuple[_Col, ...]] = {
-    "members": (
-        _Col("member_id", "id", required=True, nullable=False, unique=True),
-        _Col("joined_at", "timestamp", required=True, nullable=False),
-        _Col("chapter_id", "id"),
-        _Col("email", "text"),
-        _Col("consent", "consent"),
-    ),
-    "activities": (
-        _Col("member_id", "id", required=True, nullable=False),
-        _Col("occurred_at", "timestamp", required=True, nullable=False),
-        _Col("activity_type", "vocab", required=True, nullable=False),
-        _Col("event_id", "id"),
-        _Col("chapter_id", "id"),
-        _Col("role", "vocab"),
-        _Col("counterpart_id", "id"),
-        _Col("weight", "weight"),
-    ),
-    "roles": (
-        _Col("member_id", "id", required=True, nullable=False),
-        _Col("role", "vocab", required=True, nullable=False),
-        _Col("started_at", "timestamp", required=True, nullable=False),
-        _Col("ended_at", "timestamp", required=True),
-        _Col("chapter_id", "id"),
-    ),
-    "chapters": (
-        _Col("chapter_id", "id", required=True, nullable=False, unique=True),
-        _Col("name", "text"),
-        _Col("city", "text"),
-        _Col("country", "text"),
-    ),
-    "outreach": (
-        _Col("member_id", "id", required=True, nullable=False),
-        _Col("contacted_at", "timestamp", required=True, nullable=False),
-        _Col("purpose", "vocab", required=True, nullable=False, choices=OUTREACH_PURPOSES),
-        _Col("outcome", "vocab", required=True, nullable=False, choices=OUTREACH_OUTCOMES),
-        _Col("outcome_at", "timestamp"),
-        _Col("channel", "text"),
-        _Col("contacted_by", "text"),
-    ),
-}
-
-_CANONICAL = {
-    "members": MEMBER_COLUMNS,
-    "activities": ACTIVITY_COLUMNS,
-    "roles": ROLE_COLUMNS,
-    "chapters": CHAPTER_COLUMNS,
-    "outreach": OUTREACH_COLUMNS,
-}
-
-# Rule names, in the order problems about one column are listed.
-_RULES = (
-    "required",
-    "control",
-    "unique",
-    "timestamp",
-    "future",
-    "number",
-    "negative",
-    "consent",
-    "choice",
-    "unknown_member",
-    "unknown_chapter",
-    "ends_before_start",
-)
-
-
-# --------------------------------------------------------------------------------------------
-# Problems and their messages
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Problem:
-    """One broken rule: where, which column, how many rows, a few examples."""
-
-    where: str
-    what: str
-    column: str | None = None
-    rows: int | None = None
-    examples: tuple[str, ...] = ()
-    order: tuple[int, int, int] = (0, 0, 0)
-
-    def render(self) -> str:
-        head = self.where if self.column is None else f"{self.where}, column {self.column}"
-        if self.rows is None:
-            body = self.what
-        else:
-            body = f"{self.rows:,} row{'' if self.rows == 1 else 's'} {self.what}"
-        if self.examples:
-            body += "; e.g. " + ", ".join(self.examples)
-        return f"{head}: {body}"
-
-
-def _raise_problems(source_label: str, problems: Sequence[_Problem]) -> None:
-    ordered = sorted(problems, key=lambda p: p.order)
-    count = len(ordered)
-    lines = [
-        f"Data source {source_label} does not meet the data contract "
-        f"({count} problem{'' if count == 1 else 's'}):"
-    ]
-    lines += [f"  - {p.render()}" for p in ordered]
-    lines.append("Fix these in the source and load it again (see docs/data-contract.md).")
-    raise ContractError("\n".join(lines))
-
-
-def _show_value(value: Any) -> str:
-    """A short, quoted rendering of a raw value for an error message."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "(empty)"
-    text = str(value)
-    if len(text) > _MAX_VALUE_CHARS:
-        text = text[: _MAX_VALUE_CHARS - 3] + "..."
-    return repr(text)
-
-
-def _table_order(table: str) -> int:
-    return TABLE_NAMES.index(table) if table in TABLE_NAMES else len(TABLE_NAMES)
-
-
-def _column_order(table: str, column: str | None) -> int:
-    if column is None:
-        return -1
-    names = [c.name for c in _SPECS.get(table, ())]
-    return names.index(column) if column in names else len(names)
-
-
-# --------------------------------------------------------------------------------------------
-# Row locations as the user sees them
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Locator:
-    """Turns 0-based row positions of a raw table into ``line N`` (CSV) or ``row N`` labels."""
-
-    csv_path: Path | None = None
-    _lines: dict[int, int] = field(default_factory=dict)
-
-    def labels(self, positions: Sequence[int]) -> list[str]:
-        positions = [int(p) for p in positions]
-        if self.csv_path is None:
-            return [f"row {p + 1}" for p in positions]
-        missing = [p for p in positions if p not in self._lines]
-        if missing:
-            self._lines.update(_csv_line_numbers(self.csv_path, missing))
-        return [f"line {self._lines.get(p, p + 2)}" for p in positions]
-
-
-def _csv_line_numbers(path: Path, positions: Sequence[int]) -> dict[int, int]:
-    """Map 0-based data-row positions to the 1-based line where each record starts.
-
-    Mirrors how the CSV reader counts records (blank lines skipped, quoted fields may span lines).
-    Only called on the error path, and reads no further than the last position asked for.
-    """
-    wanted = set(positions)
-    last = max(wanted)
-    found: dict[int, int] = {}
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
-            reader = csv.reader(handle)
-            previous_end = 0
-            seen_header = False
-            row = -1
-            for record in reader:
-                start = previous_end + 1
-                previous_end = reader.line_num
-                if not record or (len(record) == 1 and not record[0].strip()):
-                    continue
-                if not seen_header:
-                    seen_header = True
-                    continue
-                row += 1
-                if row in wanted:
-                    found[row] = start
-                if row >= last:
-                    break
-    except (OSError, csv.Error):
-        return found
-    return found
-
-
-def _examples(
-    locator: _Locator,
-    positions: np.ndarray,
-    render: Callable[[int], str] | None,
-) -> tuple[str, ...]:
-    first = [int(p) for p in np.sort(positions)[:MAX_EXAMPLES]]
-    labels = locator.labels(first)
-    if render is None:
-        return tuple(labels)
-    return tuple(f"{label}: {render(p)}" for label, p in zip(labels, first, strict=True))
-
-
-# --------------------------------------------------------------------------------------------
-# Source labels (never a password)
-# --------------------------------------------------------------------------------------------
-
-
-def _is_url(source: str | os.PathLike) -> bool:
-    return isinstance(source, str) and bool(_URL_RE.match(source.strip()))
-
-
-def describe_source(source: str | os.PathLike) -> str:
-    """Return a label for a data source that is safe to log or show.
-
-    Folders are shown as their path; URLs without the password (``***``) and without the values
-    of query parameters that look like secrets (password, token, key, ...).
-
-    Args:
-        source: A folder path or a SQLAlchemy URL.
-
-    Returns:
-        The label.
-    """
-    if not _is_url(source):
-        return str(Path(source))
-    text = str(source).strip()
-    from sqlalchemy.engine import make_url
-
-    try:
-        url = make_url(text)
-    except Exception:  # noqa: BLE001 - an unparseable URL still gets a masked label
-        masked = re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", text)
-        return re.sub(
-            r"([?&][^=&]*(?:pass|pwd|secret|token|key)[^=&]*=)[^&]*",
-            r"\1***",
-            masked,
-            flags=re.IGNORECASE,
-        )
-    if url.query:
-        query = {k: ("***" if _SECRET_KEYS.search(k) else v) for k, v in url.query.items()}
-        url = url.set(query=query)
-    return url.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
-
-
-def _referenced_variable(value: object) -> str | None:
-    """The environment variable a URL part names (``${NAME}``), if any."""
-    match = _PASSWORD_REFERENCE.match(value) if isinstance(value, str) else None
-    return match.group(1) if match else None
-
-
-def _secret_parts(url) -> dict[str, str]:
-    """The literal secrets of a parsed URL: ``{"": password, "<query key>": value, ...}``."""
-    parts = {}
-    if url.password is not None and not _referenced_variable(url.password):
-        parts[""] = str(url.password)
-    for key, value in url.query.items():
-        if _SECRET_KEYS.search(key) and isinstance(value, str) and not _referenced_variable(value):
-            parts[key] = value
-    return parts
-
-
-def password_to_environment(
-    source: str, variable: str = DATA_PASSWORD_VARIABLE
-) -> tuple[str, dict[str, str]]:
-    """Take a data URL's literal secrets out of it, for a parameter that gets stored.
-
-    The password goes to ``variable``; a query value whose key looks like a secret (``password``,
-    ``sslpassword``, ``token``, ...) to ``<variable>_<KEY>``.
-
-    Args:
-        source: A folder or a SQLAlchemy URL.
-        variable: The environment variable the password goes to.
-
-    Returns:
-        ``(source, {})`` when there is no literal secret (a folder, none in the URL, or only
-        ``${NAME}`` references); else the URL with each secret written ``${NAME}`` and
-        ``{NAME: secret}`` for the caller to put in the environment.
-    """
-    if not _is_url(source):
-        return source, {}
-    from sqlalchemy.engine import make_url
-
-    try:
-        url = make_url(source.strip())
-    except Exception:  # noqa: BLE001 - loading reports an unparseable URL with its reason
-        return source, {}
-    parts = _secret_parts(url)
-    if not parts:
-        return source, {}
-    names = {
-        key: variable if key == "" else f"{variable}_{re.sub(r'[^A-Za-z0-9]', '_', key).upper()}"
-        for key in parts
-    }
-    # Placeholders render as they are, unlike "$", "{" and "}".
-    holders = {key: f"CORECASTSECRETREFERENCE{i}X" for i, key in enumerate(parts)}
-    if "" in parts:
-        url = url.set(password=holders[""])
-    query = {k: holders.get(k, v) for k, v in url.query.items()}
-    reference = url.set(query=query).render_as_string(hide_password=False)
-    for key, holder in holders.items():
-        reference = reference.replace(holder, f"${{{names[key]}}}")
-    return reference, {names[key]: value for key, value in parts.items()}
-
-
-def _resolve_password(url):
-    """The URL with each ``${NAME}`` (password or query value) replaced by that variable.
-
-    Raises:
-        KeyError: A variable is not set (its name is the key).
-    """
-
-    def value_of(part):
-        name = _referenced_variable(part)
-        if name is None:
-            return part
-        if name not in os.environ:
-            raise KeyError(name)
-        return os.environ[name]
-
-    query = {key: value_of(value) for key, value in url.query.items()}
-    return url.set(password=value_of(url.password), query=query)
-
-
-def _scrub(text: str, source: str) -> str:
-    """Remove a URL's password and secret query values from an error text."""
-    if not _is_url(source):
-        return text
-    from sqlalchemy.engine import make_url
-
-    secrets: list[str] = []
-    try:
-        url = make_url(source.strip())
-        if url.password:
-            secrets.append(str(url.password))
-        for key, value in url.query.items():
-            if _SECRET_KEYS.search(key):
-                secrets.extend([value] if isinstance(value, str) else list(value))
-    except Exception:  # noqa: BLE001 - fall back to masking the whole URL string
-        pass
-    text = text.replace(source.strip(), describe_source(source))
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-# --------------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _RawSource:
-    """What reading produced: frames, labels, and problems found while reading."""
-
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)
-    problems: list[_Problem] = field(default_factory=list)
-    unreadable: set[str] = field(default_factory=set)
-    fatal: bool = False
-    kind: str = "folder"
-    found_names: list[str] = field(default_factory=list)
-    where_hint: str = ""
-
-
-def _locate_utf8_error(path: Path) -> tuple[int, int, bytes] | None:
-    """Find the first byte that is not valid UTF-8: (line, byte offset, offending bytes)."""
-    offset = 0
-    line = 1
-    carry = b""
-    with open(path, "rb") as handle:
-        while True:
-            block = handle.read(1 << 20)
-            data = carry + block
-            if not data:
-                return None
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                truncated_tail = block and exc.reason == "unexpected end of data"
-                if truncated_tail and exc.start >= len(data) - 3:
-                    carry = data[exc.start :]
-                    line += data[: exc.start].count(b"\n")
-                    offset += exc.start
-                    continue
-                return (
-                    line + data[: exc.start].count(b"\n"),
-                    offset + exc.start,
-                    data[exc.start : exc.end],
-                )
-            if not block:
-                return None
-            line += data.count(b"\n")
-            offset += len(data)
-            carry = b""
-
-
-def _read_csv(path: Path, table: str, raw: _RawSource) -> None:
-    try:
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            encoding="utf-8",
-            encoding_errors="strict",
-        )
-    except UnicodeError:
-        raw.unreadable.add(table)
-        where = _locate_utf8_error(path)
-        if where is None:
-            what = "is not UTF-8 text; re-save the file as UTF-8"
-        else:
-            line, offset, bad = where
-            what = (
-                f"is not UTF-8 text: byte 0x{bad[:1].hex()} at line {line} (byte offset "
-                f"{offset}) cannot be decoded; re-save the file as UTF-8"
-            )
-        raw.problems.append(_Problem(path.name, what, order=(_table_order(table), -1, 0)))
-        return
-    except pd.errors.EmptyDataError:
-        raw.unreadable.add(table)
-        raw.problems.append(
-            _Problem(
-                path.name,
-                "is empty: expected a header row with the column names",
-                order=(_table_order(table), -1, 0),
-            )
-        )
-        return
-    except (pd.errors.ParserError, OSError, ValueError) as exc:
-        raw.unreadable.add(table)
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raw.problems.append(
-            _Problem(
-                path.name, f"cannot be read as CSV ({detail})", order=(_table_order(table), -1, 0)
-            )
-        )
-        return
-    raw.frames[table] = frame
-    raw.files[table] = str(path)
-
-
-def _read_parquet(path: Path, table: str, raw: _RawSource) -> None:
-    try:
-        frame = pq.read_table(path).to_pandas()
-    except (pa_arrow.ArrowException, OSError, ValueError) as exc:
-        raw.unreadable.add(table)
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raw.problems.append(
-            _Problem(
-                path.name,
-                f"cannot be read as Parquet ({detail}); re-export the file",
-                order=(_table_order(table), -1, 0),
-            )
-        )
-        return
-    raw.frames[table] = frame.reset_index(drop=True)
-    raw.files[table] = str(path)
-
-
-def _read_folder(folder: Path) -> _RawSource:
-    raw = _RawSource(where_hint=str(folder))
-    if not folder.exists():
-        raw.fatal = True
-        raw.problems.append(
-            _Problem(
-                str(folder),
-                "does not exist; give a folder of CSV/Parquet files or a SQLAlchemy URL",
-            )
-        )
-        return raw
-    if not folder.is_dir():
-        raw.fatal = True
-        raw.problems.append(
-            _Problem(
-                str(folder),
-                "is a file, not a folder; give the folder that holds members and activities "
-                "(CSV or Parquet) or a SQLAlchemy URL",
-            )
-        )
-        return raw
-    entries = sorted(p for p in folder.iterdir() if p.is_file())
-    raw.found_names = [p.name for p in entries if not p.name.startswith(".")]
-    by_table: dict[str, list[Path]] = {}
-    for path in entries:
-        stem, dot, ext = path.name.rpartition(".")
-        if dot and stem.lower() in TABLE_NAMES and ext.lower() in FILE_FORMATS:
-            by_table.setdefault(stem.lower(), []).append(path)
-    for table in TABLE_NAMES:
-        paths = by_table.get(table, [])
-        if len(paths) > 1:
-            raw.unreadable.add(table)
-            names = " and ".join(p.name for p in paths)
-            raw.problems.append(
-                _Problem(
-                    table,
-                    f"is ambiguous: both {names} exist in {folder}; keep only one of them",
-                    order=(_table_order(table), -1, 0),
-                )
-            )
-        elif paths:
-            path = paths[0]
-            if path.suffix.lower() == ".csv":
-                _read_csv(path, table, raw)
-            else:
-                _read_parquet(path, table, raw)
-    return raw
-
-
-def _sql_error_text(exc: BaseException, source: str) -> str:
-    inner = getattr(exc, "orig", None) or exc
-    text = str(inner).strip() or type(inner).__name__
-    text = text.split("(Background on this error")[0].strip()
-    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
-    return _scrub(text, source)
-
-
-#: The extra of corecast that installs a database driver, by the driver's module.
-DRIVER_EXTRAS = {"psycopg2": "postgres"}
-#: The driver an extra installs, per database: the URL to write for it.
-EXTRA_DRIVERS = {"postgresql": "psycopg2"}
-
-
-def _missing_driver_text(url, exc: ModuleNotFoundError) -> str:
-    """Which driver is missing, and how to install it (or which URL uses the extra's)."""
-    backend = url.get_backend_name()
-    module = (exc.name or "").split(".")[0]
-    extra = DRIVER_EXTRAS.get(module)
-    if extra:
-        how = f"install it with pip install 'corecast[{extra}]'"
-    else:
-        how = f"install the Python package {module!r}"
-        bundled = EXTRA_DRIVERS.get(backend)
-        if bundled:
-            how += (
-                f", or write the URL {backend}+{bundled}://... and pip install "
-                f"'corecast[{DRIVER_EXTRAS[bundled]}]'"
-            )
-    return f"the {backend} driver {module!r} is not installed; {how}"
-
-
-def _read_sql(source: str) -> _RawSource:
-    from sqlalchemy import create_engine, inspect
-    from sqlalchemy.engine import make_url
-
-    label = describe_source(source)
-    raw = _RawSource(where_hint=label, kind="sql")
-
-    def fatal(what: str) -> _RawSource:
-        raw.fatal = True
-        raw.problems.append(_Problem(label, what))
-        return raw
-
-    try:
-        url = make_url(source.strip())
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's URL
-        return fatal(f"is not a valid SQLAlchemy URL ({_sql_error_text(exc, source)})")
-    try:
-        url = _resolve_password(url)
-    except KeyError as exc:
-        return fatal(
-            f"cannot be opened: its password names the environment variable {exc.args[0]}, "
-            "which is not set"
-        )
-    source = url.render_as_string(hide_password=False)  # what error texts must be scrubbed of
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database not in ("", ":memory:") and not database.startswith("file:"):
-            if not Path(database).is_file():
-                return fatal(f"cannot be opened: the SQLite file {database} does not exist")
-    try:
-        engine = create_engine(url)
-    except ModuleNotFoundError as exc:
-        return fatal(f"cannot be opened: {_missing_driver_text(url, exc)}")
-    except Exception as exc:  # noqa: BLE001 - unknown dialect, missing driver, bad options
-        return fatal(f"cannot be opened ({_sql_error_text(exc, source)})")
-    current = None
-    try:
-        with engine.connect() as connection:
-            names = inspect(connection).get_table_names()
-            raw.found_names = sorted(names)
-            lookup = {name.lower(): name for name in names}
-            for table in TABLE_NAMES:
-                if table in lookup:
-                    current = lookup[table]
-                    frame = pd.read_sql_table(current, connection)
-                    raw.frames[table] = frame.reset_index(drop=True)
-                    raw.files[table] = f"{label} table {current}"
-    except Exception as exc:  # noqa: BLE001 - connection, permission or driver failures
-        where = f" while reading table {current}" if current else ""
-        return fatal(f"cannot be opened or read{where} ({_sql_error_text(exc, source)})")
-    finally:
-        engine.dispose()
-    return raw
-
-
-def _read_source(source: str | os.PathLike) -> _RawSource:
-    if _is_url(source):
-        return _read_sql(str(source))
-    return _read_folder(Path(source))
-
-
-def read_raw_tables(source: str | os.PathLike) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """Read the tables of a data source as they are, without checking their content.
-
-    CSV files are read with every column as text (so ``007`` stays ``007``), empty cells as
-    missing. Files that are not tables of the contract are ignored.
-
-    Args:
-        source: A folder of ``<table>.csv`` / ``<table>.parquet`` files, or a SQLAlchemy URL.
-
-    Returns:
-        ``(frames, files)``: the raw frames by table name (only the tables found) and, for each,
-        the file path or ``<url> table <name>`` label it came from.
-
-    Raises:
-        ContractError: The source cannot be opened, or a file cannot be read (not UTF-8, corrupt
-            Parquet, the same table both as CSV and Parquet); all such problems together.
-    """
-    raw = _read_source(source)
-    if raw.problems:
-        _raise_problems(describe_source(source), raw.problems)
-    return raw.frames, raw.files
 
 
 # --------------------------------------------------------------------------------------------
@@ -894,7 +252,7 @@ class _TableState:
     name: str
     raw: pd.DataFrame
     display: str
-    locator: _Locator
+    locator: Locator
     present: set[str]
     parsed: dict[str, _Parsed] = field(default_factory=dict)
 
@@ -906,16 +264,16 @@ def _display_name(table: str, files: Mapping[str, str] | None) -> str:
     label = (files or {}).get(table)
     if not label:
         return table
-    if _is_url(label):
+    if is_url(label):
         return "table " + label.rsplit(" table ", 1)[-1]
     return Path(label).name
 
 
-def _locator_for(table: str, files: Mapping[str, str] | None) -> _Locator:
+def _locator_for(table: str, files: Mapping[str, str] | None) -> Locator:
     label = (files or {}).get(table, "")
-    if label.lower().endswith(".csv") and not _is_url(label) and Path(label).is_file():
-        return _Locator(csv_path=Path(label))
-    return _Locator()
+    if label.lower().endswith(".csv") and not is_url(label) and Path(label).is_file():
+        return Locator(csv_path=Path(label))
+    return Locator()
 
 
 def _normalise_names(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -962,7 +320,7 @@ _PANDERA_RULES = {
 
 def _schema_for(state: _TableState) -> pa.DataFrameSchema:
     columns: dict[str, pa.Column] = {}
-    for spec in _SPECS[state.name]:
+    for spec in SPECS[state.name]:
         if spec.name not in state.present:
             continue
         parsed = state.parsed[spec.name]
@@ -990,7 +348,7 @@ def _schema_for(state: _TableState) -> pa.DataFrameSchema:
 
 def _choices_of(column: str) -> tuple[str, ...]:
     """The values a fixed-vocabulary column allows (column names are unique across them)."""
-    return next(c.choices for cs in _SPECS.values() for c in cs if c.name == column and c.choices)
+    return next(c.choices for cs in SPECS.values() for c in cs if c.name == column and c.choices)
 
 
 def _rule_text(rule: str, column: str) -> str:
@@ -998,7 +356,7 @@ def _rule_text(rule: str, column: str) -> str:
         "required": f"where {column} is empty (a value is required)",
         "control": f"where {column} holds a control character (such as a NUL byte)",
         "unique": f"where {column} is not unique (each {column} may appear only once)",
-        "timestamp": f"where {column} is not an ISO 8601 timestamp ({_ISO_HINT}) "
+        "timestamp": f"where {column} is not an ISO 8601 timestamp ({ISO_HINT}) "
         "within the years 1678-2261",
         "number": f"where {column} is not a number",
         "negative": f"where {column} is negative (it must be >= 0)",
@@ -1015,7 +373,7 @@ def _rule_text(rule: str, column: str) -> str:
 
 # Rule ids written to quarantine files, where they differ from the internal names.
 _QUARANTINE_RULES = {"unique": "duplicate"}
-_ORPHAN_ORDER = len(_RULES) + 1
+_ORPHAN_ORDER = len(RULES) + 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -1035,14 +393,14 @@ class _Finding:
     order: tuple[int, int, int]
     render: Callable[[int], str] | None = None
 
-    def problem(self) -> _Problem:
+    def problem(self) -> Problem:
         """The finding as one problem line of a refusal message."""
-        return _Problem(
+        return Problem(
             self.state.display,
             self.what,
             column=self.column,
             rows=len(self.positions),
-            examples=_examples(self.state.locator, self.positions, self.render),
+            examples=examples_of(self.state.locator, self.positions, self.render),
             order=self.order,
         )
 
@@ -1072,12 +430,12 @@ def _column_findings(state: _TableState) -> list[_Finding]:
     for (column, check), group in cases.groupby(["column", "check"], sort=False):
         column = str(column)
         rule = _PANDERA_RULES.get(str(check), str(check))
-        if rule in _RULES:
-            what, rule_order = _rule_text(rule, column), _RULES.index(rule)
+        if rule in RULES:
+            what, rule_order = _rule_text(rule, column), RULES.index(rule)
         else:
-            what, rule_order = f"that fail the check {check}", len(_RULES)
+            what, rule_order = f"that fail the check {check}", len(RULES)
         raw_column = state.raw[column]
-        render = None if rule == "required" else (lambda p, s=raw_column: _show_value(s.iat[p]))
+        render = None if rule == "required" else (lambda p, s=raw_column: show_value(s.iat[p]))
         findings.append(
             _Finding(
                 state,
@@ -1085,7 +443,7 @@ def _column_findings(state: _TableState) -> list[_Finding]:
                 _QUARANTINE_RULES.get(rule, rule),
                 what,
                 np.unique(group["index"].to_numpy(dtype=np.int64)),
-                (_table_order(state.name), _column_order(state.name, column), rule_order),
+                (table_order(state.name), column_order(state.name, column), rule_order),
                 render,
             )
         )
@@ -1130,9 +488,9 @@ def _reference_findings(
     raw_column = state.raw[column]
 
     def render(p: int) -> str:
-        return _show_value(raw_column.iat[p])
+        return show_value(raw_column.iat[p])
 
-    order = (_table_order(state.name), _column_order(state.name, column), _RULES.index(rule))
+    order = (table_order(state.name), column_order(state.name, column), RULES.index(rule))
     findings = []
     unknown = present & ~known
     if unknown.any():
@@ -1172,12 +530,12 @@ def _span_findings(state: _TableState) -> list[_Finding]:
     raw_start, raw_end = state.raw[start], state.raw[end]
 
     def render(p: int) -> str:
-        return f"{start} {_show_value(raw_start.iat[p])}, {end} {_show_value(raw_end.iat[p])}"
+        return f"{start} {show_value(raw_start.iat[p])}, {end} {show_value(raw_end.iat[p])}"
 
     order = (
-        _table_order(state.name),
-        _column_order(state.name, end),
-        _RULES.index("ends_before_start"),
+        table_order(state.name),
+        column_order(state.name, end),
+        RULES.index("ends_before_start"),
     )
     what = f"where {end} is before {start} ({why})"
     positions = np.flatnonzero(wrong)
@@ -1230,8 +588,8 @@ def _future_findings(state: _TableState, now: pd.Timestamp) -> list[_Finding]:
             f"where {column} is in the future (on or after {limit:%Y-%m-%d}; this run is on "
             f"{now:%Y-%m-%d})",
             np.flatnonzero(late),
-            (_table_order(state.name), _column_order(state.name, column), _RULES.index("future")),
-            lambda p: _show_value(raw.iat[p]),
+            (table_order(state.name), column_order(state.name, column), RULES.index("future")),
+            lambda p: show_value(raw.iat[p]),
         )
     ]
 
@@ -1292,7 +650,7 @@ def _row_findings(
 def _finish_table(state: _TableState) -> pd.DataFrame:
     n = len(state.raw)
     columns = {}
-    for spec in _SPECS[state.name]:
+    for spec in SPECS[state.name]:
         if spec.name in state.present:
             series = state.column(spec.name).reset_index(drop=True)
             if spec.kind == "weight":
@@ -1301,7 +659,7 @@ def _finish_table(state: _TableState) -> pd.DataFrame:
             series = _default_column(spec.kind, n)
         columns[spec.name] = series
     frame = pd.DataFrame(columns, index=pd.RangeIndex(n))
-    return frame[_CANONICAL[state.name]]
+    return frame[CANONICAL[state.name]]
 
 
 def _sort_activities(frame: pd.DataFrame) -> pd.DataFrame:
@@ -1336,7 +694,7 @@ def _subset(state: _TableState, keep: np.ndarray) -> _TableState:
         for name, p in state.parsed.items()
     }
     raw = state.raw.iloc[rows].reset_index(drop=True)
-    return _TableState(state.name, raw, state.display, _Locator(), state.present, parsed)
+    return _TableState(state.name, raw, state.display, Locator(), state.present, parsed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1475,27 +833,27 @@ def _missing_table_text(
 
 
 def _table_state(
-    table: str, frame: pd.DataFrame, files: Mapping[str, str] | None, problems: list[_Problem]
+    table: str, frame: pd.DataFrame, files: Mapping[str, str] | None, problems: list[Problem]
 ) -> _TableState:
     """Parse one raw table; table-level problems (column names, empty table) go to ``problems``."""
     frame, duplicates = _normalise_names(frame.reset_index(drop=True))
     display = _display_name(table, files)
-    order = (_table_order(table), -1, 0)
+    order = (table_order(table), -1, 0)
     if duplicates:
         problems.append(
-            _Problem(
+            Problem(
                 display,
                 "has duplicate column names (after trimming and ignoring case): "
                 + ", ".join(duplicates),
                 order=order,
             )
         )
-    specs = _SPECS[table]
+    specs = SPECS[table]
     absent = [c.name for c in specs if c.required and c.name not in frame.columns]
     if absent:
         plural = "s" if len(absent) > 1 else ""
         problems.append(
-            _Problem(
+            Problem(
                 display,
                 f"missing required column{plural} {', '.join(absent)}; columns found: "
                 + (", ".join(map(str, frame.columns)) or "none"),
@@ -1503,7 +861,7 @@ def _table_state(
             )
         )
     if table in REQUIRED_TABLES and len(frame) == 0:
-        problems.append(_Problem(display, "has no rows: the table must not be empty", order=order))
+        problems.append(Problem(display, "has no rows: the table must not be empty", order=order))
     present = {c.name for c in specs if c.name in frame.columns}
     state = _TableState(table, frame, display, _locator_for(table, files), present)
     for spec in specs:
@@ -1524,7 +882,7 @@ def _validate(
     frames: Mapping[str, pd.DataFrame | None],
     source: str,
     files: Mapping[str, str] | None,
-    problems: list[_Problem],
+    problems: list[Problem],
     unreadable: set[str],
     found_names: Sequence[str] = (),
     where_hint: str = "",
@@ -1540,10 +898,10 @@ def _validate(
         if frame is None:
             if table in REQUIRED_TABLES and table not in unreadable:
                 problems.append(
-                    _Problem(
+                    Problem(
                         table,
                         _missing_table_text(table, source_kind, found_names, where_hint),
-                        order=(_table_order(table), -1, 0),
+                        order=(table_order(table), -1, 0),
                     )
                 )
             continue
@@ -1559,7 +917,7 @@ def _validate(
         return _quarantine_load(states, found, source, policy)
     problems.extend(f.problem() for fs in found.values() for f in fs)
     if problems:
-        _raise_problems(source, problems)
+        raise_problems(source, problems)
     return _build_tables(states, source)
 
 
@@ -1615,11 +973,11 @@ def validate_outreach(
     Raises:
         ContractError: Listing every problem found.
     """
-    problems: list[_Problem] = []
+    problems: list[Problem] = []
     state = _table_state("outreach", frame, files, problems)
     if rows and state.locator.csv_path is not None:
-        lines = _csv_line_numbers(state.locator.csv_path, list(rows))
-        state.locator = _Locator(
+        lines = csv_line_numbers(state.locator.csv_path, list(rows))
+        state.locator = Locator(
             state.locator.csv_path,
             {i: lines.get(int(r), int(r) + 2) for i, r in enumerate(rows)},
         )
@@ -1628,7 +986,7 @@ def validate_outreach(
         found = _column_findings(state) + _future_findings(state, now) + _span_findings(state)
         problems.extend(f.problem() for f in found)
     if problems:
-        _raise_problems(source, problems)
+        raise_problems(source, problems)
     return _finish_table(state)
 
 
@@ -1681,9 +1039,9 @@ def load_tables(
         folder = None if quarantine_dir is None else Path(quarantine_dir)
         policy = _Policy(check_max_invalid_share(max_invalid_share), folder)
     label = describe_source(source)
-    raw = _read_source(source)
+    raw = read_source(source)
     if raw.fatal:
-        _raise_problems(label, raw.problems)
+        raise_problems(label, raw.problems)
     return _validate(
         raw.frames,
         label,
@@ -1698,52 +1056,3 @@ def load_tables(
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------------
-
-
-def write_tables(tables: Tables, out_dir: str | os.PathLike, fmt: str = "parquet") -> list[Path]:
-    """Write :class:`Tables` as a data source folder, all files or none.
-
-    Every table is first written to a temporary file in ``out_dir``; only when all of them are
-    complete are they moved into place. If anything fails, the temporary files are removed, the
-    folder keeps its previous content (and is removed again if this call created it). After a
-    successful write the folder loads back to equal tables: a file of the same table in the other
-    format, and the file of an optional table that ``tables`` does not have, are removed.
-
-    Args:
-        tables: The tables to write.
-        out_dir: The destination folder (created if needed).
-        fmt: ``"parquet"`` (default) or ``"csv"``.
-
-    Returns:
-        The paths written, in the order members, activities, roles, chapters, outreach.
-
-    Raises:
-        ConfigError: If ``fmt`` is not ``csv`` or ``parquet``.
-    """
-    fmt = str(fmt).lower().lstrip(".")
-    if fmt not in FILE_FORMATS:
-        raise ConfigError(f"write_tables: unknown format {fmt!r}; use one of {FILE_FORMATS}")
-    folder = Path(out_dir)
-    frames = {name: getattr(tables, name) for name in TABLE_NAMES}
-    writers: dict[Path, Callable[[Path], Any]] = {}
-    for name, frame in frames.items():
-        if frame is None:
-            continue
-        if fmt == "parquet":
-            writers[folder / f"{name}.parquet"] = lambda tmp, f=frame: f.to_parquet(
-                tmp, index=False
-            )
-        else:
-            writers[folder / f"{name}.csv"] = lambda tmp, f=frame: f.to_csv(
-                tmp, index=False, encoding="utf-8"
-            )
-    written = write_files_atomic(writers)
-    for name, frame in frames.items():
-        for other in FILE_FORMATS:
-            stale = folder / f"{name}.{other}"
-            if (frame is None or other != fmt) and stale.is_file():
-                stale.unlink()
-    return written
