@@ -69,6 +69,10 @@ MinDeliveredShareOption = typer.Option(
     f"{DEFAULT_MIN_DELIVERED_SHARE:g}), the push fails (exit 1; a run ends Failed); above it but "
     "short of all, it is partial (exit 3; a line in the summary).",
 )
+CrmUrlOption = typer.Option(
+    None, "--crm-url", help="URL of the sink --to names: HubSpot API base URL, Salesforce "
+    "instance URL or webhook URL (push.crm_url of the project file)."
+)
 CapacityOption = typer.Option(
     None, "--capacity", min=0, help="ready-now slots per chapter (default 3)."
 )
@@ -428,8 +432,12 @@ def train(
         "members (default 2,000,000; 0 = every row).",
     ),
     capacity: float | None = typer.Option(
-        None, "--capacity",
+        None, "--capacity-share",
         help="Outreach capacity as a share of eligible members (k of @k; default 0.01).",
+    ),
+    legacy_capacity: float | None = typer.Option(
+        None, "--capacity", hidden=True,
+        help="Former name of --capacity-share (score and run's --capacity counts slots).",
     ),
     chapter_top: int | None = typer.Option(
         None, "--chapter-top", min=1, help="Candidates per chapter (default 3)."
@@ -451,12 +459,19 @@ def train(
     output says per target which (method), whether it was validated, and why. Exits 1 when a
     target asked for got neither (``--target all``: when every target got neither).
     """
+    from features.errors import ConfigError
     from features.frames import FrameConfig
     from features.tables import parse_as_of
     from models.config import TrainConfig
     from models.registry import train_and_register
     from models.train import DEFAULT_SNAPSHOTS
 
+    if legacy_capacity is not None:
+        if capacity is not None:
+            raise ConfigError("--capacity is the former name of --capacity-share: give one")
+        console.print("[yellow]warning:[/yellow] train's --capacity is now --capacity-share "
+                      "(a share of eligible members; score and run's --capacity counts slots)")
+        capacity = legacy_capacity
     project = _settings(
         ctx,
         data=_data_options(data, on_invalid, max_invalid_share, quarantine_dir),
@@ -760,6 +775,7 @@ def push(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; send nothing."),
     full: bool = typer.Option(False, "--full", help="Send unchanged records too."),
     status: bool = typer.Option(False, "--status", help="Show the ledger and dead letters."),
+    crm_url: str | None = CrmUrlOption,
     hubspot_url: str | None = typer.Option(None, "--hubspot-url", help="HubSpot API base URL."),
     id_property: str = typer.Option("email", "--id-property", help="HubSpot unique property."),
     salesforce_url: str | None = typer.Option(
@@ -793,7 +809,9 @@ def push(
         return
     from pipelines.project import check_crm_url
 
-    settings = _settings(ctx, push={"to": to, "min_delivered_share": min_delivered_share})
+    settings = _settings(
+        ctx, push={"to": to, "min_delivered_share": min_delivered_share, "crm_url": crm_url}
+    )
     predictions = predictions or _latest_predictions(settings.project)
     wanted = settings.project.push
     for url in (wanted.crm_url, hubspot_url, salesforce_url, webhook_url):
@@ -840,6 +858,7 @@ def pull(
     file: Path | None = typer.Option(
         None, "--file", help="With --from csv: the filled-in file (default: the newest export)."
     ),
+    crm_url: str | None = CrmUrlOption,
     hubspot_url: str | None = typer.Option(None, "--hubspot-url", help="HubSpot API base URL."),
     salesforce_url: str | None = typer.Option(
         None, "--salesforce-url", help="Salesforce instance URL."
@@ -866,7 +885,7 @@ def pull(
     from serving.crm import PushOptions
     from serving.crm.pull import PULL_SOURCES, PullOptions, pull_from_options
 
-    wanted = _settings(ctx).project.push
+    wanted = _settings(ctx, push={"crm_url": crm_url}).project.push
     kind = source or wanted.to
     if kind not in PULL_SOURCES:
         raise ConfigError(
@@ -1147,9 +1166,7 @@ def run(
         None, "--csv-path", help="CSV sink file (default: time-stamped files in OUT/crm-exports)."
     ),
     ledger: Path | None = typer.Option(None, "--ledger", help="Delivery ledger file."),
-    crm_url: str | None = typer.Option(
-        None, "--crm-url", help="HubSpot API base URL, Salesforce instance URL or webhook URL."
-    ),
+    crm_url: str | None = CrmUrlOption,
     tolerance: float | None = typer.Option(
         None, "--tolerance", min=0.0,
         help="With --retrain: allowed shortfall vs the champion (default 0).",
@@ -1251,9 +1268,7 @@ def serve(
     ),
     to: str | None = ToOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan pushes only; send nothing."),
-    crm_url: str | None = typer.Option(
-        None, "--crm-url", help="HubSpot API base URL, Salesforce instance URL or webhook URL."
-    ),
+    crm_url: str | None = CrmUrlOption,
     omit_field: list[str] | None = typer.Option(
         None, "--omit-field", help="CRM field to leave out of pushes (repeatable)."
     ),

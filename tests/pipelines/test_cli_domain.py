@@ -364,3 +364,37 @@ def test_simulate_refuses_outreach_options_without_outreach(tmp_path):
     assert exit_code(result.exception) == 2
     assert "--holdout-share applies only with --outreach" in str(result.exception)
     assert not out.exists()  # nothing written
+
+
+@pytest.mark.parametrize(("args", "share", "warned"), [
+    (["--capacity-share", "0.05"], 0.05, False),
+    (["--capacity", "0.02"], 0.02, True),  # the former name still works, with a warning
+])
+def test_train_capacity_is_a_share_named_as_such(small_source, monkeypatch, args, share, warned):
+    seen = {}
+
+    def fake_train_and_register(tables, targets, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    monkeypatch.setattr("models.registry.train_and_register", fake_train_and_register)
+    result = runner.invoke(app, ["train", "--data", str(small_source), "-t", "disengagement",
+                                 *args])
+    assert result.exit_code == 0, result.output
+    assert seen["train_configs"]["disengagement"].capacity_share == share
+    assert ("now --capacity-share" in result.output) == warned
+
+
+def test_push_takes_the_sink_url_as_run_does(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_push_from_file(path, kind, options):
+        seen["url"] = options.webhook.url
+        raise SystemExit(0)
+
+    monkeypatch.setattr("serving.crm.push_from_file", fake_push_from_file)
+    predictions = tmp_path / "predictions.parquet"
+    predictions.write_bytes(b"")
+    runner.invoke(app, ["push", "--predictions", str(predictions), "--to", "webhook",
+                        "--crm-url", "http://127.0.0.1:9/hook"])
+    assert seen["url"] == "http://127.0.0.1:9/hook"
