@@ -692,27 +692,14 @@ def _check_out_folder(out: Path) -> Path:
     return out
 
 
-def _score(data, as_of, out, readiness_model="champion", disengagement_model="champion",
-           capacity=3, at_risk=0.6, ready_min=0.10, nurture_min=0.03, loading=(),
-           labels=None, holdout_share=DEFAULT_HOLDOUT_SHARE, declined_pause_days=None):
-    from serving.outreach import OutreachConfig
-    from serving.report import build_chapter_report, render_report_html, write_report
-    from serving.score import (
-        ScoringConfig,
-        empty_score_reasons,
-        score_members,
-        write_predictions,
-    )
-    from serving.segments import SegmentConfig
+def _score(data, as_of, out, readiness_model, disengagement_model, capacity, at_risk,
+           ready_min, nurture_min, loading=(), labels=None,
+           holdout_share=DEFAULT_HOLDOUT_SHARE, declined_pause_days=None):
+    from pipelines.steps import close_outreach_loop, scoring_config, write_report
+    from serving.score import empty_score_reasons, score_members, write_predictions
 
-    config = ScoringConfig(
-        segments=SegmentConfig(
-            chapter_capacity=capacity, ready_min=ready_min, nurture_min=nurture_min,
-            at_risk=at_risk,
-            **({} if declined_pause_days is None else {"declined_pause_days": declined_pause_days}),
-        ),
-        outreach=OutreachConfig(holdout_share=holdout_share),
-    )
+    config = scoring_config(capacity, at_risk, ready_min, nurture_min, holdout_share,
+                            declined_pause_days)
     tables = _load(data, *loading)
     readiness, disengagement = _load_models(readiness_model, disengagement_model)
     _warn_on_other_labels(labels, readiness=readiness, disengagement=disengagement)
@@ -726,28 +713,16 @@ def _score(data, as_of, out, readiness_model="champion", disengagement_model="ch
     if empty:
         console.print(f"Nothing written to {escape(str(out))}.")
         raise typer.Exit(1)
+    models = {"readiness": readiness, "disengagement": disengagement}
     with console.status("Writing predictions and the chapter report ..."):
         paths = write_predictions(result.predictions, out)
-        loop = _outreach_loop(data, tables, result, readiness, disengagement, out)
-        chapters = build_chapter_report(result.predictions, tables, result.as_of, result.features)
-        html = render_report_html(chapters, result.predictions, as_of=result.as_of,
-                                  meta=result.meta, features=result.features, outreach=loop.lines)
-        paths += [*loop.paths, *write_report(chapters, html, out)]
+        loop = close_outreach_loop(data, tables, result, models, out)
+        paths += [*loop.paths, *write_report(result, tables, out, loop.lines).paths]
     for path in paths:
         console.print(f"  wrote {path}")
     for line in loop.lines:
         console.print(f"  {escape(line)}", highlight=False)
     return result
-
-
-def _outreach_loop(data, tables, result, readiness, disengagement, out):
-    """Record this cycle in the assignment log and measure the earlier ones (and log them)."""
-    from pipelines.outreach_loop import log_measurement, measurement_labels, record_and_measure
-
-    labels = measurement_labels(readiness, disengagement)
-    loop = record_and_measure(data, tables, result, out, labels)
-    log_measurement(loop, tables.source, result.meta["run_id"], labels)
-    return loop
 
 
 def _warn_on_other_labels(labels, **models) -> None:

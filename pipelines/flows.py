@@ -394,16 +394,10 @@ def _score_steps(
     holdout_share: float = DEFAULT_HOLDOUT_SHARE,
     declined_pause_days: int = _SEGMENTS.declined_pause_days,
 ):
-    from serving.outreach import OutreachConfig
-    from serving.score import ScoringConfig
-    from serving.segments import SegmentConfig
+    from pipelines.steps import scoring_config
 
-    config = ScoringConfig(
-        segments=SegmentConfig(
-            chapter_capacity=chapter_capacity, ready_min=ready_min, nurture_min=nurture_min,
-            at_risk=at_risk, declined_pause_days=declined_pause_days,
-        ),
-        outreach=OutreachConfig(holdout_share=holdout_share),
+    config = scoring_config(
+        chapter_capacity, at_risk, ready_min, nurture_min, holdout_share, declined_pause_days
     )
     tables = tasks.load_data(data, **(loading or {}))
     readiness, disengagement = tasks.load_models(readiness_model, disengagement_model)

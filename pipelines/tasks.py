@@ -25,6 +25,7 @@ from prefect.logging import get_run_logger
 
 from features.quarantine import DEFAULT_MAX_INVALID_SHARE
 from features.tables import Tables
+from pipelines.steps import WrittenReport, close_outreach_loop, write_report
 
 __all__ = [
     "pull_outreach",
@@ -58,19 +59,6 @@ def _logger():
         return get_run_logger()
     except MissingContextError:
         return logging.getLogger("corecast.pipelines")
-
-
-@dataclass(frozen=True, eq=False)
-class WrittenReport:
-    """The chapter report and the files it was written to.
-
-    Attributes:
-        chapters: One row per chapter (:func:`serving.report.build_chapter_report`).
-        paths: ``chapter_report.csv`` and ``report.html``.
-    """
-
-    chapters: pd.DataFrame
-    paths: tuple[Path, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,27 +265,17 @@ def write_predictions_task(result, out: Path) -> list[Path]:
 @task(name="write-report", persist_result=False, cache_policy=NO_CACHE)
 def write_report_task(result, tables: Tables, out: Path, outreach=()) -> WrittenReport:
     """Build the chapter succession report and write ``chapter_report.csv`` + ``report.html``
-    (with what the outreach loop measured, ``outreach``: its sentences)."""
-    from serving.report import build_chapter_report, render_report_html, write_report
-
-    chapters = build_chapter_report(result.predictions, tables, result.as_of, result.features)
-    html = render_report_html(
-        chapters, result.predictions, as_of=result.as_of, meta=result.meta,
-        features=result.features, outreach=outreach,
-    )
-    paths = write_report(chapters, html, out)
-    _logger().info("chapter report: %d chapters -> %s", len(chapters), paths[-1])
-    return WrittenReport(chapters=chapters, paths=tuple(paths))
+    (:func:`pipelines.steps.write_report`)."""
+    report = write_report(result, tables, out, outreach)
+    _logger().info("chapter report: %d chapters -> %s", len(report.chapters), report.paths[-1])
+    return report
 
 
 @task(name="outreach-loop", persist_result=False, cache_policy=NO_CACHE)
 def outreach_loop_task(data: str, tables: Tables, result, models: dict, out: Path):
-    """Record this cycle in the assignment log, measure the earlier ones and log the figures."""
-    from pipelines.outreach_loop import log_measurement, measurement_labels, record_and_measure
-
-    labels = measurement_labels(models.get("readiness"), models.get("disengagement"))
-    loop = record_and_measure(data, tables, result, out, labels)
-    log_measurement(loop, tables.source, result.meta["run_id"], labels)
+    """Record this cycle in the assignment log, measure the earlier ones and log the figures
+    (:func:`pipelines.steps.close_outreach_loop`)."""
+    loop = close_outreach_loop(data, tables, result, models, out)
     for line in loop.lines:
         _logger().info("%s", line)
     return loop
