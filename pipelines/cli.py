@@ -1196,21 +1196,25 @@ def run(
     when = _parse_date(as_of, "--as-of")
     check_dask_options(dask, dask_address, partitions, dask_workers)
     check_loading_options(project.data.on_invalid, dask)
+    from pipelines.parameters import ScaleParameters
+
     parameters = _weekly_parameters(project)
     out = _check_out_folder((out or parameters["out"] or default_out_dir()).expanduser().resolve())
-    parameters.update(
-        as_of=when, out=out, dry_run=dry_run, full=full, csv_path=csv_path, ledger=ledger
+    delivery = parameters["delivery"].model_copy(
+        update={"dry_run": dry_run, "full": full, "csv_path": csv_path, "ledger": ledger}
     )
+    parameters.update(as_of=when, out=out, delivery=delivery)
     if dask:
-        parameters.update(
+        parameters["scale"] = ScaleParameters(
             dask=True, dask_address=dask_address, partitions=partitions or 2,
             dask_workers=dask_workers,
         )
     if retrain:
-        summary = _run_flow(
-            monthly_flow, **parameters, **_monthly_parameters(project),
-            force_promote=force_promote,
+        monthly = _monthly_parameters(project)
+        monthly["training"] = monthly["training"].model_copy(
+            update={"force_promote": force_promote}
         )
+        summary = _run_flow(monthly_flow, **parameters, **monthly)
     else:
         summary = _run_flow(weekly_flow, **parameters)
     push = summary.get("weekly", summary).get("push") or {}
@@ -1282,7 +1286,8 @@ def serve(
     check_timezone(timezone)
     parameters = _weekly_parameters(project)
     out = (out or parameters["out"] or default_out_dir()).expanduser().resolve()
-    parameters.update(out=str(out), dry_run=dry_run)
+    delivery = parameters["delivery"].model_copy(update={"dry_run": dry_run})
+    parameters.update(out=str(out), delivery=delivery)
     monthly_parameters = _monthly_parameters(project)
     from pipelines.deploy import local_prefect_server, stop_on_sigterm
 

@@ -226,21 +226,33 @@ def build_deployments(
         "tags": ["corecast"],
         "entrypoint_type": EntrypointType.MODULE_PATH,
     }
+    parameters = _as_json(parameters)
     weekly = weekly_flow.to_deployment(
         name=WEEKLY_DEPLOYMENT,
         schedules=[Cron(weekly_cron, timezone=timezone)],
-        parameters=dict(parameters),
+        parameters=parameters,
         description="Score with the champions, write the chapter report, push to the CRM.",
         **common,
     )
     monthly = monthly_flow.to_deployment(
         name=MONTHLY_DEPLOYMENT,
         schedules=[Cron(monthly_cron, timezone=timezone)],
-        parameters={**parameters, **(monthly_parameters or {})},
+        parameters={**parameters, **_as_json(monthly_parameters or {})},
         description="Retrain both targets (gated promotion), then the weekly job.",
         **common,
     )
     return [weekly, monthly]
+
+
+def _as_json(parameters) -> dict:
+    """Flow parameters as a deployment stores them: the parameter groups as JSON objects."""
+    from pydantic import BaseModel
+
+    return {
+        key: value.model_dump(mode="json")
+        if isinstance(value, BaseModel) else (str(value) if isinstance(value, Path) else value)
+        for key, value in dict(parameters).items()
+    }
 
 
 def pause_deployments(names: list[str], api: str) -> list[str]:

@@ -27,10 +27,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from prefect import flow
-from pydantic import Field
 
 from pipelines import tasks
 from pipelines.artifacts import (
@@ -41,9 +40,17 @@ from pipelines.artifacts import (
     publish_training,
     publish_weekly,
 )
-from serving.columns import OMITTABLE_FIELDS
-from serving.delivery import DEFAULT_HOLDOUT_SHARE, DEFAULT_MIN_DELIVERED_SHARE
-from serving.segments import SegmentConfig
+from pipelines.parameters import (
+    CrmField,
+    DeliveryParameters,
+    LabelParameters,
+    LoadingParameters,
+    ScaleParameters,
+    SegmentParameters,
+    SinkKind,
+    TargetName,
+    TrainingParameters,
+)
 
 __all__ = [
     "SinkKind",
@@ -60,28 +67,6 @@ __all__ = [
     "default_out_dir",
     "check_loading_options",
 ]
-
-#: The segment defaults the flows' parameters show (their home: ``SegmentConfig``).
-_SEGMENTS = SegmentConfig()
-#: Where predictions go: a CRM, a signed webhook, a CSV file, or nowhere.
-SinkKind = Literal["csv", "hubspot", "salesforce", "webhook", "none"]
-#: A prediction target.
-TargetName = Literal["readiness", "disengagement"]
-#: A CRM field that can be left out of pushes (see ``docs/crm.md``; the member id cannot).
-CrmField = Literal[OMITTABLE_FIELDS]
-Days = Annotated[int, Field(gt=0, description="A number of days (> 0).")]
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-#: The share of flagged members held back as the control group (``serving.outreach``).
-HoldoutShare = Annotated[float, Field(ge=0.0, lt=1.0)]
-PauseDays = Annotated[int, Field(ge=0)]
-Share = Annotated[float, Field(gt=0.0, le=1.0)]
-Slots = Annotated[int, Field(ge=0)]
-Count = Annotated[int, Field(ge=1)]
-Tolerance = Annotated[float, Field(ge=0.0)]
-#: What loading does with rows that break the data contract (see ``docs/data-contract.md``).
-OnInvalid = Literal["strict", "quarantine"]
-InvalidShare = Annotated[float, Field(ge=0.0, le=1.0)]
-
 
 def default_out_dir() -> Path:
     """Default output folder of the flows: ``<corecast home>/out``."""
@@ -116,32 +101,10 @@ def check_loading_options(on_invalid: str, dask: bool) -> None:
         )
 
 
-def _loading(on_invalid: str, max_invalid_share: float, quarantine_dir: Path | None) -> dict:
-    """Keyword arguments of :data:`pipelines.tasks.load_data` for these flow parameters."""
-    return {
-        "on_invalid": on_invalid,
-        "max_invalid_share": max_invalid_share,
-        "quarantine_dir": quarantine_dir,
-    }
-
-
 def _source_label(data: str) -> str:
     from features.contract import describe_source
 
     return describe_source(data)
-
-
-def _label_config(
-    horizon_days: int, readiness_horizon_days: int, active_within_days: int, core_role: str
-):
-    from features.labels import LabelConfig
-
-    return LabelConfig(
-        horizon_days=horizon_days,
-        active_within_days=active_within_days,
-        readiness_horizon_days=readiness_horizon_days,
-        core_role=core_role,
-    )
 
 
 def _feature_config(overrides: dict[str, Any] | None):
@@ -151,14 +114,13 @@ def _feature_config(overrides: dict[str, Any] | None):
     return FeatureConfig.from_dict(dict(overrides)) if overrides else None
 
 
-def _train_configs(
-    capacity_share: float, chapter_top: int, tolerance: float, overrides: dict[str, Any]
-) -> dict:
+def _train_configs(training: TrainingParameters) -> dict:
     from dataclasses import fields
 
     from features.errors import ConfigError
     from models.config import TARGETS, TrainConfig
 
+    overrides = dict(training.train_overrides or {})
     known = {f.name for f in fields(TrainConfig)} - {"target"}
     unknown = sorted(set(overrides) - known)
     if unknown:
@@ -167,47 +129,12 @@ def _train_configs(
             f"known: {', '.join(sorted(known))}"
         )
     base = {
-        "capacity_share": capacity_share,
-        "chapter_top": chapter_top,
-        "promotion_tolerance": tolerance,
+        "capacity_share": training.capacity_share,
+        "chapter_top": training.chapter_top,
+        "promotion_tolerance": training.tolerance,
         **overrides,
     }
     return {target: TrainConfig(target=target, **base) for target in TARGETS}
-
-
-def _push_options(
-    *,
-    out: Path,
-    dry_run: bool,
-    full: bool,
-    csv_path: Path | None,
-    ledger: Path | None,
-    crm_url: str | None,
-    id_property: str,
-    to: str,
-    omit_fields: list[str] | None = None,
-    min_delivered_share: float = DEFAULT_MIN_DELIVERED_SHARE,
-    field_names: dict[str, str] | None = None,
-):
-    """Push options of a flow run; the CSV sink writes time-stamped files in ``out/crm-exports``.
-
-    ``omit_fields`` leaves fields out of the payload (and so out of the change fingerprint of
-    the delta push); the volatile fields never count as a change anyway
-    (``PushOptions.volatile_fields``).
-    """
-    from dataclasses import replace
-
-    from serving.crm import CsvConfig, PushOptions
-
-    options = PushOptions(
-        ledger_path=ledger, full=full, dry_run=dry_run, min_delivered_share=min_delivered_share
-    )
-    csv = CsvConfig(path=csv_path) if csv_path else CsvConfig(folder=out / "crm-exports")
-    options = replace(
-        options, csv=csv, hubspot=replace(options.hubspot, id_property=id_property)
-    )
-    options = options.with_mapping(to, field_names).without_fields(to, omit_fields)
-    return options.with_crm_url(to, crm_url)
 
 
 def _pull_before_scoring(data: str, to: str, push_options) -> dict | None:
@@ -317,45 +244,21 @@ def features_flow(
 def train_flow(
     data: str,
     targets: list[TargetName] | None = None,
-    horizon_days: Days = 90,
-    readiness_horizon_days: Days = 180,
-    active_within_days: Days = 90,
-    core_role: str = "ambassador",
-    capacity_share: Share = 0.01,
-    chapter_top: Count = 3,
-    tolerance: Tolerance = 0.0,
-    force_promote: bool = False,
-    train_overrides: dict[str, Any] | None = None,
-    feature_overrides: dict[str, Any] | None = None,
+    labels: LabelParameters = LabelParameters(),
+    training: TrainingParameters = TrainingParameters(),
+    loading: LoadingParameters = LoadingParameters(),
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
-    on_invalid: OnInvalid = "strict",
-    max_invalid_share: InvalidShare = 0.01,
-    quarantine_dir: Path | None = None,
 ) -> list[dict]:
     """Train both targets, log the runs to MLflow, register challengers and gate promotion.
 
     Args:
         data: A folder of CSV/Parquet tables or a SQLAlchemy URL.
         targets: Targets to train (default: every target the data supports).
-        horizon_days: Disengagement label window.
-        readiness_horizon_days: Readiness label window.
-        active_within_days: Disengagement eligibility: active within this many days.
-        core_role: The role readiness predicts.
-        capacity_share: Outreach capacity as a share of eligible members (k of precision@k).
-        chapter_top: Candidates per chapter for the per-chapter precision.
-        tolerance: Allowed shortfall of a challenger vs the champion on the primary metric.
-        force_promote: Make the new versions champion whatever the gate says (recorded).
-        feature_overrides: :class:`features.feature_config.FeatureConfig` settings by name
-            (``activity_types``, ``organizing_types``, ``organizing_roles``, ...).
-        train_overrides: Other :class:`models.config.TrainConfig` settings by name
-            (e.g. ``{"candidates": ["logreg"], "threads": 1}``).
+        labels: The targets' windows and core role (:class:`LabelParameters`).
+        training: How training judges models, overrides, forced promotion
+            (:class:`TrainingParameters`).
+        loading: What loading does with invalid rows (:class:`LoadingParameters`).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
-        on_invalid: ``strict`` (any invalid row fails the run) or ``quarantine`` (invalid rows
-            are set aside; see :func:`features.contract.load_tables`).
-        max_invalid_share: With ``quarantine``: the largest share of a table's rows that may be
-            set aside.
-        quarantine_dir: With ``quarantine``: folder of the quarantine files (default
-            ``<corecast home>/quarantine``).
 
     Returns:
         One summary per target: status, version, run id, gate decision, key metrics.
@@ -363,15 +266,14 @@ def train_flow(
     from models.config import TARGETS
 
     _prepare()
-    labels = _label_config(horizon_days, readiness_horizon_days, active_within_days, core_role)
-    configs = _train_configs(capacity_share, chapter_top, tolerance, dict(train_overrides or {}))
-    features = _feature_config(feature_overrides)
-    tables = tasks.load_data(data, **_loading(on_invalid, max_invalid_share, quarantine_dir))
+    configs = _train_configs(training)
+    features = _feature_config(training.feature_overrides)
+    tables = tasks.load_data(data, **loading.as_kwargs())
     wanted = list(dict.fromkeys(targets)) if targets else list(TARGETS)
     outcomes = [
         tasks.train_target_model(
-            tables, target, required=targets is not None, labels=labels,
-            train_configs=configs, force_promote=force_promote, features=features,
+            tables, target, required=targets is not None, labels=labels.label_config(),
+            train_configs=configs, force_promote=training.force_promote, features=features,
         )
         for target in wanted
     ]
@@ -385,22 +287,14 @@ def _score_steps(
     out: Path,
     readiness_model: str,
     disengagement_model: str,
-    chapter_capacity: int,
-    at_risk: float,
-    ready_min: float,
-    nurture_min: float,
-    dask: dict | None = None,
-    loading: dict | None = None,
-    holdout_share: float = DEFAULT_HOLDOUT_SHARE,
-    declined_pause_days: int = _SEGMENTS.declined_pause_days,
+    segments: SegmentParameters,
+    scale: ScaleParameters | None = None,
+    loading: LoadingParameters | None = None,
 ):
-    from pipelines.steps import scoring_config
-
-    config = scoring_config(
-        chapter_capacity, at_risk, ready_min, nurture_min, holdout_share, declined_pause_days
-    )
-    tables = tasks.load_data(data, **(loading or {}))
+    tables = tasks.load_data(data, **(loading or LoadingParameters()).as_kwargs())
     readiness, disengagement = tasks.load_models(readiness_model, disengagement_model)
+    config = segments.scoring_config()
+    dask = _dask_scoring(scale or ScaleParameters())
     if dask:
         result = _score_on_dask(data, as_of, readiness, disengagement, config, dask)
     else:
@@ -415,16 +309,20 @@ def _score_steps(
     return tables, result, models, [*written, *loop.paths, *report.paths], report, loop
 
 
-def _dask_scoring(
-    dask: bool, dask_address: str | None, partitions: int, dask_workers: int | None
-) -> dict | None:
+def _dask_scoring(scale: ScaleParameters) -> dict | None:
     """Checked options of scoring by member partitions on Dask (``None``: on one process)."""
     from pipelines.scale import check_dask_options
 
-    check_dask_options(dask, dask_address, partitions if dask else None, dask_workers)
-    if not dask:
+    check_dask_options(
+        scale.dask, scale.dask_address, scale.partitions if scale.dask else None,
+        scale.dask_workers,
+    )
+    if not scale.dask:
         return None
-    return {"address": dask_address, "n_parts": partitions, "n_workers": dask_workers}
+    return {
+        "address": scale.dask_address, "n_parts": scale.partitions,
+        "n_workers": scale.dask_workers,
+    }
 
 
 def _score_on_dask(data: str, as_of, readiness, disengagement, config, dask: dict):
@@ -485,12 +383,7 @@ def score_flow(
     out: Path | None = None,
     readiness_model: str = "champion",
     disengagement_model: str = "champion",
-    chapter_capacity: Slots = _SEGMENTS.chapter_capacity,
-    at_risk: Probability = _SEGMENTS.at_risk,
-    ready_min: Probability = _SEGMENTS.ready_min,
-    nurture_min: Probability = _SEGMENTS.nurture_min,
-    holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
-    declined_pause_days: PauseDays = _SEGMENTS.declined_pause_days,
+    segments: SegmentParameters = SegmentParameters(),
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
 ) -> dict:
     """Score every consenting member; write predictions, the chapter report and report.html.
@@ -501,30 +394,23 @@ def score_flow(
         out: Output folder (default ``<corecast home>/out``).
         readiness_model: Alias or version of corecast-readiness, or ``none``.
         disengagement_model: Alias or version of corecast-disengagement, or ``none``.
-        chapter_capacity: ``ready-now`` slots per chapter.
-        at_risk: Disengagement score from which a member is at risk.
-        ready_min: Minimum readiness score for ``ready-now``.
-        nurture_min: Minimum readiness score for ``nurture``.
-        holdout_share: Share of the flagged members held back this cycle as the control group.
-        declined_pause_days: Days after declining an offer of the core role during which a
-            member is not ``ready-now`` (``serving.segments``; 0: no pause).
+        segments: How scores become segments, and the control group
+            (:class:`SegmentParameters`).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
 
     Returns:
-        Scoring date, counts per segment, model versions and written files.
+        Scoring date, counts per segment, model versions, written files and the outreach loop.
     """
     _prepare()
     out = Path(out) if out else default_out_dir()
     tables, result, models, outputs, report, loop = _score_steps(
-        data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
-        ready_min, nurture_min, holdout_share=holdout_share,
-        declined_pause_days=declined_pause_days,
+        data, as_of, out, readiness_model, disengagement_model, segments
     )
     markdown = build_weekly_markdown(
         source=_source_label(data), first_observed=tables.first_observed,
         last_observed=tables.last_observed, result=result, chapters=report.chapters,
-        models=models, push=None, outputs=outputs, ui_url=mlflow_ui_url, top=chapter_capacity,
-        outreach=loop.lines,
+        models=models, push=None, outputs=outputs, ui_url=mlflow_ui_url,
+        top=segments.chapter_capacity, outreach=loop.lines,
     )
     publish_weekly(markdown, report.chapters, models, mlflow_ui_url)
     return {**_scored_summary(result, models, outputs), "outreach": _loop_summary(loop)}
@@ -533,50 +419,23 @@ def score_flow(
 @flow(name="corecast-push", persist_result=False)
 def push_flow(
     predictions: Path,
-    to: SinkKind = "csv",
-    dry_run: bool = False,
-    full: bool = False,
-    csv_path: Path | None = None,
-    ledger: Path | None = None,
-    crm_url: str | None = None,
-    id_property: str = "email",
-    omit_fields: list[CrmField] | None = None,
-    min_delivered_share: Probability = DEFAULT_MIN_DELIVERED_SHARE,
-    field_names: dict[CrmField, str] | None = None,
+    delivery: DeliveryParameters = DeliveryParameters(),
 ) -> dict | None:
     """Push a predictions file to a CRM through the delivery ledger (only what changed).
 
     Args:
         predictions: ``predictions.parquet`` or ``.csv``.
-        to: ``csv``, ``hubspot``, ``salesforce``, ``webhook`` (or ``none``: do nothing).
-        dry_run: Report what would be sent; send and write nothing.
-        full: Send unchanged records too.
-        csv_path: File of the CSV sink (default: time-stamped files in ``crm-exports/`` next to
-            the predictions).
-        ledger: Delivery ledger (default ``<corecast home>/ledger.sqlite``).
-        crm_url: HubSpot API base URL, Salesforce instance URL or webhook URL.
-        id_property: HubSpot unique property matching members (``email``).
-        omit_fields: CRM fields left out of the payload entirely (e.g. ``["reasons"]`` for
-            a CRM without that property). Not needed to keep re-scores quiet: the delta push
-            already ignores the volatile fields (scoring time, as-of, model versions).
-        min_delivered_share: The push fails (and the run with it) when less than this share
-            of the planned records was delivered; between it and everything, the delivery is
-            partial (a line in the summary artifact).
-        field_names: CRM names of fields (HubSpot properties, Salesforce fields, CSV columns)
-            instead of the ``corecast_*`` defaults, e.g. ``{"segment": "ambassador_stage"}``.
+        delivery: Where and how (:class:`DeliveryParameters`; the CSV sink's default folder is
+            ``crm-exports/`` next to the predictions; ``to="none"`` does nothing).
 
     Returns:
         Counts of the push (``None`` with ``to="none"``).
     """
     _prepare()
-    if to == "none":
+    if delivery.to == "none":
         return None
-    options = _push_options(
-        out=Path(predictions).parent, dry_run=dry_run, full=full, csv_path=csv_path,
-        ledger=ledger, crm_url=crm_url, id_property=id_property, to=to, omit_fields=omit_fields,
-        min_delivered_share=min_delivered_share, field_names=field_names,
-    )
-    outcome = tasks.push_task_for(to)(Path(predictions), to, options)
+    options = delivery.push_options(Path(predictions).parent)
+    outcome = tasks.push_task_for(delivery.to)(Path(predictions), delivery.to, options)
     publish_push(outcome, str(predictions))
     return _push_summary(outcome)
 
@@ -586,36 +445,16 @@ def weekly_flow(
     data: str,
     as_of: dt.date | None = None,
     out: Path | None = None,
-    to: SinkKind = "csv",
-    dry_run: bool = False,
-    full: bool = False,
-    chapter_capacity: Slots = _SEGMENTS.chapter_capacity,
-    at_risk: Probability = _SEGMENTS.at_risk,
-    ready_min: Probability = _SEGMENTS.ready_min,
-    nurture_min: Probability = _SEGMENTS.nurture_min,
-    holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
-    declined_pause_days: PauseDays = _SEGMENTS.declined_pause_days,
+    segments: SegmentParameters = SegmentParameters(),
+    delivery: DeliveryParameters = DeliveryParameters(),
+    loading: LoadingParameters = LoadingParameters(),
+    scale: ScaleParameters = ScaleParameters(),
     readiness_model: str = "champion",
     disengagement_model: str = "champion",
-    csv_path: Path | None = None,
-    ledger: Path | None = None,
-    crm_url: str | None = None,
-    id_property: str = "email",
-    omit_fields: list[CrmField] | None = None,
-    min_delivered_share: Probability = DEFAULT_MIN_DELIVERED_SHARE,
-    field_names: dict[CrmField, str] | None = None,
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
-    dask: bool = False,
-    dask_address: str | None = None,
-    partitions: Count = 2,
-    dask_workers: Count | None = None,
-    on_invalid: OnInvalid = "strict",
-    max_invalid_share: InvalidShare = 0.01,
-    quarantine_dir: Path | None = None,
     labels_fingerprint: str | None = None,
-    pull_outcomes: bool = True,
 ) -> dict:
-    """The weekly job: validate, score with the champions, write the report, push to a CRM.
+    """The weekly job: pull outcomes, validate, score with the champions, report, push.
 
     A data source that breaks the contract fails the run at once with the contract's message.
     Only the push retries (CRM outages), and the ledger makes it send only what changed.
@@ -624,87 +463,46 @@ def weekly_flow(
         data: A folder of CSV/Parquet tables or a SQLAlchemy URL.
         as_of: Scoring date (default: the day after the last observed activity).
         out: Output folder (default ``<corecast home>/out``).
-        to: Where to push: ``csv``, ``hubspot``, ``salesforce``, ``webhook`` or ``none``.
-        dry_run: Plan the push only; send and write nothing to the CRM or the ledger.
-        full: Push unchanged records too.
-        chapter_capacity: ``ready-now`` slots per chapter (also the candidates listed per
-            chapter in the summary).
-        at_risk: Disengagement score from which a member is at risk.
-        ready_min: Minimum readiness score for ``ready-now``.
-        nurture_min: Minimum readiness score for ``nurture``.
+        segments: How scores become segments, and the control group
+            (:class:`SegmentParameters`; ``chapter_capacity`` is also the candidates listed
+            per chapter in the summary).
+        delivery: Where predictions go and how, and whether outcomes are pulled back first
+            (:class:`DeliveryParameters`).
+        loading: What loading does with invalid rows (:class:`LoadingParameters`; quarantine
+            is not possible with Dask scoring).
+        scale: Scoring by member partitions on Dask (:class:`ScaleParameters`).
         readiness_model: Alias or version of corecast-readiness, or ``none``.
         disengagement_model: Alias or version of corecast-disengagement, or ``none``.
-        csv_path: File of the CSV sink (default: time-stamped files in ``<out>/crm-exports``).
-        ledger: Delivery ledger (default ``<corecast home>/ledger.sqlite``).
-        crm_url: HubSpot API base URL, Salesforce instance URL or webhook URL.
-        id_property: HubSpot unique property matching members.
-        omit_fields: CRM fields left out of the payload entirely (e.g. ``["reasons"]`` for
-            a CRM without that property). Not needed to keep re-scores quiet: the delta push
-            already ignores the volatile fields (scoring time, as-of, model versions).
-        min_delivered_share: The push fails (and the run with it) when less than this share
-            of the planned records was delivered; between it and everything, the delivery is
-            partial (a line in the summary artifact).
-        field_names: CRM names of fields (HubSpot properties, Salesforce fields, CSV columns)
-            instead of the ``corecast_*`` defaults, e.g. ``{"segment": "ambassador_stage"}``.
-        holdout_share: Share of the flagged members (ready-now, at-risk) held back this cycle
-            as the control group: their ``action`` is ``hold`` (``serving.outreach``).
-        declined_pause_days: Days after declining an offer of the core role during which a
-            member is not ``ready-now`` (``serving.segments``; 0: no pause).
         mlflow_ui_url: Base URL of the MLflow UI, for the links in the artifacts.
-        dask: Score by member partitions on Dask (:mod:`pipelines.scale`); the predictions
-            are the same as on one process.
-        dask_address: ``tcp://host:port`` of a running Dask scheduler (default: a new local
-            cluster for the run).
-        partitions: Member partitions scored in parallel (with ``dask``).
-        dask_workers: Worker processes of the local cluster (default: Dask's choice).
-        on_invalid: ``strict`` (the default: any invalid row fails the run) or ``quarantine``
-            (invalid rows are set aside and counted in the summary; not with ``dask``).
-        max_invalid_share: With ``quarantine``: the largest share of a table's rows that may be
-            set aside (above it the run fails).
-        quarantine_dir: With ``quarantine``: folder of the quarantine files (default
-            ``<corecast home>/quarantine``).
         labels_fingerprint: The fingerprint of the label settings the configuration expects
             (``LabelConfig.fingerprint``); a champion trained with others is named in the
             summary, the log and the result's ``other_labels``.
-        pull_outcomes: Before scoring, read the outreach outcomes back from the sink
-            (HubSpot, Salesforce, or the newest CSV export) into ``<data>/outreach.parquet``
-            (a local data folder only; see ``corecast pull``).
 
     Returns:
-        Scoring date, counts per segment, model versions, files, the push counts, the pull
-        counts (``None`` when nothing was pulled) and what was quarantined (``None`` when
-        strict).
+        Scoring date, counts per segment, model versions, files, the outreach loop, the push
+        and pull counts (``None`` when nothing was pushed or pulled) and what was quarantined
+        (``None`` when strict).
     """
     _prepare()
-    check_loading_options(on_invalid, dask)
-    scaled = _dask_scoring(dask, dask_address, partitions, dask_workers)
+    check_loading_options(loading.on_invalid, scale.dask)
+    _dask_scoring(scale)
     out = Path(out) if out else default_out_dir()
     pulled = None
-    if pull_outcomes and to != "none":
-        pulled = _pull_before_scoring(data, to, _push_options(
-            out=out, dry_run=dry_run, full=full, csv_path=csv_path, ledger=ledger,
-            crm_url=crm_url, id_property=id_property, to=to, field_names=field_names,
-        ))
+    if delivery.pull_outcomes and delivery.to != "none":
+        pulled = _pull_before_scoring(data, delivery.to, delivery.push_options(out))
     tables, result, models, outputs, report, loop = _score_steps(
-        data, as_of, out, readiness_model, disengagement_model, chapter_capacity, at_risk,
-        ready_min, nurture_min, scaled, _loading(on_invalid, max_invalid_share, quarantine_dir),
-        holdout_share=holdout_share,
-        declined_pause_days=declined_pause_days,
+        data, as_of, out, readiness_model, disengagement_model, segments, scale, loading
     )
     push = None
-    if to != "none":
-        options = _push_options(
-            out=out, dry_run=dry_run, full=full, csv_path=csv_path, ledger=ledger,
-            crm_url=crm_url, id_property=id_property, to=to, omit_fields=omit_fields,
-            min_delivered_share=min_delivered_share, field_names=field_names,
-        )
-        push = tasks.push_task_for(to)(out / "predictions.parquet", to, options)
+    if delivery.to != "none":
+        options = delivery.push_options(out)
+        push = tasks.push_task_for(delivery.to)(out / "predictions.parquet", delivery.to, options)
     markdown = build_weekly_markdown(
         source=_source_label(data), first_observed=tables.first_observed,
         last_observed=tables.last_observed, result=result, chapters=report.chapters,
-        models=models, push=push, outputs=outputs, ui_url=mlflow_ui_url, top=chapter_capacity,
-        quarantine=tables.quarantine, labels_fingerprint=labels_fingerprint,
-        outreach=loop.lines,
+        models=models, push=push, outputs=outputs, ui_url=mlflow_ui_url,
+        top=segments.chapter_capacity, quarantine=tables.quarantine,
+        labels_fingerprint=labels_fingerprint, outreach=loop.lines,
     )
     publish_weekly(markdown, report.chapters, models, mlflow_ui_url)
     quarantine = None if tables.quarantine is None else tables.quarantine.as_dict()
@@ -723,103 +521,37 @@ def monthly_flow(
     data: str,
     as_of: dt.date | None = None,
     out: Path | None = None,
-    to: SinkKind = "csv",
-    dry_run: bool = False,
-    full: bool = False,
-    chapter_capacity: Slots = _SEGMENTS.chapter_capacity,
-    at_risk: Probability = _SEGMENTS.at_risk,
-    ready_min: Probability = _SEGMENTS.ready_min,
-    nurture_min: Probability = _SEGMENTS.nurture_min,
-    holdout_share: HoldoutShare = DEFAULT_HOLDOUT_SHARE,
-    declined_pause_days: PauseDays = _SEGMENTS.declined_pause_days,
-    csv_path: Path | None = None,
-    ledger: Path | None = None,
-    crm_url: str | None = None,
-    id_property: str = "email",
-    omit_fields: list[CrmField] | None = None,
-    min_delivered_share: Probability = DEFAULT_MIN_DELIVERED_SHARE,
-    field_names: dict[CrmField, str] | None = None,
-    horizon_days: Days = 90,
-    readiness_horizon_days: Days = 180,
-    active_within_days: Days = 90,
-    core_role: str = "ambassador",
-    capacity_share: Share = 0.01,
-    chapter_top: Count = 3,
-    tolerance: Tolerance = 0.0,
-    force_promote: bool = False,
-    train_overrides: dict[str, Any] | None = None,
-    feature_overrides: dict[str, Any] | None = None,
+    segments: SegmentParameters = SegmentParameters(),
+    delivery: DeliveryParameters = DeliveryParameters(),
+    loading: LoadingParameters = LoadingParameters(),
+    scale: ScaleParameters = ScaleParameters(),
+    labels: LabelParameters = LabelParameters(),
+    training: TrainingParameters = TrainingParameters(),
     mlflow_ui_url: str = DEFAULT_MLFLOW_UI_URL,
-    dask: bool = False,
-    dask_address: str | None = None,
-    partitions: Count = 2,
-    dask_workers: Count | None = None,
-    on_invalid: OnInvalid = "strict",
-    max_invalid_share: InvalidShare = 0.01,
-    quarantine_dir: Path | None = None,
     labels_fingerprint: str | None = None,
 ) -> dict:
     """The monthly job: retrain both targets (challenger -> gated promotion), then the weekly job.
 
     The weekly part scores with whichever versions are champion after the gate: the new ones
     when they were promoted, the previous ones otherwise. See :func:`train_flow` and
-    :func:`weekly_flow` for the parameters; ``on_invalid``, ``max_invalid_share`` and
-    ``quarantine_dir`` apply to both loads (strict by default). ``labels_fingerprint`` defaults
-    to the fingerprint of this run's own label settings.
+    :func:`weekly_flow` for the parameters; ``loading`` applies to both loads (strict by
+    default). ``labels_fingerprint`` defaults to the fingerprint of this run's own ``labels``.
 
     Returns:
         ``{"training": [...], "weekly": {...}}``.
     """
     _prepare()
-    check_loading_options(on_invalid, dask)  # fail before training
-    _dask_scoring(dask, dask_address, partitions, dask_workers)
-    loading = _loading(on_invalid, max_invalid_share, quarantine_dir)
-    training = train_flow(
-        data,
-        horizon_days=horizon_days,
-        readiness_horizon_days=readiness_horizon_days,
-        active_within_days=active_within_days,
-        core_role=core_role,
-        capacity_share=capacity_share,
-        chapter_top=chapter_top,
-        tolerance=tolerance,
-        force_promote=force_promote,
-        train_overrides=train_overrides,
-        feature_overrides=feature_overrides,
-        mlflow_ui_url=mlflow_ui_url,
-        **loading,
+    check_loading_options(loading.on_invalid, scale.dask)  # fail before training
+    _dask_scoring(scale)
+    trained = train_flow(
+        data, labels=labels, training=training, loading=loading, mlflow_ui_url=mlflow_ui_url
     )
     weekly = weekly_flow(
-        data,
-        as_of=as_of,
-        out=out,
-        to=to,
-        dry_run=dry_run,
-        full=full,
-        chapter_capacity=chapter_capacity,
-        at_risk=at_risk,
-        ready_min=ready_min,
-        nurture_min=nurture_min,
-        holdout_share=holdout_share,
-        declined_pause_days=declined_pause_days,
-        csv_path=csv_path,
-        ledger=ledger,
-        crm_url=crm_url,
-        id_property=id_property,
-        omit_fields=omit_fields,
-        min_delivered_share=min_delivered_share,
-        field_names=field_names,
-        mlflow_ui_url=mlflow_ui_url,
-        dask=dask,
-        dask_address=dask_address,
-        partitions=partitions,
-        dask_workers=dask_workers,
-        labels_fingerprint=labels_fingerprint or _label_config(
-            horizon_days, readiness_horizon_days, active_within_days, core_role
-        ).fingerprint(),
-        **loading,
+        data, as_of=as_of, out=out, segments=segments, delivery=delivery, loading=loading,
+        scale=scale, mlflow_ui_url=mlflow_ui_url,
+        labels_fingerprint=labels_fingerprint or labels.label_config().fingerprint(),
     )
-    return {"training": training, "weekly": weekly}
+    return {"training": trained, "weekly": weekly}
 
 
 def _project_parameters(config: str, monthly: bool) -> dict:

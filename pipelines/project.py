@@ -558,47 +558,56 @@ def check_crm_url(crm_url: str | None) -> str | None:
 
 
 def weekly_parameters(project: Project) -> dict[str, Any]:
-    """The parameters of the weekly job (and the monthly job's weekly part) from a project.
+    """The parameters of the weekly job (and the monthly job's weekly part) from a project:
+    ``data``, ``out``, the groups ``segments``, ``delivery`` and ``loading``
+    (:mod:`pipelines.parameters`) and ``labels_fingerprint``.
 
     ``data`` is the source as written (the caller moves a literal password out of it); a CRM URL
     with credentials is refused.
     """
+    from pipelines.parameters import DeliveryParameters, LoadingParameters, SegmentParameters
+
     data, push, seg = project.data, project.push, project.segments
     return {
         "data": data.source,
         "out": Path(data.out).expanduser().resolve() if data.out else None,
-        "to": push.to,
-        "crm_url": check_crm_url(push.crm_url),
-        "omit_fields": list(push.omit_fields) or None,
-        "field_names": dict(push.field_names) or None,
-        "min_delivered_share": push.min_delivered_share,
-        "chapter_capacity": seg.capacity,
-        "at_risk": seg.at_risk,
-        "ready_min": seg.ready_min,
-        "nurture_min": seg.nurture_min,
-        "holdout_share": seg.holdout_share,
-        "declined_pause_days": seg.declined_pause_days,
-        "on_invalid": data.on_invalid,
-        "max_invalid_share": data.max_invalid_share,
-        "quarantine_dir": (
-            Path(data.quarantine_dir).expanduser().resolve() if data.quarantine_dir else None
+        "segments": SegmentParameters(
+            chapter_capacity=seg.capacity, at_risk=seg.at_risk, ready_min=seg.ready_min,
+            nurture_min=seg.nurture_min, holdout_share=seg.holdout_share,
+            declined_pause_days=seg.declined_pause_days,
+        ),
+        "delivery": DeliveryParameters(
+            to=push.to, crm_url=check_crm_url(push.crm_url),
+            omit_fields=list(push.omit_fields) or None,
+            field_names=dict(push.field_names) or None,
+            min_delivered_share=push.min_delivered_share,
+        ),
+        "loading": LoadingParameters(
+            on_invalid=data.on_invalid, max_invalid_share=data.max_invalid_share,
+            quarantine_dir=(
+                Path(data.quarantine_dir).expanduser().resolve() if data.quarantine_dir else None
+            ),
         ),
         "labels_fingerprint": project.labels.to_label_config().fingerprint(),
     }
 
 
 def monthly_parameters(project: Project) -> dict[str, Any]:
-    """The monthly job's own parameters (labels and training) from a project."""
+    """The monthly job's own parameters from a project: the groups ``labels`` and ``training``."""
+    from pipelines.parameters import LabelParameters, TrainingParameters
+
     labels = project.labels.to_label_config()
     return {
-        "core_role": labels.core_role,
-        "horizon_days": labels.horizon_days,
-        "readiness_horizon_days": labels.readiness_horizon_days,
-        "active_within_days": labels.active_within_days,
-        "capacity_share": project.training.capacity,
-        "chapter_top": project.training.chapter_top,
-        "tolerance": project.training.tolerance,
-        "feature_overrides": project.features.overrides(),
+        "labels": LabelParameters(
+            core_role=labels.core_role, horizon_days=labels.horizon_days,
+            readiness_horizon_days=labels.readiness_horizon_days,
+            active_within_days=labels.active_within_days,
+        ),
+        "training": TrainingParameters(
+            capacity_share=project.training.capacity, chapter_top=project.training.chapter_top,
+            tolerance=project.training.tolerance,
+            feature_overrides=project.features.overrides(),
+        ),
     }
 
 

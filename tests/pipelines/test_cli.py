@@ -85,7 +85,7 @@ def test_bad_flow_parameters_become_a_config_error(data_dir):
     result = invoke("run", "--data", data_dir, "--at-risk", "1.5")
     assert result.exit_code == 2 and "--at-risk" in result.output
     with pytest.raises(ConfigError, match="(?s)corecast-weekly: invalid parameters.*at_risk"):
-        _run_flow(weekly_flow, data=data_dir, at_risk=1.5)
+        _run_flow(weekly_flow, data=data_dir, segments={"at_risk": 1.5})
 
 
 def test_ui_refuses_a_port_in_use():
@@ -142,11 +142,12 @@ def test_run_passes_the_loading_options_to_the_flow_and_prints_what_was_set_asid
                     "--max-invalid-share", "0.02", "--quarantine-dir", str(tmp_path / "q"))
     assert result.exit_code == 0, result.output
     assert seen["flow"] == "corecast-weekly"
-    assert (seen["on_invalid"], seen["max_invalid_share"]) == ("quarantine", 0.02)
-    assert seen["quarantine_dir"] == (tmp_path / "q").resolve()
+    loading = seen["loading"]
+    assert (loading.on_invalid, loading.max_invalid_share) == ("quarantine", 0.02)
+    assert loading.quarantine_dir == (tmp_path / "q").resolve()
     assert line in result.output
     invoke("run", "--data", data_dir, "--retrain")
-    assert seen["flow"] == "corecast-monthly" and seen["on_invalid"] == "strict"
+    assert seen["flow"] == "corecast-monthly" and seen["loading"].on_invalid == "strict"
 
 
 def test_a_user_error_is_logged_without_its_traceback_and_a_bug_with_it():
@@ -193,7 +194,7 @@ def test_run_and_serve_keep_a_data_password_out_of_the_stored_flow_parameters(
     assert "p@ss-word" not in repr(seen) and "p%40ss-word" not in repr(seen)
     assert os.environ["CORECAST_DATA_PASSWORD"] == "p@ss-word"
     assert "${CORECAST_DATA_PASSWORD}" in result.output and "p@ss" not in result.output
-    assert seen["min_delivered_share"] == 0.5
+    assert seen["delivery"].min_delivered_share == 0.5
 
     served = {}
     monkeypatch.setattr("pipelines.cli._serve",
@@ -201,7 +202,7 @@ def test_run_and_serve_keep_a_data_password_out_of_the_stored_flow_parameters(
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     result = invoke("serve", "--data", url, "--min-delivered-share", "0.25")
     assert result.exit_code == 0, result.output
-    assert served["data"] == seen["data"] and served["min_delivered_share"] == 0.25
+    assert served["data"] == seen["data"] and served["delivery"].min_delivered_share == 0.25
 
     result = invoke("run", "--data", url, "--min-delivered-share", "1.5")
     assert result.exit_code == 2 and "--min-delivered-share" in result.output

@@ -65,12 +65,11 @@ def test_monthly_then_weekly_then_monthly_again(prefect_harness, community, tmp_
     from pipelines.flows import monthly_flow
 
     out = tmp_path / "out"
-    common = {"out": out, "to": "csv", "omit_fields": VOLATILE}
+    common = {"out": out, "delivery": {"to": "csv", "omit_fields": VOLATILE}}
+    fast = {"train_overrides": FAST_TRAINING}
 
     # 1. Monthly: both targets trained and promoted, then scored, reported and pushed.
-    state = monthly_flow(
-        community, train_overrides=FAST_TRAINING, return_state=True, **common
-    )
+    state = monthly_flow(community, training=fast, return_state=True, **common)
     assert state.is_completed(), state.message
     first = state.result()
     training = {o["target"]: o for o in first["training"]}
@@ -169,7 +168,8 @@ def test_monthly_then_weekly_then_monthly_again(prefect_harness, community, tmp_
     assert scored["models"] == {"readiness": None, "disengagement": "1"}
     assert (tmp_path / "scored" / "report.html").exists()
     planned = push_flow(
-        tmp_path / "scored" / "predictions.parquet", to="csv", dry_run=True, full=True
+        tmp_path / "scored" / "predictions.parquet",
+        delivery={"to": "csv", "dry_run": True, "full": True},
     )
     assert planned["dry_run"] and planned["to_send"] == len(predictions) and planned["sent"] == 0
     push_artifact = _artifacts(_client(), _latest_flow_run_id("corecast-push"))["corecast-push"]
@@ -178,7 +178,7 @@ def test_monthly_then_weekly_then_monthly_again(prefect_harness, community, tmp_
 
     # 3. Monthly again: new challengers, the gate compares them with champion v1 on the same
     #    holdout, and the push is a delta (same data: nothing to send).
-    second = monthly_flow(community, train_overrides=FAST_TRAINING, **common)
+    second = monthly_flow(community, training=fast, **common)
     for outcome in second["training"]:
         assert outcome["version"] == "2"
         assert "champion v1" in outcome["gate"]
@@ -233,12 +233,12 @@ def test_flow_parameters_are_validated_before_the_run(prefect_harness, tmp_path)
     from pipelines.flows import weekly_flow
 
     with pytest.raises(ParameterTypeError, match="to"):
-        weekly_flow(str(tmp_path), to="fax")
+        weekly_flow(str(tmp_path), delivery={"to": "fax"})
     with pytest.raises(ParameterTypeError, match="at_risk"):
-        weekly_flow(str(tmp_path), at_risk=1.5)
+        weekly_flow(str(tmp_path), segments={"at_risk": 1.5})
     with pytest.raises(ParameterTypeError, match="as_of"):
         weekly_flow(str(tmp_path), as_of="next tuesday")
     with pytest.raises(ParameterTypeError, match="on_invalid"):
-        weekly_flow(str(tmp_path), on_invalid="lenient")
+        weekly_flow(str(tmp_path), loading={"on_invalid": "lenient"})
     with pytest.raises(ParameterTypeError, match="max_invalid_share"):
-        weekly_flow(str(tmp_path), on_invalid="quarantine", max_invalid_share=2)
+        weekly_flow(str(tmp_path), loading={"on_invalid": "quarantine", "max_invalid_share": 2})

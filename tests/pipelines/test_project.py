@@ -179,11 +179,16 @@ def test_serve_and_run_take_their_parameters_from_the_file(project_file, monkeyp
     assert result.exit_code == 0, result.output
     assert (served["weekly"], served["monthly"], served["timezone"]) == (
         "0 7 * * 2", "0 5 1 * *", "Europe/Paris")
-    assert served["parameters"]["at_risk"] == 0.7
+    assert served["parameters"]["segments"].at_risk == 0.7
     assert served["parameters"]["data"] == str(project_file.parent / "data")
-    assert served["monthly_parameters"] == {
+    monthly = served["monthly_parameters"]
+    assert monthly["labels"].model_dump() == {
         "core_role": "maintainer", "horizon_days": 60, "readiness_horizon_days": 365,
-        "active_within_days": 90, "capacity_share": 0.01, "chapter_top": 3, "tolerance": 0.0,
+        "active_within_days": 90,
+    }
+    assert monthly["training"].model_dump() == {
+        "capacity_share": 0.01, "chapter_top": 3, "tolerance": 0.0, "force_promote": False,
+        "train_overrides": None,
         "feature_overrides": {"activity_types": ["commit", "merge"],
                               "organizing_types": ["merge"], "organizing_roles": ["organize"]},
     }
@@ -199,8 +204,9 @@ def test_serve_and_run_take_their_parameters_from_the_file(project_file, monkeyp
     result = runner.invoke(app, ["--config", str(project_file), "run", "--retrain",
                                  "--core-role", "steward", "--out", str(project_file.parent)])
     assert result.exit_code == 0, result.output
-    assert ran["flow"] == "corecast-monthly" and ran["core_role"] == "steward"  # the option
-    assert ran["horizon_days"] == 60 and ran["at_risk"] == 0.7  # the file
+    assert ran["flow"] == "corecast-monthly"
+    assert ran["labels"].core_role == "steward"  # the option
+    assert ran["labels"].horizon_days == 60 and ran["segments"].at_risk == 0.7  # the file
 
     def mismatched(flow, **parameters):
         return {"as_of": "2024-03-02", "members_scored": 1, "models": {}, "segments": {},
@@ -248,12 +254,14 @@ def test_the_project_flows_read_every_setting_from_the_file_at_run_time(
     monkeypatch.delenv("CORECAST_DATA_PASSWORD", raising=False)
     flows.weekly_from_project.fn(str(project_file))
     weekly = seen["weekly"]
-    assert weekly["data"] == str(project_file.parent / "data") and weekly["at_risk"] == 0.7
-    assert "core_role" not in weekly  # the weekly job does not train
+    assert weekly["data"] == str(project_file.parent / "data")
+    assert weekly["segments"].at_risk == 0.7
+    assert "labels" not in weekly  # the weekly job does not train
     labels = LabelConfig(core_role="maintainer", horizon_days=60, readiness_horizon_days=365)
     assert weekly["labels_fingerprint"] == labels.fingerprint()
     flows.monthly_from_project.fn(str(project_file))
-    assert seen["monthly"]["core_role"] == "maintainer" and seen["monthly"]["horizon_days"] == 60
+    assert seen["monthly"]["labels"].core_role == "maintainer"
+    assert seen["monthly"]["labels"].horizon_days == 60
 
     # A literal password in the file reaches the run through the environment only.
     project_file.write_text('[data]\nsource = "postgresql+psycopg2://u:PW@127.0.0.1/db"\n')

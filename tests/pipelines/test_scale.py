@@ -191,18 +191,21 @@ def test_flow_parameters_of_dask_scoring_are_typed_and_checked():
     from prefect.exceptions import ParameterTypeError
 
     from pipelines.flows import monthly_flow, weekly_flow
+    from pipelines.parameters import ScaleParameters
 
     for flow in (weekly_flow, monthly_flow):
         ok = flow.validate_parameters(
-            {"data": "d", "dask": True, "partitions": "3", "dask_workers": 2}
+            {"data": "d", "scale": {"dask": True, "partitions": "3", "dask_workers": 2}}
         )
-        assert ok["partitions"] == 3 and ok["dask"] is True
+        assert ok["scale"].partitions == 3 and ok["scale"].dask is True
         with pytest.raises(ParameterTypeError, match="partitions"):
-            flow.validate_parameters({"data": "d", "dask": True, "partitions": 0})
+            flow.validate_parameters({"data": "d", "scale": {"dask": True, "partitions": 0}})
         with pytest.raises(ParameterTypeError, match="dask_workers"):
-            flow.validate_parameters({"data": "d", "dask": True, "dask_workers": 0})
+            flow.validate_parameters({"data": "d", "scale": {"dask": True, "dask_workers": 0}})
     # the flows check the combination before doing anything (here without a server)
     with pytest.raises(ConfigError, match="--dask-address: only with --dask"):
-        weekly_flow.fn("d", dask_address="tcp://127.0.0.1:8786")
+        weekly_flow.fn("d", scale=ScaleParameters(dask_address="tcp://127.0.0.1:8786"))
     with pytest.raises(ConfigError, match="its own workers"):
-        monthly_flow.fn("d", dask=True, dask_address="tcp://127.0.0.1:8786", dask_workers=2)
+        monthly_flow.fn("d", scale=ScaleParameters(
+            dask=True, dask_address="tcp://127.0.0.1:8786", dask_workers=2
+        ))

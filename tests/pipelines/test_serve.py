@@ -91,14 +91,14 @@ def test_serve_registers_both_deployments_with_cron_and_timezone(
         assert schedule.schedule.cron == cron
         assert schedule.schedule.timezone == "Europe/Paris"
         assert deployment.parameters["data"] == str(data)
-        assert deployment.parameters["to"] == "none"
+        assert deployment.parameters["delivery"]["to"] == "none"  # groups as JSON objects
         assert deployment.parameters["out"] == str(tmp_path / "home" / "out")
         assert "corecast" in deployment.tags
     assert weekly.entrypoint == "pipelines.flows.weekly_flow"
     assert monthly.entrypoint == "pipelines.flows.monthly_flow"
     # The monthly retrain trains with the configuration's labels (here the defaults).
-    assert monthly.parameters["core_role"] == "ambassador"
-    assert monthly.parameters["horizon_days"] == 90 and "core_role" not in weekly.parameters
+    assert monthly.parameters["labels"]["core_role"] == "ambassador"
+    assert monthly.parameters["labels"]["horizon_days"] == 90 and "labels" not in weekly.parameters
     assert "Serving corecast-weekly/weekly (30 7 * * 2)" in log.read_text()
     # Stopped with SIGTERM: a clean exit that pauses the schedules on the server.
     assert process.returncode == 0, log.read_text()[-3000:]

@@ -12,7 +12,8 @@ from prefect.states import Completed, Failed
 from features.contract import load_tables
 from features.errors import ConfigError, ContractError, CrmError
 from pipelines import tasks
-from pipelines.flows import _push_options, _train_configs
+from pipelines.flows import _train_configs
+from pipelines.parameters import DeliveryParameters, TrainingParameters
 from serving.crm.http import RetryPolicy
 from tests.serving.fakes.data import change_scores, make_predictions
 from tests.serving.fakes.server import FakeServer, Fault
@@ -22,11 +23,14 @@ SECRET = "whsec_" + base64.b64encode(b"corecast-webhook-test-key-123456").decode
 
 
 def _options(tmp_path, **kw):
-    base = dict(
-        out=tmp_path, dry_run=False, full=False, csv_path=None, ledger=tmp_path / "ledger.sqlite",
-        crm_url=None, id_property="email", to="csv",
+    return DeliveryParameters(**{"ledger": tmp_path / "ledger.sqlite", **kw}).push_options(tmp_path)
+
+
+def _training(capacity_share, chapter_top, tolerance, overrides):
+    return TrainingParameters.model_construct(
+        capacity_share=capacity_share, chapter_top=chapter_top, tolerance=tolerance,
+        train_overrides=overrides,
     )
-    return _push_options(**{**base, **kw})
 
 
 def test_load_data_raises_the_contract_error(tmp_path):
@@ -110,7 +114,7 @@ def test_push_options_route_the_crm_url_to_the_chosen_sink(tmp_path):
 
 
 def test_train_overrides_reach_both_targets_and_unknown_names_fail():
-    configs = _train_configs(0.02, 5, 0.01, {"candidates": ["logreg"], "threads": 1})
+    configs = _train_configs(_training(0.02, 5, 0.01, {"candidates": ["logreg"], "threads": 1}))
     assert set(configs) == {"readiness", "disengagement"}
     for target, config in configs.items():
         assert config.target == target
@@ -119,9 +123,9 @@ def test_train_overrides_reach_both_targets_and_unknown_names_fail():
         )
         assert config.candidates == ("logreg",) and config.threads == 1
     with pytest.raises(ConfigError, match="unknown setting.*hgb_iterations"):
-        _train_configs(0.01, 3, 0.0, {"hgb_iterations": 5})
+        _train_configs(_training(0.01, 3, 0.0, {"hgb_iterations": 5}))
     with pytest.raises(ConfigError, match="capacity_share"):
-        _train_configs(1.5, 3, 0.0, {})
+        _train_configs(_training(1.5, 3, 0.0, {}))
 
 
 def test_a_crm_outage_is_retried_and_the_retry_sends_the_pending_records(
