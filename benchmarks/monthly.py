@@ -187,11 +187,11 @@ def _model_kind(loaded) -> str:
 def step_push(size: str, workers: int = 4) -> dict:
     """Push the scored members to the fake HubSpot (first full push), as ``bench_push`` does."""
     from benchmarks.bench_push import TOKEN
+    from benchmarks.fakes.hubspot import FakeHubSpot
+    from benchmarks.fakes.server import FakeServer
     from serving.crm import HubSpotConfig, HubSpotSink, Ledger, push_predictions
     from serving.crm.http import Secret
     from serving.score import score_members
-    from tests.serving.fakes.hubspot import FakeHubSpot
-    from tests.serving.fakes.server import FakeServer
 
     tables = _load(size)
     models = _models(size)
