@@ -45,8 +45,10 @@ def train_models(tables, source: str | None = None, threads: int | str | None = 
     from features.labels import LabelConfig
     from models.config import TARGETS, TrainConfig
     from models.train import build_target_frames, default_frame_config, train_target
+    from simulator.oracle import oracle_for
 
     labels = LabelConfig()
+    oracle = oracle_for(source)
     extra = {} if threads == "default" else {"threads": threads}
     configs = {target: TrainConfig(target=target, **extra) for target in TARGETS}
     frames = {target: default_frame_config(target, labels, configs[target]) for target in TARGETS}
@@ -61,7 +63,7 @@ def train_models(tables, source: str | None = None, threads: int | str | None = 
         try:
             result = train_target(
                 tables, target, labels, frames[target], FeatureConfig(), configs[target],
-                truth_source=source, training_frame=built.pop(target),
+                oracle=oracle, training_frame=built.pop(target),
             )
         except (TargetUnavailable, InsufficientDataError):
             continue

@@ -361,6 +361,7 @@ def train_flow(
         One summary per target: status, version, run id, gate decision, key metrics.
     """
     from models.config import TARGETS
+    from simulator.oracle import oracle_for
 
     _prepare()
     labels = _label_config(horizon_days, readiness_horizon_days, active_within_days, core_role)
@@ -368,10 +369,12 @@ def train_flow(
     features = _feature_config(feature_overrides)
     tables = tasks.load_data(data, **_loading(on_invalid, max_invalid_share, quarantine_dir))
     wanted = list(dict.fromkeys(targets)) if targets else list(TARGETS)
+    oracle = oracle_for(data)  # the simulator's true odds when ``data`` is a simulated folder
     outcomes = [
         tasks.train_target_model(
             tables, target, required=targets is not None, labels=labels,
             train_configs=configs, force_promote=force_promote, features=features,
+            oracle=oracle,
         )
         for target in wanted
     ]
