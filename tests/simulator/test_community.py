@@ -1,4 +1,4 @@
-"""Tests of the community simulator and its oracle (simulator.community*)."""
+"""Tests of the community simulator and its oracle (simulator.community, simulator.truth)."""
 
 from __future__ import annotations
 
