@@ -27,7 +27,8 @@ test: $(STAMP)
 # passes fails here. About 1-2 minutes with a warm pip cache (downloads add to it when cold).
 LOWEST       ?= .venv-lowest
 LOWEST_TESTS := tests/features tests/models tests/serving/test_reasons.py \
-	tests/serving/test_reasons_guard.py tests/pipelines/test_deploy_cron.py tests/test_exports.py
+	tests/serving/test_reasons_guard.py tests/pipelines/test_deploy_cron.py tests/test_exports.py \
+	tests/simulator/test_community.py tests/simulator/test_posterior.py tests/test_layers.py
 
 test-lowest:
 	rm -rf $(LOWEST)

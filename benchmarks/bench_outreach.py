@@ -45,11 +45,11 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "outreach.md"
 def run_case(members: int, years: float, seed: int, holdout: float, folder: Path) -> dict:
     """Simulate, write, read back and measure one community; returns its figures."""
     from features.contract import load_tables
-    from features.simulate import SimulationConfig
-    from features.simulate_model import truth_dates_that_fit
     from serving.measure import measure_outreach
     from serving.outreach import read_assignments
-    from serving.simulate_outreach import (
+    from simulator.community import SimulationConfig
+    from simulator.model import truth_dates_that_fit
+    from simulator.outreach import (
         OutreachSimConfig,
         simulate_with_outreach,
         write_with_outreach,

@@ -18,13 +18,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.fakes.data import change_scores, make_predictions
+from benchmarks.fakes.hubspot import FakeHubSpot
+from benchmarks.fakes.server import FakeServer
 from serving.crm import HubSpotConfig, HubSpotSink, Ledger, push_predictions
 from serving.crm.http import Secret
 from serving.crm.ratelimit import ManualClock, SlidingWindowLimiter
 from serving.crm.records import CRM_FIELDS
-from tests.serving.fakes.data import change_scores, make_predictions
-from tests.serving.fakes.hubspot import FakeHubSpot
-from tests.serving.fakes.server import FakeServer
 
 __all__ = ["run_push_benchmark", "implied_seconds", "main"]
 

@@ -9,7 +9,7 @@ the expected calibration error, and whether each target is met:
 - beats every baseline (ROC-AUC and precision@k),
 - ECE <= 0.02.
 
-The oracle is the fair one of :func:`features.simulate_truth.compute_truth`: the simulator's
+The oracle is the fair one of :func:`simulator.truth.compute_truth`: the simulator's
 true traits and hazards, with departures nobody could have seen yet (a member who silently left
 last week) inferred from the data before the date, not read from the simulator's hidden state.
 
@@ -27,7 +27,7 @@ calibrated final model). The detailed tables and the single-community verdicts a
 first seed. A last table splits the holdout ROC-AUC of the model and the oracle by tenure:
 the oracle knows a newcomer's traits from the first day, the data only as weeks pass. For
 disengagement, the scorer ``oracle:traits_inferred`` is the oracle with the members' traits
-inferred from the tables (:mod:`features.simulate_posterior`): the best any model of the data
+inferred from the tables (:mod:`simulator.posterior`): the best any model of the data
 could do, against which the model is also set.
 
 Usage::
@@ -63,7 +63,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 def _simulated_folder(members: int, years: int, seed: int) -> tuple[Path, float]:
     """Folder of the simulated community, written on first use; returns (folder, seconds)."""
-    from features.simulate import SimulationConfig, simulate_community, write_simulation
+    from simulator.community import SimulationConfig, simulate_community, write_simulation
 
     folder = DATA_DIR / f"quality-sim-{members}m-{years}y-seed{seed}"
     if (folder / "simulation.json").is_file():
@@ -94,9 +94,11 @@ def run_benchmark(
     from features.labels import LabelConfig
     from models.config import TrainConfig
     from models.train import build_target_frames, default_frame_config, train_target
+    from simulator.oracle import oracle_for
 
     folder, simulate_s = _simulated_folder(members, years, seed)
     tables = load_tables(folder)
+    oracle = oracle_for(folder)
     labels = LabelConfig()
     out: dict = {
         "simulate_s": simulate_s,
@@ -116,7 +118,7 @@ def run_benchmark(
         config, frame = configs[target], frames[target]
         t0 = time.perf_counter()
         result = train_target(
-            tables, target, labels, frame, FeatureConfig(), config, truth_source=folder,
+            tables, target, labels, frame, FeatureConfig(), config, oracle=oracle,
             training_frame=built.pop(target),
         )
         seconds = time.perf_counter() - t0
@@ -157,7 +159,7 @@ def run_benchmark(
 
 def _oracle_at(tables, latent, labels, target: str, rows, departures: str = "inferred"):
     """Oracle probabilities for ``rows`` (member_id, as_of: a single date)."""
-    from features.simulate import compute_truth
+    from simulator.community import compute_truth
 
     as_of = pd.Timestamp(rows["as_of"].iloc[0])
     truth = compute_truth(
@@ -171,7 +173,7 @@ def _oracle_at(tables, latent, labels, target: str, rows, departures: str = "inf
 
 def _posterior_at(tables, latent, labels, rows) -> np.ndarray:
     """Disengagement probabilities with the traits inferred from the tables, for ``rows``."""
-    from features.simulate_posterior import compute_posterior_disengagement
+    from simulator.posterior import compute_posterior_disengagement
 
     post = compute_posterior_disengagement(
         tables, latent, pd.Timestamp(rows["as_of"].iloc[0]), horizon_days=labels.horizon_days,
@@ -188,8 +190,8 @@ def _snapshot_figures(result, tables, labels, config, folder: Path) -> dict:
         ``{scorer: {"roc_auc": [...], "precision_at_k": [...]}, "dates": [...],
         "positives": [...]}``, one list entry per snapshot (holdout first).
     """
-    from features.simulate import read_latent
     from models.metrics import capacity_k, precision_at_k, roc_auc
+    from simulator.community import read_latent
 
     latent = read_latent(folder)
     comp = result.comparison
@@ -241,8 +243,8 @@ def _departed_diagnostic(result, tables, labels, folder: Path) -> dict:
     sure. Reports the share of the holdout already gone, the fair oracle's mean probability for
     them, and the ROC-AUC an oracle with known departures would reach.
     """
-    from features.simulate import read_latent
     from models.metrics import roc_auc
+    from simulator.community import read_latent
 
     latent = read_latent(folder)
     if latent is None or "departed_at" not in latent or "oracle" not in result.other_scores:
@@ -311,9 +313,9 @@ def _trait_ceiling(result, config, folder: Path) -> dict:
     """
     from threadpoolctl import threadpool_limits
 
-    from features.simulate import read_latent
     from models.factories import build_candidate
     from models.metrics import roc_auc
+    from simulator.community import read_latent
 
     latent = read_latent(folder)
     if latent is None or "oracle" not in result.other_scores:
@@ -422,7 +424,7 @@ def _pooled_report(runs: list[dict], seeds: list[int]):
             post = pooled[POSTERIOR]
             notes.append(
                 f"*{target}, what the data allow*: the oracle with the traits inferred from the "
-                "tables (`features.simulate_posterior`: the simulator's equations, the members' "
+                "tables (`simulator.posterior`: the simulator's equations, the members' "
                 "motivation and initiative integrated over their posterior) reaches ROC-AUC "
                 f"{post['roc_auc'] / oracle['roc_auc']:.3f} x oracle and precision@k "
                 f"{post['precision_at_k'] / oracle['precision_at_k']:.3f} x oracle; the model "

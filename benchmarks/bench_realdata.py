@@ -626,8 +626,8 @@ def _sim_rows(case: str, members: int, years: float, seed: int, folder: str) -> 
 
 def sim_config(members: int, years: float, seed: int) -> object:
     """The ``SimulationConfig`` of a case, with as many truth dates (default 6) as fit."""
-    from features.simulate import SimulationConfig
-    from features.simulate_model import truth_dates_that_fit
+    from simulator.community import SimulationConfig
+    from simulator.model import truth_dates_that_fit
 
     return SimulationConfig(
         members=members, years=years, seed=seed, truth_dates=truth_dates_that_fit(years)
@@ -636,7 +636,7 @@ def sim_config(members: int, years: float, seed: int) -> object:
 
 def _sim_case(case: str, members: int, years: float, seed: int) -> list[list[str]]:
     """Simulate one community into a temporary folder and home; rows of :func:`_sim_rows`."""
-    from features.simulate import SimulationConfig, simulate_community, write_simulation
+    from simulator.community import SimulationConfig, simulate_community, write_simulation
 
     name = f"{case}: {members} x {years:g} y, seed {seed}"
     with tempfile.TemporaryDirectory(prefix="corecast-sim-") as data, fresh_home():
@@ -728,7 +728,7 @@ def family_signal(tables: Tables, labels: LabelConfig, since: str | None = None)
 
 def family_blocks(scipy: Tables | None) -> list[str]:
     """Which feature families carry signal on SciPy and on a simulated community."""
-    from features.simulate import simulate_community
+    from simulator.community import simulate_community
 
     tables = {}
     if scipy is not None:

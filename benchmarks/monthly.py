@@ -45,8 +45,10 @@ def train_models(tables, source: str | None = None, threads: int | str | None = 
     from features.labels import LabelConfig
     from models.config import TARGETS, TrainConfig
     from models.train import build_target_frames, default_frame_config, train_target
+    from simulator.oracle import oracle_for
 
     labels = LabelConfig()
+    oracle = oracle_for(source)
     extra = {} if threads == "default" else {"threads": threads}
     configs = {target: TrainConfig(target=target, **extra) for target in TARGETS}
     frames = {target: default_frame_config(target, labels, configs[target]) for target in TARGETS}
@@ -61,7 +63,7 @@ def train_models(tables, source: str | None = None, threads: int | str | None = 
         try:
             result = train_target(
                 tables, target, labels, frames[target], FeatureConfig(), configs[target],
-                truth_source=source, training_frame=built.pop(target),
+                oracle=oracle, training_frame=built.pop(target),
             )
         except (TargetUnavailable, InsufficientDataError):
             continue
@@ -187,11 +189,11 @@ def _model_kind(loaded) -> str:
 def step_push(size: str, workers: int = 4) -> dict:
     """Push the scored members to the fake HubSpot (first full push), as ``bench_push`` does."""
     from benchmarks.bench_push import TOKEN
+    from benchmarks.fakes.hubspot import FakeHubSpot
+    from benchmarks.fakes.server import FakeServer
     from serving.crm import HubSpotConfig, HubSpotSink, Ledger, push_predictions
     from serving.crm.http import Secret
     from serving.score import score_members
-    from tests.serving.fakes.hubspot import FakeHubSpot
-    from tests.serving.fakes.server import FakeServer
 
     tables = _load(size)
     models = _models(size)

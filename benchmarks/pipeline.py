@@ -31,7 +31,7 @@ def data_dir(size: str) -> Path:
 
 
 def step_simulate(size: str) -> dict:
-    from features.simulate import SimulationConfig, simulate_community, write_simulation
+    from simulator.community import SimulationConfig, simulate_community, write_simulation
 
     t0 = time.perf_counter()
     sim = simulate_community(SimulationConfig(seed=0, **SIZES[size]))

@@ -31,6 +31,7 @@ from models.estimators import CalibratedModel, fit_calibrator
 from models.rules import Rule, RuleScorer, rules_for
 from models.split import TemporalSplit
 from models.train import (
+    Oracle,
     TrainResult,
     _evaluate,
     _fit_sampled,
@@ -55,14 +56,14 @@ def train_or_fallback(
     features: FeatureConfig,
     config: TrainConfig,
     *,
-    truth_source=None,
+    oracle: Oracle | None = None,
     training_frame: TrainingFrame | None = None,
     frame_error: InsufficientDataError | TargetUnavailable | None = None,
 ) -> TrainResult:
     """A learned model of ``target`` when the data supports one, else the best rule.
 
     Args:
-        tables, target, labels, frame, features, config, truth_source: As for
+        tables, target, labels, frame, features, config, oracle: As for
             :func:`models.train.train_target`.
         training_frame: The target's frame when built (``None`` with ``frame_error``).
         frame_error: Why no frame could be built (too short a history), if so.
@@ -79,7 +80,7 @@ def train_or_fallback(
         try:
             return train_target(
                 tables, target, labels, frame, features, config,
-                truth_source=truth_source, training_frame=training_frame,
+                oracle=oracle, training_frame=training_frame,
             )
         except (InsufficientDataError, TargetUnavailable) as exc:
             why = exc

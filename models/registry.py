@@ -883,6 +883,7 @@ def train_and_register(
     strict: bool = False,
     actor: str | None = None,
     required: bool | None = None,
+    oracle=None,
 ) -> list[TrainOutcome]:
     """Train (a model, else a ranking rule), log, register and gate several targets.
 
@@ -892,8 +893,7 @@ def train_and_register(
 
     Args:
         source: A data source (folder or URL understood by ``features.contract.load_tables``)
-            or already loaded tables. When it is a folder of simulated data, the oracle is
-            evaluated too.
+            or already loaded tables.
         targets: Targets to train; ``None`` = every target.
         labels: ``LabelConfig`` (default settings when ``None``).
         frame: ``FrameConfig``; its snapshot count is raised per target when the backtest needs
@@ -910,6 +910,8 @@ def train_and_register(
             when false it is reported with status ``"unavailable"`` /
             ``"insufficient_data"`` and the others still train. Default: true when ``targets``
             are named.
+        oracle: The data's true probabilities (:class:`models.train.Oracle`), when known;
+            the holdout is then also scored with them.
 
     Returns:
         One :class:`TrainOutcome` per target, in order.
@@ -923,11 +925,7 @@ def train_and_register(
     required = targets is not None if required is None else required
     for target in wanted:
         model_name(target)
-    if isinstance(source, Tables):
-        tables = source
-        truth_source = str(source.source) if Path(str(source.source)).is_dir() else None
-    else:
-        tables, truth_source = load_tables(source), source
+    tables = source if isinstance(source, Tables) else load_tables(source)
     labels = labels or LabelConfig()
     features = features or FeatureConfig()
     configs = {
@@ -945,7 +943,7 @@ def train_and_register(
         try:
             result = _train_one(
                 tables, target, labels, target_frames[target], features, configs[target],
-                truth_source, built.pop(target, None), errors.get(target),
+                oracle, built.pop(target, None), errors.get(target),
             )
         except (TargetUnavailable, InsufficientDataError) as exc:
             if required:
@@ -960,7 +958,7 @@ def train_and_register(
 
 
 def _train_one(
-    tables: Tables, target: str, labels, frame, features, config: TrainConfig, truth_source,
+    tables: Tables, target: str, labels, frame, features, config: TrainConfig, oracle,
     training_frame, error: Exception | None,
 ) -> TrainResult:
     """A model of ``target``, else its best rule (see :func:`models.fallback.train_or_fallback`;
@@ -973,7 +971,7 @@ def _train_one(
     from models.fallback import train_or_fallback
 
     return train_or_fallback(
-        tables, target, labels, frame, features, config, truth_source=truth_source,
+        tables, target, labels, frame, features, config, oracle=oracle,
         training_frame=training_frame, frame_error=error,
     )
 

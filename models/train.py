@@ -26,6 +26,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,7 @@ from models.split import (
 
 __all__ = [
     "TrainResult",
+    "Oracle",
     "train_target",
     "build_target_frames",
     "horizon_days_for",
@@ -108,7 +110,23 @@ _SCORERS = {
     "log_loss": "neg_log_loss",
 }
 
-_TRUTH_COLUMN = {"readiness": "p_becomes_ambassador", "disengagement": "p_disengages"}
+
+
+class Oracle(Protocol):
+    """True probabilities for the holdout rows, when the data's true odds are known.
+
+    Training never knows where the data came from: whoever loaded it (the command line or a
+    flow, from a simulated community's folder) may hand an oracle to :func:`train_target`, and
+    the holdout is then also scored with it (the ``oracle`` scorer and the ``oracle_ratio.*``
+    metrics). :func:`simulator.oracle.oracle_for` builds the simulator's.
+    """
+
+    def __call__(
+        self, tables: Tables, target: str, labels: LabelConfig, holdout: pd.DataFrame
+    ) -> np.ndarray | None:
+        """Score ``holdout`` (columns ``member_id`` and ``as_of``, one row per member and
+        snapshot) for ``target`` under ``labels``: one probability per row, in row order, or
+        ``None`` when no true odds are known for these tables."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -671,7 +689,7 @@ def train_target(
     features,
     config: TrainConfig,
     *,
-    truth_source=None,
+    oracle: Oracle | None = None,
     training_frame: TrainingFrame | None = None,
 ) -> TrainResult:
     """Train, calibrate and evaluate the model of one target.
@@ -683,9 +701,8 @@ def train_target(
         frame: Snapshot settings (:func:`default_frame_config` sizes them for the backtest).
         features: Feature settings (``FeatureConfig``).
         config: Training settings; ``config.target`` must equal ``target``.
-        truth_source: Where the data came from (folder) when it may be simulated; the oracle is
-            evaluated when :func:`features.simulate.read_latent` finds the simulator's latent
-            state there.
+        oracle: The data's true probabilities (:class:`Oracle`), when known (on a simulated
+            community); the holdout is then also scored with them.
         training_frame: The target's frame when already built (by
             :func:`build_target_frames`, which shares the features of both targets; it must
             have been built with ``labels``, ``frame`` and ``features``); ``None`` builds it.
@@ -709,7 +726,7 @@ def train_target(
         if training_frame is None:
             training_frame = build_training_frame(tables, target, labels, frame, features)
         config = config.for_members(training_frame.data["member_id"].nunique())
-        return _train_target(tables, target, labels, frame, config, truth_source, training_frame)
+        return _train_target(tables, target, labels, frame, config, oracle, training_frame)
 
 
 def build_target_frames(
@@ -1159,15 +1176,15 @@ def _fit_target(prep: _Prepared, config: TrainConfig, target: str) -> _Fitted:
 
 
 def _judge(
-    tables: Tables, target: str, labels: LabelConfig, config: TrainConfig, truth_source,
-    training_frame: TrainingFrame, fitted: _Fitted,
+    tables: Tables, target: str, labels: LabelConfig, config: TrainConfig,
+    oracle: Oracle | None, training_frame: TrainingFrame, fitted: _Fitted,
 ) -> _Judged:
     """Holdout metrics of the model, the baselines and the oracle; intervals; run metrics."""
     prep = fitted.prep
     hold_chapter = _member_chapters(tables, prep.holdout_data["member_id"])
-    oracle = _oracle_scores(tables, target, labels, prep.holdout_data, truth_source)
+    truth = _oracle_scores(tables, target, labels, prep.holdout_data, oracle)
     comparison_rows, other_scores = _compare_on_holdout(
-        prep, config, target, fitted.prob, hold_chapter, oracle
+        prep, config, target, fitted.prob, hold_chapter, truth
     )
     metrics = _collect_metrics(comparison_rows, fitted.backtest, fitted.candidate, config)
     metrics.update(_run_counts(fitted, training_frame))
@@ -1201,12 +1218,12 @@ def _train_target(
     labels: LabelConfig,
     frame: FrameConfig,
     config: TrainConfig,
-    truth_source,
+    oracle: Oracle | None,
     training_frame: TrainingFrame,
 ) -> TrainResult:
     prep = _prepare(tables, target, labels, config, training_frame)
     fitted = _fit_target(prep, config, target)
-    judged = _judge(tables, target, labels, config, truth_source, training_frame, fitted)
+    judged = _judge(tables, target, labels, config, oracle, training_frame, fitted)
     return _result(tables, target, labels, frame, config, training_frame, fitted, judged)
 
 
@@ -1297,42 +1314,24 @@ def _oracle_scores(
     target: str,
     labels: LabelConfig,
     holdout_data: pd.DataFrame,
-    truth_source,
+    oracle: Oracle | None,
 ) -> np.ndarray | None:
-    """True probabilities of the simulator for the holdout rows, or ``None`` off simulation."""
-    if truth_source is None:
+    """The oracle's probabilities for the holdout rows, or ``None`` without one."""
+    if oracle is None:
         return None
-    from features.simulate import compute_truth, read_latent
-
-    latent = read_latent(truth_source)
-    if latent is None:
+    values = oracle(tables, target, labels, holdout_data[["member_id", "as_of"]])
+    if values is None:
         return None
-    parts = []
-    for as_of in sorted(holdout_data["as_of"].unique()):
-        parts.append(
-            compute_truth(
-                tables,
-                latent,
-                pd.Timestamp(as_of),
-                horizon_days=labels.horizon_days,
-                readiness_horizon_days=labels.readiness_horizon_days,
-                core_role=labels.core_role,
-            )
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (len(holdout_data),):
+        raise ConfigError(
+            f"{target}: the oracle gave {values.shape} values for {len(holdout_data)} holdout rows"
         )
-    truth = pd.concat(parts, ignore_index=True)
-    truth["as_of"] = pd.to_datetime(truth["as_of"]).astype(holdout_data["as_of"].dtype)
-    merged = holdout_data[["member_id", "as_of"]].merge(
-        truth[["member_id", "as_of", _TRUTH_COLUMN[target]]],
-        on=["member_id", "as_of"],
-        how="left",
-        validate="one_to_one",
-    )
-    values = merged[_TRUTH_COLUMN[target]].to_numpy(dtype=np.float64)
     missing = int(np.isnan(values).sum())
     if missing:
         raise InsufficientDataError(
-            f"{target}: the simulator's truth lacks {missing} of {len(values)} holdout members; "
-            "the latent state does not match this data source"
+            f"{target}: the oracle lacks {missing} of {len(values)} holdout members; "
+            "its true odds do not match this data source"
         )
     return values
 

@@ -276,9 +276,9 @@ def simulate(
 ) -> None:
     """Simulate a MakeSense-like community (tables, latent traits and true probabilities)."""
     from features.errors import ConfigError
-    from features.simulate import SimulationConfig, simulate_community
-    from features.simulate_model import truth_dates_that_fit
-    from serving.simulate_outreach import OutreachPlan, OutreachSimConfig, write_with_outreach
+    from simulator.community import SimulationConfig, simulate_community
+    from simulator.model import truth_dates_that_fit
+    from simulator.outreach import OutreachPlan, OutreachSimConfig, write_with_outreach
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"--format: expected parquet or csv, got {fmt!r}")
@@ -465,6 +465,7 @@ def train(
     from models.config import TrainConfig
     from models.registry import train_and_register
     from models.train import DEFAULT_SNAPSHOTS
+    from simulator.oracle import oracle_for
 
     if legacy_capacity is not None:
         if capacity is not None:
@@ -496,13 +497,14 @@ def train(
         )
         for t in ("readiness", "disengagement")
     }
-    tables = _load(_source_of(project), *_loading_of(project))
+    source = _source_of(project)
+    tables = _load(source, *_loading_of(project))
     wanted = _targets(target)
     with console.status("Training (frame, backtest, calibration, evaluation) ..."):
         outcomes = train_and_register(
             tables, wanted, labels=labels, frame=frame, train_configs=configs,
             features=project.features.to_feature_config(),
-            force_promote=force_promote, required=False,
+            force_promote=force_promote, required=False, oracle=oracle_for(source),
         )
     _print_outcomes(outcomes)
     _exit_if_untrained(outcomes, explicit=wanted is not None)
@@ -1481,8 +1483,8 @@ def demo(
     import time
 
     from features.settings import corecast_home, mlflow_tracking_uri
-    from features.simulate import SimulationConfig, simulate_community, write_simulation
     from pipelines.flows import monthly_flow
+    from simulator.community import SimulationConfig, simulate_community, write_simulation
 
     started = time.perf_counter()
     home = corecast_home()

@@ -264,16 +264,19 @@ def train_flow(
         One summary per target: status, version, run id, gate decision, key metrics.
     """
     from models.config import TARGETS
+    from simulator.oracle import oracle_for
 
     _prepare()
     configs = _train_configs(training)
     features = _feature_config(training.feature_overrides)
     tables = tasks.load_data(data, **loading.as_kwargs())
     wanted = list(dict.fromkeys(targets)) if targets else list(TARGETS)
+    oracle = oracle_for(data)  # the simulator's true odds when ``data`` is a simulated folder
     outcomes = [
         tasks.train_target_model(
             tables, target, required=targets is not None, labels=labels.label_config(),
             train_configs=configs, force_promote=training.force_promote, features=features,
+            oracle=oracle,
         )
         for target in wanted
     ]

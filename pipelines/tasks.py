@@ -151,6 +151,7 @@ def train_target_model(
     train_configs=None,
     force_promote: bool = False,
     features=None,
+    oracle=None,
 ):
     """Train one target (a model, else a ranking rule), log it to MLflow, register a
     challenger and gate its promotion.
@@ -162,6 +163,7 @@ def train_target_model(
             that gets neither a model nor a rule gives an outcome with status
             ``"unavailable"`` / ``"insufficient_data"``; when true it raises (both as
             :func:`models.registry.train_and_register` does with ``required``).
+        oracle: The data's true probabilities (:class:`models.train.Oracle`), when known.
 
     Returns:
         The :class:`models.registry.TrainOutcome` (its ``method``, ``validated`` and ``notes``
@@ -173,7 +175,7 @@ def train_target_model(
     logger.info("training %s on %d members ...", target, len(tables.members))
     [outcome] = train_and_register(
         tables, [target], labels=labels, train_configs=train_configs, features=features,
-        force_promote=force_promote, required=required,
+        force_promote=force_promote, required=required, oracle=oracle,
     )
     method = "" if outcome.method is None else (
         f" [{outcome.method}, {'validated' if outcome.validated else 'not validated'}]"

@@ -8,7 +8,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("features", "models", "serving", "pipelines")
+PACKAGES = ("features", "models", "serving", "simulator", "pipelines")
 
 
 def _modules() -> list[str]:

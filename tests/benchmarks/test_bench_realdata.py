@@ -214,7 +214,7 @@ def test_outcome_method_reads_the_outcome_then_its_result():
 
 
 def test_sim_config_keeps_the_truth_dates_that_fit():
-    from features.simulate_model import truth_as_of_dates
+    from simulator.model import truth_as_of_dates
 
     assert br.sim_config(300, 2.0, 0).truth_dates == 6
     short = br.sim_config(300, 0.75, 1)

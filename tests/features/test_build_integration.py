@@ -8,7 +8,7 @@ from benchmarks.bench_features import generate_tables, run_benchmark
 from features.build import build_features
 from features.contract import validate_tables
 from features.frames import FrameConfig, build_training_frame
-from features.simulate import SimulationConfig, simulate_community
+from simulator.community import SimulationConfig, simulate_community
 from tests.features.conftest import T
 
 

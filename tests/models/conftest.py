@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from features.contract import load_tables
-from features.simulate import SimulationConfig, simulate_community, write_simulation
 from features.tables import Tables
 from models.config import TrainConfig
+from simulator.community import SimulationConfig, simulate_community, write_simulation
 
 #: Small, fast model settings for tests (few boosting rounds, few importance repeats), with the
 #: classic procedure (one holdout snapshot, models only, no resampling) that the procedure tests
@@ -100,6 +100,7 @@ def trained_disengagement(small_tables, small_source):
     from features.feature_config import FeatureConfig
     from features.labels import LabelConfig
     from models import train as train_module
+    from simulator.oracle import oracle_for
 
     calls = []
     original = train_module._fit
@@ -119,7 +120,7 @@ def trained_disengagement(small_tables, small_source):
             train_module.default_frame_config("disengagement", labels, config),
             FeatureConfig(),
             config,
-            truth_source=small_source,
+            oracle=oracle_for(small_source),
         )
     finally:
         train_module._fit = original

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from features.simulate import SimulationConfig, simulate_community, write_simulation
 from pipelines.deploy import stop_process  # noqa: F401  (used by the test modules)
 from pipelines.deploy import wait_for_http as wait_http
+from simulator.community import SimulationConfig, simulate_community, write_simulation
 
 #: Quick training settings (few boosting rounds, one importance repeat, one thread).
 FAST_TRAINING = {"hgb_max_iter": 30, "importance_repeats": 1, "threads": 1}

@@ -299,8 +299,8 @@ def test_features_before_anyone_joined_write_nothing_and_say_why(
 def test_push_exit_code_says_what_was_delivered(monkeypatch, tmp_path, sent, failed, code, said):
     import dataclasses
 
+    from benchmarks.fakes.data import make_predictions
     from serving.crm import CsvConfig, CsvSink, Ledger, push_predictions
-    from tests.serving.fakes.data import make_predictions
 
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         real = push_predictions(make_predictions(10),

@@ -342,7 +342,7 @@ def test_config_show_masks_every_secret(tmp_path, isolated_home):
 
 
 def test_push_takes_its_sink_and_left_out_fields_from_the_file(tmp_path, isolated_home):
-    from tests.serving.fakes.data import make_predictions
+    from benchmarks.fakes.data import make_predictions
 
     predictions = tmp_path / "predictions.parquet"
     make_predictions(5).to_parquet(predictions, index=False)
@@ -406,7 +406,7 @@ def test_empty_names_and_infinite_numbers_are_refused(tmp_path, isolated_home, t
 def test_push_refuses_a_url_with_a_credential_and_score_writes_to_data_out(
     tmp_path, isolated_home, monkeypatch
 ):
-    from tests.serving.fakes.data import make_predictions
+    from benchmarks.fakes.data import make_predictions
 
     predictions = tmp_path / "predictions.parquet"
     make_predictions(3).to_parquet(predictions, index=False)
@@ -433,7 +433,7 @@ def test_push_refuses_a_url_with_a_credential_and_score_writes_to_data_out(
 
 
 def test_push_without_a_file_pushes_what_the_last_run_wrote(tmp_path, isolated_home):
-    from tests.serving.fakes.data import make_predictions
+    from benchmarks.fakes.data import make_predictions
 
     path = tmp_path / "corecast.toml"
     path.write_text(f'[data]\nout = "{tmp_path / "out"}"\n')

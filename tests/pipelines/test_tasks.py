@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 from prefect.states import Completed, Failed
 
+from benchmarks.fakes.data import change_scores, make_predictions
+from benchmarks.fakes.server import FakeServer, Fault
+from benchmarks.fakes.webhook import FakeWebhookReceiver
 from features.contract import load_tables
 from features.errors import ConfigError, ContractError, CrmError
 from pipelines import tasks
 from pipelines.flows import _train_configs
 from pipelines.parameters import DeliveryParameters, TrainingParameters
 from serving.crm.http import RetryPolicy
-from tests.serving.fakes.data import change_scores, make_predictions
-from tests.serving.fakes.server import FakeServer, Fault
-from tests.serving.fakes.webhook import FakeWebhookReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"corecast-webhook-test-key-123456").decode()
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.fakes.data import make_predictions
+from benchmarks.fakes.hubspot import FakeHubSpot
+from benchmarks.fakes.server import FakeServer
 from serving.crm import HubSpotConfig, Ledger, PushOptions, push_from_file
 from serving.crm.records import render_field_strings, validate_predictions
-from tests.serving.fakes.data import make_predictions
-from tests.serving.fakes.hubspot import FakeHubSpot
-from tests.serving.fakes.server import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "pat-crash-test-token"
@@ -46,7 +46,7 @@ def write_predictions(tmp_path, n):
 def start_push(spec, tmp_path):
     env = dict(os.environ, CORECAST_HUBSPOT_TOKEN=TOKEN, PYTHONPATH=str(ROOT))
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.serving.fakes.run_push", json.dumps(spec)],
+        [sys.executable, "-m", "tests.serving.run_push", json.dumps(spec)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from benchmarks.fakes.data import change_scores, make_predictions
 from serving.crm import CsvConfig, CsvSink, Ledger, push_predictions
 from serving.crm.records import MEMBER_KEY
-from tests.serving.fakes.data import change_scores, make_predictions
 
 
 @pytest.fixture()

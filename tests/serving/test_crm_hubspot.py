@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 import requests
 
+from benchmarks.fakes.data import make_predictions
+from benchmarks.fakes.hubspot import FakeHubSpot
+from benchmarks.fakes.server import FakeServer, Fault
 from features.errors import CrmError
 from serving.crm import HubSpotConfig, HubSpotSink, Ledger, push_predictions, read_dead_letters
 from serving.crm.http import RetryPolicy, Secret
 from serving.crm.ratelimit import ManualClock
 from serving.crm.records import render_field_strings, validate_predictions
-from tests.serving.fakes.data import make_predictions
-from tests.serving.fakes.hubspot import FakeHubSpot
-from tests.serving.fakes.server import FakeServer, Fault
 
 TOKEN = "pat-test-0123456789"
 UPSERT = "/crm/v3/objects/contacts/batch/upsert"

@@ -6,14 +6,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from benchmarks.fakes.hubspot import FakeHubSpot
+from benchmarks.fakes.salesforce import FakeSalesforce
+from benchmarks.fakes.server import FakeServer, Fault
 from features.errors import CrmError
 from serving.crm import HubSpotConfig, Ledger, SalesforceConfig
 from serving.crm.http import RetryPolicy
 from serving.crm.pull import PullOptions, pull_from_options
 from serving.crm.ratelimit import ManualClock
-from tests.serving.fakes.hubspot import FakeHubSpot
-from tests.serving.fakes.salesforce import FakeSalesforce
-from tests.serving.fakes.server import FakeServer, Fault
 
 TOKEN = "pat-pull-0123456789"
 SF_TOKEN = "sf-pull-token"
@@ -305,8 +305,8 @@ def test_cli_pulls_a_filled_csv_and_again_changes_nothing(tmp_path, monkeypatch)
 
 
 def test_an_export_nobody_filled_in_writes_nothing(tmp_path):
+    from benchmarks.fakes.data import make_predictions
     from serving.crm import CsvConfig, CsvSink
-    from tests.serving.fakes.data import make_predictions
 
     sink = CsvSink(CsvConfig(folder=tmp_path / "exports"))
     preds = make_predictions(3)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.fakes.data import change_scores, make_predictions
 from features.errors import ConfigError, ContractError, CrmError
 from serving.crm import (
     Ledger,
@@ -20,7 +21,6 @@ from serving.crm import (
 )
 from serving.crm.base import BatchOutcome
 from serving.crm.records import MEMBER_KEY, RECORD_KEY, render_field_strings
-from tests.serving.fakes.data import change_scores, make_predictions
 
 
 class MemorySink:
@@ -221,8 +221,8 @@ def test_push_from_file_dry_run_creates_no_ledger(tmp_path):
 
 
 def _report_of_a_csv_push(tmp_path):
+    from benchmarks.fakes.data import make_predictions
     from serving.crm import CsvConfig, CsvSink, Ledger, push_predictions
-    from tests.serving.fakes.data import make_predictions
 
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         return push_predictions(make_predictions(10), CsvSink(CsvConfig(path=tmp_path / "x.csv")),

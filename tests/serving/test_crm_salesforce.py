@@ -6,6 +6,9 @@ import pandas as pd
 import pytest
 import requests
 
+from benchmarks.fakes.data import make_predictions
+from benchmarks.fakes.salesforce import FakeSalesforce
+from benchmarks.fakes.server import FakeServer, Fault
 from features.errors import CrmError
 from serving.crm import (
     Ledger,
@@ -16,9 +19,6 @@ from serving.crm import (
 )
 from serving.crm.http import RetryPolicy, Secret
 from serving.crm.ratelimit import ManualClock
-from tests.serving.fakes.data import make_predictions
-from tests.serving.fakes.salesforce import FakeSalesforce
-from tests.serving.fakes.server import FakeServer, Fault
 
 TOKEN = "00Dxx!sf-secret-token"
 PREFIX = "/services/data/v62.0/jobs/ingest"

@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.fakes.data import make_predictions
+from benchmarks.fakes.hubspot import FakeHubSpot
+from benchmarks.fakes.salesforce import FakeSalesforce
+from benchmarks.fakes.server import FakeServer, Fault
+from benchmarks.fakes.webhook import FakeWebhookReceiver
 from features.errors import CrmError
 from serving.crm import (
     HubSpotConfig,
@@ -23,11 +28,6 @@ from serving.crm import (
     read_push_status,
 )
 from serving.crm.http import RetryPolicy
-from tests.serving.fakes.data import make_predictions
-from tests.serving.fakes.hubspot import FakeHubSpot
-from tests.serving.fakes.salesforce import FakeSalesforce
-from tests.serving.fakes.server import FakeServer, Fault
-from tests.serving.fakes.webhook import FakeWebhookReceiver
 
 HUBSPOT_TOKEN = "pat-na1-SECRET-7f3a9c1e-token"
 SALESFORCE_TOKEN = "00D5g000SECRET!AQ4AQ-sf-token"

@@ -7,6 +7,10 @@ import base64
 import pandas as pd
 import pytest
 
+from benchmarks.fakes.hubspot import FakeHubSpot
+from benchmarks.fakes.salesforce import FakeSalesforce
+from benchmarks.fakes.server import FakeServer
+from benchmarks.fakes.webhook import FakeWebhookReceiver
 from features.errors import ConfigError
 from serving.crm import (
     CsvConfig,
@@ -33,10 +37,6 @@ from serving.crm.records import (
     validate_predictions,
     validate_volatile_fields,
 )
-from tests.serving.fakes.hubspot import FakeHubSpot
-from tests.serving.fakes.salesforce import FakeSalesforce
-from tests.serving.fakes.server import FakeServer
-from tests.serving.fakes.webhook import FakeWebhookReceiver
 
 TOKEN = "pat-volatile-0123456789"
 SF_TOKEN = "00Dxx!sf-volatile-token"

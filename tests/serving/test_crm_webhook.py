@@ -7,13 +7,13 @@ import math
 
 import pytest
 
+from benchmarks.fakes.data import make_predictions
+from benchmarks.fakes.server import FakeServer, Fault
+from benchmarks.fakes.webhook import FakeWebhookReceiver
 from features.errors import ConfigError, CrmError
 from serving.crm import Ledger, WebhookConfig, WebhookSink, build_sink, push_predictions
 from serving.crm.http import RetryPolicy, Secret
 from serving.crm.push import PushOptions
-from tests.serving.fakes.data import make_predictions
-from tests.serving.fakes.server import FakeServer, Fault
-from tests.serving.fakes.webhook import FakeWebhookReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"corecast-webhook-test-key-123456").decode()
 

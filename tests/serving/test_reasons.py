@@ -137,7 +137,7 @@ _NOT_SAYABLE = re.compile(
 def every_feature():
     """Every feature column corecast builds, on a small simulated community."""
     from features.build import build_features
-    from features.simulate import SimulationConfig, simulate_community
+    from simulator.community import SimulationConfig, simulate_community
 
     sim = simulate_community(SimulationConfig(members=300, years=2, seed=3))
     tables = sim.tables()

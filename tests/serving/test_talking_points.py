@@ -137,7 +137,7 @@ def test_every_variant_is_sayable():
 
 def test_sayable_on_a_simulated_community():
     from features.build import build_features
-    from features.simulate import SimulationConfig, simulate_community
+    from simulator.community import SimulationConfig, simulate_community
 
     tables = simulate_community(SimulationConfig(members=200, years=2, seed=5)).tables()
     features = build_features(tables, tables.last_observed.normalize())

@@ -12,7 +12,7 @@ import threading
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.serving.fakes.server import FaultQueue, Request, Response, json_response, sleep_fault
+from benchmarks.fakes.server import FaultQueue, Request, Response, json_response, sleep_fault
 
 __all__ = ["FakeWebhookReceiver"]
 

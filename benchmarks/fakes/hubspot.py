@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 
-from tests.serving.fakes.server import (
+from benchmarks.fakes.server import (
     Fault,
     FaultQueue,
     Request,

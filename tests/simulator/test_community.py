@@ -1,4 +1,4 @@
-"""Tests of the community simulator and its oracle (features.simulate*)."""
+"""Tests of the community simulator and its oracle (simulator.community, simulator.truth)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,20 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from features.errors import ConfigError, ContractError
-from features.simulate import (
-    Simulation,
-    SimulationConfig,
-    compute_truth,
-    read_latent,
-    simulate_community,
-    write_simulation,
-)
 from features.tables import (
     ACTIVITY_COLUMNS,
     CHAPTER_COLUMNS,
     MEMBER_COLUMNS,
     ROLE_COLUMNS,
     Tables,
+)
+from simulator.community import (
+    Simulation,
+    SimulationConfig,
+    compute_truth,
+    read_latent,
+    simulate_community,
+    write_simulation,
 )
 
 DAY = pd.Timedelta(days=1)
@@ -635,7 +635,7 @@ def test_read_latent_is_none_for_other_sources(workdir):
 
 
 def test_a_short_simulation_keeps_the_truth_dates_that_fit():
-    from features.simulate_model import truth_dates_that_fit
+    from simulator.model import truth_dates_that_fit
 
     assert truth_dates_that_fit(3.0) == 6
     # 0.75 years = 273.9 days: (273.9 - 210) / 30 = 2.1 -> dates at 0, 30 and 60 days back

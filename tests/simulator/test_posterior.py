@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from features.errors import ConfigError
-from features.simulate import compute_truth
-from features.simulate_model import config_to_dict
-from features.simulate_posterior import compute_posterior_disengagement
-from tests.features.test_simulate import _hand_config, _hand_tables
+from simulator.community import compute_truth
+from simulator.model import config_to_dict
+from simulator.posterior import compute_posterior_disengagement
+from tests.simulator.test_community import _hand_config, _hand_tables
 
 
 def _with_config(latent, config):

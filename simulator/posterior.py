@@ -1,13 +1,13 @@
 """The oracle without the secret traits: what the tables alone can tell of disengagement.
 
-The fair oracle (:func:`features.simulate_truth.compute_truth`) knows every member's motivation
+The fair oracle (:func:`simulator.truth.compute_truth`) knows every member's motivation
 and initiative exactly. No model can: the data show the traits only through the weeks a member
 was active, led, or stayed silent. :func:`compute_posterior_disengagement` gives the same
 probability of disengaging with the traits replaced by their posterior given the tables before
-``as_of``, under the simulator's own equations (:mod:`features.simulate_model`):
+``as_of``, under the simulator's own equations (:mod:`simulator.model`):
 
 - prior: motivation ``m ~ N(0, 1)``, initiative ``i | m ~ N(0.6 m, 0.8²)`` (as
-  :func:`features.simulate.simulate_community` draws them), integrated by Gauss-Hermite
+  :func:`simulator.community.simulate_community` draws them), integrated by Gauss-Hermite
   quadrature;
 - likelihood of each week from joining to the last activity: the member stayed (departure
   hazard), was active or not (activity hazard), and in an active week led or not (organising or
@@ -35,13 +35,16 @@ benchmark, not a step of training or scoring.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import log_expit, logsumexp
 
 from features.errors import ConfigError
-from features.simulate_model import (
+from features.tables import Tables, parse_as_of
+from simulator.model import (
     INITIATIVE_LOADING,
     INITIATIVE_NOISE,
     WEEK_NS,
@@ -52,17 +55,18 @@ from features.simulate_model import (
     start_ns,
     tie_weekly_decay,
 )
-from features.simulate_truth import (
-    _check_horizon,
-    _config_of,
-    _contact_rates,
-    _encode,
-    _p_departed,
-    _p_disengages,
-    _shock_table,
-    _state_at,
+from simulator.truth import (
+    Encoding,
+    State,
+    check_horizon,
+    config_of,
+    contact_rates,
+    encode,
+    p_departed,
+    p_disengages,
+    shock_table,
+    state_at,
 )
-from features.tables import Tables, parse_as_of
 
 __all__ = ["compute_posterior_disengagement"]
 
@@ -73,25 +77,25 @@ def _normal_nodes(count: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, np.log(weights / weights.sum())
 
 
-def _weekly_history(enc: dict, state: dict, joined: np.ndarray, as_ns: int, config) -> dict:
+def _weekly_history(enc: Encoding, state: State, joined: np.ndarray, as_ns: int, config) -> dict:
     """Dense (member x week) arrays of what the tables show up to ``as_of``'s week."""
     t0 = start_ns(config)
-    k0 = state["k0"]
+    k0 = state.k0
     weeks = k0 + 1
-    n = enc["ids"].size
-    before = np.searchsorted(enc["a_ns"], as_ns, side="left")
-    member, week = enc["a_member"][:before], enc["a_week"][:before]
+    n = enc.ids.size
+    before = np.searchsorted(enc.a_ns, as_ns, side="left")
+    member, week = enc.a_member[:before], enc.a_week[:before]
     ok = (member >= 0) & (week >= 0) & (week < weeks)
     active = np.zeros((n, weeks), dtype=bool)
     active[member[ok], week[ok]] = True
     led = np.zeros((n, weeks), dtype=bool)
-    lead = ok & enc["is_lead"][:before]
+    lead = ok & enc.is_lead[:before]
     led[member[lead], week[lead]] = True
 
     # tie strength at the start of each week: last week's value decayed plus last week's rows
     inc = np.zeros((n, weeks))
-    np.add.at(inc, (member[ok], week[ok]), enc["contrib"][:before][ok])
-    other = enc["other"][:before]
+    np.add.at(inc, (member[ok], week[ok]), enc.contrib[:before][ok])
+    other = enc.other[:before]
     to = (other >= 0) & (week >= 0) & (week < weeks)
     np.add.at(inc, (other[to], week[to]), 1.0)
     ties = np.zeros((n, weeks))
@@ -100,10 +104,10 @@ def _weekly_history(enc: dict, state: dict, joined: np.ndarray, as_ns: int, conf
         ties[:, w] = ties[:, w - 1] * decay + inc[:, w - 1]
 
     # the role is held from the week after a spell starts to the week before it ends
-    seen = enc["r_start"] < as_ns
-    who = enc["r_member"][seen]
-    first = np.clip(np.floor_divide(enc["r_start"][seen] - t0, WEEK_NS) + 1, 0, weeks)
-    r_end = enc["r_end"][seen]
+    seen = enc.r_start < as_ns
+    who = enc.r_member[seen]
+    first = np.clip(np.floor_divide(enc.r_start[seen] - t0, WEEK_NS) + 1, 0, weeks)
+    r_end = enc.r_end[seen]
     stop = np.where(r_end == np.iinfo(np.int64).max, weeks,
                     np.clip(np.floor_divide(r_end - t0, WEEK_NS), 0, weeks))
     spans = np.zeros((n, weeks + 1), dtype=np.int64)
@@ -114,9 +118,9 @@ def _weekly_history(enc: dict, state: dict, joined: np.ndarray, as_ns: int, conf
 
     last = np.full(n, -1, dtype=np.int64)
     np.maximum.at(last, member[ok], week[ok])
-    jw = enc["join_week"]
+    jw = enc.join_week
     window = (grid[None, :] > jw[joined, None]) & (grid[None, :] <= last[joined, None])
-    shock = _shock_table(enc, as_ns, k0, config)[enc["chapter"][joined]]
+    shock = shock_table(enc, as_ns, k0, config)[enc.chapter[joined]]
     counted = window & active[joined]
     led_j = led[joined]
     holds = amb[joined]
@@ -170,23 +174,23 @@ def compute_posterior_disengagement(
 
     Returns:
         member_id, as_of, p_disengages, for every member who joined before ``as_of``, in member
-        order (the rows of :func:`features.simulate_truth.compute_truth`).
+        order (the rows of :func:`simulator.truth.compute_truth`).
 
     Raises:
         ConfigError: On a bad horizon, date or node count, or without a simulation config.
         ContractError: If ``latent`` lacks columns or members.
         TargetUnavailable: If ``tables`` has no roles table.
     """
-    horizon_days = _check_horizon("horizon_days", horizon_days)
+    horizon_days = check_horizon("horizon_days", horizon_days)
     for name, value in (("motivation_nodes", motivation_nodes),
                         ("initiative_nodes", initiative_nodes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}: {value!r} must be a positive whole number")
-    config = _config_of(latent, None)
+    config = config_of(latent, None)
     as_ns = parse_as_of(as_of).value
-    enc = _encode(tables, latent, config, core_role)
-    state = _state_at(enc, as_ns, config, observed=True)
-    joined = np.flatnonzero(enc["joined_ns"] < as_ns)
+    enc = encode(tables, latent, config, core_role)
+    state = state_at(enc, as_ns, config, observed=True)
+    joined = np.flatnonzero(enc.joined_ns < as_ns)
     hist = _weekly_history(enc, state, joined, as_ns, config)
     window, active = hist["window"], hist["active"]
 
@@ -194,8 +198,8 @@ def compute_posterior_disengagement(
     z_nodes, z_logw = _normal_nodes(initiative_nodes)
     log_post = np.empty((joined.size, m_nodes.size))
     p_dis = np.empty((joined.size, m_nodes.size))
-    n = enc["ids"].size
-    contact = _contact_rates(enc, state["k0"], config)  # the same for every node
+    n = enc.ids.size
+    contact = contact_rates(enc, state.k0, config)  # the same for every node
     for k, m in enumerate(m_nodes):
         act = activity_logit(m, hist["tenure"], hist["season"], hist["log_ties"], hist["amb"],
                              config)
@@ -207,15 +211,15 @@ def compute_posterior_disengagement(
             hist, INITIATIVE_LOADING * m + INITIATIVE_NOISE * z, config)
             for j, z in enumerate(z_nodes)]
         ll += logsumexp(np.column_stack(lead), axis=1)
-        node = dict(enc, motivation=np.full(n, m))
-        gone, silence = _p_departed(node, state, joined, as_ns, config, with_likelihood=True,
+        node = replace(enc, motivation=np.full(n, m))
+        gone, silence = p_departed(node, state, joined, as_ns, config, with_likelihood=True,
                                     contact=contact)
-        around = _p_disengages(node, state, joined, as_ns, horizon_days, config)
+        around = p_disengages(node, state, joined, as_ns, horizon_days, config)
         log_post[:, k] = m_logw[k] + ll + silence
         p_dis[:, k] = gone + (1.0 - gone) * around
     weights = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
     return pd.DataFrame({
-        "member_id": pd.array(enc["ids"][joined], dtype="str"),
+        "member_id": pd.array(enc.ids[joined], dtype="str"),
         "as_of": pd.Series(np.full(joined.size, as_ns, dtype=np.int64)).astype("datetime64[ns]"),
         "p_disengages": np.clip((weights * p_dis).sum(axis=1), 0.0, 1.0),
     })

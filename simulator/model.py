@@ -2,7 +2,7 @@
 
 :class:`SimulationConfig` holds the size of the simulated community and every behavioural
 parameter. The functions below turn a member's latent traits and state into the weekly
-probabilities the simulator draws from; :mod:`features.simulate_truth` integrates the very same
+probabilities the simulator draws from; :mod:`simulator.truth` integrates the very same
 functions forward in time, so the simulator and its true probabilities can never drift apart.
 
 The model, one weekly step at a time (``sigmoid`` is the logistic function, ``ties`` the member's

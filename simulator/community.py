@@ -3,8 +3,8 @@
 :func:`simulate_community` grows a community of local chapters week by week (vectorised over
 members; the only Python loop is over weeks) and returns the four contract tables, the members'
 latent traits, and the oracle: each member's true probability of becoming an ambassador and of
-disengaging, computed by :func:`features.simulate_truth.compute_truth` from the same hazards the
-simulator draws from (see :mod:`features.simulate_model` for the equations). The oracle is fair:
+disengaging, computed by :func:`simulator.truth.compute_truth` from the same hazards the
+simulator draws from (see :mod:`simulator.model` for the equations). The oracle is fair:
 a departure that left no trace in the tables yet is inferred from the member's silence, not read
 from the simulator's hidden state.
 
@@ -33,7 +33,7 @@ Every activity row of a member falls in a week they were drawn active, so the or
 "probability of no activity" is exactly the simulator's.
 
 With an outreach hook (:class:`OutreachHook`; corecast's is
-:class:`serving.simulate_outreach.OutreachPlan`, behind ``corecast simulate --outreach``),
+:class:`simulator.outreach.OutreachPlan`, behind ``corecast simulate --outreach``),
 community managers also call the members they flag every few weeks, and the calls change what
 happens next. Without it, nothing changes (the same config gives the same tables as before
 outreach existed).
@@ -56,8 +56,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.errors import ConfigError, ContractError
-from features.simulate_cities import CITIES
-from features.simulate_model import (
+from features.tables import Tables
+from simulator.cities import CITIES
+from simulator.model import (
     INITIATIVE_LOADING,
     INITIATIVE_NOISE,
     SOCIABILITY_LOADING,
@@ -78,8 +79,7 @@ from features.simulate_model import (
     tie_weekly_decay,
     truth_as_of_dates,
 )
-from features.simulate_truth import compute_truth, compute_truth_many
-from features.tables import Tables
+from simulator.truth import compute_truth, compute_truth_many
 
 __all__ = [
     "SimulationConfig",
@@ -127,13 +127,13 @@ class Simulation:
             config as a dict.
         truth: member_id, as_of, p_becomes_ambassador, p_disengages at the config's truth dates
             (the fair oracle: hidden departures inferred, see
-            :func:`features.simulate_truth.compute_truth`).
+            :func:`simulator.truth.compute_truth`).
         config: The config that produced it.
         outreach: Contract ``outreach`` table (the calls managers made), ``None`` without
             outreach.
         assignments: The assignment log rows (who was flagged, contacted or held, per cycle).
         outreach_truth: The assignment rows with their true effects
-            (:func:`serving.simulate_outreach.outreach_truth`).
+            (:func:`simulator.outreach.outreach_truth`).
         outreach_summary: The outreach settings and true effects in total.
     """
 
@@ -769,7 +769,7 @@ def simulate_community(
     Args:
         config: Size, seed and behavioural parameters.
         outreach: Managers who call the members they flag, with known true effects (an
-            :class:`OutreachHook` such as :class:`serving.simulate_outreach.OutreachPlan`, used
+            :class:`OutreachHook` such as :class:`simulator.outreach.OutreachPlan`, used
             once); ``None`` (default): no outreach, and the community is exactly the one
             simulated before outreach existed.
 
@@ -839,7 +839,7 @@ def write_simulation(
     config and a few counts). With outreach, also ``outreach`` (``fmt``, the contract table),
     ``outreach_truth.parquet`` (the true effect per flagged member) and, in ``simulation.json``,
     ``outreach``: the settings and the true effects in total; ``extra`` may add more (corecast's
-    :func:`serving.simulate_outreach.write_with_outreach` adds the assignment log). Everything is
+    :func:`simulator.outreach.write_with_outreach` adds the assignment log). Everything is
     written into a temporary sibling folder that then replaces ``out_dir``, so a failure leaves
     nothing half-written.
 

@@ -1,6 +1,6 @@
 """Outreach in the community simulator: managers who call members, with known true effects.
 
-:func:`simulate_with_outreach` runs :func:`features.simulate.simulate_community` with an
+:func:`simulate_with_outreach` runs :func:`simulator.community.simulate_community` with an
 :class:`OutreachPlan` (the simulator's outreach hook) and :func:`write_with_outreach` writes the
 result with its assignment log; ``corecast simulate --outreach`` does both. The plan adds a
 cycle every ``every_weeks`` weeks after ``warmup_weeks`` weeks. At a cycle (the Monday its week
@@ -28,7 +28,7 @@ starts, after that week's departures and step-downs):
    member is then surely active within the disengagement horizon, so the true uplift of the
    share still active is ``retention_effect * P(no activity in the horizon | not called)``, per
    member; the simulator records that untreated probability (the oracle of
-   :mod:`features.simulate_truth` with the simulator's departures known) for each flagged
+   :mod:`simulator.truth` with the simulator's departures known) for each flagged
    member (:func:`outreach_truth`).
 
 Every call gets an ``outreach`` row in the data contract (``accepted`` when the member accepted
@@ -49,18 +49,18 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError
-from features.simulate import Simulation, simulate_community, write_simulation
-from features.simulate_model import (
+from features.tables import OUTREACH_OUTCOMES, OUTREACH_PURPOSES, Tables
+from serving.delivery import DEFAULT_HOLDOUT_SHARE
+from serving.outreach import OutreachConfig, assign_actions, write_assignments
+from simulator.community import Simulation, simulate_community, write_simulation
+from simulator.model import (
     DAY_NS,
     SimulationConfig,
     chapter_gap,
     promotion_logit,
     sigmoid,
 )
-from features.simulate_truth import compute_truth_many
-from features.tables import OUTREACH_OUTCOMES, OUTREACH_PURPOSES, Tables
-from serving.delivery import DEFAULT_HOLDOUT_SHARE
-from serving.outreach import OutreachConfig, assign_actions, write_assignments
+from simulator.truth import compute_truth_many
 
 __all__ = [
     "OutreachSimConfig",
@@ -128,7 +128,7 @@ class OutreachSimConfig:
 class OutreachPlan:
     """The managers during one simulation: flags, calls, and their effects.
 
-    The simulator's outreach hook (:class:`features.simulate.OutreachHook`): it holds
+    The simulator's outreach hook (:class:`simulator.community.OutreachHook`): it holds
     references to the simulator's per-member arrays (updated in place by the weekly loop) and
     collects the assignment and outreach rows. Use a new plan for every simulation.
     """
@@ -259,7 +259,7 @@ class OutreachPlan:
 
 
     def finish(self, frames: dict, config: SimulationConfig) -> dict:
-        """The :class:`~features.simulate.Simulation` fields of the outreach: the outreach
+        """The :class:`~simulator.community.Simulation` fields of the outreach: the outreach
         table, the assignment log rows and their true effects (per member and in total)."""
         members = frames["members"]
         assignments, outreach = self.frames(members["member_id"], members["chapter_id"])
@@ -280,7 +280,7 @@ def simulate_with_outreach(config: SimulationConfig, outreach: OutreachSimConfig
 
 
 def write_with_outreach(sim: Simulation, out_dir: str | Path, fmt: str = "parquet") -> list[Path]:
-    """:func:`features.simulate.write_simulation`, plus the assignment log in
+    """:func:`simulator.community.write_simulation`, plus the assignment log in
     ``assignments/`` (:func:`serving.outreach.write_assignments`, one file per cycle)."""
 
     def log(folder: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """Run one HubSpot push in its own process (the crash test kills it with SIGKILL).
 
-Usage: ``python -m tests.serving.fakes.run_push '<json spec>'`` with keys ``predictions``,
+Usage: ``python -m tests.serving.run_push '<json spec>'`` with keys ``predictions``,
 ``ledger``, ``url`` and optionally ``workers`` and ``batch_size``. The token comes from
 ``CORECAST_HUBSPOT_TOKEN``. Prints the report counts as JSON.
 """

@@ -10,10 +10,10 @@ import pytest
 
 from features.contract import load_tables
 from features.errors import ConfigError
-from features.simulate import SimulationConfig, simulate_community
-from features.simulate_model import truth_dates_that_fit
 from serving.outreach import FLAGGED_SEGMENTS, OutreachConfig, assign_actions, read_assignments
-from serving.simulate_outreach import (
+from simulator.community import SimulationConfig, simulate_community
+from simulator.model import truth_dates_that_fit
+from simulator.outreach import (
     OutreachSimConfig,
     simulate_with_outreach,
     write_with_outreach,

@@ -3,7 +3,7 @@
 Given the contract tables of a simulated community and its latent traits, :func:`compute_truth`
 rebuilds every member's state at ``as_of`` from the tables exactly as the simulator held it
 (tie strength, weeks since they last led, role, chapter ambassador shortfall, recent ambassador
-departures) and integrates the simulator's own weekly hazards (:mod:`features.simulate_model`)
+departures) and integrates the simulator's own weekly hazards (:mod:`simulator.model`)
 forward, week by week:
 
 - ``p_disengages`` = P(no activity in ``(as_of, as_of + horizon_days]``): a chain over
@@ -18,7 +18,7 @@ forward, week by week:
 Departures leave no row, so the oracle is *fair* by default (``departures="inferred"``): it is
 the best prediction from what could be known at ``as_of``, the true traits and hazards included,
 but not the hidden date a member silently left. The probability ``g`` that a member has already
-left is the posterior given the tables before ``as_of`` (:func:`_p_departed`: the last
+left is the posterior given the tables before ``as_of`` (:func:`p_departed`: the last
 activity, the last message received, the ambassador spells, and how unlikely the silence since
 is for someone still around), and ``p_disengages = g + (1 - g) * P(no activity | around)``,
 ``p_becomes_ambassador = (1 - g) * P(promotion | around)``. With ``departures="known"`` the
@@ -49,13 +49,15 @@ Approximations (small; the truth still calibrates against realised outcomes):
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.signal import fftconvolve
 
 from features.errors import ConfigError, ContractError, TargetUnavailable
-from features.simulate_model import (
+from features.tables import Tables, parse_as_of
+from simulator.model import (
     DAY_NS,
     WEEK_NS,
     SimulationConfig,
@@ -71,7 +73,6 @@ from features.simulate_model import (
     stepdown_logit,
     tie_weekly_decay,
 )
-from features.tables import Tables, parse_as_of
 
 __all__ = [
     "compute_truth",
@@ -79,6 +80,16 @@ __all__ = [
     "LATENT_COLUMNS",
     "TRUTH_COLUMNS",
     "DEPARTURE_MODES",
+    "Encoding",
+    "State",
+    "check_horizon",
+    "config_of",
+    "contact_rates",
+    "encode",
+    "p_departed",
+    "p_disengages",
+    "shock_table",
+    "state_at",
 ]
 
 LATENT_COLUMNS = ["member_id", "motivation", "sociability", "initiative", "online_propensity",
@@ -89,17 +100,91 @@ DEPARTURE_MODES = ("inferred", "known")
 _LEAD_TYPES = ("organize", "volunteer")
 _DIRECT_TYPES = ("message", "intro")
 _NEVER = -(10**9)
-_CACHE_KEY = "simulate_truth.encoding"
+_CACHE_KEY = "simulator.truth.encoding"
 
 
-def _config_of(latent: pd.DataFrame, config: SimulationConfig | None) -> SimulationConfig:
+@dataclass(frozen=True, eq=False)
+class Encoding:
+    """The tables of a simulated community as integer arrays (built by :func:`encode`).
+
+    Times are int64 nanoseconds; weeks count from the simulation's start; member positions
+    index ``ids`` (-1: not a member); open spells end at the int64 maximum.
+
+    Attributes:
+        ids: The members' ids, in ``members`` order.
+        n_chapters: Number of distinct home chapters.
+        chapter: Each member's home chapter code.
+        joined_ns, join_week: When each member joined (ns, week).
+        departed_ns: When each member left for good (the simulator's hidden state; the int64
+            maximum if never).
+        motivation, initiative: Each member's latent traits.
+        a_member, a_ns, a_week: Each activity row's member position, time and week (rows in
+            time order).
+        is_lead: The row is an organize / volunteer row.
+        contrib: What the row adds to the member's tie strength.
+        other: The counterpart's position for messages and introductions, else -1.
+        r_member, r_chapter, r_start, r_end: The core role's spells (member position, chapter
+            code, start and end in ns).
+    """
+
+    ids: pd.Index
+    n_chapters: int
+    chapter: np.ndarray
+    joined_ns: np.ndarray
+    join_week: np.ndarray
+    departed_ns: np.ndarray
+    motivation: np.ndarray
+    initiative: np.ndarray
+    a_member: np.ndarray
+    a_ns: np.ndarray
+    a_week: np.ndarray
+    is_lead: np.ndarray
+    contrib: np.ndarray
+    other: np.ndarray
+    r_member: np.ndarray
+    r_chapter: np.ndarray
+    r_start: np.ndarray
+    r_end: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class State:
+    """Member and chapter state at the start of ``as_of``'s week (built by :func:`state_at`).
+
+    Attributes:
+        k0: ``as_of``'s week.
+        ties, log_ties: Each member's tie strength and ``log1p`` of it.
+        last_lead: The last week each member led (a large negative number if never).
+        gap: Each chapter's ambassador shortfall (0-1).
+        active_count: Each chapter's active members.
+        weekly_growth: Weekly growth factor of the community's active count.
+        ambassador: Each member holds the core role.
+        not_ready: Each member is out of the readiness population (holds the role as the labels
+            count it).
+        last_sd: Each chapter's last week an ambassador spell ended.
+    """
+
+    k0: int
+    log_ties: np.ndarray
+    last_lead: np.ndarray
+    gap: np.ndarray
+    active_count: np.ndarray
+    weekly_growth: float
+    ambassador: np.ndarray
+    not_ready: np.ndarray
+    last_sd: np.ndarray
+    ties: np.ndarray
+
+
+def config_of(latent: pd.DataFrame, config: SimulationConfig | None) -> SimulationConfig:
+    """``config`` if given, else the simulation config attached to ``latent``."""
     if config is not None:
         return config
     values = latent.attrs.get("simulation_config")
     if not isinstance(values, dict):
         raise ConfigError(
             "latent: no simulation config attached (attrs['simulation_config']); read the "
-            "latent table with features.simulate.read_latent or pass config="
+            "latent table with simulator.community.read_latent or pass config="
         )
     return config_from_dict(values)
 
@@ -111,8 +196,15 @@ def _positions(ids: pd.Index, values: pd.Series) -> np.ndarray:
     return where[codes]
 
 
-def _encode(tables: Tables, latent: pd.DataFrame, config: SimulationConfig, core_role: str):
-    """Integer encodings of the tables, memoised in ``tables.cache``."""
+def encode(
+    tables: Tables, latent: pd.DataFrame, config: SimulationConfig, core_role: str
+) -> Encoding:
+    """Integer encodings of the tables, memoised in ``tables.cache``.
+
+    Raises:
+        ContractError: If ``latent`` lacks columns or members.
+        TargetUnavailable: If ``tables`` has no roles table.
+    """
     missing = [c for c in LATENT_COLUMNS if c not in latent.columns]
     if missing:
         raise ContractError(f"latent: missing columns {missing}; expected {LATENT_COLUMNS}")
@@ -163,55 +255,55 @@ def _encode(tables: Tables, latent: pd.DataFrame, config: SimulationConfig, core
     r_end = roles["ended_at"].to_numpy(dtype="datetime64[ns]")
     keep = r_member >= 0
     r_chapter = pd.Index(ch_uniques).get_indexer(roles["chapter_id"])
-    enc = {
-        "ids": ids,
-        "n_chapters": len(ch_uniques),
-        "chapter": ch_codes.astype(np.int64),
-        "joined_ns": joined,
-        "join_week": np.floor_divide(joined - t0, WEEK_NS),
-        "departed_ns": departed_ns,
-        "motivation": lat["motivation"].to_numpy(dtype=np.float64),
-        "initiative": lat["initiative"].to_numpy(dtype=np.float64),
-        "a_member": a_member,
-        "a_ns": a_ns,
-        "a_week": np.floor_divide(a_ns - t0, WEEK_NS),
-        "is_lead": is_lead,
-        "contrib": contrib,
-        "other": other,
-        "r_member": r_member[keep],
-        "r_chapter": r_chapter[keep],
-        "r_start": r_start[keep].astype(np.int64),
-        "r_end": np.where(np.isnat(r_end[keep]), np.iinfo(np.int64).max,
-                          r_end[keep].astype(np.int64)),
-    }
+    enc = Encoding(
+        ids=ids,
+        n_chapters=len(ch_uniques),
+        chapter=ch_codes.astype(np.int64),
+        joined_ns=joined,
+        join_week=np.floor_divide(joined - t0, WEEK_NS),
+        departed_ns=departed_ns,
+        motivation=lat["motivation"].to_numpy(dtype=np.float64),
+        initiative=lat["initiative"].to_numpy(dtype=np.float64),
+        a_member=a_member,
+        a_ns=a_ns,
+        a_week=np.floor_divide(a_ns - t0, WEEK_NS),
+        is_lead=is_lead,
+        contrib=contrib,
+        other=other,
+        r_member=r_member[keep],
+        r_chapter=r_chapter[keep],
+        r_start=r_start[keep].astype(np.int64),
+        r_end=np.where(np.isnat(r_end[keep]), np.iinfo(np.int64).max,
+                       r_end[keep].astype(np.int64)),
+    )
     tables.cache[_CACHE_KEY] = (key, enc)
     return enc
 
 
-def _state_at(enc: dict, as_ns: int, config: SimulationConfig, observed: bool = False) -> dict:
+def state_at(enc: Encoding, as_ns: int, config: SimulationConfig, observed: bool = False) -> State:
     """Member and chapter state at the start of ``as_of``'s week (plus role status at as_of).
 
     With ``observed``, role status is what the tables show strictly before ``as_of``: a spell
     ending exactly at ``as_of`` is still held, and only spells that ended before ``as_of`` set
     off a chapter shock.
     """
-    n = enc["ids"].size
-    n_ch = enc["n_chapters"]
+    n = enc.ids.size
+    n_ch = enc.n_chapters
     t0 = start_ns(config)
     k0 = (as_ns - t0) // WEEK_NS
     week_start = t0 + k0 * WEEK_NS
-    before = np.searchsorted(enc["a_ns"], week_start, side="left")
-    weeks = enc["a_week"][:before]
-    member = enc["a_member"][:before]
+    before = np.searchsorted(enc.a_ns, week_start, side="left")
+    weeks = enc.a_week[:before]
+    member = enc.a_member[:before]
     decay = tie_weekly_decay(config) ** (k0 - 1 - weeks).astype(np.float64)
-    w = enc["contrib"][:before] * decay
+    w = enc.contrib[:before] * decay
     ok = member >= 0
     ties = np.bincount(member[ok], weights=w[ok], minlength=n)
-    other = enc["other"][:before]
+    other = enc.other[:before]
     ok = other >= 0
     ties += np.bincount(other[ok], weights=decay[ok], minlength=n)
 
-    lead_rows = np.flatnonzero(enc["is_lead"][:before] & (member >= 0))
+    lead_rows = np.flatnonzero(enc.is_lead[:before] & (member >= 0))
     last_lead = np.full(n, _NEVER, dtype=np.int64)
     np.maximum.at(last_lead, member[lead_rows], weeks[lead_rows])
 
@@ -225,7 +317,7 @@ def _state_at(enc: dict, as_ns: int, config: SimulationConfig, observed: bool = 
         return who
 
     recent = active_members(k0)
-    active_count = np.bincount(enc["chapter"][recent], minlength=n_ch)
+    active_count = np.bincount(enc.chapter[recent], minlength=n_ch)
     # community growth of the active count, to project chapter targets over the horizon
     first_week = int(weeks[0]) if weeks.size else k0
     weekly_growth = 1.0
@@ -237,46 +329,46 @@ def _state_at(enc: dict, as_ns: int, config: SimulationConfig, observed: bool = 
                 weekly_growth = ratio ** (1.0 / lag)
             break
 
-    r_start, r_end = enc["r_start"], enc["r_end"]
+    r_start, r_end = enc.r_start, enc.r_end
     holds = (r_start <= as_ns) & (as_ns < r_end)
     # the readiness population excludes anyone holding the role at as_of as the labels count it
     # (started before as_of, not ended before it), and anyone whose spell starts exactly then
     counted_held = holds | ((r_start < as_ns) & (r_end >= as_ns))
     ambassador = np.zeros(n, dtype=bool)
-    ambassador[enc["r_member"][counted_held if observed else holds]] = True
+    ambassador[enc.r_member[counted_held if observed else holds]] = True
     not_ready = np.zeros(n, dtype=bool)
-    not_ready[enc["r_member"][counted_held]] = True
+    not_ready[enc.r_member[counted_held]] = True
     start_week = np.floor_divide(r_start - t0, WEEK_NS)
     end_week = np.where(r_end == np.iinfo(np.int64).max, np.iinfo(np.int64).max,
                         np.floor_divide(r_end - t0, WEEK_NS))
-    ch_ok = enc["r_chapter"] >= 0
+    ch_ok = enc.r_chapter >= 0
     counted = ch_ok & (start_week < k0) & (end_week > k0)
-    n_amb = np.bincount(enc["r_chapter"][counted], minlength=n_ch)
+    n_amb = np.bincount(enc.r_chapter[counted], minlength=n_ch)
     ended = ch_ok & ((r_end < as_ns) if observed else (r_end <= as_ns))
     last_sd = np.full(n_ch, _NEVER, dtype=np.int64)
-    np.maximum.at(last_sd, enc["r_chapter"][ended], end_week[ended])
-    return {
-        "k0": int(k0),
-        "log_ties": np.log1p(ties),
-        "last_lead": last_lead,
-        "gap": chapter_gap(active_count, n_amb, config),
-        "active_count": active_count,
-        "weekly_growth": weekly_growth,
-        "ambassador": ambassador,
-        "not_ready": not_ready,
-        "last_sd": last_sd,
-        "ties": ties,
-    }
+    np.maximum.at(last_sd, enc.r_chapter[ended], end_week[ended])
+    return State(
+        k0=int(k0),
+        log_ties=np.log1p(ties),
+        last_lead=last_lead,
+        gap=chapter_gap(active_count, n_amb, config),
+        active_count=active_count,
+        weekly_growth=weekly_growth,
+        ambassador=ambassador,
+        not_ready=not_ready,
+        last_sd=last_sd,
+        ties=ties,
+    )
 
 
-def _shock_table(enc: dict, as_ns: int, k0: int, config: SimulationConfig) -> np.ndarray:
+def shock_table(enc: Encoding, as_ns: int, k0: int, config: SimulationConfig) -> np.ndarray:
     """``shock[chapter, week]`` for weeks ``0..k0``: an ambassador spell of the chapter ended
     (visibly, before ``as_of``) within the ``shock_weeks`` weeks before that week."""
-    n_ch = enc["n_chapters"]
+    n_ch = enc.n_chapters
     t0 = start_ns(config)
-    ended = (enc["r_chapter"] >= 0) & (enc["r_end"] < as_ns) & (enc["r_end"] >= t0)
-    weeks = np.floor_divide(enc["r_end"][ended] - t0, WEEK_NS)
-    flat = enc["r_chapter"][ended] * (k0 + 1) + weeks
+    ended = (enc.r_chapter >= 0) & (enc.r_end < as_ns) & (enc.r_end >= t0)
+    weeks = np.floor_divide(enc.r_end[ended] - t0, WEEK_NS)
+    flat = enc.r_chapter[ended] * (k0 + 1) + weeks
     ends = np.bincount(flat, minlength=n_ch * (k0 + 1)).reshape(n_ch, k0 + 1)
     # before[c, w] = spell ends of chapter c in weeks < w
     before = np.zeros((n_ch, k0 + 2), dtype=np.int64)
@@ -286,7 +378,7 @@ def _shock_table(enc: dict, as_ns: int, k0: int, config: SimulationConfig) -> np
     return (before[:, w] - before[:, lo]) > 0
 
 
-def _contact_rates(enc: dict, k0: int, config: SimulationConfig) -> np.ndarray:
+def contact_rates(enc: Encoding, k0: int, config: SimulationConfig) -> np.ndarray:
     """``rate[chapter, week]`` for weeks ``0..k0 - 1``: the mean number of messages a member of
     the chapter who is still around but inactive that week receives.
 
@@ -294,38 +386,38 @@ def _contact_rates(enc: dict, k0: int, config: SimulationConfig) -> np.ndarray:
     so the rate is that of messages sent to anyone still around. The number of members still
     around comes from the simulator's state (a community-wide count, not a member's secret).
     """
-    n_ch = enc["n_chapters"]
+    n_ch = enc.n_chapters
     t0 = start_ns(config)
-    before = np.searchsorted(enc["a_ns"], t0 + k0 * WEEK_NS, side="left")
-    member, weeks = enc["a_member"][:before], enc["a_week"][:before]
-    other = enc["other"][:before]
+    before = np.searchsorted(enc.a_ns, t0 + k0 * WEEK_NS, side="left")
+    member, weeks = enc.a_member[:before], enc.a_week[:before]
+    other = enc.other[:before]
     active_keys = np.unique(member[member >= 0] * (k0 + 1) + weeks[member >= 0])
     to = other >= 0
     keys = other[to] * (k0 + 1) + weeks[to]
     idle = ~np.isin(keys, active_keys, assume_unique=False)
     received = np.bincount(
-        enc["chapter"][other[to][idle]] * k0 + weeks[to][idle], minlength=n_ch * k0
+        enc.chapter[other[to][idle]] * k0 + weeks[to][idle], minlength=n_ch * k0
     ).reshape(n_ch, k0)
     # members around in week w: joined before it, not yet gone at its start
-    joined = np.clip(enc["join_week"] + 1, 0, k0)
+    joined = np.clip(enc.join_week + 1, 0, k0)
     gone_week = np.where(
-        enc["departed_ns"] == np.iinfo(np.int64).max,
+        enc.departed_ns == np.iinfo(np.int64).max,
         k0,
-        np.clip(np.floor_divide(enc["departed_ns"] - t0, WEEK_NS), 0, k0),
+        np.clip(np.floor_divide(enc.departed_ns - t0, WEEK_NS), 0, k0),
     )
     change = np.zeros((n_ch, k0 + 1))
-    np.add.at(change, (enc["chapter"], joined), 1.0)
-    np.add.at(change, (enc["chapter"], np.maximum(gone_week, joined)), -1.0)
+    np.add.at(change, (enc.chapter, joined), 1.0)
+    np.add.at(change, (enc.chapter, np.maximum(gone_week, joined)), -1.0)
     around = np.cumsum(change, axis=1)[:, :k0]
     active_pairs = active_keys[(active_keys % (k0 + 1)) < k0]
     active = np.bincount(
-        enc["chapter"][active_pairs // (k0 + 1)] * k0 + active_pairs % (k0 + 1),
+        enc.chapter[active_pairs // (k0 + 1)] * k0 + active_pairs % (k0 + 1),
         minlength=n_ch * k0,
     ).reshape(n_ch, k0)
     return received / np.maximum(around - active, 1.0)
 
 
-def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
+def p_departed(enc: Encoding, state: State, idx: np.ndarray, as_ns: int,
                 config: SimulationConfig, with_likelihood: bool = False,
                 contact: np.ndarray | None = None):
     """Posterior probability that each member of ``idx`` has already left for good at ``as_of``.
@@ -342,25 +434,25 @@ def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
     With ``with_likelihood``, also returns the log-probability of that silence (and of the
     visible spell ends and the absence of messages) given the member's traits, 0 for members
     without a silence: ``(p_departed, log_likelihood)``. ``contact`` is
-    :func:`_contact_rates` at ``as_of``'s week when the caller already has it (it does not
+    :func:`contact_rates` at ``as_of``'s week when the caller already has it (it does not
     depend on the traits).
     """
     t0 = start_ns(config)
-    k0 = state["k0"]
+    k0 = state.k0
     week_start = t0 + k0 * WEEK_NS
     c0 = (as_ns - week_start) / WEEK_NS
-    before = np.searchsorted(enc["a_ns"], as_ns, side="left")
-    member, weeks = enc["a_member"][:before], enc["a_week"][:before]
-    n = enc["ids"].size
+    before = np.searchsorted(enc.a_ns, as_ns, side="left")
+    member, weeks = enc.a_member[:before], enc.a_week[:before]
+    n = enc.ids.size
     last_act = np.full(n, _NEVER, dtype=np.int64)
     ok = member >= 0
     np.maximum.at(last_act, member[ok], weeks[ok])
     seen = last_act.copy()
-    other = enc["other"][:before]
+    other = enc.other[:before]
     ok = other >= 0
     np.maximum.at(seen, other[ok], weeks[ok])
 
-    jw = enc["join_week"][idx]
+    jw = enc.join_week[idx]
     start = np.maximum(last_act[idx], jw)  # the chain covers weeks start + 1 .. k0
     out = np.zeros(idx.size)
     log_lik = np.zeros(idx.size)
@@ -369,12 +461,12 @@ def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
         return (out, log_lik) if with_likelihood else out
     sel = idx[todo]
     jw, start, seen = jw[todo], start[todo], seen[sel]
-    m = enc["motivation"][sel]
-    ch = enc["chapter"][sel]
-    ties0 = state["ties"][sel]
+    m = enc.motivation[sel]
+    ch = enc.chapter[sel]
+    ties0 = state.ties[sel]
     decay = tie_weekly_decay(config)
 
-    r_start, r_end, r_member = enc["r_start"], enc["r_end"], enc["r_member"]
+    r_start, r_end, r_member = enc.r_start, enc.r_end, enc.r_member
     position = np.full(n, -1, dtype=np.int64)
     position[sel] = np.arange(sel.size)
     held = np.zeros(sel.size, dtype=bool)
@@ -391,16 +483,16 @@ def _p_departed(enc: dict, state: dict, idx: np.ndarray, as_ns: int,
     gone = np.zeros(sel.size)
     log_total = np.zeros(sel.size)
     h_sd = sigmoid(stepdown_logit(m, config))
-    shock_table = _shock_table(enc, as_ns, k0, config)
+    shocks = shock_table(enc, as_ns, k0, config)
     if contact is None:
-        contact = _contact_rates(enc, k0, config)
+        contact = contact_rates(enc, k0, config)
     for k in range(int(start.min()) + 1, k0 + 1):
         live = (k > start) & (k > jw)
         if not live.any():
             continue
         tenure = k - jw - 1
         lt = np.log1p(ties0 * decay ** (k - k0))
-        shock = shock_table[ch, max(k, 0)]
+        shock = shocks[ch, max(k, 0)]
         may_leave = live & (k > seen)
         hd_a = np.where(may_leave, sigmoid(departure_logit(m, tenure, lt, shock, 1.0, config)),
                         0.0)
@@ -448,19 +540,24 @@ def _coverage(as_ns: int, horizon_days: int, config: SimulationConfig) -> tuple[
     return int(k0), np.clip(hi - lo, 0, None) / WEEK_NS
 
 
-def _shock(state: dict, chapter: np.ndarray, week: int, config: SimulationConfig) -> np.ndarray:
-    since = week - state["last_sd"][chapter]
+def _shock(state: State, chapter: np.ndarray, week: int, config: SimulationConfig) -> np.ndarray:
+    since = week - state.last_sd[chapter]
     return (since >= 1) & (since <= config.shock_weeks)
 
 
-def _p_disengages(enc, state, idx, as_ns, horizon_days, config) -> np.ndarray:
+def p_disengages(
+    enc: Encoding, state: State, idx: np.ndarray, as_ns: int, horizon_days: int,
+    config: SimulationConfig,
+) -> np.ndarray:
+    """P(no activity in ``(as_of, as_of + horizon]``) for the members ``idx``, taken as still
+    around at ``as_of``."""
     k0, cover = _coverage(as_ns, horizon_days, config)
-    m = enc["motivation"][idx]
-    jw = enc["join_week"][idx]
-    ch = enc["chapter"][idx]
-    ties0 = np.expm1(state["log_ties"][idx])
+    m = enc.motivation[idx]
+    jw = enc.join_week[idx]
+    ch = enc.chapter[idx]
+    ties0 = np.expm1(state.log_ties[idx])
     decay = tie_weekly_decay(config)
-    amb = state["ambassador"][idx].astype(np.float64)
+    amb = state.ambassador[idx].astype(np.float64)
     non = 1.0 - amb
     gone = np.zeros(idx.size)
     h_sd = sigmoid(stepdown_logit(m, config))
@@ -545,24 +642,24 @@ def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config, around=Non
     """
     k0, cover = _coverage(as_ns, horizon_days, config)
     L = config.pipeline_weeks
-    n_ch = enc["n_chapters"]
-    m = enc["motivation"][idx]
-    jw = enc["join_week"][idx]
-    ch = enc["chapter"][idx]
-    lt = state["log_ties"][idx]
-    since = np.clip(k0 - 1 - state["last_lead"][idx], 0, L + 1)
+    n_ch = enc.n_chapters
+    m = enc.motivation[idx]
+    jw = enc.join_week[idx]
+    ch = enc.chapter[idx]
+    lt = state.log_ties[idx]
+    since = np.clip(k0 - 1 - state.last_lead[idx], 0, L + 1)
     prob = np.zeros((idx.size, L + 2))
     prob[np.arange(idx.size), since] = 1.0 if around is None else around
-    p_lead = sigmoid(lead_logit(enc["initiative"][idx], 0.0, config))
+    p_lead = sigmoid(lead_logit(enc.initiative[idx], 0.0, config))
     base = promotion_logit(m, lt, 0.0, config)
     by_level = sigmoid(base[:, None] + config.promote_gap * _GAP_LEVELS[None, :])
-    growth = state["weekly_growth"] ** np.arange(cover.size)
+    growth = state.weekly_growth ** np.arange(cover.size)
     targets = np.maximum(
-        1.0, np.round(config.ambassador_share * state["active_count"][None, :] * growth[:, None])
+        1.0, np.round(config.ambassador_share * state.active_count[None, :] * growth[:, None])
     )
     size = int(targets.max()) if n_ch else 1
-    h_m, h_jw, h_ch = enc["motivation"][holders], enc["join_week"][holders], enc["chapter"][holders]
-    h_lt = state["log_ties"][holders]
+    h_m, h_jw, h_ch = enc.motivation[holders], enc.join_week[holders], enc.chapter[holders]
+    h_lt = state.log_ties[holders]
     h_stay = np.ones(holders.size)
     h_sd = sigmoid(stepdown_logit(h_m, config))
     promoted_by_chapter = np.zeros(n_ch)
@@ -572,7 +669,7 @@ def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config, around=Non
         eligible = k > jw
         tenure = k - jw - 1
         if k == k0:
-            hazard = sigmoid(base + config.promote_gap * state["gap"][ch])
+            hazard = sigmoid(base + config.promote_gap * state.gap[ch])
         else:
             shock = _shock(state, ch, k, config)
             hd = np.where(eligible, sigmoid(departure_logit(m, tenure, lt, shock, 0.0, config)),
@@ -608,26 +705,26 @@ def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config, around=Non
 
 def _truth_at(enc, as_ns, horizon_days, readiness_days, config, departures) -> pd.DataFrame:
     observed = departures == "inferred"
-    state = _state_at(enc, as_ns, config, observed=observed)
-    joined = np.flatnonzero(enc["joined_ns"] < as_ns)
+    state = state_at(enc, as_ns, config, observed=observed)
+    joined = np.flatnonzero(enc.joined_ns < as_ns)
     if observed:
-        gone_p = _p_departed(enc, state, joined, as_ns, config)
+        gone_p = p_departed(enc, state, joined, as_ns, config)
         around = joined
     else:
-        gone = enc["departed_ns"][joined] <= as_ns
+        gone = enc.departed_ns[joined] <= as_ns
         gone_p = gone.astype(np.float64)
         around = joined[~gone]
     stay = 1.0 - gone_p if observed else None
     p_dis = gone_p.copy()
-    p_dis_around = _p_disengages(enc, state, around, as_ns, horizon_days, config)
+    p_dis_around = p_disengages(enc, state, around, as_ns, horizon_days, config)
     if observed:
         p_dis = gone_p + (1.0 - gone_p) * p_dis_around
     else:
         p_dis[gone_p == 0.0] = p_dis_around
     p_bec = np.zeros(joined.size)
-    out = state["not_ready"][around]
+    out = state.not_ready[around]
     ready = np.full(around.size, np.nan)
-    holders = around[state["ambassador"][around]]
+    holders = around[state.ambassador[around]]
     ready[~out] = _p_becomes(enc, state, around[~out], holders, as_ns, readiness_days, config,
                              around=None if stay is None else stay[~out])
     if observed:
@@ -635,14 +732,15 @@ def _truth_at(enc, as_ns, horizon_days, readiness_days, config, departures) -> p
     else:
         p_bec[gone_p == 0.0] = ready
     return pd.DataFrame({
-        "member_id": pd.array(enc["ids"][joined], dtype="str"),
+        "member_id": pd.array(enc.ids[joined], dtype="str"),
         "as_of": pd.Series(np.full(joined.size, as_ns, dtype=np.int64)).astype("datetime64[ns]"),
         "p_becomes_ambassador": p_bec,
         "p_disengages": np.clip(p_dis, 0.0, 1.0),
     })
 
 
-def _check_horizon(name: str, value: int) -> int:
+def check_horizon(name: str, value: int) -> int:
+    """``value`` as an int; :class:`ConfigError` unless it is a positive whole number."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ConfigError(f"{name}: {value!r} must be a positive whole number of days")
     return int(value)
@@ -664,10 +762,10 @@ def compute_truth_many(
         raise ConfigError(
             f"departures: {departures!r} is not one of {', '.join(DEPARTURE_MODES)}"
         )
-    config = _config_of(latent, config)
-    horizon_days = _check_horizon("horizon_days", horizon_days)
-    readiness_horizon_days = _check_horizon("readiness_horizon_days", readiness_horizon_days)
-    enc = _encode(tables, latent, config, core_role)
+    config = config_of(latent, config)
+    horizon_days = check_horizon("horizon_days", horizon_days)
+    readiness_horizon_days = check_horizon("readiness_horizon_days", readiness_horizon_days)
+    enc = encode(tables, latent, config, core_role)
     frames = [
         _truth_at(enc, parse_as_of(d).value, horizon_days, readiness_horizon_days, config,
                   departures)
@@ -698,8 +796,8 @@ def compute_truth(
 
     Args:
         tables: The simulated community's contract tables (as written or as validated).
-        latent: Its latent table (from :func:`features.simulate.read_latent` or the
-            :class:`~features.simulate.Simulation`), carrying the simulation config in
+        latent: Its latent table (from :func:`simulator.community.read_latent` or the
+            :class:`~simulator.community.Simulation`), carrying the simulation config in
             ``attrs["simulation_config"]``.
         as_of: Any date (ISO string, date or Timestamp).
         horizon_days: Disengagement horizon.

@@ -16,7 +16,7 @@ import io
 import re
 import threading
 
-from tests.serving.fakes.server import FaultQueue, Request, Response, json_response, sleep_fault
+from benchmarks.fakes.server import FaultQueue, Request, Response, json_response, sleep_fault
 
 __all__ = ["FakeSalesforce", "CORECAST_FIELDS"]
 
