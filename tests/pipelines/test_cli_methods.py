@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -51,8 +53,8 @@ def test_short_history_trains_a_rule_and_every_output_names_it(short_source, tmp
     predictions = pd.read_csv(out / "predictions.csv")
     assert (predictions["disengagement_method"] == rule).all()
     assert (~predictions["disengagement_validated"]).all()
-    page = (out / "report.html").read_text(encoding="utf-8")
-    assert ("Disengagement: ranked by a rule (longest silence compared with the member&#x27;s "
+    page = html.unescape((out / "report.html").read_text(encoding="utf-8"))
+    assert ("Disengagement: ranked by a rule (longest silence compared with the member's "
             "usual rhythm), not validated — scores are ranks within the community") in page
 
     # nobody is active two years on: the disengagement column would be empty
