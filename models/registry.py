@@ -1,6 +1,9 @@
-"""The MLflow side of corecast: tracking runs, registered models, aliases and the promotion gate.
+"""The MLflow side of corecast: tracking runs, registered models, aliases, loading versions, and
+recording the promotion gate.
 
-This is the only module that calls ``mlflow``. The store is
+This is the only module that imports ``mlflow`` (``tests/models/test_mlflow_boundary.py`` checks
+it). The promotion rules themselves are :mod:`models.gate` (no MLflow); training and registering
+targets end to end is :mod:`models.workflow`. The store is
 :func:`features.settings.mlflow_tracking_uri` (a SQLite file in the corecast home unless
 ``MLFLOW_TRACKING_URI`` is set). Each target has one experiment and one registered model, both
 named ``corecast-<target>``.
@@ -32,7 +35,7 @@ import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -47,24 +50,22 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from threadpoolctl import threadpool_limits
 
-from features.errors import (
-    ConfigError,
-    InsufficientDataError,
-    ModelNotFound,
-    PromotionRefused,
-    TargetUnavailable,
-)
-from features.frames import align_features
+from features.errors import ConfigError, ModelNotFound, PromotionRefused
 from features.settings import mlflow_tracking_uri
-from features.tables import Tables
-from models.config import TARGETS, TrainConfig, flatten_params, to_plain
+from models.config import TARGETS, flatten_params, to_plain
 from models.estimators import SKOPS_TRUSTED_TYPES
-from models.metrics import BOOTSTRAP_METRICS, capacity_k, is_better, paired_bootstrap_difference
+from models.gate import (
+    Comparison,
+    PromotionDecision,
+    compare_with_champion,
+    decide_promotion,
+    evaluation_dates,
+    feature_columns_of,
+)
 from models.plots import write_evaluation_plots
 from models.store_home import rehome_store, sqlite_database
-from models.train import TrainResult, evaluate_on_holdout, evaluate_rows, render_card
+from models.train import TrainResult, render_card
 
 __all__ = [
     "load_scoring_models",
@@ -73,12 +74,9 @@ __all__ = [
     "model_name",
     "experiment_name",
     "PromotionDecision",
-    "TrainOutcome",
     "LoadedModel",
     "log_training_run",
     "gate_promotion",
-    "register_result",
-    "train_and_register",
     "promote_version",
     "list_model_versions",
     "version_method",
@@ -106,71 +104,6 @@ def model_name(target: str) -> str:
 def experiment_name(target: str) -> str:
     """Experiment name of ``target``."""
     return model_name(target)
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    """What the gate decided about a challenger.
-
-    Attributes:
-        promoted: Whether the challenger is now the champion.
-        forced: Whether promotion was forced by a human.
-        reason: One sentence, also stored as a tag.
-        metric: The primary metric compared.
-        challenger_value: The challenger's value on the holdout.
-        champion_value: The previous champion's value on the same holdout (``None`` if none).
-        champion_version: The previous champion's version (``None`` if none).
-        tolerance: Allowed shortfall.
-        paired: Paired bootstrap over members of ``challenger - champion`` on the holdout
-            (:func:`models.metrics.paired_bootstrap_difference`: ``difference``, ``low``,
-            ``high``, ``p_a_worse``); empty when no champion was scored.
-    """
-
-    promoted: bool
-    forced: bool
-    reason: str
-    metric: str
-    challenger_value: float
-    champion_value: float | None
-    champion_version: str | None
-    tolerance: float
-    paired: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, eq=False)
-class TrainOutcome:
-    """Result of training and registering one target.
-
-    Attributes:
-        target: Target name.
-        status: ``"promoted"``, ``"refused"`` (registered as challenger only),
-            ``"unavailable"`` (the data cannot express the target) or ``"insufficient_data"``
-            (too little history or too few positives); nothing is trained in the last two.
-        message: Human-readable summary.
-        run_id: MLflow run id.
-        model_name: Registered model name.
-        version: New model version.
-        decision: The promotion decision.
-        metrics: The run's metrics.
-        result: The full training result (``None`` when unavailable).
-        method: What produces the scores: ``model`` or ``rule:<name>``; ``None`` when nothing
-            was trained.
-        validated: Whether the scores were judged on labelled snapshots.
-        notes: Plain sentences on what was done and why (e.g. why a rule stands in).
-    """
-
-    target: str
-    status: str
-    message: str
-    run_id: str | None = None
-    model_name: str | None = None
-    version: str | None = None
-    decision: PromotionDecision | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    result: TrainResult | None = None
-    method: str | None = None
-    validated: bool = False
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -362,21 +295,13 @@ def _metric_key(name: str) -> str:
 _NOTES_TAG_CHARS = 4000
 
 
-def _evaluation_dates(result: TrainResult) -> tuple[pd.Timestamp, ...]:
-    """The dates the scores were judged on: the evaluation rows' dates, else the holdout's."""
-    held = result.holdout_data
-    if len(held):
-        return tuple(pd.Timestamp(d) for d in sorted(held["as_of"].unique()))
-    return tuple(result.split.holdout_dates)
-
-
 def method_tags(result: TrainResult) -> dict[str, str]:
     """``corecast.method``, ``corecast.validated``, ``corecast.notes`` and
     ``corecast.validation_snapshots`` of a result (on its run and its version)."""
     notes = " ".join(result.notes)
     if len(notes) > _NOTES_TAG_CHARS:
         notes = notes[: _NOTES_TAG_CHARS - 3] + "..."
-    snapshots = len(_evaluation_dates(result)) if result.validated else 0
+    snapshots = len(evaluation_dates(result)) if result.validated else 0
     return {
         "corecast.method": result.method,
         "corecast.validated": "true" if result.validated else "false",
@@ -397,7 +322,7 @@ def _run_tags(result: TrainResult, actor: str | None) -> dict[str, str]:
         "corecast.data_source": result.source,
         "corecast.as_of_first": dates[0].isoformat(),
         "corecast.as_of_last": dates[-1].isoformat(),
-        "corecast.holdout_as_of": ",".join(d.isoformat() for d in _evaluation_dates(result)),
+        "corecast.holdout_as_of": ",".join(d.isoformat() for d in evaluation_dates(result)),
         "corecast.snapshot_count": str(len(dates)),
         "corecast.code_version": code_version(),
         "corecast.trained_by": _actor(actor),
@@ -565,13 +490,6 @@ def _load_version(name: str, version: str):
     return mlflow.sklearn.load_model(f"models:/{name}/{version}")
 
 
-def _feature_columns_of(model) -> tuple[str, ...]:
-    names = getattr(model, "feature_names_in_", None)
-    if names is None:
-        raise ModelNotFound("the registered model does not record its feature columns")
-    return tuple(str(c) for c in names)
-
-
 # --- promotion ----------------------------------------------------------------------------------
 
 
@@ -579,117 +497,6 @@ def _version_validated(client, name: str, version: str) -> bool:
     """Whether a registered version's scores were validated (versions without the tag were)."""
     tags = client.get_model_version(name, version).tags or {}
     return str(tags.get("corecast.validated", "true")).lower() != "false"
-
-
-def _paired(result: TrainResult, champion_scores: np.ndarray) -> dict[str, float]:
-    """Paired bootstrap over members of challenger minus champion on the primary metric
-    (empty when the metric has no bootstrap or ``bootstrap_samples`` is 0)."""
-    config, held = result.config, result.holdout_data
-    metric = config.primary_metric
-    if metric not in BOOTSTRAP_METRICS or config.bootstrap_samples == 0 or not len(held):
-        return {}
-    return paired_bootstrap_difference(
-        held["label"].to_numpy(),
-        held["score"].to_numpy(dtype=np.float64),
-        champion_scores,
-        groups=held["member_id"].to_numpy(),
-        metric=metric,
-        dates=held["as_of"].to_numpy(),
-        k=lambda n: capacity_k(n, config.capacity_share),
-        n_boot=config.bootstrap_samples,
-        level=config.interval_level,
-        seed=config.seed,
-    )
-
-
-def _unseen_by_champion(result: TrainResult, champion_train_dates) -> TrainResult | None:
-    """The challenger judged only on the snapshots after the champion's newest training one.
-
-    A champion must not be scored on outcomes it learned from: it would look better than it
-    is. Without a holdout (validation by the backtest alone) the challenger's evaluation rows
-    are labelled snapshots an older champion may have trained on. Returns ``result`` itself
-    when every row is new to the champion, a copy restricted to the new rows (the challenger's
-    figure recomputed from its stored out-of-time scores), or ``None`` when no row with both
-    outcomes is left.
-    """
-    held = result.holdout_data
-    if champion_train_dates:
-        newest = max(pd.Timestamp(d) for d in champion_train_dates)
-        held = held[held["as_of"] > newest]
-    if held.empty or held["label"].nunique() < 2:
-        return None
-    if len(held) == len(result.holdout_data):
-        return result
-    held = held.reset_index(drop=True)
-    figures = evaluate_rows(held, result.config)
-    metrics = {**result.metrics, **{f"holdout.{k}": v for k, v in figures.items()}}
-    return replace(result, holdout_data=held, metrics=metrics)
-
-
-def _score_champion(result: TrainResult, champion) -> tuple[float, dict[str, float]]:
-    """The champion's primary metric on the challenger's holdout, and the paired bootstrap."""
-    columns = _feature_columns_of(champion)
-    value = float(evaluate_on_holdout(champion, columns, result)[result.primary_metric])
-    x = align_features(result.holdout_data, list(columns))
-    return value, _paired(result, np.asarray(champion.predict_proba(x))[:, 1])
-
-
-def _resamples_text(paired: Mapping[str, float], level: float) -> str:
-    """``; worse in 83 % of member resamples, difference 90 % interval [-0.04, 0.01]``."""
-    p = paired.get("p_a_worse", float("nan"))
-    if p is None or np.isnan(p):
-        return "; no paired bootstrap" if not paired else "; paired bootstrap undefined"
-    return (
-        f"; worse in {100 * p:.0f} % of member resamples, difference {100 * level:g} % "
-        f"interval [{paired['low']:.4f}, {paired['high']:.4f}]"
-    )
-
-
-def _decide(
-    result: TrainResult,
-    challenger_value: float,
-    champion: tuple[str | None, float | None, bool],
-    paired: Mapping[str, float],
-) -> tuple[bool, str]:
-    """Whether the challenger replaces the champion (see :func:`gate_promotion`), and why.
-
-    Args:
-        champion: ``(version, value on the challenger's holdout, validated)``; version ``None``
-            when there is no champion.
-    """
-    version, value, validated = champion
-    metric, tol = result.primary_metric, float(result.config.promotion_tolerance)
-    if version is None:
-        if result.validated:
-            return True, f"first champion ({metric} {challenger_value:.4f})"
-        return True, f"first champion ({result.method}, not validated)"
-    if not result.validated:
-        if not validated:
-            return True, (
-                f"challenger {result.method} is not validated and neither is champion "
-                f"v{version}: the newer ranking replaces it"
-            )
-        return False, (
-            f"refused: challenger {result.method} is not validated (no labelled snapshot to "
-            f"judge it by) and champion v{version} is"
-        )
-    holdout = ",".join(f"{d:%Y-%m-%d}" for d in _evaluation_dates(result))
-    compared = (
-        f"challenger {metric} {challenger_value:.4f} vs champion v{version} {value:.4f} on "
-        f"holdout {holdout} (tolerance {tol:g})"
-    )
-    if is_better(metric, challenger_value, value, tol):
-        return True, compared
-    resamples = _resamples_text(paired, result.config.interval_level)
-    p = paired.get("p_a_worse", float("nan"))
-    if not np.isnan(p) and p <= 0.5:
-        return True, f"{compared}: worse on the point estimate but not in most resamples" + (
-            resamples
-        )
-    return False, (
-        f"refused: challenger {metric} {challenger_value:.4f} is worse than champion "
-        f"v{version} {value:.4f} on holdout {holdout} (tolerance {tol:g}){resamples}"
-    )
 
 
 def gate_promotion(
@@ -703,68 +510,51 @@ def gate_promotion(
 ) -> PromotionDecision:
     """Decide whether the new version replaces the champion, and record the decision.
 
-    - No champion yet: the challenger is promoted (validated or not).
-    - An unvalidated challenger (a rule with no labelled snapshot to judge it by) replaces an
-      existing champion only when that champion is unvalidated too (or when forced).
-    - Otherwise the champion is loaded and scored on the challenger's holdout, and a paired
-      bootstrap over members (:func:`models.metrics.paired_bootstrap_difference`) estimates
-      the difference. The challenger is **refused** when it is worse than the champion by more
-      than ``promotion_tolerance`` on the point estimate **and** worse in most member resamples
-      (``p_a_worse > 0.5``; on the point estimate alone when the bootstrap is off or
-      undefined); it is promoted otherwise.
+    The champion is read from the registry (and loaded to be scored on the challenger's
+    holdout when both are validated); the rules are :mod:`models.gate`'s
+    (:func:`~models.gate.compare_with_champion`, :func:`~models.gate.decide_promotion`).
 
     The decision's numbers are stored as ``promotion.*`` tags on the version and the run
     (``promotion.difference_low`` / ``_high`` and ``promotion.p_challenger_worse`` from the
-    bootstrap).
+    bootstrap). A promotion moves the ``champion`` alias to the version and removes
+    ``challenger``.
 
     Raises:
         PromotionRefused: If the gate refuses and ``strict`` is true (after recording).
     """
     client = _client()
     name = model_name(result.target)
-    challenger_value = float(result.metrics.get(f"holdout.{result.primary_metric}", np.nan))
     champion_version = _current_alias_version(client, name, CHAMPION)
-    rival = champion_version if champion_version != version else None
-    champion_value, paired, champion_validated, judged = None, {}, True, result
-    if rival is not None:
-        champion_validated = _version_validated(client, name, rival)
-        if result.validated:
-            loaded = load_champion(result.target, rival)
-            judged = _unseen_by_champion(result, loaded.metadata.get("train_dates") or ())
-            if judged is not None:
-                challenger_value = judged.holdout_value
-                champion_value, paired = _score_champion(judged, loaded.model)
-    if judged is None:
-        promoted, reason = True, (
-            f"no outcome unseen by champion v{rival} to compare on (it trained on every "
-            "snapshot this challenger is judged on): the newer version is promoted"
-        )
-    else:
-        promoted, reason = _decide(
-            judged, challenger_value, (rival, champion_value, champion_validated), paired
-        )
-    forced = False
-    if not promoted and force_promote:
-        promoted, forced = True, True
-        reason = f"forced by {_actor(actor)} despite: {reason}"
-    decision = PromotionDecision(
-        promoted=promoted,
-        forced=forced,
-        reason=reason,
-        metric=result.primary_metric,
-        challenger_value=challenger_value,
-        champion_value=champion_value,
-        champion_version=champion_version,
-        tolerance=float(result.config.promotion_tolerance),
-        paired=dict(paired),
+    comparison = _compare(client, name, result, champion_version, version)
+    decision = decide_promotion(
+        result, comparison, champion_version, force_promote=force_promote,
+        forced_by=_actor(actor),
     )
     _record_decision(client, name, version, run_id, decision, actor)
-    if promoted:
-        _set_alias(client, name, CHAMPION, version, actor=actor, reason=reason)
+    if decision.promoted:
+        _set_alias(client, name, CHAMPION, version, actor=actor, reason=decision.reason)
         _remove_alias(client, name, CHALLENGER, actor=actor, reason=f"v{version} promoted")
     elif strict:
-        raise PromotionRefused(f"{name} v{version}: {reason}")
+        raise PromotionRefused(f"{name} v{version}: {decision.reason}")
     return decision
+
+
+def _compare(
+    client, name: str, result: TrainResult, champion_version: str | None, version: str
+) -> Comparison:
+    """The challenger next to the champion: the champion is loaded only when both are
+    validated (an unvalidated challenger is not compared on figures)."""
+    rival = champion_version if champion_version != version else None
+    if rival is None:
+        return compare_with_champion(result, None)
+    validated = _version_validated(client, name, rival)
+    if not result.validated:
+        return compare_with_champion(result, rival, rival_validated=validated)
+    loaded = load_champion(result.target, rival)
+    return compare_with_champion(
+        result, rival, rival_validated=validated, champion=loaded.model,
+        champion_train_dates=loaded.metadata.get("train_dates") or (),
+    )
 
 
 def _number(value: float | None) -> str:
@@ -811,36 +601,6 @@ def _record_decision(
     )
 
 
-def register_result(
-    result: TrainResult,
-    *,
-    force_promote: bool = False,
-    strict: bool = False,
-    actor: str | None = None,
-) -> TrainOutcome:
-    """Log, register and gate one training result."""
-    with threadpool_limits(limits=result.config.threads):
-        run_id, version = log_training_run(result, actor=actor)
-        decision = gate_promotion(
-            result, run_id, version, force_promote=force_promote, strict=strict, actor=actor
-        )
-    status = "promoted" if decision.promoted else "refused"
-    return TrainOutcome(
-        target=result.target,
-        status=status,
-        message=f"{model_name(result.target)} v{version} ({result.candidate}): {decision.reason}",
-        run_id=run_id,
-        model_name=model_name(result.target),
-        version=version,
-        decision=decision,
-        metrics=dict(result.metrics),
-        result=result,
-        method=result.method,
-        validated=bool(result.validated),
-        notes=tuple(result.notes),
-    )
-
-
 def promote_version(
     target: str, version: str | int, *, reason: str, actor: str | None = None
 ) -> None:
@@ -866,116 +626,6 @@ def _get_version(client, name: str, version: str):
         if _is_missing(exc) or "INVALID_PARAMETER_VALUE" in str(getattr(exc, "error_code", "")):
             raise ModelNotFound(f"{name}: version {version!r} does not exist") from exc
         raise
-
-
-# --- orchestration ------------------------------------------------------------------------------
-
-
-def train_and_register(
-    source: str | os.PathLike | Tables,
-    targets: Sequence[str] | None = None,
-    *,
-    labels=None,
-    frame=None,
-    features=None,
-    train_configs: Mapping[str, TrainConfig] | None = None,
-    force_promote: bool = False,
-    strict: bool = False,
-    actor: str | None = None,
-    required: bool | None = None,
-) -> list[TrainOutcome]:
-    """Train (a model, else a ranking rule), log, register and gate several targets.
-
-    Each target gets a learned model when the data supports one and a transparent ranking rule
-    otherwise (:func:`models.fallback.train_or_fallback`); the outcome says which
-    (``method``, ``validated``, ``notes``).
-
-    Args:
-        source: A data source (folder or URL understood by ``features.contract.load_tables``)
-            or already loaded tables. When it is a folder of simulated data, the oracle is
-            evaluated too.
-        targets: Targets to train; ``None`` = every target.
-        labels: ``LabelConfig`` (default settings when ``None``).
-        frame: ``FrameConfig``; its snapshot count is raised per target when the backtest needs
-            more; ``None`` = monthly snapshots over up to two years
-            (:func:`models.train.default_frame_config`).
-        features: ``FeatureConfig`` (default when ``None``).
-        train_configs: ``{target: TrainConfig}``; missing targets use defaults.
-        force_promote: Promote even when the gate refuses (recorded as forced).
-        strict: Raise :class:`~features.errors.PromotionRefused` when the gate refuses.
-        actor: Who is training (defaults to the OS user), for the audit trail.
-        required: Whether a target that gets neither a model nor a rule raises
-            (:class:`~features.errors.TargetUnavailable` when the data cannot express it,
-            :class:`~features.errors.InsufficientDataError` when nobody can even be ranked);
-            when false it is reported with status ``"unavailable"`` /
-            ``"insufficient_data"`` and the others still train. Default: true when ``targets``
-            are named.
-
-    Returns:
-        One :class:`TrainOutcome` per target, in order.
-    """
-    from features.contract import load_tables
-    from features.feature_config import FeatureConfig
-    from features.labels import LabelConfig
-    from models.train import build_target_frames, default_frame_config
-
-    wanted = TARGETS if targets is None else tuple(targets)
-    required = targets is not None if required is None else required
-    for target in wanted:
-        model_name(target)
-    if isinstance(source, Tables):
-        tables = source
-        truth_source = str(source.source) if Path(str(source.source)).is_dir() else None
-    else:
-        tables, truth_source = load_tables(source), source
-    labels = labels or LabelConfig()
-    features = features or FeatureConfig()
-    configs = {
-        target: (train_configs or {}).get(target) or TrainConfig(target=target)
-        for target in wanted
-    }
-    target_frames = {
-        target: default_frame_config(target, labels, configs[target], base=frame, tables=tables)
-        for target in wanted
-    }
-    # One feature pass per snapshot date serves every target's frame.
-    built, errors = build_target_frames(tables, target_frames, labels, features)
-    outcomes = []
-    for target in wanted:
-        try:
-            result = _train_one(
-                tables, target, labels, target_frames[target], features, configs[target],
-                truth_source, built.pop(target, None), errors.get(target),
-            )
-        except (TargetUnavailable, InsufficientDataError) as exc:
-            if required:
-                raise
-            status = "unavailable" if isinstance(exc, TargetUnavailable) else "insufficient_data"
-            outcomes.append(TrainOutcome(target=target, status=status, message=str(exc)))
-            continue
-        outcomes.append(
-            register_result(result, force_promote=force_promote, strict=strict, actor=actor)
-        )
-    return outcomes
-
-
-def _train_one(
-    tables: Tables, target: str, labels, frame, features, config: TrainConfig, truth_source,
-    training_frame, error: Exception | None,
-) -> TrainResult:
-    """A model of ``target``, else its best rule (see :func:`models.fallback.train_or_fallback`;
-    readiness without any spell of the core role, or without a roles table, is ranked by an
-    unvalidated rule whose notes say so).
-
-    Raises:
-        InsufficientDataError: Not even a rule can rank anyone.
-    """
-    from models.fallback import train_or_fallback
-
-    return train_or_fallback(
-        tables, target, labels, frame, features, config, truth_source=truth_source,
-        training_frame=training_frame, frame_error=error,
-    )
 
 
 # --- reading the registry -----------------------------------------------------------------------
@@ -1114,7 +764,7 @@ def load_champion(target: str, version_or_alias: str | int = CHAMPION) -> Loaded
     return LoadedModel(
         target=target,
         model=model,
-        feature_columns=_feature_columns_of(model),
+        feature_columns=feature_columns_of(model),
         version=version,
         aliases=tuple(sorted(mv.aliases or [])),
         run_id=mv.run_id,
