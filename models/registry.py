@@ -2,8 +2,9 @@
 recording the promotion gate.
 
 This is the only module that imports ``mlflow`` (``tests/models/test_mlflow_boundary.py`` checks
-it). The promotion rules themselves are :mod:`models.gate` (no MLflow); training and registering
-targets end to end is :mod:`models.workflow`. The store is
+it). What a run records (tags, parameters, artifacts) is built by :mod:`models.run_record`, the
+promotion rules are :mod:`models.gate`, training and registering targets end to end is
+:mod:`models.workflow`; none of them imports MLflow. The store is
 :func:`features.settings.mlflow_tracking_uri` (a SQLite file in the corecast home unless
 ``MLFLOW_TRACKING_URI`` is set). Each target has one experiment and one registered model, both
 named ``corecast-<target>``.
@@ -28,16 +29,12 @@ learned, validated models.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import mlflow
@@ -53,19 +50,30 @@ from mlflow.models import infer_signature
 
 from features.errors import ConfigError, ModelNotFound, PromotionRefused
 from features.settings import mlflow_tracking_uri
-from models.config import TARGETS, flatten_params, to_plain
+from models.config import TARGETS
 from models.estimators import SKOPS_TRUSTED_TYPES
 from models.gate import (
     Comparison,
     PromotionDecision,
     compare_with_champion,
     decide_promotion,
-    evaluation_dates,
     feature_columns_of,
 )
-from models.plots import write_evaluation_plots
+from models.run_record import (
+    actor_name,
+    code_version,
+    method_tags,
+    metric_key,
+    now_text,
+    pip_requirements,
+    run_name,
+    run_params,
+    run_tags,
+    safe_frame,
+    write_artifacts,
+)
 from models.store_home import rehome_store, sqlite_database
-from models.train import TrainResult, render_card
+from models.train import TrainResult
 
 __all__ = [
     "load_scoring_models",
@@ -90,8 +98,6 @@ __all__ = [
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 _HGB_TRUSTED = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
-# Columns that could identify a person; never logged in any form.
-_PERSONAL_COLUMNS = ("email", "name", "first_name", "last_name", "full_name", "phone")
 
 
 def model_name(target: str) -> str:
@@ -170,185 +176,18 @@ def _ensure_experiment(client: MlflowClient, name: str) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER") or "unknown"
-
-
-def code_version() -> str:
-    """``corecast <version>`` plus the git commit of the source tree when available."""
-    try:
-        package = metadata.version("corecast")
-    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        package = "0.1.0"
-    root = Path(__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"corecast {package}" + (f" ({sha})" if sha else "")
-
-
 def _is_missing(exc: Exception) -> bool:
     return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or (
         "not found" in str(exc).lower() or "does not exist" in str(exc).lower()
     )
 
 
-def _safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Drop every column that could identify a person."""
-    drop = [c for c in df.columns if str(c).lower() in _PERSONAL_COLUMNS]
-    return df.drop(columns=drop)
-
-
-def _pip_requirements() -> list[str]:
-    return [
-        f"{package}=={metadata.version(package)}"
-        for package in ("scikit-learn", "numpy", "pandas", "scipy", "skops")
-    ]
-
-
-def _configs(result: TrainResult) -> dict:
-    feature_config = result.feature_config
-    features = (
-        feature_config.to_dict() if hasattr(feature_config, "to_dict") else to_plain(feature_config)
-    )
-    return {
-        "target": result.target,
-        "train": to_plain(result.config),
-        "labels": to_plain(result.label_config),
-        "frame": to_plain(result.frame_config),
-        "features": to_plain(features),
-        "feature_columns": list(result.feature_columns),
-        "candidate": result.candidate,
-        "method": result.method,
-        "validated": bool(result.validated),
-        "notes": list(result.notes),
-        "calibration": result.calibration_method,
-        "horizon_days": result.split.horizon_days,
-        "train_dates": [d.isoformat() for d in result.split.train_dates],
-        "holdout_dates": [d.isoformat() for d in result.split.holdout_dates],
-    }
-
-
-def _both_classes(holdout: pd.DataFrame) -> bool:
-    """Whether the holdout has labels of both classes (plots and holdout tables need them)."""
-    return "label" in holdout.columns and holdout["label"].nunique() == 2
-
-
-def _write_artifacts(result: TrainResult, folder: Path) -> None:
-    """Plots, tables, model card and training configuration of a result into ``folder``.
-
-    Plots and the holdout table need a holdout with both classes (an unvalidated rule has no
-    holdout); empty tables are left out.
-    """
-    if _both_classes(result.holdout_data):
-        (folder / "plots").mkdir()
-        importance = result.importance.dropna(subset=["importance_mean"])
-        write_evaluation_plots(
-            folder / "plots",
-            target=result.target,
-            y=result.holdout_data["label"].to_numpy(),
-            prob=result.holdout_data["score"].to_numpy(),
-            others=result.other_scores,
-            importance=importance,
-            n_bins=result.config.ece_bins,
-        )
-    tables = {
-        "feature_importance.csv": (result.importance, False),
-        "backtest.csv": (result.backtest, False),
-        "calibration.csv": (result.calibration_table, False),
-        "holdout_metrics.csv": (result.comparison, True),
-    }
-    for filename, (table, index) in tables.items():
-        if filename == "feature_importance.csv" or not table.empty:
-            table.to_csv(folder / filename, index=index)
-    (folder / "model_card.md").write_text(render_card(result), encoding="utf-8")
-    (folder / "training_config.json").write_text(
-        json.dumps(_configs(result), indent=2, default=str), encoding="utf-8"
-    )
-
-
-def _metric_key(name: str) -> str:
-    return name.replace("@", "_at_").replace(":", ".")
-
-
 # --- logging ------------------------------------------------------------------------------------
-
-
-#: Longest ``corecast.notes`` tag value kept (MLflow limits tag values; the card has them all).
-_NOTES_TAG_CHARS = 4000
-
-
-def method_tags(result: TrainResult) -> dict[str, str]:
-    """``corecast.method``, ``corecast.validated``, ``corecast.notes`` and
-    ``corecast.validation_snapshots`` of a result (on its run and its version)."""
-    notes = " ".join(result.notes)
-    if len(notes) > _NOTES_TAG_CHARS:
-        notes = notes[: _NOTES_TAG_CHARS - 3] + "..."
-    snapshots = len(evaluation_dates(result)) if result.validated else 0
-    return {
-        "corecast.method": result.method,
-        "corecast.validated": "true" if result.validated else "false",
-        "corecast.notes": notes,
-        "corecast.validation_snapshots": str(snapshots),
-    }
-
-
-def _run_tags(result: TrainResult, actor: str | None) -> dict[str, str]:
-    """Tags of a training run: data, dates, code, who trained, and the method."""
-    dates = result.snapshot_dates
-    return {
-        "corecast.target": result.target,
-        "corecast.candidate": result.candidate,
-        "corecast.calibration": result.calibration_method,
-        "corecast.primary_metric": result.primary_metric,
-        "corecast.data_fingerprint": result.data_fingerprint,
-        "corecast.data_source": result.source,
-        "corecast.as_of_first": dates[0].isoformat(),
-        "corecast.as_of_last": dates[-1].isoformat(),
-        "corecast.holdout_as_of": ",".join(d.isoformat() for d in evaluation_dates(result)),
-        "corecast.snapshot_count": str(len(dates)),
-        "corecast.code_version": code_version(),
-        "corecast.trained_by": _actor(actor),
-        "corecast.labels_fingerprint": result.label_config.fingerprint(),
-        **method_tags(result),
-    }
-
-
-def _run_params(result: TrainResult) -> dict[str, str]:
-    params = {
-        **result.config.to_params("train"),
-        **flatten_params(result.label_config, "labels"),
-        **flatten_params(result.frame_config, "frame"),
-        **flatten_params(_configs(result)["features"], "features"),
-    }
-    return {k: (v if len(v) <= 6000 else v[:5990] + "...") for k, v in params.items()}
-
-
-def _run_name(result: TrainResult) -> str:
-    """``<target>-<candidate>-<newest date>``; a rule's candidate is its method."""
-    return f"{result.target}-{result.candidate}-{result.snapshot_dates[-1]:%Y%m%d}"
 
 
 def _log_dataset(result: TrainResult) -> None:
     """The training data as the run's dataset input (no member ids; targets when labelled)."""
-    dataset_df = _safe_frame(result.train_data.drop(columns=["member_id"], errors="ignore"))
+    dataset_df = safe_frame(result.train_data.drop(columns=["member_id"], errors="ignore"))
     source = result.source if Path(result.source).exists() else None
     targets = "label" if "label" in dataset_df.columns else None
     with warnings.catch_warnings():
@@ -374,7 +213,7 @@ def _log_model(result: TrainResult, name: str):
         name="model",
         signature=signature,
         input_example=example,
-        pip_requirements=_pip_requirements(),
+        pip_requirements=pip_requirements(),
         pyfunc_predict_fn="predict_proba",
         serialization_format="skops",
         skops_trusted_types=trusted,
@@ -400,19 +239,19 @@ def log_training_run(result: TrainResult, *, actor: str | None = None) -> tuple[
     client = _client()
     experiment_id = _ensure_experiment(client, experiment_name(result.target))
     name = model_name(result.target)
-    tags = _run_tags(result, actor)
+    tags = run_tags(result, actor)
     nested = mlflow.active_run() is not None
     with mlflow.start_run(
-        experiment_id=experiment_id, run_name=_run_name(result), nested=nested
+        experiment_id=experiment_id, run_name=run_name(result), nested=nested
     ) as run:
         mlflow.set_tags(tags)
-        mlflow.log_params(_run_params(result))
+        mlflow.log_params(run_params(result))
         mlflow.log_metrics(
-            {_metric_key(k): float(v) for k, v in result.metrics.items() if v is not None}
+            {metric_key(k): float(v) for k, v in result.metrics.items() if v is not None}
         )
         _log_dataset(result)
         with tempfile.TemporaryDirectory(prefix="corecast-artifacts-") as tmp:
-            _write_artifacts(result, Path(tmp))
+            write_artifacts(result, Path(tmp))
             mlflow.log_artifacts(tmp)
         info = _log_model(result, name)
         run_id = run.info.run_id
@@ -443,8 +282,8 @@ def _current_alias_version(client, name: str, alias: str) -> str | None:
 
 def _set_alias(client, name: str, alias: str, version: str, *, actor, reason: str) -> None:
     """Point ``alias`` at ``version`` and leave an audit trail."""
-    who = _actor(actor)
-    when = _now()
+    who = actor_name(actor)
+    when = now_text()
     previous = _current_alias_version(client, name, alias)
     client.set_registered_model_alias(name, alias, version)
     for key, value in {
@@ -480,8 +319,8 @@ def _remove_alias(client, name: str, alias: str, *, actor, reason: str) -> None:
     if previous is None:
         return
     client.delete_registered_model_alias(name, alias)
-    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_at", _now())
-    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_by", _actor(actor))
+    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_at", now_text())
+    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_by", actor_name(actor))
     client.set_model_version_tag(name, previous, f"audit.{alias}.removed_reason", reason)
 
 
@@ -528,7 +367,7 @@ def gate_promotion(
     comparison = _compare(client, name, result, champion_version, version)
     decision = decide_promotion(
         result, comparison, champion_version, force_promote=force_promote,
-        forced_by=_actor(actor),
+        forced_by=actor_name(actor),
     )
     _record_decision(client, name, version, run_id, decision, actor)
     if decision.promoted:
@@ -580,8 +419,8 @@ def _record_decision(
         "promotion.difference_low": _number(paired.get("low")),
         "promotion.difference_high": _number(paired.get("high")),
         "promotion.p_challenger_worse": _number(paired.get("p_a_worse")),
-        "promotion.decided_by": _actor(actor),
-        "promotion.decided_at": _now(),
+        "promotion.decided_by": actor_name(actor),
+        "promotion.decided_at": now_text(),
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
@@ -680,11 +519,11 @@ def list_model_versions(targets: Sequence[str] | None = None) -> pd.DataFrame:
                 aliases.setdefault(str(held_by), []).append(alias)
         for mv in versions:
             metrics: dict[str, float] = {}
-            run_tags: dict[str, str] = {}
+            tags_of_run: dict[str, str] = {}
             if mv.run_id:
                 run = client.get_run(mv.run_id)
-                metrics, run_tags = run.data.metrics, run.data.tags
-            primary = mv.tags.get("corecast.primary_metric") or run_tags.get(
+                metrics, tags_of_run = run.data.metrics, run.data.tags
+            primary = mv.tags.get("corecast.primary_metric") or tags_of_run.get(
                 "corecast.primary_metric", ""
             )
             rows.append(
@@ -694,7 +533,7 @@ def list_model_versions(targets: Sequence[str] | None = None) -> pd.DataFrame:
                     "version": int(mv.version),
                     "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
                     "created_at": pd.Timestamp(mv.creation_timestamp, unit="ms"),
-                    "candidate": run_tags.get("corecast.candidate", ""),
+                    "candidate": tags_of_run.get("corecast.candidate", ""),
                     "method": version_method(mv.tags)[0],
                     "validated": version_method(mv.tags)[1],
                     "primary_metric": primary,
@@ -838,7 +677,7 @@ def log_outreach_run(
                          **dict(tags or {})})
         mlflow.log_params(dict(params))
         mlflow.log_metrics(
-            {_metric_key(k): float(v) for k, v in metrics.items()
+            {metric_key(k): float(v) for k, v in metrics.items()
              if v is not None and np.isfinite(float(v))}
         )
         with tempfile.TemporaryDirectory(prefix="corecast-outreach-") as tmp:
