@@ -349,7 +349,7 @@ class ApiClient:
         retry, limited = transient_retry(self.policy), 0
         while True:
             outcome = self._attempt(method, path, where, send, headers, prepare_headers)
-            response = outcome if isinstance(outcome, requests.Response) else None
+            response = None if isinstance(outcome, _Transient) else outcome
             if response is not None and response.status_code == 429:
                 limited += 1
                 self._wait_rate_limited(response, where, limited)
