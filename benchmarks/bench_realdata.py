@@ -421,7 +421,7 @@ def train_targets(source: Tables | str, labels: LabelConfig) -> dict[str, object
     When training both together raises, each target is trained alone so one failure does not
     hide the other; a target that still raises gets an outcome with status ``"error"``.
     """
-    from models.registry import train_and_register
+    from models.workflow import train_and_register
 
     try:
         with _quiet():

@@ -1,6 +1,10 @@
-"""The MLflow side of corecast: tracking runs, registered models, aliases and the promotion gate.
+"""The MLflow side of corecast: tracking runs, registered models, aliases, loading versions, and
+recording the promotion gate.
 
-This is the only module that calls ``mlflow``. The store is
+This is the only module that imports ``mlflow`` (``tests/models/test_mlflow_boundary.py`` checks
+it). What a run records (tags, parameters, artifacts) is built by :mod:`models.run_record`, the
+promotion rules are :mod:`models.gate`, training and registering targets end to end is
+:mod:`models.workflow`; none of them imports MLflow. The store is
 :func:`features.settings.mlflow_tracking_uri` (a SQLite file in the corecast home unless
 ``MLFLOW_TRACKING_URI`` is set). Each target has one experiment and one registered model, both
 named ``corecast-<target>``.
@@ -25,16 +29,12 @@ learned, validated models.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import mlflow
@@ -47,24 +47,33 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from threadpoolctl import threadpool_limits
 
-from features.errors import (
-    ConfigError,
-    InsufficientDataError,
-    ModelNotFound,
-    PromotionRefused,
-    TargetUnavailable,
-)
-from features.frames import align_features
+from features.errors import ConfigError, ModelNotFound, PromotionRefused
 from features.settings import mlflow_tracking_uri
-from features.tables import Tables
-from models.config import TARGETS, TrainConfig, flatten_params, to_plain
+from models.config import TARGETS
 from models.estimators import SKOPS_TRUSTED_TYPES
-from models.metrics import BOOTSTRAP_METRICS, capacity_k, is_better, paired_bootstrap_difference
-from models.plots import write_evaluation_plots
+from models.gate import (
+    Comparison,
+    PromotionDecision,
+    compare_with_champion,
+    decide_promotion,
+    feature_columns_of,
+)
+from models.run_record import (
+    actor_name,
+    code_version,
+    method_tags,
+    metric_key,
+    now_text,
+    pip_requirements,
+    run_name,
+    run_params,
+    run_tags,
+    safe_frame,
+    write_artifacts,
+)
 from models.store_home import rehome_store, sqlite_database
-from models.train import TrainResult, evaluate_on_holdout, evaluate_rows, render_card
+from models.train import TrainResult
 
 __all__ = [
     "load_scoring_models",
@@ -73,12 +82,9 @@ __all__ = [
     "model_name",
     "experiment_name",
     "PromotionDecision",
-    "TrainOutcome",
     "LoadedModel",
     "log_training_run",
     "gate_promotion",
-    "register_result",
-    "train_and_register",
     "promote_version",
     "list_model_versions",
     "version_method",
@@ -92,8 +98,6 @@ __all__ = [
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 _HGB_TRUSTED = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
-# Columns that could identify a person; never logged in any form.
-_PERSONAL_COLUMNS = ("email", "name", "first_name", "last_name", "full_name", "phone")
 
 
 def model_name(target: str) -> str:
@@ -106,71 +110,6 @@ def model_name(target: str) -> str:
 def experiment_name(target: str) -> str:
     """Experiment name of ``target``."""
     return model_name(target)
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    """What the gate decided about a challenger.
-
-    Attributes:
-        promoted: Whether the challenger is now the champion.
-        forced: Whether promotion was forced by a human.
-        reason: One sentence, also stored as a tag.
-        metric: The primary metric compared.
-        challenger_value: The challenger's value on the holdout.
-        champion_value: The previous champion's value on the same holdout (``None`` if none).
-        champion_version: The previous champion's version (``None`` if none).
-        tolerance: Allowed shortfall.
-        paired: Paired bootstrap over members of ``challenger - champion`` on the holdout
-            (:func:`models.metrics.paired_bootstrap_difference`: ``difference``, ``low``,
-            ``high``, ``p_a_worse``); empty when no champion was scored.
-    """
-
-    promoted: bool
-    forced: bool
-    reason: str
-    metric: str
-    challenger_value: float
-    champion_value: float | None
-    champion_version: str | None
-    tolerance: float
-    paired: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, eq=False)
-class TrainOutcome:
-    """Result of training and registering one target.
-
-    Attributes:
-        target: Target name.
-        status: ``"promoted"``, ``"refused"`` (registered as challenger only),
-            ``"unavailable"`` (the data cannot express the target) or ``"insufficient_data"``
-            (too little history or too few positives); nothing is trained in the last two.
-        message: Human-readable summary.
-        run_id: MLflow run id.
-        model_name: Registered model name.
-        version: New model version.
-        decision: The promotion decision.
-        metrics: The run's metrics.
-        result: The full training result (``None`` when unavailable).
-        method: What produces the scores: ``model`` or ``rule:<name>``; ``None`` when nothing
-            was trained.
-        validated: Whether the scores were judged on labelled snapshots.
-        notes: Plain sentences on what was done and why (e.g. why a rule stands in).
-    """
-
-    target: str
-    status: str
-    message: str
-    run_id: str | None = None
-    model_name: str | None = None
-    version: str | None = None
-    decision: PromotionDecision | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    result: TrainResult | None = None
-    method: str | None = None
-    validated: bool = False
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,193 +176,18 @@ def _ensure_experiment(client: MlflowClient, name: str) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER") or "unknown"
-
-
-def code_version() -> str:
-    """``corecast <version>`` plus the git commit of the source tree when available."""
-    try:
-        package = metadata.version("corecast")
-    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        package = "0.1.0"
-    root = Path(__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"corecast {package}" + (f" ({sha})" if sha else "")
-
-
 def _is_missing(exc: Exception) -> bool:
     return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or (
         "not found" in str(exc).lower() or "does not exist" in str(exc).lower()
     )
 
 
-def _safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Drop every column that could identify a person."""
-    drop = [c for c in df.columns if str(c).lower() in _PERSONAL_COLUMNS]
-    return df.drop(columns=drop)
-
-
-def _pip_requirements() -> list[str]:
-    return [
-        f"{package}=={metadata.version(package)}"
-        for package in ("scikit-learn", "numpy", "pandas", "scipy", "skops")
-    ]
-
-
-def _configs(result: TrainResult) -> dict:
-    feature_config = result.feature_config
-    features = (
-        feature_config.to_dict() if hasattr(feature_config, "to_dict") else to_plain(feature_config)
-    )
-    return {
-        "target": result.target,
-        "train": to_plain(result.config),
-        "labels": to_plain(result.label_config),
-        "frame": to_plain(result.frame_config),
-        "features": to_plain(features),
-        "feature_columns": list(result.feature_columns),
-        "candidate": result.candidate,
-        "method": result.method,
-        "validated": bool(result.validated),
-        "notes": list(result.notes),
-        "calibration": result.calibration_method,
-        "horizon_days": result.split.horizon_days,
-        "train_dates": [d.isoformat() for d in result.split.train_dates],
-        "holdout_dates": [d.isoformat() for d in result.split.holdout_dates],
-    }
-
-
-def _both_classes(holdout: pd.DataFrame) -> bool:
-    """Whether the holdout has labels of both classes (plots and holdout tables need them)."""
-    return "label" in holdout.columns and holdout["label"].nunique() == 2
-
-
-def _write_artifacts(result: TrainResult, folder: Path) -> None:
-    """Plots, tables, model card and training configuration of a result into ``folder``.
-
-    Plots and the holdout table need a holdout with both classes (an unvalidated rule has no
-    holdout); empty tables are left out.
-    """
-    if _both_classes(result.holdout_data):
-        (folder / "plots").mkdir()
-        importance = result.importance.dropna(subset=["importance_mean"])
-        write_evaluation_plots(
-            folder / "plots",
-            target=result.target,
-            y=result.holdout_data["label"].to_numpy(),
-            prob=result.holdout_data["score"].to_numpy(),
-            others=result.other_scores,
-            importance=importance,
-            n_bins=result.config.ece_bins,
-        )
-    tables = {
-        "feature_importance.csv": (result.importance, False),
-        "backtest.csv": (result.backtest, False),
-        "calibration.csv": (result.calibration_table, False),
-        "holdout_metrics.csv": (result.comparison, True),
-    }
-    for filename, (table, index) in tables.items():
-        if filename == "feature_importance.csv" or not table.empty:
-            table.to_csv(folder / filename, index=index)
-    (folder / "model_card.md").write_text(render_card(result), encoding="utf-8")
-    (folder / "training_config.json").write_text(
-        json.dumps(_configs(result), indent=2, default=str), encoding="utf-8"
-    )
-
-
-def _metric_key(name: str) -> str:
-    return name.replace("@", "_at_").replace(":", ".")
-
-
 # --- logging ------------------------------------------------------------------------------------
-
-
-#: Longest ``corecast.notes`` tag value kept (MLflow limits tag values; the card has them all).
-_NOTES_TAG_CHARS = 4000
-
-
-def _evaluation_dates(result: TrainResult) -> tuple[pd.Timestamp, ...]:
-    """The dates the scores were judged on: the evaluation rows' dates, else the holdout's."""
-    held = result.holdout_data
-    if len(held):
-        return tuple(pd.Timestamp(d) for d in sorted(held["as_of"].unique()))
-    return tuple(result.split.holdout_dates)
-
-
-def method_tags(result: TrainResult) -> dict[str, str]:
-    """``corecast.method``, ``corecast.validated``, ``corecast.notes`` and
-    ``corecast.validation_snapshots`` of a result (on its run and its version)."""
-    notes = " ".join(result.notes)
-    if len(notes) > _NOTES_TAG_CHARS:
-        notes = notes[: _NOTES_TAG_CHARS - 3] + "..."
-    snapshots = len(_evaluation_dates(result)) if result.validated else 0
-    return {
-        "corecast.method": result.method,
-        "corecast.validated": "true" if result.validated else "false",
-        "corecast.notes": notes,
-        "corecast.validation_snapshots": str(snapshots),
-    }
-
-
-def _run_tags(result: TrainResult, actor: str | None) -> dict[str, str]:
-    """Tags of a training run: data, dates, code, who trained, and the method."""
-    dates = result.snapshot_dates
-    return {
-        "corecast.target": result.target,
-        "corecast.candidate": result.candidate,
-        "corecast.calibration": result.calibration_method,
-        "corecast.primary_metric": result.primary_metric,
-        "corecast.data_fingerprint": result.data_fingerprint,
-        "corecast.data_source": result.source,
-        "corecast.as_of_first": dates[0].isoformat(),
-        "corecast.as_of_last": dates[-1].isoformat(),
-        "corecast.holdout_as_of": ",".join(d.isoformat() for d in _evaluation_dates(result)),
-        "corecast.snapshot_count": str(len(dates)),
-        "corecast.code_version": code_version(),
-        "corecast.trained_by": _actor(actor),
-        "corecast.labels_fingerprint": result.label_config.fingerprint(),
-        **method_tags(result),
-    }
-
-
-def _run_params(result: TrainResult) -> dict[str, str]:
-    params = {
-        **result.config.to_params("train"),
-        **flatten_params(result.label_config, "labels"),
-        **flatten_params(result.frame_config, "frame"),
-        **flatten_params(_configs(result)["features"], "features"),
-    }
-    return {k: (v if len(v) <= 6000 else v[:5990] + "...") for k, v in params.items()}
-
-
-def _run_name(result: TrainResult) -> str:
-    """``<target>-<candidate>-<newest date>``; a rule's candidate is its method."""
-    return f"{result.target}-{result.candidate}-{result.snapshot_dates[-1]:%Y%m%d}"
 
 
 def _log_dataset(result: TrainResult) -> None:
     """The training data as the run's dataset input (no member ids; targets when labelled)."""
-    dataset_df = _safe_frame(result.train_data.drop(columns=["member_id"], errors="ignore"))
+    dataset_df = safe_frame(result.train_data.drop(columns=["member_id"], errors="ignore"))
     source = result.source if Path(result.source).exists() else None
     targets = "label" if "label" in dataset_df.columns else None
     with warnings.catch_warnings():
@@ -449,7 +213,7 @@ def _log_model(result: TrainResult, name: str):
         name="model",
         signature=signature,
         input_example=example,
-        pip_requirements=_pip_requirements(),
+        pip_requirements=pip_requirements(),
         pyfunc_predict_fn="predict_proba",
         serialization_format="skops",
         skops_trusted_types=trusted,
@@ -475,19 +239,19 @@ def log_training_run(result: TrainResult, *, actor: str | None = None) -> tuple[
     client = _client()
     experiment_id = _ensure_experiment(client, experiment_name(result.target))
     name = model_name(result.target)
-    tags = _run_tags(result, actor)
+    tags = run_tags(result, actor)
     nested = mlflow.active_run() is not None
     with mlflow.start_run(
-        experiment_id=experiment_id, run_name=_run_name(result), nested=nested
+        experiment_id=experiment_id, run_name=run_name(result), nested=nested
     ) as run:
         mlflow.set_tags(tags)
-        mlflow.log_params(_run_params(result))
+        mlflow.log_params(run_params(result))
         mlflow.log_metrics(
-            {_metric_key(k): float(v) for k, v in result.metrics.items() if v is not None}
+            {metric_key(k): float(v) for k, v in result.metrics.items() if v is not None}
         )
         _log_dataset(result)
         with tempfile.TemporaryDirectory(prefix="corecast-artifacts-") as tmp:
-            _write_artifacts(result, Path(tmp))
+            write_artifacts(result, Path(tmp))
             mlflow.log_artifacts(tmp)
         info = _log_model(result, name)
         run_id = run.info.run_id
@@ -518,8 +282,8 @@ def _current_alias_version(client, name: str, alias: str) -> str | None:
 
 def _set_alias(client, name: str, alias: str, version: str, *, actor, reason: str) -> None:
     """Point ``alias`` at ``version`` and leave an audit trail."""
-    who = _actor(actor)
-    when = _now()
+    who = actor_name(actor)
+    when = now_text()
     previous = _current_alias_version(client, name, alias)
     client.set_registered_model_alias(name, alias, version)
     for key, value in {
@@ -555,21 +319,14 @@ def _remove_alias(client, name: str, alias: str, *, actor, reason: str) -> None:
     if previous is None:
         return
     client.delete_registered_model_alias(name, alias)
-    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_at", _now())
-    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_by", _actor(actor))
+    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_at", now_text())
+    client.set_model_version_tag(name, previous, f"audit.{alias}.removed_by", actor_name(actor))
     client.set_model_version_tag(name, previous, f"audit.{alias}.removed_reason", reason)
 
 
 def _load_version(name: str, version: str):
     _use_store()
     return mlflow.sklearn.load_model(f"models:/{name}/{version}")
-
-
-def _feature_columns_of(model) -> tuple[str, ...]:
-    names = getattr(model, "feature_names_in_", None)
-    if names is None:
-        raise ModelNotFound("the registered model does not record its feature columns")
-    return tuple(str(c) for c in names)
 
 
 # --- promotion ----------------------------------------------------------------------------------
@@ -579,117 +336,6 @@ def _version_validated(client, name: str, version: str) -> bool:
     """Whether a registered version's scores were validated (versions without the tag were)."""
     tags = client.get_model_version(name, version).tags or {}
     return str(tags.get("corecast.validated", "true")).lower() != "false"
-
-
-def _paired(result: TrainResult, champion_scores: np.ndarray) -> dict[str, float]:
-    """Paired bootstrap over members of challenger minus champion on the primary metric
-    (empty when the metric has no bootstrap or ``bootstrap_samples`` is 0)."""
-    config, held = result.config, result.holdout_data
-    metric = config.primary_metric
-    if metric not in BOOTSTRAP_METRICS or config.bootstrap_samples == 0 or not len(held):
-        return {}
-    return paired_bootstrap_difference(
-        held["label"].to_numpy(),
-        held["score"].to_numpy(dtype=np.float64),
-        champion_scores,
-        groups=held["member_id"].to_numpy(),
-        metric=metric,
-        dates=held["as_of"].to_numpy(),
-        k=lambda n: capacity_k(n, config.capacity_share),
-        n_boot=config.bootstrap_samples,
-        level=config.interval_level,
-        seed=config.seed,
-    )
-
-
-def _unseen_by_champion(result: TrainResult, champion_train_dates) -> TrainResult | None:
-    """The challenger judged only on the snapshots after the champion's newest training one.
-
-    A champion must not be scored on outcomes it learned from: it would look better than it
-    is. Without a holdout (validation by the backtest alone) the challenger's evaluation rows
-    are labelled snapshots an older champion may have trained on. Returns ``result`` itself
-    when every row is new to the champion, a copy restricted to the new rows (the challenger's
-    figure recomputed from its stored out-of-time scores), or ``None`` when no row with both
-    outcomes is left.
-    """
-    held = result.holdout_data
-    if champion_train_dates:
-        newest = max(pd.Timestamp(d) for d in champion_train_dates)
-        held = held[held["as_of"] > newest]
-    if held.empty or held["label"].nunique() < 2:
-        return None
-    if len(held) == len(result.holdout_data):
-        return result
-    held = held.reset_index(drop=True)
-    figures = evaluate_rows(held, result.config)
-    metrics = {**result.metrics, **{f"holdout.{k}": v for k, v in figures.items()}}
-    return replace(result, holdout_data=held, metrics=metrics)
-
-
-def _score_champion(result: TrainResult, champion) -> tuple[float, dict[str, float]]:
-    """The champion's primary metric on the challenger's holdout, and the paired bootstrap."""
-    columns = _feature_columns_of(champion)
-    value = float(evaluate_on_holdout(champion, columns, result)[result.primary_metric])
-    x = align_features(result.holdout_data, list(columns))
-    return value, _paired(result, np.asarray(champion.predict_proba(x))[:, 1])
-
-
-def _resamples_text(paired: Mapping[str, float], level: float) -> str:
-    """``; worse in 83 % of member resamples, difference 90 % interval [-0.04, 0.01]``."""
-    p = paired.get("p_a_worse", float("nan"))
-    if p is None or np.isnan(p):
-        return "; no paired bootstrap" if not paired else "; paired bootstrap undefined"
-    return (
-        f"; worse in {100 * p:.0f} % of member resamples, difference {100 * level:g} % "
-        f"interval [{paired['low']:.4f}, {paired['high']:.4f}]"
-    )
-
-
-def _decide(
-    result: TrainResult,
-    challenger_value: float,
-    champion: tuple[str | None, float | None, bool],
-    paired: Mapping[str, float],
-) -> tuple[bool, str]:
-    """Whether the challenger replaces the champion (see :func:`gate_promotion`), and why.
-
-    Args:
-        champion: ``(version, value on the challenger's holdout, validated)``; version ``None``
-            when there is no champion.
-    """
-    version, value, validated = champion
-    metric, tol = result.primary_metric, float(result.config.promotion_tolerance)
-    if version is None:
-        if result.validated:
-            return True, f"first champion ({metric} {challenger_value:.4f})"
-        return True, f"first champion ({result.method}, not validated)"
-    if not result.validated:
-        if not validated:
-            return True, (
-                f"challenger {result.method} is not validated and neither is champion "
-                f"v{version}: the newer ranking replaces it"
-            )
-        return False, (
-            f"refused: challenger {result.method} is not validated (no labelled snapshot to "
-            f"judge it by) and champion v{version} is"
-        )
-    holdout = ",".join(f"{d:%Y-%m-%d}" for d in _evaluation_dates(result))
-    compared = (
-        f"challenger {metric} {challenger_value:.4f} vs champion v{version} {value:.4f} on "
-        f"holdout {holdout} (tolerance {tol:g})"
-    )
-    if is_better(metric, challenger_value, value, tol):
-        return True, compared
-    resamples = _resamples_text(paired, result.config.interval_level)
-    p = paired.get("p_a_worse", float("nan"))
-    if not np.isnan(p) and p <= 0.5:
-        return True, f"{compared}: worse on the point estimate but not in most resamples" + (
-            resamples
-        )
-    return False, (
-        f"refused: challenger {metric} {challenger_value:.4f} is worse than champion "
-        f"v{version} {value:.4f} on holdout {holdout} (tolerance {tol:g}){resamples}"
-    )
 
 
 def gate_promotion(
@@ -703,68 +349,51 @@ def gate_promotion(
 ) -> PromotionDecision:
     """Decide whether the new version replaces the champion, and record the decision.
 
-    - No champion yet: the challenger is promoted (validated or not).
-    - An unvalidated challenger (a rule with no labelled snapshot to judge it by) replaces an
-      existing champion only when that champion is unvalidated too (or when forced).
-    - Otherwise the champion is loaded and scored on the challenger's holdout, and a paired
-      bootstrap over members (:func:`models.metrics.paired_bootstrap_difference`) estimates
-      the difference. The challenger is **refused** when it is worse than the champion by more
-      than ``promotion_tolerance`` on the point estimate **and** worse in most member resamples
-      (``p_a_worse > 0.5``; on the point estimate alone when the bootstrap is off or
-      undefined); it is promoted otherwise.
+    The champion is read from the registry (and loaded to be scored on the challenger's
+    holdout when both are validated); the rules are :mod:`models.gate`'s
+    (:func:`~models.gate.compare_with_champion`, :func:`~models.gate.decide_promotion`).
 
     The decision's numbers are stored as ``promotion.*`` tags on the version and the run
     (``promotion.difference_low`` / ``_high`` and ``promotion.p_challenger_worse`` from the
-    bootstrap).
+    bootstrap). A promotion moves the ``champion`` alias to the version and removes
+    ``challenger``.
 
     Raises:
         PromotionRefused: If the gate refuses and ``strict`` is true (after recording).
     """
     client = _client()
     name = model_name(result.target)
-    challenger_value = float(result.metrics.get(f"holdout.{result.primary_metric}", np.nan))
     champion_version = _current_alias_version(client, name, CHAMPION)
-    rival = champion_version if champion_version != version else None
-    champion_value, paired, champion_validated, judged = None, {}, True, result
-    if rival is not None:
-        champion_validated = _version_validated(client, name, rival)
-        if result.validated:
-            loaded = load_champion(result.target, rival)
-            judged = _unseen_by_champion(result, loaded.metadata.get("train_dates") or ())
-            if judged is not None:
-                challenger_value = judged.holdout_value
-                champion_value, paired = _score_champion(judged, loaded.model)
-    if judged is None:
-        promoted, reason = True, (
-            f"no outcome unseen by champion v{rival} to compare on (it trained on every "
-            "snapshot this challenger is judged on): the newer version is promoted"
-        )
-    else:
-        promoted, reason = _decide(
-            judged, challenger_value, (rival, champion_value, champion_validated), paired
-        )
-    forced = False
-    if not promoted and force_promote:
-        promoted, forced = True, True
-        reason = f"forced by {_actor(actor)} despite: {reason}"
-    decision = PromotionDecision(
-        promoted=promoted,
-        forced=forced,
-        reason=reason,
-        metric=result.primary_metric,
-        challenger_value=challenger_value,
-        champion_value=champion_value,
-        champion_version=champion_version,
-        tolerance=float(result.config.promotion_tolerance),
-        paired=dict(paired),
+    comparison = _compare(client, name, result, champion_version, version)
+    decision = decide_promotion(
+        result, comparison, champion_version, force_promote=force_promote,
+        forced_by=actor_name(actor),
     )
     _record_decision(client, name, version, run_id, decision, actor)
-    if promoted:
-        _set_alias(client, name, CHAMPION, version, actor=actor, reason=reason)
+    if decision.promoted:
+        _set_alias(client, name, CHAMPION, version, actor=actor, reason=decision.reason)
         _remove_alias(client, name, CHALLENGER, actor=actor, reason=f"v{version} promoted")
     elif strict:
-        raise PromotionRefused(f"{name} v{version}: {reason}")
+        raise PromotionRefused(f"{name} v{version}: {decision.reason}")
     return decision
+
+
+def _compare(
+    client, name: str, result: TrainResult, champion_version: str | None, version: str
+) -> Comparison:
+    """The challenger next to the champion: the champion is loaded only when both are
+    validated (an unvalidated challenger is not compared on figures)."""
+    rival = champion_version if champion_version != version else None
+    if rival is None:
+        return compare_with_champion(result, None)
+    validated = _version_validated(client, name, rival)
+    if not result.validated:
+        return compare_with_champion(result, rival, rival_validated=validated)
+    loaded = load_champion(result.target, rival)
+    return compare_with_champion(
+        result, rival, rival_validated=validated, champion=loaded.model,
+        champion_train_dates=loaded.metadata.get("train_dates") or (),
+    )
 
 
 def _number(value: float | None) -> str:
@@ -790,8 +419,8 @@ def _record_decision(
         "promotion.difference_low": _number(paired.get("low")),
         "promotion.difference_high": _number(paired.get("high")),
         "promotion.p_challenger_worse": _number(paired.get("p_a_worse")),
-        "promotion.decided_by": _actor(actor),
-        "promotion.decided_at": _now(),
+        "promotion.decided_by": actor_name(actor),
+        "promotion.decided_at": now_text(),
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
@@ -808,36 +437,6 @@ def _record_decision(
             if v is not None and not np.isnan(v)
         ],
         tags=[RunTag(k, v) for k, v in tags.items()],
-    )
-
-
-def register_result(
-    result: TrainResult,
-    *,
-    force_promote: bool = False,
-    strict: bool = False,
-    actor: str | None = None,
-) -> TrainOutcome:
-    """Log, register and gate one training result."""
-    with threadpool_limits(limits=result.config.threads):
-        run_id, version = log_training_run(result, actor=actor)
-        decision = gate_promotion(
-            result, run_id, version, force_promote=force_promote, strict=strict, actor=actor
-        )
-    status = "promoted" if decision.promoted else "refused"
-    return TrainOutcome(
-        target=result.target,
-        status=status,
-        message=f"{model_name(result.target)} v{version} ({result.candidate}): {decision.reason}",
-        run_id=run_id,
-        model_name=model_name(result.target),
-        version=version,
-        decision=decision,
-        metrics=dict(result.metrics),
-        result=result,
-        method=result.method,
-        validated=bool(result.validated),
-        notes=tuple(result.notes),
     )
 
 
@@ -866,114 +465,6 @@ def _get_version(client, name: str, version: str):
         if _is_missing(exc) or "INVALID_PARAMETER_VALUE" in str(getattr(exc, "error_code", "")):
             raise ModelNotFound(f"{name}: version {version!r} does not exist") from exc
         raise
-
-
-# --- orchestration ------------------------------------------------------------------------------
-
-
-def train_and_register(
-    source: str | os.PathLike | Tables,
-    targets: Sequence[str] | None = None,
-    *,
-    labels=None,
-    frame=None,
-    features=None,
-    train_configs: Mapping[str, TrainConfig] | None = None,
-    force_promote: bool = False,
-    strict: bool = False,
-    actor: str | None = None,
-    required: bool | None = None,
-    oracle=None,
-) -> list[TrainOutcome]:
-    """Train (a model, else a ranking rule), log, register and gate several targets.
-
-    Each target gets a learned model when the data supports one and a transparent ranking rule
-    otherwise (:func:`models.fallback.train_or_fallback`); the outcome says which
-    (``method``, ``validated``, ``notes``).
-
-    Args:
-        source: A data source (folder or URL understood by ``features.contract.load_tables``)
-            or already loaded tables.
-        targets: Targets to train; ``None`` = every target.
-        labels: ``LabelConfig`` (default settings when ``None``).
-        frame: ``FrameConfig``; its snapshot count is raised per target when the backtest needs
-            more; ``None`` = monthly snapshots over up to two years
-            (:func:`models.train.default_frame_config`).
-        features: ``FeatureConfig`` (default when ``None``).
-        train_configs: ``{target: TrainConfig}``; missing targets use defaults.
-        force_promote: Promote even when the gate refuses (recorded as forced).
-        strict: Raise :class:`~features.errors.PromotionRefused` when the gate refuses.
-        actor: Who is training (defaults to the OS user), for the audit trail.
-        required: Whether a target that gets neither a model nor a rule raises
-            (:class:`~features.errors.TargetUnavailable` when the data cannot express it,
-            :class:`~features.errors.InsufficientDataError` when nobody can even be ranked);
-            when false it is reported with status ``"unavailable"`` /
-            ``"insufficient_data"`` and the others still train. Default: true when ``targets``
-            are named.
-        oracle: The data's true probabilities (:class:`models.train.Oracle`), when known;
-            the holdout is then also scored with them.
-
-    Returns:
-        One :class:`TrainOutcome` per target, in order.
-    """
-    from features.contract import load_tables
-    from features.feature_config import FeatureConfig
-    from features.labels import LabelConfig
-    from models.train import build_target_frames, default_frame_config
-
-    wanted = TARGETS if targets is None else tuple(targets)
-    required = targets is not None if required is None else required
-    for target in wanted:
-        model_name(target)
-    tables = source if isinstance(source, Tables) else load_tables(source)
-    labels = labels or LabelConfig()
-    features = features or FeatureConfig()
-    configs = {
-        target: (train_configs or {}).get(target) or TrainConfig(target=target)
-        for target in wanted
-    }
-    target_frames = {
-        target: default_frame_config(target, labels, configs[target], base=frame, tables=tables)
-        for target in wanted
-    }
-    # One feature pass per snapshot date serves every target's frame.
-    built, errors = build_target_frames(tables, target_frames, labels, features)
-    outcomes = []
-    for target in wanted:
-        try:
-            result = _train_one(
-                tables, target, labels, target_frames[target], features, configs[target],
-                oracle, built.pop(target, None), errors.get(target),
-            )
-        except (TargetUnavailable, InsufficientDataError) as exc:
-            if required:
-                raise
-            status = "unavailable" if isinstance(exc, TargetUnavailable) else "insufficient_data"
-            outcomes.append(TrainOutcome(target=target, status=status, message=str(exc)))
-            continue
-        outcomes.append(
-            register_result(result, force_promote=force_promote, strict=strict, actor=actor)
-        )
-    return outcomes
-
-
-def _train_one(
-    tables: Tables, target: str, labels, frame, features, config: TrainConfig, oracle,
-    training_frame, error: Exception | None,
-) -> TrainResult:
-    """A model of ``target``, else its best rule (see :func:`models.fallback.train_or_fallback`;
-    readiness without any spell of the core role, or without a roles table, is ranked by an
-    unvalidated rule whose notes say so).
-
-    Raises:
-        InsufficientDataError: Not even a rule can rank anyone.
-    """
-    from models.fallback import train_or_fallback
-
-    return train_or_fallback(
-        tables, target, labels, frame, features, config, oracle=oracle,
-        training_frame=training_frame, frame_error=error,
-    )
 
 
 # --- reading the registry -----------------------------------------------------------------------
@@ -1028,11 +519,11 @@ def list_model_versions(targets: Sequence[str] | None = None) -> pd.DataFrame:
                 aliases.setdefault(str(held_by), []).append(alias)
         for mv in versions:
             metrics: dict[str, float] = {}
-            run_tags: dict[str, str] = {}
+            tags_of_run: dict[str, str] = {}
             if mv.run_id:
                 run = client.get_run(mv.run_id)
-                metrics, run_tags = run.data.metrics, run.data.tags
-            primary = mv.tags.get("corecast.primary_metric") or run_tags.get(
+                metrics, tags_of_run = run.data.metrics, run.data.tags
+            primary = mv.tags.get("corecast.primary_metric") or tags_of_run.get(
                 "corecast.primary_metric", ""
             )
             rows.append(
@@ -1042,7 +533,7 @@ def list_model_versions(targets: Sequence[str] | None = None) -> pd.DataFrame:
                     "version": int(mv.version),
                     "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
                     "created_at": pd.Timestamp(mv.creation_timestamp, unit="ms"),
-                    "candidate": run_tags.get("corecast.candidate", ""),
+                    "candidate": tags_of_run.get("corecast.candidate", ""),
                     "method": version_method(mv.tags)[0],
                     "validated": version_method(mv.tags)[1],
                     "primary_metric": primary,
@@ -1112,7 +603,7 @@ def load_champion(target: str, version_or_alias: str | int = CHAMPION) -> Loaded
     return LoadedModel(
         target=target,
         model=model,
-        feature_columns=_feature_columns_of(model),
+        feature_columns=feature_columns_of(model),
         version=version,
         aliases=tuple(sorted(mv.aliases or [])),
         run_id=mv.run_id,
@@ -1186,7 +677,7 @@ def log_outreach_run(
                          **dict(tags or {})})
         mlflow.log_params(dict(params))
         mlflow.log_metrics(
-            {_metric_key(k): float(v) for k, v in metrics.items()
+            {metric_key(k): float(v) for k, v in metrics.items()
              if v is not None and np.isfinite(float(v))}
         )
         with tempfile.TemporaryDirectory(prefix="corecast-outreach-") as tmp:

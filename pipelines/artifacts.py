@@ -110,7 +110,7 @@ def build_training_markdown(outcomes: Sequence, source: str, ui_url: str) -> str
     ``rule:<name>``, validated or not), metrics, gate decision and the notes saying why.
 
     Args:
-        outcomes: :class:`models.registry.TrainOutcome` objects.
+        outcomes: :class:`models.workflow.TrainOutcome` objects.
         source: A printable label of the data source (no password).
         ui_url: Base URL of the MLflow UI (for the run links).
     """

@@ -463,8 +463,8 @@ def train(
     from features.frames import FrameConfig
     from features.tables import parse_as_of
     from models.config import TrainConfig
-    from models.registry import train_and_register
     from models.train import DEFAULT_SNAPSHOTS
+    from models.workflow import train_and_register
     from simulator.oracle import oracle_for
 
     if legacy_capacity is not None:

@@ -162,14 +162,14 @@ def train_target_model(
         required: When false (the flows' default, "every target the data supports"), a target
             that gets neither a model nor a rule gives an outcome with status
             ``"unavailable"`` / ``"insufficient_data"``; when true it raises (both as
-            :func:`models.registry.train_and_register` does with ``required``).
+            :func:`models.workflow.train_and_register` does with ``required``).
         oracle: The data's true probabilities (:class:`models.train.Oracle`), when known.
 
     Returns:
-        The :class:`models.registry.TrainOutcome` (its ``method``, ``validated`` and ``notes``
+        The :class:`models.workflow.TrainOutcome` (its ``method``, ``validated`` and ``notes``
         say what produces the scores and why).
     """
-    from models.registry import train_and_register
+    from models.workflow import train_and_register
 
     logger = _logger()
     logger.info("training %s on %d members ...", target, len(tables.members))

@@ -4,7 +4,8 @@ Only this module and the sinks touch outside systems, so only they retry. The ru
 
 - every attempt first takes a slot from the (optional) client-side rate limiter;
 - connection errors, timeouts and ``5xx`` answers are retried with jittered exponential backoff,
-  at most :attr:`RetryPolicy.max_attempts` attempts in all;
+  at most :attr:`RetryPolicy.max_attempts` attempts in all (the budget is ``urllib3``'s
+  :class:`~urllib3.util.Retry`, see :func:`transient_retry`; the delay is :func:`backoff_delay`);
 - ``429`` answers are handed to a per-sink policy that returns how long to wait (``Retry-After``
   first) or raises :class:`~features.errors.CrmError` to stop (e.g. a daily quota);
 - every other status is returned to the caller, which knows what it means.
@@ -26,11 +27,13 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import pandas as pd
 import requests
+from urllib3.exceptions import MaxRetryError
+from urllib3.util import Retry
 
 from features.errors import ConfigError, CrmError
 from serving.crm.ratelimit import Clock, SlidingWindowLimiter
@@ -43,6 +46,7 @@ __all__ = [
     "PushCancelled",
     "parse_retry_after",
     "backoff_delay",
+    "transient_retry",
     "short_body",
 ]
 
@@ -158,10 +162,39 @@ class RetryPolicy:
             raise ConfigError("retry policy: timeouts must be positive")
 
 
+def transient_retry(policy: RetryPolicy) -> Retry:
+    """The budget of transient failures of one request, as ``urllib3``'s ``Retry``.
+
+    ``RetryPolicy.max_attempts - 1`` retries in all of timeouts, connection errors and ``5xx``
+    answers, whatever the method (the ledger and idempotent upserts make a resend safe). A
+    ``429`` is not counted against it (it has its own budget, ``max_rate_limited``); no
+    redirect is followed. The client counts with :meth:`~urllib3.util.Retry.increment` and
+    sleeps itself (:func:`backoff_delay`, the injected clock, the shared limiter).
+    """
+    return Retry(
+        total=policy.max_attempts - 1,
+        redirect=0,
+        allowed_methods=None,
+        status_forcelist=range(500, 600),
+        raise_on_redirect=False,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+
+
+class _Transient(NamedTuple):
+    """A failed attempt worth retrying: ``what`` for the log, ``problem`` for the final error."""
+
+    what: str
+    problem: str
+
+
 def backoff_delay(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     """Jittered exponential backoff ("equal jitter") before retry number ``attempt`` (1-based).
 
     The delay is drawn uniformly in ``[d / 2, d]`` with ``d = min(max, base * 2 ** (attempt-1))``.
+    Not ``Retry.get_backoff_time``: that one retries the first failure at once and draws its
+    jitter from the process-wide random generator, not the client's seeded one.
     """
     ceiling = min(policy.backoff_max_s, policy.backoff_base_s * (2 ** max(0, attempt - 1)))
     return ceiling / 2 + rng.random() * ceiling / 2
@@ -311,100 +344,150 @@ class ApiClient:
         Raises:
             CrmError: Retries exhausted, a ``429`` policy said stop, or the push was cancelled.
         """
-        url = self.base_url + path
         where = f"{method} {self.display_url}{path}"
-        attempt = 0
-        limited = 0
-        last_problem = ""
+        send = {"json": json_body, "data": data, "params": params}
+        retry, limited = transient_retry(self.policy), 0
         while True:
-            if self._cancelled.is_set():
-                raise PushCancelled(f"{self.service}: {where} not sent, the push was stopped")
-            if self.limiter is not None:
-                self.limiter.acquire()
-            attempt += 1
-            send_headers = dict(headers or {})
-            if prepare_headers is not None:
-                send_headers.update(prepare_headers())
-            if self._token is not None:
-                send_headers["Authorization"] = f"Bearer {self._token.reveal()}"
-            with self._count_lock:
-                self.requests_sent += 1
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    json=json_body,
-                    data=data,
-                    headers=send_headers,
-                    params=params,
-                    timeout=(self.policy.connect_timeout_s, self.policy.read_timeout_s),
-                    allow_redirects=False,
-                )
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-                last_problem = f"{kind} ({self.redact(type(exc).__name__)})"
-                if attempt >= self.policy.max_attempts:
-                    break
-                delay = self._jitter(attempt)
-                logger.info("%s: %s %s; retry in %.2f s", self.service, where, kind, delay)
-                with self._count_lock:
-                    self.retries += 1
-                self._sleep(delay)
-                continue
-            except requests.RequestException as exc:
-                # Raised outside this block so the library exception (which holds the prepared
-                # request, Authorization header included) is not chained to ours.
-                fatal = f"{self.service}: {where} failed: {self.redact(exc)}"
-                response = None
-            else:
-                fatal = None
-            if response is None:
-                raise CrmError(fatal)
-
-            status = response.status_code
-            if status == 429:
-                with self._count_lock:
-                    self.rate_limited += 1
+            outcome = self._attempt(method, path, where, send, headers, prepare_headers)
+            response = None if isinstance(outcome, _Transient) else outcome
+            if response is not None and response.status_code == 429:
                 limited += 1
-                attempt -= 1  # a 429 is not a failed attempt, it has its own budget
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                handler = self.on_rate_limited or self._default_rate_limited
-                wait = handler(response, retry_after)
-                if limited > self.policy.max_rate_limited:
-                    raise CrmError(
-                        f"{self.service}: {where} was rate limited {limited} times in a row "
-                        f"(429: {self.redact(short_body(response))}); stopping. Lower the request "
-                        "rate or re-run later — unsent records stay pending in the ledger."
-                    )
-                if wait is None:
-                    wait = self._jitter(limited)
-                if wait > self.policy.max_retry_after_s:
-                    raise CrmError(
-                        f"{self.service}: {where} asked to wait {wait:.0f} s (429), longer than "
-                        f"the {self.policy.max_retry_after_s:.0f} s allowed; stopping. Re-run "
-                        "later — unsent records stay pending in the ledger."
-                    )
-                logger.info("%s: %s rate limited (429); waiting %.2f s", self.service, where, wait)
-                if self.limiter is not None:
-                    self.limiter.block_for(wait)
-                else:
-                    self._sleep(wait)
+                self._wait_rate_limited(response, where, limited)
                 continue
-            if status >= 500:
-                last_problem = f"HTTP {status}: {self.redact(short_body(response))}"
-                if attempt >= self.policy.max_attempts:
-                    break
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = self._jitter(attempt)
-                if retry_after is not None:
-                    delay = max(delay, min(retry_after, self.policy.max_retry_after_s))
-                logger.info("%s: %s got %s; retry in %.2f s", self.service, where, status, delay)
-                with self._count_lock:
-                    self.retries += 1
-                self._sleep(delay)
-                continue
+            if response is not None and not retry.is_retry(method, response.status_code):
+                return response
+            if response is not None:
+                outcome = _Transient(
+                    f"got {response.status_code}",
+                    f"HTTP {response.status_code}: {self.redact(short_body(response))}",
+                )
+            retry = self._next_retry(retry, method, path, where, outcome, response)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        where: str,
+        send: Mapping[str, Any],
+        headers: Mapping[str, str] | None,
+        prepare_headers: Callable[[], Mapping[str, str]] | None,
+    ) -> requests.Response | _Transient:
+        """One attempt: cancel check, a limiter slot, fresh headers, the token, then send.
+
+        Returns:
+            The response, or what went wrong on a timeout or a connection error (transient).
+
+        Raises:
+            PushCancelled: The push was stopped.
+            CrmError: Any other failure of the HTTP library (not retried).
+        """
+        if self._cancelled.is_set():
+            raise PushCancelled(f"{self.service}: {where} not sent, the push was stopped")
+        if self.limiter is not None:
+            self.limiter.acquire()
+        send_headers = dict(headers or {})
+        if prepare_headers is not None:
+            send_headers.update(prepare_headers())
+        if self._token is not None:
+            send_headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        with self._count_lock:
+            self.requests_sent += 1
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                **send,
+                headers=send_headers,
+                timeout=(self.policy.connect_timeout_s, self.policy.read_timeout_s),
+                allow_redirects=False,
+            )
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+            return _Transient(kind, f"{kind} ({self.redact(type(exc).__name__)})")
+        except requests.RequestException as exc:
+            # Raised outside this block so the library exception (which holds the prepared
+            # request, Authorization header included) is not chained to ours.
+            fatal = f"{self.service}: {where} failed: {self.redact(exc)}"
+        else:
             return response
-        raise CrmError(
-            f"{self.service}: {where} failed after {attempt} attempts: {last_problem}. "
-            "Unsent records stay pending in the ledger; re-run the push when the service is back."
-        )
+        raise CrmError(fatal)
+
+    def _next_retry(
+        self,
+        retry: Retry,
+        method: str,
+        path: str,
+        where: str,
+        failure: _Transient,
+        response: requests.Response | None,
+    ) -> Retry:
+        """Count a transient failure (a timeout, a connection error or a ``5xx``) against the
+        request's budget and back off before the next attempt.
+
+        Returns:
+            The budget left (``urllib3``'s :class:`~urllib3.util.Retry`, one more in its
+            history).
+
+        Raises:
+            CrmError: The budget is spent (``RetryPolicy.max_attempts`` attempts made).
+        """
+        try:
+            # Neither the exception nor the response is handed over: the history keeps no
+            # request (headers included) and no body.
+            retry = retry.increment(method, self.display_url + path)
+        except MaxRetryError:
+            exhausted = True
+        else:
+            exhausted = False
+        if exhausted:  # raised outside the except block: nothing chained to it
+            raise CrmError(
+                f"{self.service}: {where} failed after {len(retry.history) + 1} attempts: "
+                f"{failure.problem}. Unsent records stay pending in the ledger; re-run the push "
+                "when the service is back."
+            )
+        delay = self._jitter(len(retry.history))
+        if response is not None:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, self.policy.max_retry_after_s))
+        logger.info("%s: %s %s; retry in %.2f s", self.service, where, failure.what, delay)
+        with self._count_lock:
+            self.retries += 1
+        self._sleep(delay)
+        return retry
+
+    def _wait_rate_limited(self, response: requests.Response, where: str, limited: int) -> None:
+        """Wait out the ``limited``-th ``429`` in a row (not an attempt: it has its own budget).
+
+        The sink's policy (:attr:`on_rate_limited`) says how long, from ``Retry-After``, or
+        stops (e.g. a daily limit); without an answer the wait is a jittered backoff. With a
+        shared limiter every worker pauses, not only this one.
+
+        Raises:
+            CrmError: The policy said stop, the budget of ``429`` answers is spent, or the wait
+                asked for is longer than ``RetryPolicy.max_retry_after_s``.
+        """
+        with self._count_lock:
+            self.rate_limited += 1
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        handler = self.on_rate_limited or self._default_rate_limited
+        wait = handler(response, retry_after)
+        if limited > self.policy.max_rate_limited:
+            raise CrmError(
+                f"{self.service}: {where} was rate limited {limited} times in a row "
+                f"(429: {self.redact(short_body(response))}); stopping. Lower the request "
+                "rate or re-run later — unsent records stay pending in the ledger."
+            )
+        if wait is None:
+            wait = self._jitter(limited)
+        if wait > self.policy.max_retry_after_s:
+            raise CrmError(
+                f"{self.service}: {where} asked to wait {wait:.0f} s (429), longer than "
+                f"the {self.policy.max_retry_after_s:.0f} s allowed; stopping. Re-run "
+                "later — unsent records stay pending in the ledger."
+            )
+        logger.info("%s: %s rate limited (429); waiting %.2f s", self.service, where, wait)
+        if self.limiter is not None:
+            self.limiter.block_for(wait)
+        else:
+            self._sleep(wait)

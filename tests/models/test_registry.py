@@ -16,15 +16,9 @@ from features.labels import LabelConfig
 from features.settings import corecast_home
 from models.estimators import CalibratedModel, fit_calibrator
 from models.factories import build_logreg_pipeline
-from models.registry import (
-    gate_promotion,
-    list_model_versions,
-    load_champion,
-    promote_version,
-    register_result,
-    train_and_register,
-)
+from models.registry import gate_promotion, list_model_versions, load_champion, promote_version
 from models.train import TrainResult, evaluate_on_holdout
+from models.workflow import register_result, train_and_register
 from tests.models.conftest import emails_of, fast_config, without_roles
 
 LABELS = LabelConfig()
@@ -324,7 +318,7 @@ def test_an_unvalidated_challenger_never_replaces_a_validated_champion(rule_resu
 
 
 def test_the_gate_refuses_only_when_worse_in_most_member_resamples(rule_results):
-    from models.registry import _decide
+    from models.gate import _decide
 
     rule, _ = rule_results
     champion = ("1", 0.35, True)

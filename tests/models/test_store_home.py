@@ -107,7 +107,8 @@ def test_the_store_mlflow_creates_has_the_known_schema(mlflow_store):
 def test_training_in_a_copied_home_writes_nothing_into_the_original(
     trained_disengagement, isolated_home, mlflow_store, monkeypatch, tmp_path
 ):
-    from models.registry import load_champion, register_result
+    from models.registry import load_champion
+    from models.workflow import register_result
 
     result = trained_disengagement[1]
     register_result(result, actor="tester")

@@ -142,7 +142,7 @@ def test_train_passes_the_frame_settings(small_source, monkeypatch, args, max_ro
         seen.update(kwargs, targets=targets)
         return []
 
-    monkeypatch.setattr("models.registry.train_and_register", fake_train_and_register)
+    monkeypatch.setattr("models.workflow.train_and_register", fake_train_and_register)
     result = runner.invoke(app, ["train", "--data", str(small_source), "-t", "disengagement",
                                  *args])
     assert result.exit_code == 0, result.output
@@ -161,7 +161,7 @@ def test_train_sets_the_readiness_activity_window(small_source, monkeypatch, val
         seen.update(kwargs)
         return []
 
-    monkeypatch.setattr("models.registry.train_and_register", fake_train_and_register)
+    monkeypatch.setattr("models.workflow.train_and_register", fake_train_and_register)
     extra = [] if value is None else ["--readiness-active-within", value]
     result = runner.invoke(app, ["train", "--data", str(small_source), *extra])
     assert result.exit_code == 0, result.output
@@ -377,7 +377,7 @@ def test_train_capacity_is_a_share_named_as_such(small_source, monkeypatch, args
         seen.update(kwargs)
         return []
 
-    monkeypatch.setattr("models.registry.train_and_register", fake_train_and_register)
+    monkeypatch.setattr("models.workflow.train_and_register", fake_train_and_register)
     result = runner.invoke(app, ["train", "--data", str(small_source), "-t", "disengagement",
                                  *args])
     assert result.exit_code == 0, result.output

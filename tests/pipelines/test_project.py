@@ -370,7 +370,7 @@ def test_the_features_section_reaches_training(project_file, monkeypatch, tmp_pa
         seen.update(kwargs)
         return []
 
-    monkeypatch.setattr("models.registry.train_and_register", fake_train)
+    monkeypatch.setattr("models.workflow.train_and_register", fake_train)
     monkeypatch.setattr("pipelines.cli._load", lambda *args, **kwargs: None)
     result = runner.invoke(app, ["--config", str(project_file), "train"])
     assert result.exit_code == 0, result.output

@@ -29,7 +29,7 @@ KEY_METRICS = ("holdout.roc_auc", "holdout.pr_auc", "holdout.precision_at_k")
 def trained_home(community, tmp_path_factory) -> tuple[Path, dict]:
     """A corecast home whose MLflow store holds one trained, promoted version per target."""
     from models.config import TrainConfig
-    from models.registry import train_and_register
+    from models.workflow import train_and_register
 
     home = tmp_path_factory.mktemp("ui-home")
     # MLflow exports the last tracking URI it was given as MLFLOW_TRACKING_URI: clear it too,
