@@ -49,7 +49,7 @@ Approximations (small; the truth still calibrates against realised outcomes):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -820,7 +820,63 @@ def _gap_distribution(held_pmf: np.ndarray, promoted: np.ndarray, target: np.nda
     return dist
 
 
-def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config, around=None) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class _Pipeline:
+    """The inputs of :func:`_p_becomes`'s chain, aligned on the candidates (``idx``) or on the
+    current role holders (``h_``).
+
+    Attributes:
+        state: The state at the start of ``as_of``'s week.
+        k0, cover: The first week and each week's share covered by the horizon.
+        m, jw, ch, lt: The candidates' motivation, join week, chapter and log tie strength.
+        p_lead: Their chance of leading in an active week.
+        base: Their promotion logit without the chapter shortfall.
+        by_level: Their weekly promotion hazard at each level of ``_GAP_LEVELS``.
+        targets: Each chapter's target number of ambassadors, week by week.
+        size: The largest target (the count distributions' support).
+        n_ch: The number of chapters.
+        h_m, h_jw, h_ch, h_lt, h_sd: The holders' motivation, join week, chapter, log tie
+            strength and weekly step-down hazard.
+        config: The simulation config.
+    """
+
+    state: State
+    k0: int
+    cover: np.ndarray
+    m: np.ndarray
+    jw: np.ndarray
+    ch: np.ndarray
+    lt: np.ndarray
+    p_lead: np.ndarray
+    base: np.ndarray
+    by_level: np.ndarray
+    targets: np.ndarray
+    size: int
+    n_ch: int
+    h_m: np.ndarray
+    h_jw: np.ndarray
+    h_ch: np.ndarray
+    h_lt: np.ndarray
+    h_sd: np.ndarray
+    config: SimulationConfig
+
+
+@dataclass(frozen=True, eq=False)
+class _Readiness:
+    """Where :func:`_p_becomes`'s chain stands: each candidate's distribution over the weeks
+    since they last led (``prob``), each holder's chance of still holding the role, and the
+    expected promotions so far per candidate and per chapter."""
+
+    prob: np.ndarray
+    h_stay: np.ndarray
+    promoted: np.ndarray
+    promoted_by_chapter: np.ndarray
+
+
+def _p_becomes(
+    enc: Encoding, state: State, idx: np.ndarray, holders: np.ndarray, as_ns: int,
+    horizon_days: int, config: SimulationConfig, around: np.ndarray | None = None,
+) -> np.ndarray:
     """P(first promotion within the horizon) for members around and not holding the role.
 
     The chapter shortfall is known in ``as_of``'s week; after that its distribution follows the
@@ -830,67 +886,98 @@ def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config, around=Non
     shorter). ``around`` is each member's probability of still being around at ``as_of``
     (default 1).
     """
-    k0, cover = _coverage(as_ns, horizon_days, config)
-    L = config.pipeline_weeks
-    n_ch = enc.n_chapters
-    m = enc.motivation[idx]
-    jw = enc.join_week[idx]
-    ch = enc.chapter[idx]
-    lt = state.log_ties[idx]
-    since = np.clip(k0 - 1 - state.last_lead[idx], 0, L + 1)
-    prob = np.zeros((idx.size, L + 2))
+    pipe = _pipeline(enc, state, idx, holders, as_ns, horizon_days, config)
+    since = np.clip(pipe.k0 - 1 - state.last_lead[idx], 0, config.pipeline_weeks + 1)
+    prob = np.zeros((idx.size, config.pipeline_weeks + 2))
     prob[np.arange(idx.size), since] = 1.0 if around is None else around
-    p_lead = sigmoid(lead_logit(enc.initiative[idx], 0.0, config))
-    base = promotion_logit(m, lt, 0.0, config)
-    by_level = sigmoid(base[:, None] + config.promote_gap * _GAP_LEVELS[None, :])
+    run = _Readiness(prob=prob, h_stay=np.ones(holders.size),
+                     promoted=np.zeros(idx.size), promoted_by_chapter=np.zeros(enc.n_chapters))
+    for j, c in enumerate(pipe.cover):
+        run = _readiness_week(pipe, run, j, c)
+    return np.clip(run.promoted, 0.0, 1.0)
+
+
+def _pipeline(
+    enc: Encoding, state: State, idx: np.ndarray, holders: np.ndarray, as_ns: int,
+    horizon_days: int, config: SimulationConfig,
+) -> _Pipeline:
+    """The chain's inputs for the candidates ``idx`` and the current holders ``holders``."""
+    k0, cover = _coverage(as_ns, horizon_days, config)
+    m = enc.motivation[idx]
+    base = promotion_logit(m, state.log_ties[idx], 0.0, config)
     growth = state.weekly_growth ** np.arange(cover.size)
     targets = np.maximum(
         1.0, np.round(config.ambassador_share * state.active_count[None, :] * growth[:, None])
     )
-    size = int(targets.max()) if n_ch else 1
-    h_m, h_jw, h_ch = enc.motivation[holders], enc.join_week[holders], enc.chapter[holders]
-    h_lt = state.log_ties[holders]
-    h_stay = np.ones(holders.size)
-    h_sd = sigmoid(stepdown_logit(h_m, config))
-    promoted_by_chapter = np.zeros(n_ch)
-    promoted = np.zeros(idx.size)
-    for j, c in enumerate(cover):
-        k = k0 + j
-        eligible = k > jw
-        tenure = k - jw - 1
-        if k == k0:
-            hazard = sigmoid(base + config.promote_gap * state.gap[ch])
-        else:
-            shock = _shock(state, ch, k, config)
-            hd = np.where(eligible, sigmoid(departure_logit(m, tenure, lt, shock, 0.0, config)),
-                          0.0)
-            prob *= (1.0 - hd)[:, None]
-            h_shock = _shock(state, h_ch, k, config)
-            h_dep = sigmoid(departure_logit(h_m, k - h_jw - 1, h_lt, h_shock, 1.0, config))
-            h_stay *= (1.0 - h_dep) * (1.0 - h_sd)
-            dist = _gap_distribution(
-                _ambassador_count_pmf(h_stay, h_ch, n_ch, size), promoted_by_chapter, targets[j]
-            )
-            hazard = np.einsum("ij,ij->i", by_level, dist[ch])
-        season = seasonality(np.array([k]), config)[0]
-        p_act = np.where(eligible, sigmoid(activity_logit(m, tenure, season, lt, 0.0, config)),
-                         0.0)
-        hazard = np.where(tenure >= config.min_tenure_weeks, hazard, 0.0)
-        total = prob.sum(axis=1)
-        led = total * p_act * p_lead
-        not_led = prob * (p_act * (1.0 - p_lead))[:, None]
-        idle = prob * (1.0 - p_act)[:, None]
-        still_eligible = not_led[:, :L].sum(axis=1)
-        this_week = (led + still_eligible) * hazard
-        promoted += this_week * c
-        promoted_by_chapter += np.bincount(ch, weights=this_week, minlength=n_ch)
-        not_led[:, :L] *= (1.0 - hazard)[:, None]
-        moved = idle + not_led
-        prob = np.zeros_like(prob)
-        prob[:, 1:] = moved[:, :-1]
-        prob[:, L + 1] += moved[:, L + 1]
-        prob[:, 0] = led * (1.0 - hazard)
-    return np.clip(promoted, 0.0, 1.0)
+    h_m = enc.motivation[holders]
+    return _Pipeline(
+        state=state, k0=k0, cover=cover, m=m, jw=enc.join_week[idx], ch=enc.chapter[idx],
+        lt=state.log_ties[idx],
+        p_lead=sigmoid(lead_logit(enc.initiative[idx], 0.0, config)),
+        base=base,
+        by_level=sigmoid(base[:, None] + config.promote_gap * _GAP_LEVELS[None, :]),
+        targets=targets,
+        size=int(targets.max()) if enc.n_chapters else 1,
+        n_ch=enc.n_chapters,
+        h_m=h_m, h_jw=enc.join_week[holders], h_ch=enc.chapter[holders],
+        h_lt=state.log_ties[holders], h_sd=sigmoid(stepdown_logit(h_m, config)),
+        config=config,
+    )
+
+
+def _readiness_week(p: _Pipeline, run: _Readiness, j: int, c: float) -> _Readiness:
+    """Week ``j`` of the horizon (covered share ``c``): the promotion hazard, then the moves
+    along the pipeline (led, active without leading, idle)."""
+    config = p.config
+    L = config.pipeline_weeks
+    k = p.k0 + j
+    eligible = k > p.jw
+    tenure = k - p.jw - 1
+    if k == p.k0:
+        hazard = sigmoid(p.base + config.promote_gap * p.state.gap[p.ch])
+    else:
+        run = _survive_week(p, run, k, eligible, tenure)
+        dist = _gap_distribution(
+            _ambassador_count_pmf(run.h_stay, p.h_ch, p.n_ch, p.size),
+            run.promoted_by_chapter, p.targets[j],
+        )
+        hazard = np.einsum("ij,ij->i", p.by_level, dist[p.ch])
+    season = seasonality(np.array([k]), config)[0]
+    p_act = np.where(eligible, sigmoid(activity_logit(p.m, tenure, season, p.lt, 0.0, config)),
+                     0.0)
+    hazard = np.where(tenure >= config.min_tenure_weeks, hazard, 0.0)
+    prob = run.prob
+    total = prob.sum(axis=1)
+    led = total * p_act * p.p_lead
+    not_led = prob * (p_act * (1.0 - p.p_lead))[:, None]
+    idle = prob * (1.0 - p_act)[:, None]
+    still_eligible = not_led[:, :L].sum(axis=1)
+    this_week = (led + still_eligible) * hazard
+    promoted = run.promoted + this_week * c
+    promoted_by_chapter = run.promoted_by_chapter + np.bincount(
+        p.ch, weights=this_week, minlength=p.n_ch)
+    not_led[:, :L] *= (1.0 - hazard)[:, None]
+    moved = idle + not_led
+    prob = np.zeros_like(prob)
+    prob[:, 1:] = moved[:, :-1]
+    prob[:, L + 1] += moved[:, L + 1]
+    prob[:, 0] = led * (1.0 - hazard)
+    return _Readiness(prob=prob, h_stay=run.h_stay, promoted=promoted,
+                      promoted_by_chapter=promoted_by_chapter)
+
+
+def _survive_week(
+    p: _Pipeline, run: _Readiness, k: int, eligible: np.ndarray, tenure: np.ndarray
+) -> _Readiness:
+    """Week ``k``'s departures of the candidates and the holders' chance of keeping the role."""
+    config = p.config
+    shock = _shock(p.state, p.ch, k, config)
+    hd = np.where(eligible, sigmoid(departure_logit(p.m, tenure, p.lt, shock, 0.0, config)),
+                  0.0)
+    h_shock = _shock(p.state, p.h_ch, k, config)
+    h_dep = sigmoid(departure_logit(p.h_m, k - p.h_jw - 1, p.h_lt, h_shock, 1.0, config))
+    return replace(run, prob=run.prob * (1.0 - hd)[:, None],
+                   h_stay=run.h_stay * ((1.0 - h_dep) * (1.0 - p.h_sd)))
 
 
 def _truth_at(enc, as_ns, horizon_days, readiness_days, config, departures) -> pd.DataFrame:
