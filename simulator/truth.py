@@ -553,6 +553,7 @@ class _Silence:
             ``start + 1 .. k0``).
         seen: The last week with a row of the member or a message to them.
         m, ch, ties0: Motivation, chapter and tie strength at the start of week ``k0``.
+        decay: The weekly decay factor of tie strength.
         held: A spell still open at ``as_of``.
         end_week: The week the member's last visible spell ended.
         ends_in_silence: That end falls in the silence.
@@ -568,6 +569,7 @@ class _Silence:
     m: np.ndarray
     ch: np.ndarray
     ties0: np.ndarray
+    decay: float
     held: np.ndarray
     end_week: np.ndarray
     ends_in_silence: np.ndarray
@@ -667,7 +669,7 @@ def _silence(
     m = enc.motivation[sel]
     return _Silence(
         jw=jw, start=start, seen=seen[sel], m=m, ch=enc.chapter[sel], ties0=state.ties[sel],
-        held=held, end_week=end_week,
+        decay=tie_weekly_decay(config), held=held, end_week=end_week,
         # role held through the silence: still held at as_of, or its end falls in the silence
         ends_in_silence=~held & (end_week > start),
         h_sd=sigmoid(stepdown_logit(m, config)),
@@ -686,7 +688,7 @@ def _silence_week(s: _Silence, masses: _Masses, k: int) -> _Masses:
         return masses
     amb, non, gone = masses.amb, masses.non, masses.gone
     tenure = k - s.jw - 1
-    lt = np.log1p(s.ties0 * tie_weekly_decay(config) ** (k - s.k0))
+    lt = np.log1p(s.ties0 * s.decay ** (k - s.k0))
     shock = s.shocks[s.ch, max(k, 0)]
     may_leave = live & (k > s.seen)
     hd_a = np.where(may_leave, sigmoid(departure_logit(m, tenure, lt, shock, 1.0, config)), 0.0)
