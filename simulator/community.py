@@ -46,7 +46,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -391,19 +391,167 @@ class OutreachHook(Protocol):
     def finish(self, frames: dict, config: SimulationConfig) -> dict: ...
 
 
-def _simulate_arrays(config: SimulationConfig, outreach: OutreachHook | None = None) -> dict:
-    """Run the weekly process. Returns integer-coded arrays (no strings yet)."""
-    rng = np.random.default_rng(config.seed)
+@dataclass(frozen=True, eq=False)
+class _World:
+    """The chapters and the members' fixed traits, drawn before the first week.
+
+    Attributes:
+        config: The simulation config.
+        t0: The start of week 0 (ns).
+        chapters: The chapters table.
+        country_code: Each chapter's country code.
+        ch_weight: Each chapter's share of the members who join (and of festivals).
+        join_week, joined_ns: When each member joins (week, ns).
+        chapter: Each member's home chapter.
+        motivation, sociability, initiative, online, consent: Each member's traits.
+        season: Each week's seasonality term.
+        decay: The weekly decay factor of tie strength.
+    """
+
+    config: SimulationConfig
+    t0: int
+    chapters: pd.DataFrame
+    country_code: np.ndarray
+    ch_weight: np.ndarray
+    join_week: np.ndarray
+    joined_ns: np.ndarray
+    chapter: np.ndarray
+    motivation: np.ndarray
+    sociability: np.ndarray
+    initiative: np.ndarray
+    online: np.ndarray
+    consent: np.ndarray
+    season: np.ndarray
+    decay: float
+
+
+@dataclass(frozen=True, eq=False)
+class _Ledger:
+    """What the weeks change; the arrays, lists and builders are updated in place.
+
+    Attributes:
+        ties: Each member's tie strength.
+        departed_week: The week each member left for good (-1: never).
+        last_active, last_lead: Each member's last week active, and last week they led.
+        amb: Each member holds the role.
+        spell_of: Each member's open spell in ``spells`` (-1: none).
+        spells: The role spells.
+        n_amb: Each chapter's role holders.
+        last_sd: Each chapter's last week a spell ended.
+        rows: The activity rows.
+        event_kind, event_chapter: Each week's events: kind and chapter.
+    """
+
+    ties: np.ndarray
+    departed_week: np.ndarray
+    last_active: np.ndarray
+    last_lead: np.ndarray
+    amb: np.ndarray
+    spell_of: np.ndarray
+    spells: _Spells
+    n_amb: np.ndarray
+    last_sd: np.ndarray
+    rows: _Rows
+    event_kind: list[np.ndarray]
+    event_chapter: list[np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class _Around:
+    """The members still around this week (after departures) and their covariates.
+
+    ``is_amb``: holds the role now; ``was_amb``: held it at the start of the week (after
+    departures) or took it from an outreach call; the other arrays are aligned on ``alive``.
+    """
+
+    alive: np.ndarray
+    m: np.ndarray
+    tenure: np.ndarray
+    log_ties: np.ndarray
+    ch: np.ndarray
+    is_amb: np.ndarray
+    was_amb: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Active:
+    """This week's active members (``a``, positions ``active`` in ``_Around.alive``) and their
+    draws: chapter, role, log tie strength, who leads, goes online, goes out, and the score that
+    ranks event organisers."""
+
+    active: np.ndarray
+    a: np.ndarray
+    a_ch: np.ndarray
+    a_amb: np.ndarray
+    a_lt: np.ndarray
+    lead: np.ndarray
+    goes_online: np.ndarray
+    going: np.ndarray
+    score: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Batch:
+    """Events of one kind formed this week: the active members in them (positions ``who``),
+    each one's event within the batch (-1: none) and whether they are its main organiser, and
+    each event's kind and chapter."""
+
+    who: np.ndarray
+    event: np.ndarray
+    main: np.ndarray
+    kinds: np.ndarray
+    chapters: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Events:
+    """This week's events: each active member's event number (-1: none) and main organiser
+    flag; the number of the week's first event; each event's kind, chapter and time (ns)."""
+
+    event: np.ndarray
+    main: np.ndarray
+    first: int
+    kinds: np.ndarray
+    chapters: np.ndarray
+    ts: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Participation:
+    """The active members at an event (positions ``part``), with their event (counted from the
+    week's first), activity type, role, weight, a co-participant and the event's size."""
+
+    part: np.ndarray
+    p_ev: np.ndarray
+    p_type: np.ndarray
+    p_role: np.ndarray
+    p_weight: np.ndarray
+    other: np.ndarray
+    size: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _Messages:
+    """This week's messages (sender positions, counterparts, times) and introductions (the
+    introducing participants ``intro`` among ``part``, from and to)."""
+
+    sender: np.ndarray
+    counterpart: np.ndarray
+    ts: np.ndarray
+    intro: np.ndarray
+    intro_from: np.ndarray
+    intro_to: np.ndarray
+
+
+def _draw_world(rng: np.random.Generator, config: SimulationConfig) -> _World:
+    """Chapters, join times and traits (the draws made before the first week)."""
     n, n_ch, weeks = config.members, config.n_chapters, n_weeks(config)
     t0 = start_ns(config)
     chapters = _build_chapters(n_ch)
-    country_code = pd.factorize(chapters["country"])[0]
     ch_weight = 1.0 / np.arange(1, n_ch + 1) ** config.chapter_size_exponent
     ch_weight /= ch_weight.sum()
 
     join_t = _join_times(rng, config, weeks)
-    join_week = np.floor(join_t).astype(np.int64)
-    joined_ns = t0 + np.floor(join_t * (WEEK_NS // _SECOND_NS)).astype(np.int64) * _SECOND_NS
     chapter = rng.choice(n_ch, size=n, p=ch_weight)
     motivation = rng.standard_normal(n)
     sociability = SOCIABILITY_LOADING * motivation + math.sqrt(
@@ -411,274 +559,437 @@ def _simulate_arrays(config: SimulationConfig, outreach: OutreachHook | None = N
     initiative = INITIATIVE_LOADING * motivation + INITIATIVE_NOISE * rng.standard_normal(n)
     online = rng.beta(config.online_alpha, config.online_beta, size=n)
     consent = rng.random(n) < config.consent_rate
+    return _World(
+        config=config,
+        t0=t0,
+        chapters=chapters,
+        country_code=pd.factorize(chapters["country"])[0],
+        ch_weight=ch_weight,
+        join_week=np.floor(join_t).astype(np.int64),
+        joined_ns=t0 + np.floor(join_t * (WEEK_NS // _SECOND_NS)).astype(np.int64) * _SECOND_NS,
+        chapter=chapter,
+        motivation=motivation,
+        sociability=sociability,
+        initiative=initiative,
+        online=online,
+        consent=consent,
+        season=seasonality(np.arange(weeks), config),
+        decay=tie_weekly_decay(config),
+    )
 
-    season = seasonality(np.arange(weeks), config)
-    decay = tie_weekly_decay(config)
-    ties = np.zeros(n)
-    departed_week = np.full(n, -1, dtype=np.int64)
-    last_active = np.full(n, -(10**6), dtype=np.int64)
-    last_lead = np.full(n, -(10**6), dtype=np.int64)
-    amb = np.zeros(n, dtype=bool)
-    spell_of = np.full(n, -1, dtype=np.int64)
-    spells = _Spells()
-    n_amb = np.zeros(n_ch, dtype=np.int64)
-    last_sd = np.full(n_ch, -(10**6), dtype=np.int64)
-    alive = np.empty(0, dtype=np.int64)
-    n_joined = 0
-    n_events = 0
-    event_kind: list[np.ndarray] = []
-    event_chapter: list[np.ndarray] = []
-    rows = _Rows()
+
+def _new_ledger(n: int, n_ch: int) -> _Ledger:
+    """The ledger before the first week: nobody active, led, left or holding the role."""
+    return _Ledger(
+        ties=np.zeros(n),
+        departed_week=np.full(n, -1, dtype=np.int64),
+        last_active=np.full(n, -(10**6), dtype=np.int64),
+        last_lead=np.full(n, -(10**6), dtype=np.int64),
+        amb=np.zeros(n, dtype=bool),
+        spell_of=np.full(n, -1, dtype=np.int64),
+        spells=_Spells(),
+        n_amb=np.zeros(n_ch, dtype=np.int64),
+        last_sd=np.full(n_ch, -(10**6), dtype=np.int64),
+        rows=_Rows(),
+        event_kind=[],
+        event_chapter=[],
+    )
+
+
+def _end_spells(world: _World, ledger: _Ledger, who: np.ndarray, when: int, week: int) -> None:
+    """End the role spells of ``who`` at ``when`` (ns), in ``week``."""
+    if who.size == 0:
+        return
+    ledger.spells.end[ledger.spell_of[who]] = when
+    ledger.spell_of[who] = -1
+    ledger.amb[who] = False
+    np.subtract.at(ledger.n_amb, world.chapter[who], 1)
+    ledger.last_sd[np.unique(world.chapter[who])] = week
+
+
+def _open_spells(world: _World, ledger: _Ledger, new: np.ndarray, starts: np.ndarray) -> None:
+    """Open role spells for the members ``new``, starting at ``starts`` (ns)."""
+    ledger.spell_of[new] = ledger.spells.open(new, starts)
+    ledger.amb[new] = True
+    np.add.at(ledger.n_amb, world.chapter[new], 1)
+
+
+def _simulate_arrays(config: SimulationConfig, outreach: OutreachHook | None = None) -> dict:
+    """Run the weekly process. Returns integer-coded arrays (no strings yet)."""
+    rng = np.random.default_rng(config.seed)
+    world = _draw_world(rng, config)
+    n = config.members
+    ledger = _new_ledger(n, config.n_chapters)
     plan = outreach
     if plan is not None:
         plan.start(config, {
-            "motivation": motivation, "chapter": chapter, "consent": consent,
-            "join_week": join_week, "last_active": last_active, "last_lead": last_lead,
-            "n_amb": n_amb, "ids": _member_ids(n),
+            "motivation": world.motivation, "chapter": world.chapter, "consent": world.consent,
+            "join_week": world.join_week, "last_active": ledger.last_active,
+            "last_lead": ledger.last_lead, "n_amb": ledger.n_amb, "ids": _member_ids(n),
         })
-
-    def end_spells(who: np.ndarray, when: int, week: int) -> None:
-        if who.size == 0:
-            return
-        spells.end[spell_of[who]] = when
-        spell_of[who] = -1
-        amb[who] = False
-        np.subtract.at(n_amb, chapter[who], 1)
-        last_sd[np.unique(chapter[who])] = week
-
-    for t in range(weeks):
-        ws = t0 + t * WEEK_NS
-        now_joined = int(np.searchsorted(join_week, t, side="left"))
+    alive = np.empty(0, dtype=np.int64)
+    n_joined = 0
+    n_events = 0
+    for t in range(n_weeks(config)):
+        now_joined = int(np.searchsorted(world.join_week, t, side="left"))
         if now_joined > n_joined:
             alive = np.concatenate([alive, np.arange(n_joined, now_joined)])
             n_joined = now_joined
         if alive.size == 0:
-            ties *= decay
+            ties = ledger.ties
+            ties *= world.decay
             continue
+        alive, k = _simulate_week(rng, world, ledger, plan, alive, t, n_events)
+        n_events += k
+    return _engine_output(world, ledger, plan)
 
-        # 2-3. departure and stepping down
-        m = motivation[alive]
-        tenure = t - join_week[alive] - 1
-        log_ties = np.log1p(ties[alive])
-        since_sd = t - last_sd
-        shock = (since_sd >= 1) & (since_sd <= config.shock_weeks)
-        ch = chapter[alive]
-        is_amb = amb[alive]
-        h_dep = sigmoid(departure_logit(m, tenure, log_ties, shock[ch], is_amb, config))
-        if plan is not None:
-            h_dep = plan.protect(alive, t, h_dep)
-        leave = rng.random(alive.size) < h_dep
-        if leave.any():
-            gone = alive[leave]
-            departed_week[gone] = t
-            end_spells(gone[amb[gone]], ws, t)
-            keep = ~leave
-            alive, m, tenure, log_ties, ch = (
-                alive[keep], m[keep], tenure[keep], log_ties[keep], ch[keep])
-            is_amb = is_amb[keep]
-        was_amb = is_amb.copy()
-        step_down = is_amb & (rng.random(alive.size) < sigmoid(stepdown_logit(m, config)))
-        if step_down.any():
-            end_spells(alive[step_down], ws, t)
-            is_amb = is_amb & ~step_down
-        if plan is not None and plan.is_cycle(t):
-            new, starts = plan.cycle(t, ws, alive, h_dep[~leave], is_amb, log_ties)
-            if new.size:
-                spell_of[new] = spells.open(new, starts)
-                amb[new] = True
-                np.add.at(n_amb, chapter[new], 1)
-                is_amb, was_amb = amb[alive], was_amb | amb[alive]
 
-        # 4. activity
-        p_act = sigmoid(activity_logit(m, tenure, season[t], log_ties, is_amb, config))
-        active = rng.random(alive.size) < p_act
-        if plan is not None:
-            active |= plan.forced(alive, t)
-        a = alive[active]
-        na = a.size
-        if na == 0:
-            ties *= decay
-            continue
-        a_ch = ch[active]
-        a_amb = is_amb[active]
-        a_lt = log_ties[active]
-        lead = rng.random(na) < sigmoid(lead_logit(initiative[a], a_amb, config))
-        goes_online = rng.random(na) < online[a]
-        going = lead | (rng.random(na) < config.attend_share)
-        score = motivation[a] + 10.0 * a_amb + rng.gumbel(size=na)
+def _simulate_week(
+    rng: np.random.Generator, world: _World, ledger: _Ledger, plan: OutreachHook | None,
+    alive: np.ndarray, t: int, first_event: int,
+) -> tuple[np.ndarray, int]:
+    """Steps 2-7 of week ``t`` for the members ``alive`` (numbered events from
+    ``first_event``). Returns the members still around and the number of events held."""
+    ws = world.t0 + t * WEEK_NS
+    around, h_dep = _depart(rng, world, ledger, plan, alive, t, ws)
+    around = _step_down(rng, world, ledger, plan, around, h_dep, t, ws)
+    act = _draw_activity(rng, world, plan, around, t)
+    if act is None:
+        ties = ledger.ties
+        ties *= world.decay
+        return around.alive, 0
+    events = _week_events(rng, world, act, ws, first_event)
+    ledger.event_kind.append(events.kinds)
+    ledger.event_chapter.append(events.chapters)
+    part = _participation(rng, act, events)
+    msgs = _messages(rng, world, around, act, part, ws)
+    _add_rows(ledger.rows, act, events, part, msgs)
+    _promote(rng, world, ledger, around, act, t, ws)
+    _grow_ties(world, ledger, act, part, msgs)
+    return around.alive, events.kinds.size
 
-        # 5. events: festival, online, local
-        event = np.full(na, -1, dtype=np.int64)
-        main = np.zeros(na, dtype=bool)
-        kinds_w: list[np.ndarray] = []
-        chap_w: list[np.ndarray] = []
-        local = going & ~goes_online
-        if rng.random() < config.festival_rate:
-            host = int(rng.choice(n_ch, p=ch_weight))
-            at_host = local & (a_ch == host)
-            if (at_host & lead).any():
-                travel = (
-                    local
-                    & (a_ch != host)
-                    & (country_code[a_ch] == country_code[host])
-                    & (rng.random(na) < config.festival_country_share)
-                )
-                fest = np.flatnonzero(at_host | travel)
-                main_rank = np.lexsort((-score[fest], ~lead[fest]))
-                event[fest] = n_events
-                main[fest[main_rank[:1]]] = True
-                kinds_w.append(np.array([_FESTIVAL]))
-                chap_w.append(np.array([host]))
-                n_events += 1
-                local[fest] = False
-        on = np.flatnonzero(going & goes_online)
-        if on.size and lead[on].any():
-            ev, mn, _ = _form_events(
-                rng, np.zeros(on.size, dtype=np.int64), lead[on], score[on], 1,
-                config.online_event_size,
-            )
-            k_on = int(ev.max()) + 1
-            event[on] = n_events + ev
-            main[on] = mn
-            host_of = np.empty(k_on, dtype=np.int64)
-            host_of[ev[mn]] = a_ch[on[mn]]
-            kinds_w.append(np.full(k_on, _ONLINE))
-            chap_w.append(host_of)
-            n_events += k_on
-        elif on.size:
-            local[on] = True
-        loc = np.flatnonzero(local)
-        if loc.size:
-            ev, mn, ev_group = _form_events(
-                rng, a_ch[loc], lead[loc], score[loc], n_ch, config.event_size
-            )
-            has = ev >= 0
-            event[loc[has]] = n_events + ev[has]
-            main[loc] = mn
-            k_loc = ev_group.size
-            kinds_w.append(rng.choice(5, size=k_loc, p=_LOCAL_KIND_P))
-            chap_w.append(ev_group)
-            n_events += k_loc
-        first_event = n_events - sum(k.size for k in kinds_w)
-        kinds = np.concatenate(kinds_w) if kinds_w else np.empty(0, dtype=np.int64)
-        ev_chap = np.concatenate(chap_w) if chap_w else np.empty(0, dtype=np.int64)
-        event_kind.append(kinds)
-        event_chapter.append(ev_chap)
-        day = rng.integers(0, 7, size=kinds.size)
-        hour = np.where(kinds == _ONLINE, rng.integers(12, 22, size=kinds.size),
-                        rng.integers(9, 21, size=kinds.size))
-        half = rng.integers(0, 2, size=kinds.size)
-        day = np.where(kinds == _FESTIVAL, 5, day)
-        hour = np.where(kinds == _FESTIVAL, 10, hour)
-        ev_ts = ws + day * 24 * _HOUR_NS + hour * _HOUR_NS + half * (_HOUR_NS // 2)
 
-        # event rows
-        part = np.flatnonzero(event >= 0)
-        p_ev = event[part] - first_event
-        p_kind = kinds[p_ev]
-        p_lead = lead[part]
-        p_main = main[part]
-        co_org = p_lead & ~p_main & (rng.random(part.size) < 0.3)
-        p_type = np.where(p_main | co_org, _ORGANIZE, np.where(p_lead, _VOLUNTEER, _ATTEND))
-        dinner_like = (p_kind == 1) | (p_kind == 3)
-        talk_like = (p_kind == 2) | (p_kind == 4) | (p_kind >= _ONLINE)
-        p_role = np.select(
-            [p_type == _ATTEND, p_type == _VOLUNTEER, p_main & (p_kind == 1),
-             co_org & dinner_like, co_org & talk_like],
-            [_R_ATTENDEE, _R_VOLUNTEER, _R_HOST, _R_HOST, _R_SPEAKER],
-            _R_ORGANIZER,
-        )
-        p_weight = _KIND_HOURS[p_kind] * _TYPE_WEIGHT[p_type]
-        other, size = _co_participant(rng, event[part])
+def _depart(
+    rng: np.random.Generator, world: _World, ledger: _Ledger, plan: OutreachHook | None,
+    alive: np.ndarray, t: int, ws: int,
+) -> tuple[_Around, np.ndarray]:
+    """Step 2, departure: who drifts away for good (leaving ambassadors give up the role).
 
-        # messages and introductions
-        soc = sociability[a]
-        msg_only = np.ones(na, dtype=bool)
-        msg_only[part] = False
-        rate = config.message_rate * np.exp(config.message_sociability * soc)
-        n_msg = np.where(msg_only, 1 + rng.poisson(rate), rng.poisson(0.5 * rate))
-        sender = np.repeat(np.arange(na), n_msg)
-        in_event = np.full(na, -1, dtype=np.int64)
-        in_event[part] = np.arange(part.size)
-        s_slot = in_event[sender]
-        use_co = (s_slot >= 0) & (rng.random(sender.size) < 0.7)
-        if part.size:
-            use_co &= size[np.maximum(s_slot, 0)] > 1
-        counterpart = _random_member_of(
-            rng, alive, ch, a_ch[sender], a[sender], n_ch, local_share=0.8
-        )
-        counterpart[use_co] = a[part[other[s_slot[use_co]]]]
-        intro = (size > 1) & (
-            rng.random(part.size) < sigmoid(config.intro_base + config.intro_sociability
-                                            * soc[part])
-        )
-        intro_from = part[intro]
-        intro_to = a[part[other[intro]]]
-        msg_ts = ws + rng.integers(0, WEEK_NS // _SECOND_NS, size=sender.size) * _SECOND_NS
+    Returns the members still around (``is_amb`` and ``was_amb``: the role they hold) and their
+    departure hazards.
+    """
+    config = world.config
+    m = world.motivation[alive]
+    tenure = t - world.join_week[alive] - 1
+    log_ties = np.log1p(ledger.ties[alive])
+    since_sd = t - ledger.last_sd
+    shock = (since_sd >= 1) & (since_sd <= config.shock_weeks)
+    ch = world.chapter[alive]
+    is_amb = ledger.amb[alive]
+    h_dep = sigmoid(departure_logit(m, tenure, log_ties, shock[ch], is_amb, config))
+    if plan is not None:
+        h_dep = plan.protect(alive, t, h_dep)
+    leave = rng.random(alive.size) < h_dep
+    if leave.any():
+        gone = alive[leave]
+        ledger.departed_week[gone] = t
+        _end_spells(world, ledger, gone[ledger.amb[gone]], ws, t)
+        keep = ~leave
+        alive, m, tenure, log_ties, ch = (
+            alive[keep], m[keep], tenure[keep], log_ties[keep], ch[keep])
+        is_amb = is_amb[keep]
+    around = _Around(alive=alive, m=m, tenure=tenure, log_ties=log_ties, ch=ch, is_amb=is_amb,
+                     was_amb=is_amb.copy())
+    return around, h_dep[~leave]
 
-        rows.add(
-            member=np.concatenate([a[part], a[sender], a[intro_from]]),
-            ts=np.concatenate([ev_ts[p_ev], msg_ts, ev_ts[p_ev[intro]] + _HOUR_NS]),
-            type=np.concatenate([
-                p_type, np.full(sender.size, _MESSAGE), np.full(intro_from.size, _INTRO)
-            ]).astype(np.int8),
-            event=np.concatenate([
-                first_event + p_ev, np.full(sender.size + intro_from.size, -1)
-            ]),
-            chapter=np.concatenate([ev_chap[p_ev], a_ch[sender], a_ch[intro_from]]),
-            role=np.concatenate([p_role, np.full(sender.size + intro_from.size, -1)]).astype(
-                np.int8),
-            other=np.concatenate([np.full(part.size, -1), counterpart, intro_to]),
-            weight=np.concatenate([
-                p_weight, np.full(sender.size, _MESSAGE_WEIGHT),
-                np.full(intro_from.size, _INTRO_WEIGHT),
-            ]),
-        )
 
-        # 6. promotion (chapter state at the start of the week, after step-downs)
-        led = a[lead]
-        last_lead[led] = t
-        recent = last_active >= t - config.active_window_weeks
-        active_count = np.bincount(chapter[recent], minlength=n_ch)
-        gap = chapter_gap(active_count, n_amb, config)
-        candidate = (
-            ~was_amb[active]
-            & (t - last_lead[a] <= config.pipeline_weeks)
-            & (tenure[active] >= config.min_tenure_weeks)
-        )
-        cand = np.flatnonzero(candidate)
-        if cand.size:
-            h = sigmoid(promotion_logit(
-                motivation[a[cand]], a_lt[cand], gap[a_ch[cand]], config))
-            new = a[cand[rng.random(cand.size) < h]]
-            if new.size:
-                starts = ws + rng.integers(0, WEEK_NS // _SECOND_NS, size=new.size) * _SECOND_NS
-                spell_of[new] = spells.open(new, starts)
-                amb[new] = True
-                np.add.at(n_amb, chapter[new], 1)
-        last_active[a] = t
+def _step_down(
+    rng: np.random.Generator, world: _World, ledger: _Ledger, plan: OutreachHook | None,
+    around: _Around, h_dep: np.ndarray, t: int, ws: int,
+) -> _Around:
+    """Step 3, stepping down; then, in an outreach cycle, the managers' calls (``h_dep``: the
+    departure hazards of the members around)."""
+    alive, is_amb, was_amb = around.alive, around.is_amb, around.was_amb
+    step_down = is_amb & (rng.random(alive.size) < sigmoid(stepdown_logit(around.m,
+                                                                          world.config)))
+    if step_down.any():
+        _end_spells(world, ledger, alive[step_down], ws, t)
+        is_amb = is_amb & ~step_down
+    if plan is not None and plan.is_cycle(t):
+        new, starts = plan.cycle(t, ws, alive, h_dep, is_amb, around.log_ties)
+        if new.size:
+            _open_spells(world, ledger, new, starts)
+            is_amb, was_amb = ledger.amb[alive], was_amb | ledger.amb[alive]
+    return replace(around, is_amb=is_amb, was_amb=was_amb)
 
-        # 7. tie strength
-        ties *= decay
-        ties += np.bincount(a[part], weights=(size - 1).astype(np.float64), minlength=n)
-        direct = np.concatenate([a[sender], counterpart, a[intro_from], intro_to])
-        ties += np.bincount(direct[direct >= 0], minlength=n)
 
+def _draw_activity(
+    rng: np.random.Generator, world: _World, plan: OutreachHook | None, around: _Around, t: int,
+) -> _Active | None:
+    """Step 4, activity, and what the active members do (lead, go online, go out); ``None``
+    when nobody is active."""
+    config = world.config
+    is_amb = around.is_amb
+    p_act = sigmoid(activity_logit(around.m, around.tenure, world.season[t], around.log_ties,
+                                   is_amb, config))
+    active = rng.random(around.alive.size) < p_act
+    if plan is not None:
+        active |= plan.forced(around.alive, t)
+    a = around.alive[active]
+    na = a.size
+    if na == 0:
+        return None
+    a_amb = is_amb[active]
+    lead = rng.random(na) < sigmoid(lead_logit(world.initiative[a], a_amb, config))
+    goes_online = rng.random(na) < world.online[a]
+    going = lead | (rng.random(na) < config.attend_share)
+    score = world.motivation[a] + 10.0 * a_amb + rng.gumbel(size=na)
+    return _Active(active=active, a=a, a_ch=around.ch[active], a_amb=a_amb,
+                   a_lt=around.log_ties[active], lead=lead, goes_online=goes_online,
+                   going=going, score=score)
+
+
+def _week_events(
+    rng: np.random.Generator, world: _World, act: _Active, ws: int, first: int
+) -> _Events:
+    """Step 5, events: a festival, online events, local events; numbered from ``first``."""
+    local = act.going & ~act.goes_online
+    batches = []
+    festival = _festival(rng, world, act, local)
+    if festival is not None:
+        batches.append(festival)
+        local[festival.who] = False
+    on = np.flatnonzero(act.going & act.goes_online)
+    if on.size and act.lead[on].any():
+        batches.append(_online_events(rng, world, act, on))
+    elif on.size:
+        local[on] = True
+    loc = np.flatnonzero(local)
+    if loc.size:
+        batches.append(_local_events(rng, world, act, loc))
+
+    event = np.full(act.a.size, -1, dtype=np.int64)
+    main = np.zeros(act.a.size, dtype=bool)
+    number = first
+    for batch in batches:
+        has = batch.event >= 0
+        event[batch.who[has]] = number + batch.event[has]
+        main[batch.who] = batch.main
+        number += batch.kinds.size
+    kinds = (np.concatenate([b.kinds for b in batches]) if batches
+             else np.empty(0, dtype=np.int64))
+    chapters = (np.concatenate([b.chapters for b in batches]) if batches
+                else np.empty(0, dtype=np.int64))
+    return _Events(event=event, main=main, first=first, kinds=kinds, chapters=chapters,
+                   ts=_event_times(rng, kinds, ws))
+
+
+def _festival(
+    rng: np.random.Generator, world: _World, act: _Active, local: np.ndarray
+) -> _Batch | None:
+    """Now and then a chapter with a leader out this week hosts a festival, which also draws
+    local event-goers from the rest of its country (``local``); ``None`` when there is none."""
+    config = world.config
+    if not rng.random() < config.festival_rate:
+        return None
+    host = int(rng.choice(config.n_chapters, p=world.ch_weight))
+    at_host = local & (act.a_ch == host)
+    if not (at_host & act.lead).any():
+        return None
+    travel = (
+        local
+        & (act.a_ch != host)
+        & (world.country_code[act.a_ch] == world.country_code[host])
+        & (rng.random(act.a.size) < config.festival_country_share)
+    )
+    fest = np.flatnonzero(at_host | travel)
+    main_rank = np.lexsort((-act.score[fest], ~act.lead[fest]))
+    main = np.zeros(fest.size, dtype=bool)
+    main[main_rank[:1]] = True
+    return _Batch(who=fest, event=np.zeros(fest.size, dtype=np.int64), main=main,
+                  kinds=np.array([_FESTIVAL]), chapters=np.array([host]))
+
+
+def _online_events(
+    rng: np.random.Generator, world: _World, act: _Active, on: np.ndarray
+) -> _Batch:
+    """Online events for the members ``on`` (at least one of them leads); each event's chapter
+    is its main organiser's."""
+    ev, mn, _ = _form_events(
+        rng, np.zeros(on.size, dtype=np.int64), act.lead[on], act.score[on], 1,
+        world.config.online_event_size,
+    )
+    k_on = int(ev.max()) + 1
+    host_of = np.empty(k_on, dtype=np.int64)
+    host_of[ev[mn]] = act.a_ch[on[mn]]
+    return _Batch(who=on, event=ev, main=mn, kinds=np.full(k_on, _ONLINE), chapters=host_of)
+
+
+def _local_events(
+    rng: np.random.Generator, world: _World, act: _Active, loc: np.ndarray
+) -> _Batch:
+    """Local events, per chapter, for the members ``loc``, with a random local kind each."""
+    ev, mn, ev_group = _form_events(
+        rng, act.a_ch[loc], act.lead[loc], act.score[loc], world.config.n_chapters,
+        world.config.event_size,
+    )
+    kinds = rng.choice(5, size=ev_group.size, p=_LOCAL_KIND_P)
+    return _Batch(who=loc, event=ev, main=mn, kinds=kinds, chapters=ev_group)
+
+
+def _event_times(rng: np.random.Generator, kinds: np.ndarray, ws: int) -> np.ndarray:
+    """When each event of the week starting at ``ws`` takes place (festivals: Saturday 10:00)."""
+    day = rng.integers(0, 7, size=kinds.size)
+    hour = np.where(kinds == _ONLINE, rng.integers(12, 22, size=kinds.size),
+                    rng.integers(9, 21, size=kinds.size))
+    half = rng.integers(0, 2, size=kinds.size)
+    day = np.where(kinds == _FESTIVAL, 5, day)
+    hour = np.where(kinds == _FESTIVAL, 10, hour)
+    return ws + day * 24 * _HOUR_NS + hour * _HOUR_NS + half * (_HOUR_NS // 2)
+
+
+def _participation(rng: np.random.Generator, act: _Active, events: _Events) -> _Participation:
+    """The event rows: each participant's type (organise, co-organise, volunteer, attend), role
+    and weight, and a co-participant."""
+    part = np.flatnonzero(events.event >= 0)
+    p_ev = events.event[part] - events.first
+    p_kind = events.kinds[p_ev]
+    p_lead = act.lead[part]
+    p_main = events.main[part]
+    co_org = p_lead & ~p_main & (rng.random(part.size) < 0.3)
+    p_type = np.where(p_main | co_org, _ORGANIZE, np.where(p_lead, _VOLUNTEER, _ATTEND))
+    dinner_like = (p_kind == 1) | (p_kind == 3)
+    talk_like = (p_kind == 2) | (p_kind == 4) | (p_kind >= _ONLINE)
+    p_role = np.select(
+        [p_type == _ATTEND, p_type == _VOLUNTEER, p_main & (p_kind == 1),
+         co_org & dinner_like, co_org & talk_like],
+        [_R_ATTENDEE, _R_VOLUNTEER, _R_HOST, _R_HOST, _R_SPEAKER],
+        _R_ORGANIZER,
+    )
+    p_weight = _KIND_HOURS[p_kind] * _TYPE_WEIGHT[p_type]
+    other, size = _co_participant(rng, events.event[part])
+    return _Participation(part=part, p_ev=p_ev, p_type=p_type, p_role=p_role, p_weight=p_weight,
+                          other=other, size=size)
+
+
+def _messages(
+    rng: np.random.Generator, world: _World, around: _Around, act: _Active,
+    part: _Participation, ws: int,
+) -> _Messages:
+    """Messages (to a co-attendee or a member around, mostly of the same chapter) and
+    introductions to co-attendees."""
+    config = world.config
+    a, na, p = act.a, act.a.size, part.part
+    soc = world.sociability[a]
+    msg_only = np.ones(na, dtype=bool)
+    msg_only[p] = False
+    rate = config.message_rate * np.exp(config.message_sociability * soc)
+    n_msg = np.where(msg_only, 1 + rng.poisson(rate), rng.poisson(0.5 * rate))
+    sender = np.repeat(np.arange(na), n_msg)
+    in_event = np.full(na, -1, dtype=np.int64)
+    in_event[p] = np.arange(p.size)
+    s_slot = in_event[sender]
+    use_co = (s_slot >= 0) & (rng.random(sender.size) < 0.7)
+    if p.size:
+        use_co &= part.size[np.maximum(s_slot, 0)] > 1
+    counterpart = _random_member_of(
+        rng, around.alive, around.ch, act.a_ch[sender], a[sender], config.n_chapters,
+        local_share=0.8,
+    )
+    counterpart[use_co] = a[p[part.other[s_slot[use_co]]]]
+    intro = (part.size > 1) & (
+        rng.random(p.size) < sigmoid(config.intro_base + config.intro_sociability * soc[p])
+    )
+    msg_ts = ws + rng.integers(0, WEEK_NS // _SECOND_NS, size=sender.size) * _SECOND_NS
+    return _Messages(sender=sender, counterpart=counterpart, ts=msg_ts, intro=intro,
+                     intro_from=p[intro], intro_to=a[p[part.other[intro]]])
+
+
+def _add_rows(
+    rows: _Rows, act: _Active, events: _Events, part: _Participation, msgs: _Messages
+) -> None:
+    """The week's activity rows: event rows, messages, introductions."""
+    a, p, p_ev = act.a, part.part, part.p_ev
+    sender, intro_from = msgs.sender, msgs.intro_from
+    rows.add(
+        member=np.concatenate([a[p], a[sender], a[intro_from]]),
+        ts=np.concatenate([events.ts[p_ev], msgs.ts, events.ts[p_ev[msgs.intro]] + _HOUR_NS]),
+        type=np.concatenate([
+            part.p_type, np.full(sender.size, _MESSAGE), np.full(intro_from.size, _INTRO)
+        ]).astype(np.int8),
+        event=np.concatenate([
+            events.first + p_ev, np.full(sender.size + intro_from.size, -1)
+        ]),
+        chapter=np.concatenate([events.chapters[p_ev], act.a_ch[sender], act.a_ch[intro_from]]),
+        role=np.concatenate([part.p_role, np.full(sender.size + intro_from.size, -1)]).astype(
+            np.int8),
+        other=np.concatenate([np.full(p.size, -1), msgs.counterpart, msgs.intro_to]),
+        weight=np.concatenate([
+            part.p_weight, np.full(sender.size, _MESSAGE_WEIGHT),
+            np.full(intro_from.size, _INTRO_WEIGHT),
+        ]),
+    )
+
+
+def _promote(
+    rng: np.random.Generator, world: _World, ledger: _Ledger, around: _Around, act: _Active,
+    t: int, ws: int,
+) -> None:
+    """Step 6, promotion (chapter state at the start of the week, after step-downs)."""
+    config = world.config
+    a = act.a
+    ledger.last_lead[a[act.lead]] = t
+    recent = ledger.last_active >= t - config.active_window_weeks
+    active_count = np.bincount(world.chapter[recent], minlength=config.n_chapters)
+    gap = chapter_gap(active_count, ledger.n_amb, config)
+    candidate = (
+        ~around.was_amb[act.active]
+        & (t - ledger.last_lead[a] <= config.pipeline_weeks)
+        & (around.tenure[act.active] >= config.min_tenure_weeks)
+    )
+    cand = np.flatnonzero(candidate)
+    if cand.size:
+        h = sigmoid(promotion_logit(
+            world.motivation[a[cand]], act.a_lt[cand], gap[act.a_ch[cand]], config))
+        new = a[cand[rng.random(cand.size) < h]]
+        if new.size:
+            starts = ws + rng.integers(0, WEEK_NS // _SECOND_NS, size=new.size) * _SECOND_NS
+            _open_spells(world, ledger, new, starts)
+    ledger.last_active[a] = t
+
+
+def _grow_ties(
+    world: _World, ledger: _Ledger, act: _Active, part: _Participation, msgs: _Messages
+) -> None:
+    """Step 7, tie strength: decay, then what the week's events and messages add."""
+    n = world.config.members
+    a = act.a
+    ties = ledger.ties
+    ties *= world.decay
+    ties += np.bincount(a[part.part], weights=(part.size - 1).astype(np.float64), minlength=n)
+    direct = np.concatenate([a[msgs.sender], msgs.counterpart, a[msgs.intro_from],
+                             msgs.intro_to])
+    ties += np.bincount(direct[direct >= 0], minlength=n)
+
+
+def _engine_output(world: _World, ledger: _Ledger, plan: OutreachHook | None) -> dict:
+    """The integer-coded arrays :func:`_build_tables` turns into tables."""
     return {
-        "chapters": chapters,
-        "chapter": chapter,
-        "joined_ns": joined_ns,
-        "consent": consent,
-        "motivation": motivation,
-        "sociability": sociability,
-        "initiative": initiative,
-        "online": online,
-        "departed_week": departed_week,
-        "rows": rows.concat(),
-        "event_kind": np.concatenate(event_kind) if event_kind else np.empty(0, np.int64),
-        "event_chapter": (np.concatenate(event_chapter) if event_chapter
+        "chapters": world.chapters,
+        "chapter": world.chapter,
+        "joined_ns": world.joined_ns,
+        "consent": world.consent,
+        "motivation": world.motivation,
+        "sociability": world.sociability,
+        "initiative": world.initiative,
+        "online": world.online,
+        "departed_week": ledger.departed_week,
+        "rows": ledger.rows.concat(),
+        "event_kind": (np.concatenate(ledger.event_kind) if ledger.event_kind
+                       else np.empty(0, np.int64)),
+        "event_chapter": (np.concatenate(ledger.event_chapter) if ledger.event_chapter
                           else np.empty(0, np.int64)),
-        "spells": spells.arrays(),
+        "spells": ledger.spells.arrays(),
         "plan": plan,
     }
 
@@ -858,6 +1169,25 @@ def write_simulation(
         ConfigError: If ``fmt`` is unknown, or ``out_dir`` is a file or a non-empty folder that
             is not a previous simulation output.
     """
+    target = _output_folder(out_dir, fmt)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        names = _write_files(sim, tmp, fmt, extra)
+        _replace_folder(target, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [target / name for name in names]
+
+
+def _output_folder(out_dir: str | Path, fmt: str) -> Path:
+    """``out_dir`` as an absolute path, once it is known that a simulation may be written there.
+
+    Raises:
+        ConfigError: If ``fmt`` is unknown, or ``out_dir`` is a file or a non-empty folder that
+            is not a previous simulation output.
+    """
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"fmt: {fmt!r} is not supported; use 'parquet' or 'csv'")
     target = Path(out_dir).expanduser().absolute()
@@ -868,57 +1198,68 @@ def write_simulation(
             f"{target}: folder is not empty and is not a previous simulation output; "
             "refusing to overwrite it. Choose an empty or new folder."
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        names = []
-        for name in _CONTRACT_FILES:
-            frame: pd.DataFrame = getattr(sim, name)
-            path = tmp / f"{name}.{fmt}"
-            if fmt == "parquet":
-                frame.to_parquet(path, index=False)
-            else:
-                frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
-            names.append(path.name)
-        sim.latent.to_parquet(tmp / "latent.parquet", index=False)
-        sim.truth.to_parquet(tmp / "truth.parquet", index=False)
-        if sim.outreach is not None:
-            names += _write_outreach(sim, tmp, fmt)
-        if extra is not None:
-            names += extra(tmp)
-        meta = {
-            "kind": SIMULATION_MARKER,
-            "version": 1,
-            "format": fmt,
-            "config": config_to_dict(sim.config),
-            "counts": {
-                "members": int(len(sim.members)),
-                "activities": int(len(sim.activities)),
-                "role_spells": int(len(sim.roles)),
-                "chapters": int(len(sim.chapters)),
-                "truth_rows": int(len(sim.truth)),
-            },
-        }
-        if sim.outreach_summary is not None:
-            meta["outreach"] = sim.outreach_summary
-        (tmp / "simulation.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        names += ["latent.parquet", "truth.parquet", "simulation.json"]
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            old.rmdir()
-            target.rename(old)
-            try:
-                tmp.rename(target)
-            except BaseException:
-                old.rename(target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _write_files(
+    sim: Simulation, folder: Path, fmt: str, extra: Callable[[Path], list[str]] | None
+) -> list[str]:
+    """Write every file of the simulation into ``folder``; returns their names."""
+    names = []
+    for name in _CONTRACT_FILES:
+        frame: pd.DataFrame = getattr(sim, name)
+        path = folder / f"{name}.{fmt}"
+        if fmt == "parquet":
+            frame.to_parquet(path, index=False)
         else:
+            frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        names.append(path.name)
+    sim.latent.to_parquet(folder / "latent.parquet", index=False)
+    sim.truth.to_parquet(folder / "truth.parquet", index=False)
+    if sim.outreach is not None:
+        names += _write_outreach(sim, folder, fmt)
+    if extra is not None:
+        names += extra(folder)
+    meta = _simulation_meta(sim, fmt)
+    (folder / "simulation.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return names + ["latent.parquet", "truth.parquet", "simulation.json"]
+
+
+def _simulation_meta(sim: Simulation, fmt: str) -> dict:
+    """The content of ``simulation.json``: marker, format, config, counts (and outreach)."""
+    meta = {
+        "kind": SIMULATION_MARKER,
+        "version": 1,
+        "format": fmt,
+        "config": config_to_dict(sim.config),
+        "counts": {
+            "members": int(len(sim.members)),
+            "activities": int(len(sim.activities)),
+            "role_spells": int(len(sim.roles)),
+            "chapters": int(len(sim.chapters)),
+            "truth_rows": int(len(sim.truth)),
+        },
+    }
+    if sim.outreach_summary is not None:
+        meta["outreach"] = sim.outreach_summary
+    return meta
+
+
+def _replace_folder(target: Path, tmp: Path) -> None:
+    """Move the written folder ``tmp`` to ``target``, replacing a previous output (put back if
+    the move fails)."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        old.rmdir()
+        target.rename(old)
+        try:
             tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return [target / name for name in names]
+        except BaseException:
+            old.rename(target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(target)
 
 
 def read_latent(source: str | Path) -> pd.DataFrame | None:

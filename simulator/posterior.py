@@ -35,7 +35,7 @@ benchmark, not a step of training or scoring.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ from simulator.model import (
     INITIATIVE_LOADING,
     INITIATIVE_NOISE,
     WEEK_NS,
+    SimulationConfig,
     activity_logit,
     departure_logit,
     lead_logit,
@@ -77,9 +78,10 @@ def _normal_nodes(count: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, np.log(weights / weights.sum())
 
 
-def _weekly_history(enc: Encoding, state: State, joined: np.ndarray, as_ns: int, config) -> dict:
+def _weekly_history(
+    enc: Encoding, state: State, joined: np.ndarray, as_ns: int, config: SimulationConfig
+) -> dict:
     """Dense (member x week) arrays of what the tables show up to ``as_of``'s week."""
-    t0 = start_ns(config)
     k0 = state.k0
     weeks = k0 + 1
     n = enc.ids.size
@@ -103,17 +105,7 @@ def _weekly_history(enc: Encoding, state: State, joined: np.ndarray, as_ns: int,
     for w in range(1, weeks):
         ties[:, w] = ties[:, w - 1] * decay + inc[:, w - 1]
 
-    # the role is held from the week after a spell starts to the week before it ends
-    seen = enc.r_start < as_ns
-    who = enc.r_member[seen]
-    first = np.clip(np.floor_divide(enc.r_start[seen] - t0, WEEK_NS) + 1, 0, weeks)
-    r_end = enc.r_end[seen]
-    stop = np.where(r_end == np.iinfo(np.int64).max, weeks,
-                    np.clip(np.floor_divide(r_end - t0, WEEK_NS), 0, weeks))
-    spans = np.zeros((n, weeks + 1), dtype=np.int64)
-    np.add.at(spans, (who, first), 1)
-    np.add.at(spans, (who, np.maximum(stop, first)), -1)
-    amb = np.cumsum(spans, axis=1)[:, :weeks] > 0
+    amb = _held_weeks(enc, as_ns, weeks, config)
     grid = np.arange(weeks)
 
     last = np.full(n, -1, dtype=np.int64)
@@ -141,6 +133,22 @@ def _weekly_history(enc: Encoding, state: State, joined: np.ndarray, as_ns: int,
     }
 
 
+def _held_weeks(enc: Encoding, as_ns: int, weeks: int, config: SimulationConfig) -> np.ndarray:
+    """Dense (member x week) flags, weeks ``0 .. weeks - 1``: the role is held (from the week
+    after a spell starts before ``as_of`` to the week before it ends)."""
+    t0 = start_ns(config)
+    seen = enc.r_start < as_ns
+    who = enc.r_member[seen]
+    first = np.clip(np.floor_divide(enc.r_start[seen] - t0, WEEK_NS) + 1, 0, weeks)
+    r_end = enc.r_end[seen]
+    stop = np.where(r_end == np.iinfo(np.int64).max, weeks,
+                    np.clip(np.floor_divide(r_end - t0, WEEK_NS), 0, weeks))
+    spans = np.zeros((enc.ids.size, weeks + 1), dtype=np.int64)
+    np.add.at(spans, (who, first), 1)
+    np.add.at(spans, (who, np.maximum(stop, first)), -1)
+    return np.cumsum(spans, axis=1)[:, :weeks] > 0
+
+
 def _lead_log_likelihood(hist: dict, initiative: float, config) -> np.ndarray:
     """Log-probability of the led / not-led pattern of the active weeks given the initiative."""
     out = 0.0
@@ -148,6 +156,33 @@ def _lead_log_likelihood(hist: dict, initiative: float, config) -> np.ndarray:
         logit = lead_logit(np.float64(initiative), holds, config)
         out = out + led * log_expit(logit) + not_led * log_expit(-logit)
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Evidence:
+    """What every motivation node of :func:`compute_posterior_disengagement` uses.
+
+    Attributes:
+        enc, state: The encoded tables and the state at the start of ``as_of``'s week.
+        joined: The members who joined before ``as_of``.
+        as_ns: ``as_of`` (ns).
+        hist: Their weekly history (:func:`_weekly_history`).
+        contact: :func:`simulator.truth.contact_rates` at ``as_of``'s week.
+        z_nodes, z_logw: Nodes and log-weights over initiative given motivation.
+        horizon_days: Disengagement horizon.
+        config: The simulation config.
+    """
+
+    enc: Encoding
+    state: State
+    joined: np.ndarray
+    as_ns: int
+    hist: dict
+    contact: np.ndarray
+    z_nodes: np.ndarray
+    z_logw: np.ndarray
+    horizon_days: int
+    config: SimulationConfig
 
 
 def compute_posterior_disengagement(
@@ -182,44 +217,65 @@ def compute_posterior_disengagement(
         TargetUnavailable: If ``tables`` has no roles table.
     """
     horizon_days = check_horizon("horizon_days", horizon_days)
+    _check_nodes(motivation_nodes, initiative_nodes)
+    ev = _evidence(tables, latent, as_of, horizon_days, core_role, initiative_nodes)
+    m_nodes, m_logw = _normal_nodes(motivation_nodes)
+    log_post = np.empty((ev.joined.size, m_nodes.size))
+    p_dis = np.empty((ev.joined.size, m_nodes.size))
+    for k, m in enumerate(m_nodes):
+        log_post[:, k], p_dis[:, k] = _at_motivation(ev, m, m_logw[k])
+    weights = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
+    return pd.DataFrame({
+        "member_id": pd.array(ev.enc.ids[ev.joined], dtype="str"),
+        "as_of": pd.Series(np.full(ev.joined.size, ev.as_ns, dtype=np.int64)).astype(
+            "datetime64[ns]"),
+        "p_disengages": np.clip((weights * p_dis).sum(axis=1), 0.0, 1.0),
+    })
+
+
+def _check_nodes(motivation_nodes: int, initiative_nodes: int) -> None:
+    """:class:`ConfigError` unless both node counts are positive whole numbers."""
     for name, value in (("motivation_nodes", motivation_nodes),
                         ("initiative_nodes", initiative_nodes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}: {value!r} must be a positive whole number")
+
+
+def _evidence(
+    tables: Tables, latent: pd.DataFrame, as_of, horizon_days: int, core_role: str,
+    initiative_nodes: int,
+) -> _Evidence:
+    """Encode the tables and gather what the tables show up to ``as_of``."""
     config = config_of(latent, None)
     as_ns = parse_as_of(as_of).value
     enc = encode(tables, latent, config, core_role)
     state = state_at(enc, as_ns, config, observed=True)
     joined = np.flatnonzero(enc.joined_ns < as_ns)
-    hist = _weekly_history(enc, state, joined, as_ns, config)
-    window, active = hist["window"], hist["active"]
-
-    m_nodes, m_logw = _normal_nodes(motivation_nodes)
     z_nodes, z_logw = _normal_nodes(initiative_nodes)
-    log_post = np.empty((joined.size, m_nodes.size))
-    p_dis = np.empty((joined.size, m_nodes.size))
-    n = enc.ids.size
-    contact = contact_rates(enc, state.k0, config)  # the same for every node
-    for k, m in enumerate(m_nodes):
-        act = activity_logit(m, hist["tenure"], hist["season"], hist["log_ties"], hist["amb"],
-                             config)
-        dep = departure_logit(m, hist["tenure"], hist["log_ties"], hist["shock"], hist["amb"],
-                              config)
-        weekly = np.where(active, log_expit(act), log_expit(-act)) + log_expit(-dep)
-        ll = np.where(window, weekly, 0.0).sum(axis=1)
-        lead = [z_logw[j] + _lead_log_likelihood(
-            hist, INITIATIVE_LOADING * m + INITIATIVE_NOISE * z, config)
-            for j, z in enumerate(z_nodes)]
-        ll += logsumexp(np.column_stack(lead), axis=1)
-        node = replace(enc, motivation=np.full(n, m))
-        gone, silence = p_departed(node, state, joined, as_ns, config, with_likelihood=True,
-                                    contact=contact)
-        around = p_disengages(node, state, joined, as_ns, horizon_days, config)
-        log_post[:, k] = m_logw[k] + ll + silence
-        p_dis[:, k] = gone + (1.0 - gone) * around
-    weights = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
-    return pd.DataFrame({
-        "member_id": pd.array(enc.ids[joined], dtype="str"),
-        "as_of": pd.Series(np.full(joined.size, as_ns, dtype=np.int64)).astype("datetime64[ns]"),
-        "p_disengages": np.clip((weights * p_dis).sum(axis=1), 0.0, 1.0),
-    })
+    return _Evidence(
+        enc=enc, state=state, joined=joined, as_ns=as_ns,
+        hist=_weekly_history(enc, state, joined, as_ns, config),
+        contact=contact_rates(enc, state.k0, config),  # the same for every node
+        z_nodes=z_nodes, z_logw=z_logw, horizon_days=horizon_days, config=config,
+    )
+
+
+def _at_motivation(ev: _Evidence, m: float, log_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """At motivation ``m`` (prior log-weight ``log_weight``): each member's unnormalised log
+    posterior weight and probability of disengaging."""
+    hist, config, joined = ev.hist, ev.config, ev.joined
+    act = activity_logit(m, hist["tenure"], hist["season"], hist["log_ties"], hist["amb"],
+                         config)
+    dep = departure_logit(m, hist["tenure"], hist["log_ties"], hist["shock"], hist["amb"],
+                          config)
+    weekly = np.where(hist["active"], log_expit(act), log_expit(-act)) + log_expit(-dep)
+    ll = np.where(hist["window"], weekly, 0.0).sum(axis=1)
+    lead = [ev.z_logw[j] + _lead_log_likelihood(
+        hist, INITIATIVE_LOADING * m + INITIATIVE_NOISE * z, config)
+        for j, z in enumerate(ev.z_nodes)]
+    ll += logsumexp(np.column_stack(lead), axis=1)
+    node = replace(ev.enc, motivation=np.full(ev.enc.ids.size, m))
+    gone, silence = p_departed(node, ev.state, joined, ev.as_ns, config, with_likelihood=True,
+                               contact=ev.contact)
+    around = p_disengages(node, ev.state, joined, ev.as_ns, ev.horizon_days, config)
+    return log_weight + ll + silence, gone + (1.0 - gone) * around

@@ -49,7 +49,7 @@ Approximations (small; the truth still calibrates against realised outcomes):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -196,6 +196,42 @@ def _positions(ids: pd.Index, values: pd.Series) -> np.ndarray:
     return where[codes]
 
 
+@dataclass(frozen=True, eq=False)
+class _MemberCodes:
+    """The member part of an :class:`Encoding` (``chapter_ids``: the chapters in code order)."""
+
+    ids: pd.Index
+    chapter_ids: pd.Index
+    chapter: np.ndarray
+    joined_ns: np.ndarray
+    join_week: np.ndarray
+    departed_ns: np.ndarray
+    motivation: np.ndarray
+    initiative: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _ActivityCodes:
+    """The activity part of an :class:`Encoding`."""
+
+    a_member: np.ndarray
+    a_ns: np.ndarray
+    a_week: np.ndarray
+    is_lead: np.ndarray
+    contrib: np.ndarray
+    other: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _RoleCodes:
+    """The role part of an :class:`Encoding`."""
+
+    r_member: np.ndarray
+    r_chapter: np.ndarray
+    r_start: np.ndarray
+    r_end: np.ndarray
+
+
 def encode(
     tables: Tables, latent: pd.DataFrame, config: SimulationConfig, core_role: str
 ) -> Encoding:
@@ -205,12 +241,7 @@ def encode(
         ContractError: If ``latent`` lacks columns or members.
         TargetUnavailable: If ``tables`` has no roles table.
     """
-    missing = [c for c in LATENT_COLUMNS if c not in latent.columns]
-    if missing:
-        raise ContractError(f"latent: missing columns {missing}; expected {LATENT_COLUMNS}")
-    fingerprint = hashlib.blake2b(digest_size=16)
-    fingerprint.update(pd.util.hash_pandas_object(latent[LATENT_COLUMNS], index=False).to_numpy())
-    key = (fingerprint.hexdigest(), config, core_role)
+    key = _encoding_key(latent, config, core_role)
     cached = tables.cache.get(_CACHE_KEY)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -218,6 +249,54 @@ def encode(
         raise TargetUnavailable(
             f"{tables.source}: no roles table, so the true readiness cannot be computed"
         )
+    mem = _encode_members(tables, latent, config)
+    act = _encode_activities(tables.activities, mem.ids, config)
+    rol = _encode_roles(tables.roles[tables.roles["role"] == core_role], mem)
+    enc = Encoding(
+        ids=mem.ids,
+        n_chapters=len(mem.chapter_ids),
+        chapter=mem.chapter,
+        joined_ns=mem.joined_ns,
+        join_week=mem.join_week,
+        departed_ns=mem.departed_ns,
+        motivation=mem.motivation,
+        initiative=mem.initiative,
+        a_member=act.a_member,
+        a_ns=act.a_ns,
+        a_week=act.a_week,
+        is_lead=act.is_lead,
+        contrib=act.contrib,
+        other=act.other,
+        r_member=rol.r_member,
+        r_chapter=rol.r_chapter,
+        r_start=rol.r_start,
+        r_end=rol.r_end,
+    )
+    tables.cache[_CACHE_KEY] = (key, enc)
+    return enc
+
+
+def _encoding_key(latent: pd.DataFrame, config: SimulationConfig, core_role: str) -> tuple:
+    """What an encoding depends on besides the tables: a fingerprint of ``latent``, the config
+    and the role.
+
+    Raises:
+        ContractError: If ``latent`` lacks columns.
+    """
+    missing = [c for c in LATENT_COLUMNS if c not in latent.columns]
+    if missing:
+        raise ContractError(f"latent: missing columns {missing}; expected {LATENT_COLUMNS}")
+    fingerprint = hashlib.blake2b(digest_size=16)
+    fingerprint.update(pd.util.hash_pandas_object(latent[LATENT_COLUMNS], index=False).to_numpy())
+    return (fingerprint.hexdigest(), config, core_role)
+
+
+def _encode_members(tables: Tables, latent: pd.DataFrame, config: SimulationConfig) -> _MemberCodes:
+    """The members' positions, chapters, join and departure times and traits.
+
+    Raises:
+        ContractError: If ``latent`` lacks members of ``tables``.
+    """
     members = tables.members
     ids = pd.Index(members["member_id"])
     lat = latent.set_index("member_id").reindex(ids)
@@ -228,14 +307,25 @@ def encode(
             f"latent: {int(absent.sum())} member(s) of {tables.source} have no latent traits "
             f"(e.g. {examples}); use the latent table written with this simulation"
         )
-    t0 = start_ns(config)
     joined = members["joined_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     ch_codes, ch_uniques = pd.factorize(members["chapter_id"])
     departed = lat["departed_at"].to_numpy(dtype="datetime64[ns]")
-    departed_ns = np.where(np.isnat(departed), np.iinfo(np.int64).max, departed.astype(np.int64))
+    return _MemberCodes(
+        ids=ids,
+        chapter_ids=pd.Index(ch_uniques),
+        chapter=ch_codes.astype(np.int64),
+        joined_ns=joined,
+        join_week=np.floor_divide(joined - start_ns(config), WEEK_NS),
+        departed_ns=np.where(np.isnat(departed), np.iinfo(np.int64).max,
+                             departed.astype(np.int64)),
+        motivation=lat["motivation"].to_numpy(dtype=np.float64),
+        initiative=lat["initiative"].to_numpy(dtype=np.float64),
+    )
 
-    act = tables.activities
-    a_member = _positions(ids, act["member_id"])
+
+def _encode_activities(act: pd.DataFrame, ids: pd.Index, config: SimulationConfig
+                       ) -> _ActivityCodes:
+    """The activity rows: member, time, week, leading or not, tie contribution, counterpart."""
     a_ns = act["occurred_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     a_type = act["activity_type"]
     is_lead = a_type.isin(_LEAD_TYPES).to_numpy()
@@ -247,37 +337,47 @@ def encode(
         contrib[in_event] = np.bincount(ev_codes[in_event])[ev_codes[in_event]] - 1.0
     contrib[is_direct] = 1.0
     other = _positions(ids, act["counterpart_id"])
-    other = np.where(is_direct, other, -1)
+    return _ActivityCodes(
+        a_member=_positions(ids, act["member_id"]),
+        a_ns=a_ns,
+        a_week=np.floor_divide(a_ns - start_ns(config), WEEK_NS),
+        is_lead=is_lead,
+        contrib=contrib,
+        other=np.where(is_direct, other, -1),
+    )
 
-    roles = tables.roles[tables.roles["role"] == core_role]
-    r_member = ids.get_indexer(roles["member_id"])
+
+def _encode_roles(roles: pd.DataFrame, mem: _MemberCodes) -> _RoleCodes:
+    """The core role's spells of known members: member, chapter, start and end (ns)."""
+    r_member = mem.ids.get_indexer(roles["member_id"])
     r_start = roles["started_at"].to_numpy(dtype="datetime64[ns]")
     r_end = roles["ended_at"].to_numpy(dtype="datetime64[ns]")
     keep = r_member >= 0
-    r_chapter = pd.Index(ch_uniques).get_indexer(roles["chapter_id"])
-    enc = Encoding(
-        ids=ids,
-        n_chapters=len(ch_uniques),
-        chapter=ch_codes.astype(np.int64),
-        joined_ns=joined,
-        join_week=np.floor_divide(joined - t0, WEEK_NS),
-        departed_ns=departed_ns,
-        motivation=lat["motivation"].to_numpy(dtype=np.float64),
-        initiative=lat["initiative"].to_numpy(dtype=np.float64),
-        a_member=a_member,
-        a_ns=a_ns,
-        a_week=np.floor_divide(a_ns - t0, WEEK_NS),
-        is_lead=is_lead,
-        contrib=contrib,
-        other=other,
+    r_chapter = mem.chapter_ids.get_indexer(roles["chapter_id"])
+    return _RoleCodes(
         r_member=r_member[keep],
         r_chapter=r_chapter[keep],
         r_start=r_start[keep].astype(np.int64),
         r_end=np.where(np.isnat(r_end[keep]), np.iinfo(np.int64).max,
                        r_end[keep].astype(np.int64)),
     )
-    tables.cache[_CACHE_KEY] = (key, enc)
-    return enc
+
+
+@dataclass(frozen=True, eq=False)
+class _RoleStatus:
+    """Role status at ``as_of`` (built by :func:`_role_status`).
+
+    Attributes:
+        ambassador: Each member holds the core role.
+        not_ready: Each member is out of the readiness population.
+        n_amb: Each chapter's role holders at the start of ``as_of``'s week.
+        last_sd: Each chapter's last week an ambassador spell ended.
+    """
+
+    ambassador: np.ndarray
+    not_ready: np.ndarray
+    n_amb: np.ndarray
+    last_sd: np.ndarray
 
 
 def state_at(enc: Encoding, as_ns: int, config: SimulationConfig, observed: bool = False) -> State:
@@ -288,47 +388,84 @@ def state_at(enc: Encoding, as_ns: int, config: SimulationConfig, observed: bool
     off a chapter shock.
     """
     n = enc.ids.size
-    n_ch = enc.n_chapters
     t0 = start_ns(config)
     k0 = (as_ns - t0) // WEEK_NS
-    week_start = t0 + k0 * WEEK_NS
-    before = np.searchsorted(enc.a_ns, week_start, side="left")
+    before = np.searchsorted(enc.a_ns, t0 + k0 * WEEK_NS, side="left")
     weeks = enc.a_week[:before]
     member = enc.a_member[:before]
-    decay = tie_weekly_decay(config) ** (k0 - 1 - weeks).astype(np.float64)
-    w = enc.contrib[:before] * decay
-    ok = member >= 0
-    ties = np.bincount(member[ok], weights=w[ok], minlength=n)
-    other = enc.other[:before]
-    ok = other >= 0
-    ties += np.bincount(other[ok], weights=decay[ok], minlength=n)
+    ties = _ties_at(enc, before, k0, config)
 
     lead_rows = np.flatnonzero(enc.is_lead[:before] & (member >= 0))
     last_lead = np.full(n, _NEVER, dtype=np.int64)
     np.maximum.at(last_lead, member[lead_rows], weeks[lead_rows])
 
     aw = config.active_window_weeks
+    recent = _active_members(weeks, member, n, k0, aw)
+    active_count = np.bincount(enc.chapter[recent], minlength=enc.n_chapters)
+    roles = _role_status(enc, as_ns, k0, observed, config)
+    return State(
+        k0=int(k0),
+        log_ties=np.log1p(ties),
+        last_lead=last_lead,
+        gap=chapter_gap(active_count, roles.n_amb, config),
+        active_count=active_count,
+        weekly_growth=_weekly_growth(weeks, member, n, k0, recent, aw),
+        ambassador=roles.ambassador,
+        not_ready=roles.not_ready,
+        last_sd=roles.last_sd,
+        ties=ties,
+    )
 
-    def active_members(end_week: int) -> np.ndarray:
-        lo, hi = np.searchsorted(weeks, [end_week - aw, end_week], side="left")
-        who = np.zeros(n, dtype=bool)
-        sel = member[lo:hi]
-        who[sel[sel >= 0]] = True
-        return who
 
-    recent = active_members(k0)
-    active_count = np.bincount(enc.chapter[recent], minlength=n_ch)
-    # community growth of the active count, to project chapter targets over the horizon
+def _ties_at(enc: Encoding, before: int, k0: int, config: SimulationConfig) -> np.ndarray:
+    """Each member's tie strength at the start of week ``k0`` from the first ``before`` rows."""
+    weeks = enc.a_week[:before]
+    member = enc.a_member[:before]
+    decay = tie_weekly_decay(config) ** (k0 - 1 - weeks).astype(np.float64)
+    w = enc.contrib[:before] * decay
+    ok = member >= 0
+    ties = np.bincount(member[ok], weights=w[ok], minlength=enc.ids.size)
+    other = enc.other[:before]
+    ok = other >= 0
+    ties += np.bincount(other[ok], weights=decay[ok], minlength=enc.ids.size)
+    return ties
+
+
+def _active_members(
+    weeks: np.ndarray, member: np.ndarray, n: int, end_week: int, window: int
+) -> np.ndarray:
+    """Members with a row in the ``window`` weeks before ``end_week`` (rows sorted by week)."""
+    lo, hi = np.searchsorted(weeks, [end_week - window, end_week], side="left")
+    who = np.zeros(n, dtype=bool)
+    sel = member[lo:hi]
+    who[sel[sel >= 0]] = True
+    return who
+
+
+def _weekly_growth(
+    weeks: np.ndarray, member: np.ndarray, n: int, k0: int, recent: np.ndarray, window: int
+) -> float:
+    """Weekly growth factor of the community's active count (``recent``: active now), over the
+    longest lag of a year, half a year or a quarter the rows cover; 1 when none does, to
+    project chapter targets over the horizon."""
     first_week = int(weeks[0]) if weeks.size else k0
     weekly_growth = 1.0
     for lag in (52, 26, 13):
-        if k0 - lag - aw >= first_week:
-            earlier = int(active_members(k0 - lag).sum())
+        if k0 - lag - window >= first_week:
+            earlier = int(_active_members(weeks, member, n, k0 - lag, window).sum())
             if earlier > 0 and recent.any():
                 ratio = float(np.clip(recent.sum() / earlier, 0.5, 4.0))
                 weekly_growth = ratio ** (1.0 / lag)
             break
+    return weekly_growth
 
+
+def _role_status(
+    enc: Encoding, as_ns: int, k0: int, observed: bool, config: SimulationConfig
+) -> _RoleStatus:
+    """Who holds the role at ``as_of``, who is out of the readiness population, each chapter's
+    holders at the start of week ``k0`` and last spell end (``observed``: see :func:`state_at`)."""
+    n, n_ch, t0 = enc.ids.size, enc.n_chapters, start_ns(config)
     r_start, r_end = enc.r_start, enc.r_end
     holds = (r_start <= as_ns) & (as_ns < r_end)
     # the readiness population excludes anyone holding the role at as_of as the labels count it
@@ -347,18 +484,7 @@ def state_at(enc: Encoding, as_ns: int, config: SimulationConfig, observed: bool
     ended = ch_ok & ((r_end < as_ns) if observed else (r_end <= as_ns))
     last_sd = np.full(n_ch, _NEVER, dtype=np.int64)
     np.maximum.at(last_sd, enc.r_chapter[ended], end_week[ended])
-    return State(
-        k0=int(k0),
-        log_ties=np.log1p(ties),
-        last_lead=last_lead,
-        gap=chapter_gap(active_count, n_amb, config),
-        active_count=active_count,
-        weekly_growth=weekly_growth,
-        ambassador=ambassador,
-        not_ready=not_ready,
-        last_sd=last_sd,
-        ties=ties,
-    )
+    return _RoleStatus(ambassador=ambassador, not_ready=not_ready, n_amb=n_amb, last_sd=last_sd)
 
 
 def shock_table(enc: Encoding, as_ns: int, k0: int, config: SimulationConfig) -> np.ndarray:
@@ -417,9 +543,60 @@ def contact_rates(enc: Encoding, k0: int, config: SimulationConfig) -> np.ndarra
     return received / np.maximum(around - active, 1.0)
 
 
+@dataclass(frozen=True, eq=False)
+class _Silence:
+    """The members of :func:`p_departed`'s chain (silent since before ``as_of``'s week), aligned
+    arrays, and the chain's constants.
+
+    Attributes:
+        jw, start: Join week and the week the silence starts after (the chain covers weeks
+            ``start + 1 .. k0``).
+        seen: The last week with a row of the member or a message to them.
+        m, ch, ties0: Motivation, chapter and tie strength at the start of week ``k0``.
+        decay: The weekly decay factor of tie strength.
+        held: A spell still open at ``as_of``.
+        end_week: The week the member's last visible spell ended.
+        ends_in_silence: That end falls in the silence.
+        h_sd: Weekly step-down hazard.
+        k0, c0: ``as_of``'s week and the share of it before ``as_of``.
+        t0, as_ns: The simulation start and ``as_of`` (ns).
+        shocks, contact: :func:`shock_table` and :func:`contact_rates` at ``as_of``'s week.
+    """
+
+    jw: np.ndarray
+    start: np.ndarray
+    seen: np.ndarray
+    m: np.ndarray
+    ch: np.ndarray
+    ties0: np.ndarray
+    decay: float
+    held: np.ndarray
+    end_week: np.ndarray
+    ends_in_silence: np.ndarray
+    h_sd: np.ndarray
+    k0: int
+    c0: float
+    t0: int
+    as_ns: int
+    shocks: np.ndarray
+    contact: np.ndarray
+    config: SimulationConfig
+
+
+@dataclass(frozen=True, eq=False)
+class _Masses:
+    """The chain's masses (around with the role, around without it, gone), rescaled each week
+    to sum to 1, and the log of the scale (the likelihood of the silence)."""
+
+    amb: np.ndarray
+    non: np.ndarray
+    gone: np.ndarray
+    log_total: np.ndarray
+
+
 def p_departed(enc: Encoding, state: State, idx: np.ndarray, as_ns: int,
-                config: SimulationConfig, with_likelihood: bool = False,
-                contact: np.ndarray | None = None):
+               config: SimulationConfig, with_likelihood: bool = False,
+               contact: np.ndarray | None = None):
     """Posterior probability that each member of ``idx`` has already left for good at ``as_of``.
 
     Departure itself leaves no row. What the tables show strictly before ``as_of`` is the
@@ -437,37 +614,50 @@ def p_departed(enc: Encoding, state: State, idx: np.ndarray, as_ns: int,
     :func:`contact_rates` at ``as_of``'s week when the caller already has it (it does not
     depend on the traits).
     """
-    t0 = start_ns(config)
-    k0 = state.k0
-    week_start = t0 + k0 * WEEK_NS
-    c0 = (as_ns - week_start) / WEEK_NS
+    last_act, seen = _last_rows(enc, as_ns)
+    jw = enc.join_week[idx]
+    start = np.maximum(last_act[idx], jw)  # the chain covers weeks start + 1 .. k0
+    out = np.zeros(idx.size)
+    log_lik = np.zeros(idx.size)
+    todo = np.flatnonzero(start < state.k0)
+    if todo.size:
+        sil = _silence(enc, state, idx[todo], jw[todo], start[todo], seen, as_ns, config,
+                       contact)
+        amb = (sil.held | sil.ends_in_silence).astype(np.float64)
+        masses = _Masses(amb=amb, non=1.0 - amb, gone=np.zeros(todo.size),
+                         log_total=np.zeros(todo.size))
+        for k in range(int(sil.start.min()) + 1, sil.k0 + 1):
+            masses = _silence_week(sil, masses, k)
+        out[todo] = masses.gone
+        log_lik[todo] = masses.log_total
+    return (out, log_lik) if with_likelihood else out
+
+
+def _last_rows(enc: Encoding, as_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's last week with a row before ``as_of``, and last week with a row or a
+    message received (``_NEVER`` if none)."""
     before = np.searchsorted(enc.a_ns, as_ns, side="left")
     member, weeks = enc.a_member[:before], enc.a_week[:before]
-    n = enc.ids.size
-    last_act = np.full(n, _NEVER, dtype=np.int64)
+    last_act = np.full(enc.ids.size, _NEVER, dtype=np.int64)
     ok = member >= 0
     np.maximum.at(last_act, member[ok], weeks[ok])
     seen = last_act.copy()
     other = enc.other[:before]
     ok = other >= 0
     np.maximum.at(seen, other[ok], weeks[ok])
+    return last_act, seen
 
-    jw = enc.join_week[idx]
-    start = np.maximum(last_act[idx], jw)  # the chain covers weeks start + 1 .. k0
-    out = np.zeros(idx.size)
-    log_lik = np.zeros(idx.size)
-    todo = np.flatnonzero(start < k0)
-    if todo.size == 0:
-        return (out, log_lik) if with_likelihood else out
-    sel = idx[todo]
-    jw, start, seen = jw[todo], start[todo], seen[sel]
-    m = enc.motivation[sel]
-    ch = enc.chapter[sel]
-    ties0 = state.ties[sel]
-    decay = tie_weekly_decay(config)
 
+def _silence(
+    enc: Encoding, state: State, sel: np.ndarray, jw: np.ndarray, start: np.ndarray,
+    seen: np.ndarray, as_ns: int, config: SimulationConfig, contact: np.ndarray | None,
+) -> _Silence:
+    """The chain's inputs for the members ``sel`` (join week ``jw``, silent after ``start``;
+    ``seen``: :func:`_last_rows`' second array, for every member)."""
+    t0 = start_ns(config)
+    k0 = state.k0
     r_start, r_end, r_member = enc.r_start, enc.r_end, enc.r_member
-    position = np.full(n, -1, dtype=np.int64)
+    position = np.full(enc.ids.size, -1, dtype=np.int64)
     position[sel] = np.arange(sel.size)
     held = np.zeros(sel.size, dtype=bool)
     spell_now = (r_start < as_ns) & (r_end >= as_ns) & (position[r_member] >= 0)
@@ -476,56 +666,58 @@ def p_departed(enc: Encoding, state: State, idx: np.ndarray, as_ns: int,
     past = (r_start < as_ns) & (r_end < as_ns) & (position[r_member] >= 0)
     np.maximum.at(end_week, position[r_member[past]],
                   np.floor_divide(r_end[past] - t0, WEEK_NS))
-    # role held through the silence: still held at as_of, or its end falls in the silence
-    ends_in_silence = ~held & (end_week > start)
-    amb = (held | ends_in_silence).astype(np.float64)
-    non = 1.0 - amb
-    gone = np.zeros(sel.size)
-    log_total = np.zeros(sel.size)
-    h_sd = sigmoid(stepdown_logit(m, config))
-    shocks = shock_table(enc, as_ns, k0, config)
-    if contact is None:
-        contact = contact_rates(enc, k0, config)
-    for k in range(int(start.min()) + 1, k0 + 1):
-        live = (k > start) & (k > jw)
-        if not live.any():
-            continue
-        tenure = k - jw - 1
-        lt = np.log1p(ties0 * decay ** (k - k0))
-        shock = shocks[ch, max(k, 0)]
-        may_leave = live & (k > seen)
-        hd_a = np.where(may_leave, sigmoid(departure_logit(m, tenure, lt, shock, 1.0, config)),
-                        0.0)
-        hd_n = np.where(may_leave, sigmoid(departure_logit(m, tenure, lt, shock, 0.0, config)),
-                        0.0)
-        gone += non * hd_n
-        non = non * (1.0 - hd_n)
-        # the visible end of a spell: left (gone) or stepped down (around without the role)
-        at_end = ends_in_silence & (k == end_week)
-        gone += np.where(at_end, amb * hd_a, 0.0)
-        non += np.where(at_end, amb * (1.0 - hd_a) * h_sd, 0.0)
-        # a spell still open in the data cannot have ended before as_of
-        hidden = held & (t0 + k * WEEK_NS >= as_ns)
-        gone += np.where(hidden, amb * hd_a, 0.0)
-        amb = np.where(at_end, 0.0, np.where(hidden, amb * (1.0 - hd_a), amb))
-        season = seasonality(np.array([k]), config)[0]
-        cover = 1.0 if k < k0 else c0
-        pa_a = sigmoid(activity_logit(m, tenure, season, lt, 1.0, config))
-        pa_n = sigmoid(activity_logit(m, tenure, season, lt, 0.0, config))
-        amb = amb * (1.0 - np.where(live, pa_a * cover, 0.0))
-        non = non * (1.0 - np.where(live, pa_n * cover, 0.0))
-        # nobody messaged them either (weeks after the last message received)
-        if k0 > 0:
-            rate = contact[ch, min(k, k0 - 1)] * cover
-            quiet = np.where(may_leave, np.exp(-rate), 1.0)
-            amb, non = amb * quiet, non * quiet
-        # keep the masses on a readable scale (only their ratio matters)
-        total = amb + non + gone
-        log_total += np.log(total)
-        amb, non, gone = amb / total, non / total, gone / total
-    out[todo] = gone
-    log_lik[todo] = log_total
-    return (out, log_lik) if with_likelihood else out
+    m = enc.motivation[sel]
+    return _Silence(
+        jw=jw, start=start, seen=seen[sel], m=m, ch=enc.chapter[sel], ties0=state.ties[sel],
+        decay=tie_weekly_decay(config), held=held, end_week=end_week,
+        # role held through the silence: still held at as_of, or its end falls in the silence
+        ends_in_silence=~held & (end_week > start),
+        h_sd=sigmoid(stepdown_logit(m, config)),
+        k0=k0, c0=(as_ns - (t0 + k0 * WEEK_NS)) / WEEK_NS, t0=t0, as_ns=as_ns,
+        shocks=shock_table(enc, as_ns, k0, config),
+        contact=contact_rates(enc, k0, config) if contact is None else contact,
+        config=config,
+    )
+
+
+def _silence_week(s: _Silence, masses: _Masses, k: int) -> _Masses:
+    """One week ``k`` of the chain: departures, visible spell ends, no activity, no messages."""
+    config, m = s.config, s.m
+    live = (k > s.start) & (k > s.jw)
+    if not live.any():
+        return masses
+    amb, non, gone = masses.amb, masses.non, masses.gone
+    tenure = k - s.jw - 1
+    lt = np.log1p(s.ties0 * s.decay ** (k - s.k0))
+    shock = s.shocks[s.ch, max(k, 0)]
+    may_leave = live & (k > s.seen)
+    hd_a = np.where(may_leave, sigmoid(departure_logit(m, tenure, lt, shock, 1.0, config)), 0.0)
+    hd_n = np.where(may_leave, sigmoid(departure_logit(m, tenure, lt, shock, 0.0, config)), 0.0)
+    gone = gone + non * hd_n
+    non = non * (1.0 - hd_n)
+    # the visible end of a spell: left (gone) or stepped down (around without the role)
+    at_end = s.ends_in_silence & (k == s.end_week)
+    gone = gone + np.where(at_end, amb * hd_a, 0.0)
+    non = non + np.where(at_end, amb * (1.0 - hd_a) * s.h_sd, 0.0)
+    # a spell still open in the data cannot have ended before as_of
+    hidden = s.held & (s.t0 + k * WEEK_NS >= s.as_ns)
+    gone = gone + np.where(hidden, amb * hd_a, 0.0)
+    amb = np.where(at_end, 0.0, np.where(hidden, amb * (1.0 - hd_a), amb))
+    season = seasonality(np.array([k]), config)[0]
+    cover = 1.0 if k < s.k0 else s.c0
+    pa_a = sigmoid(activity_logit(m, tenure, season, lt, 1.0, config))
+    pa_n = sigmoid(activity_logit(m, tenure, season, lt, 0.0, config))
+    amb = amb * (1.0 - np.where(live, pa_a * cover, 0.0))
+    non = non * (1.0 - np.where(live, pa_n * cover, 0.0))
+    # nobody messaged them either (weeks after the last message received)
+    if s.k0 > 0:
+        rate = s.contact[s.ch, min(k, s.k0 - 1)] * cover
+        quiet = np.where(may_leave, np.exp(-rate), 1.0)
+        amb, non = amb * quiet, non * quiet
+    # keep the masses on a readable scale (only their ratio matters)
+    total = amb + non + gone
+    return _Masses(amb=amb / total, non=non / total, gone=gone / total,
+                   log_total=masses.log_total + np.log(total))
 
 
 def _coverage(as_ns: int, horizon_days: int, config: SimulationConfig) -> tuple[int, np.ndarray]:
@@ -630,7 +822,63 @@ def _gap_distribution(held_pmf: np.ndarray, promoted: np.ndarray, target: np.nda
     return dist
 
 
-def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config, around=None) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class _Pipeline:
+    """The inputs of :func:`_p_becomes`'s chain, aligned on the candidates (``idx``) or on the
+    current role holders (``h_``).
+
+    Attributes:
+        state: The state at the start of ``as_of``'s week.
+        k0, cover: The first week and each week's share covered by the horizon.
+        m, jw, ch, lt: The candidates' motivation, join week, chapter and log tie strength.
+        p_lead: Their chance of leading in an active week.
+        base: Their promotion logit without the chapter shortfall.
+        by_level: Their weekly promotion hazard at each level of ``_GAP_LEVELS``.
+        targets: Each chapter's target number of ambassadors, week by week.
+        size: The largest target (the count distributions' support).
+        n_ch: The number of chapters.
+        h_m, h_jw, h_ch, h_lt, h_sd: The holders' motivation, join week, chapter, log tie
+            strength and weekly step-down hazard.
+        config: The simulation config.
+    """
+
+    state: State
+    k0: int
+    cover: np.ndarray
+    m: np.ndarray
+    jw: np.ndarray
+    ch: np.ndarray
+    lt: np.ndarray
+    p_lead: np.ndarray
+    base: np.ndarray
+    by_level: np.ndarray
+    targets: np.ndarray
+    size: int
+    n_ch: int
+    h_m: np.ndarray
+    h_jw: np.ndarray
+    h_ch: np.ndarray
+    h_lt: np.ndarray
+    h_sd: np.ndarray
+    config: SimulationConfig
+
+
+@dataclass(frozen=True, eq=False)
+class _Readiness:
+    """Where :func:`_p_becomes`'s chain stands: each candidate's distribution over the weeks
+    since they last led (``prob``), each holder's chance of still holding the role, and the
+    expected promotions so far per candidate and per chapter."""
+
+    prob: np.ndarray
+    h_stay: np.ndarray
+    promoted: np.ndarray
+    promoted_by_chapter: np.ndarray
+
+
+def _p_becomes(
+    enc: Encoding, state: State, idx: np.ndarray, holders: np.ndarray, as_ns: int,
+    horizon_days: int, config: SimulationConfig, around: np.ndarray | None = None,
+) -> np.ndarray:
     """P(first promotion within the horizon) for members around and not holding the role.
 
     The chapter shortfall is known in ``as_of``'s week; after that its distribution follows the
@@ -640,67 +888,98 @@ def _p_becomes(enc, state, idx, holders, as_ns, horizon_days, config, around=Non
     shorter). ``around`` is each member's probability of still being around at ``as_of``
     (default 1).
     """
-    k0, cover = _coverage(as_ns, horizon_days, config)
-    L = config.pipeline_weeks
-    n_ch = enc.n_chapters
-    m = enc.motivation[idx]
-    jw = enc.join_week[idx]
-    ch = enc.chapter[idx]
-    lt = state.log_ties[idx]
-    since = np.clip(k0 - 1 - state.last_lead[idx], 0, L + 1)
-    prob = np.zeros((idx.size, L + 2))
+    pipe = _pipeline(enc, state, idx, holders, as_ns, horizon_days, config)
+    since = np.clip(pipe.k0 - 1 - state.last_lead[idx], 0, config.pipeline_weeks + 1)
+    prob = np.zeros((idx.size, config.pipeline_weeks + 2))
     prob[np.arange(idx.size), since] = 1.0 if around is None else around
-    p_lead = sigmoid(lead_logit(enc.initiative[idx], 0.0, config))
-    base = promotion_logit(m, lt, 0.0, config)
-    by_level = sigmoid(base[:, None] + config.promote_gap * _GAP_LEVELS[None, :])
+    run = _Readiness(prob=prob, h_stay=np.ones(holders.size),
+                     promoted=np.zeros(idx.size), promoted_by_chapter=np.zeros(enc.n_chapters))
+    for j, c in enumerate(pipe.cover):
+        run = _readiness_week(pipe, run, j, c)
+    return np.clip(run.promoted, 0.0, 1.0)
+
+
+def _pipeline(
+    enc: Encoding, state: State, idx: np.ndarray, holders: np.ndarray, as_ns: int,
+    horizon_days: int, config: SimulationConfig,
+) -> _Pipeline:
+    """The chain's inputs for the candidates ``idx`` and the current holders ``holders``."""
+    k0, cover = _coverage(as_ns, horizon_days, config)
+    m = enc.motivation[idx]
+    base = promotion_logit(m, state.log_ties[idx], 0.0, config)
     growth = state.weekly_growth ** np.arange(cover.size)
     targets = np.maximum(
         1.0, np.round(config.ambassador_share * state.active_count[None, :] * growth[:, None])
     )
-    size = int(targets.max()) if n_ch else 1
-    h_m, h_jw, h_ch = enc.motivation[holders], enc.join_week[holders], enc.chapter[holders]
-    h_lt = state.log_ties[holders]
-    h_stay = np.ones(holders.size)
-    h_sd = sigmoid(stepdown_logit(h_m, config))
-    promoted_by_chapter = np.zeros(n_ch)
-    promoted = np.zeros(idx.size)
-    for j, c in enumerate(cover):
-        k = k0 + j
-        eligible = k > jw
-        tenure = k - jw - 1
-        if k == k0:
-            hazard = sigmoid(base + config.promote_gap * state.gap[ch])
-        else:
-            shock = _shock(state, ch, k, config)
-            hd = np.where(eligible, sigmoid(departure_logit(m, tenure, lt, shock, 0.0, config)),
-                          0.0)
-            prob *= (1.0 - hd)[:, None]
-            h_shock = _shock(state, h_ch, k, config)
-            h_dep = sigmoid(departure_logit(h_m, k - h_jw - 1, h_lt, h_shock, 1.0, config))
-            h_stay *= (1.0 - h_dep) * (1.0 - h_sd)
-            dist = _gap_distribution(
-                _ambassador_count_pmf(h_stay, h_ch, n_ch, size), promoted_by_chapter, targets[j]
-            )
-            hazard = np.einsum("ij,ij->i", by_level, dist[ch])
-        season = seasonality(np.array([k]), config)[0]
-        p_act = np.where(eligible, sigmoid(activity_logit(m, tenure, season, lt, 0.0, config)),
-                         0.0)
-        hazard = np.where(tenure >= config.min_tenure_weeks, hazard, 0.0)
-        total = prob.sum(axis=1)
-        led = total * p_act * p_lead
-        not_led = prob * (p_act * (1.0 - p_lead))[:, None]
-        idle = prob * (1.0 - p_act)[:, None]
-        still_eligible = not_led[:, :L].sum(axis=1)
-        this_week = (led + still_eligible) * hazard
-        promoted += this_week * c
-        promoted_by_chapter += np.bincount(ch, weights=this_week, minlength=n_ch)
-        not_led[:, :L] *= (1.0 - hazard)[:, None]
-        moved = idle + not_led
-        prob = np.zeros_like(prob)
-        prob[:, 1:] = moved[:, :-1]
-        prob[:, L + 1] += moved[:, L + 1]
-        prob[:, 0] = led * (1.0 - hazard)
-    return np.clip(promoted, 0.0, 1.0)
+    h_m = enc.motivation[holders]
+    return _Pipeline(
+        state=state, k0=k0, cover=cover, m=m, jw=enc.join_week[idx], ch=enc.chapter[idx],
+        lt=state.log_ties[idx],
+        p_lead=sigmoid(lead_logit(enc.initiative[idx], 0.0, config)),
+        base=base,
+        by_level=sigmoid(base[:, None] + config.promote_gap * _GAP_LEVELS[None, :]),
+        targets=targets,
+        size=int(targets.max()) if enc.n_chapters else 1,
+        n_ch=enc.n_chapters,
+        h_m=h_m, h_jw=enc.join_week[holders], h_ch=enc.chapter[holders],
+        h_lt=state.log_ties[holders], h_sd=sigmoid(stepdown_logit(h_m, config)),
+        config=config,
+    )
+
+
+def _readiness_week(p: _Pipeline, run: _Readiness, j: int, c: float) -> _Readiness:
+    """Week ``j`` of the horizon (covered share ``c``): the promotion hazard, then the moves
+    along the pipeline (led, active without leading, idle)."""
+    config = p.config
+    L = config.pipeline_weeks
+    k = p.k0 + j
+    eligible = k > p.jw
+    tenure = k - p.jw - 1
+    if k == p.k0:
+        hazard = sigmoid(p.base + config.promote_gap * p.state.gap[p.ch])
+    else:
+        run = _survive_week(p, run, k, eligible, tenure)
+        dist = _gap_distribution(
+            _ambassador_count_pmf(run.h_stay, p.h_ch, p.n_ch, p.size),
+            run.promoted_by_chapter, p.targets[j],
+        )
+        hazard = np.einsum("ij,ij->i", p.by_level, dist[p.ch])
+    season = seasonality(np.array([k]), config)[0]
+    p_act = np.where(eligible, sigmoid(activity_logit(p.m, tenure, season, p.lt, 0.0, config)),
+                     0.0)
+    hazard = np.where(tenure >= config.min_tenure_weeks, hazard, 0.0)
+    prob = run.prob
+    total = prob.sum(axis=1)
+    led = total * p_act * p.p_lead
+    not_led = prob * (p_act * (1.0 - p.p_lead))[:, None]
+    idle = prob * (1.0 - p_act)[:, None]
+    still_eligible = not_led[:, :L].sum(axis=1)
+    this_week = (led + still_eligible) * hazard
+    promoted = run.promoted + this_week * c
+    promoted_by_chapter = run.promoted_by_chapter + np.bincount(
+        p.ch, weights=this_week, minlength=p.n_ch)
+    not_led[:, :L] *= (1.0 - hazard)[:, None]
+    moved = idle + not_led
+    prob = np.zeros_like(prob)
+    prob[:, 1:] = moved[:, :-1]
+    prob[:, L + 1] += moved[:, L + 1]
+    prob[:, 0] = led * (1.0 - hazard)
+    return _Readiness(prob=prob, h_stay=run.h_stay, promoted=promoted,
+                      promoted_by_chapter=promoted_by_chapter)
+
+
+def _survive_week(
+    p: _Pipeline, run: _Readiness, k: int, eligible: np.ndarray, tenure: np.ndarray
+) -> _Readiness:
+    """Week ``k``'s departures of the candidates and the holders' chance of keeping the role."""
+    config = p.config
+    shock = _shock(p.state, p.ch, k, config)
+    hd = np.where(eligible, sigmoid(departure_logit(p.m, tenure, p.lt, shock, 0.0, config)),
+                  0.0)
+    h_shock = _shock(p.state, p.h_ch, k, config)
+    h_dep = sigmoid(departure_logit(p.h_m, k - p.h_jw - 1, p.h_lt, h_shock, 1.0, config))
+    return replace(run, prob=run.prob * (1.0 - hd)[:, None],
+                   h_stay=run.h_stay * ((1.0 - h_dep) * (1.0 - p.h_sd)))
 
 
 def _truth_at(enc, as_ns, horizon_days, readiness_days, config, departures) -> pd.DataFrame:
