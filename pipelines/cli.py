@@ -1477,6 +1477,9 @@ def demo(
 ) -> None:
     """Simulate a community, then run the monthly flow on it (train, gate, score, report, push).
 
+    The simulated managers call the members they flag every four weeks, so the run also shows
+    what the calls changed (the outreach loop).
+
     Runs the whole job offline: the push goes to CSV files. Running it again reuses the
     community and shows a new challenger, the gate's decision and a delta push.
     """
@@ -1484,7 +1487,8 @@ def demo(
 
     from features.settings import corecast_home, mlflow_tracking_uri
     from pipelines.flows import monthly_flow
-    from simulator.community import SimulationConfig, simulate_community, write_simulation
+    from simulator.community import SimulationConfig, simulate_community
+    from simulator.outreach import OutreachPlan, OutreachSimConfig, write_with_outreach
 
     started = time.perf_counter()
     home = corecast_home()
@@ -1495,9 +1499,10 @@ def demo(
         console.print(f"{step} Reusing the simulated community in {data}")
     else:
         console.print(f"{step} Simulating {members:,} members over {years:g} years ...")
-        with console.status("simulating ..."):
-            sim = simulate_community(SimulationConfig(members=members, years=years, seed=seed))
-            write_simulation(sim, data)
+        with console.status("simulating ..."):  # with managers calling, to show the loop
+            config = SimulationConfig(members=members, years=years, seed=seed)
+            sim = simulate_community(config, OutreachPlan(OutreachSimConfig()))
+            write_with_outreach(sim, data)
     console.print(
         f"{step} Monthly flow: validate, train both targets (MLflow runs, challenger, promotion "
         "gate), score with the champions, chapter report, delta push to a CSV file ..."
