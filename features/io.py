@@ -51,7 +51,8 @@ def _final_mode(path: Path) -> int:
 
 
 def _fsync_file(path: Path) -> None:
-    """Flush a file's content to disk (best effort where the platform cannot open it read-only)."""
+    """Flush a file's (or a folder's) content to disk (best effort where the platform cannot
+    open it read-only)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -100,6 +101,7 @@ def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _fsync_file(dest.parent)  # the rename itself survives a power cut too
 
 
 def _write_with(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:

@@ -11,8 +11,6 @@ been exported to that folder.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.errors import CrmError
+from features.io import write_csv_atomic
 from features.settings import corecast_home
 from serving.crm.base import BatchOutcome
 from serving.crm.records import (
@@ -36,7 +35,7 @@ from serving.crm.records import (
 )
 
 __all__ = [
-    "CsvConfig", "CsvSink", "write_csv_atomic", "neutralise_formulas", "OUTREACH_CSV_COLUMNS",
+    "CsvConfig", "CsvSink", "neutralise_formulas", "OUTREACH_CSV_COLUMNS",
 ]
 
 #: Empty columns at the end of every file for a community manager to fill after contacting a
@@ -75,29 +74,6 @@ class CsvConfig:
     folder: Path | None = None
     columns: Mapping[str, str | None] = field(default_factory=dict)
     name: str | None = None
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` via a temporary file, fsync and rename (all or nothing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, lineterminator="\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms that cannot open folders
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class CsvSink:
@@ -183,7 +159,9 @@ class CsvSink:
         path = self.target()
         try:
             frame = batch.drop(columns=[MEMBER_KEY, RECORD_KEY])
-            write_csv_atomic(frame.assign(**dict.fromkeys(OUTREACH_CSV_COLUMNS, "")), path)
+            write_csv_atomic(
+                frame.assign(**dict.fromkeys(OUTREACH_CSV_COLUMNS, "")), path, lineterminator="\n"
+            )
         except OSError as exc:
             raise CrmError(f"CSV: cannot write {path}: {exc.strerror or exc}") from None
         self.files_written.append(path)
