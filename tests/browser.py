@@ -6,7 +6,7 @@ browser is missing, :func:`ensure_chromium` tries once per test session to insta
 ``chromium`` package (``apt-get update`` then ``apt-get install -y chromium``, as root); when
 that is not possible the tests that need it are skipped with the reason.
 
-The fixtures ``chromium_browser`` (session) and ``chromium_page`` are registered once, in
+The fixtures ``chromium_browser`` (per module) and ``chromium_page`` are registered once, in
 ``tests/conftest.py``: a second registration would start a second Playwright in the same thread,
 which Playwright refuses. Test modules just request them and import the helpers::
 
@@ -194,9 +194,15 @@ def image_sizes(page, selector: str = "img") -> list[dict]:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser() -> Iterator:
-    """A headless system Chromium shared by the session (skips when it is unavailable)."""
+    """A headless system Chromium shared by a test module (skips when it is unavailable).
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in the main
+    thread while it is started, and Prefect flows run later in the same session would then see
+    that loop and hand back coroutines instead of results. Stopping it at the end of each module
+    that uses the browser leaves the thread clean for the tests that follow.
+    """
     ensure_chromium()
     from playwright.sync_api import sync_playwright
 

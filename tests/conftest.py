@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-# Browser fixtures are registered once here: one Playwright instance for the whole session.
+# Browser fixtures are registered once here: one Playwright instance per test module that uses it.
 from tests.browser import chromium_browser, chromium_page  # noqa: F401
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
