@@ -179,102 +179,150 @@ def with_article(role: str) -> str:
     return ("an " if role[:1].lower() in "aeiou" else "a ") + role
 
 
+#: A sentence maker of one feature column: ``(values, all features, core role) -> sentences``.
+_Phrase = Callable[[pd.Series, pd.DataFrame, str], pd.Series]
+
+_HISTORY_PHRASES: dict[str, _Phrase] = {
+    "days_since_last_activity": lambda v, f, role: "no activity for " + _num(v) + " days"
+    + _cadence(f),
+    "days_since_first_activity": lambda v, f, role: "first activity " + _num(v) + " days ago",
+    "tenure_days": lambda v, f, role: "member for " + _num(v / 30.4375) + " months",
+    "has_activity": lambda v, f, role: pd.Series(
+        np.where(v > 0, "has been active", "has never been active"), index=f.index
+    ),
+    "n_all_ever": lambda v, f, role: _num(v) + " activities in all",
+    "wsum_all_ever": lambda v, f, role: "activity weight " + _num(v) + " in all",
+    "active_week_share_365d": lambda v, f, role: "active in " + _pct(v) + " of weeks",
+    "streak_current_weeks": lambda v, f, role: "active " + _num(v) + " weeks in a row",
+    "streak_longest_weeks": lambda v, f, role: "longest run: " + _num(v)
+    + " active weeks in a row",
+    "season_sin": lambda v, f, role: pd.Series("the time of year", index=f.index),
+    "season_cos": lambda v, f, role: pd.Series("the time of year", index=f.index),
+    "orbit_love": lambda v, f, role: _when(
+        v >= 1, "much recent activity, most of it in the last weeks", "little recent activity",
+        f.index,
+    ),
+}
+
+_ORGANIZING_PHRASES: dict[str, _Phrase] = {
+    "days_since_last_organizing": lambda v, f, role: (
+        "last organised something " + _num(v) + " days ago"
+    ).where(f.get("has_organized", pd.Series(1, index=f.index)) > 0, "never organised"),
+    "has_organized": lambda v, f, role: pd.Series(
+        np.where(v > 0, "has organised before", "has never organised"), index=f.index
+    ),
+}
+
+_TREND_PHRASES: dict[str, _Phrase] = {
+    "trend_count_diff": lambda v, f, role: _trend(f, "count"),
+    "trend_count_ratio": lambda v, f, role: _trend(f, "count"),
+    "trend_count_prior": lambda v, f, role: _num(v)
+    + " activities in the 90 days before the last 90",
+    "trend_weight_diff": lambda v, f, role: _trend(f, "count"),
+    "trend_weight_ratio": lambda v, f, role: _trend(f, "count"),
+    "trend_weight_prior": lambda v, f, role: _num(v) + " activities (by weight) in the 90 days "
+    "before the last 90",
+}
+
+_NETWORK_PHRASES: dict[str, _Phrase] = {
+    "has_ties": lambda v, f, role: pd.Series(
+        np.where(v > 0, "has ties to other members", "has no ties to other members yet"),
+        index=f.index,
+    ),
+    "net_ties": lambda v, f, role: "linked to " + _num(v) + " members"
+    + (
+        (" (" + _num(f["net_ties_outside_chapter"]) + " outside the home chapter)").where(
+            f["net_ties_outside_chapter"] > 0, ""
+        )
+        if "net_ties_outside_chapter" in f
+        else ""
+    ),
+    "net_coparticipants": lambda v, f, role: "shared events with " + _num(v)
+    + " members in the last year",
+    "net_direct_ties": lambda v, f, role: "in direct contact with " + _num(v) + " members",
+    "net_ties_outside_chapter": lambda v, f, role: "linked to " + _num(v)
+    + " members outside the home chapter",
+    "net_outside_chapter_share": lambda v, f, role: _pct(v)
+    + " of their ties are outside the home chapter",
+    "net_quiet_tie_share": lambda v, f, role: _pct(v) + " of their ties have gone quiet",
+    "net_tie_strength_mean": lambda v, f, role: _when(
+        v >= 0.5, "meets the same people again and again", "met most of their ties only once",
+        f.index,
+    ),
+    "orbit_reach": lambda v, f, role: _when(
+        v >= 1, "close to many members who are active themselves",
+        "few close ties to active members", f.index,
+    ),
+}
+
+_CONTACT_PHRASES: dict[str, _Phrase] = {
+    "days_since_last_contact": lambda v, f, role: (
+        "last contacted by another member " + _num(v) + " days ago"
+    ).where(f.get("has_contact", pd.Series(1, index=f.index)) > 0, "never contacted by "
+            "another member"),
+    "has_contact": lambda v, f, role: pd.Series(
+        np.where(v > 0, "has been contacted by other members", "never contacted by another "
+                 "member"),
+        index=f.index,
+    ),
+}
+
+_ROLE_PHRASES: dict[str, _Phrase] = {
+    "role_core_now": lambda v, f, role: pd.Series(
+        np.where(v > 0, f"currently {with_article(role)}", f"not {with_article(role)}"),
+        index=f.index,
+    ),
+    "role_core_past_spells": lambda v, f, role: f"was {with_article(role)} " + _num(v)
+    + " time(s) before",
+    "role_core_days_total": lambda v, f, role: _num(v)
+    + f" days as {with_article(role)} in all",
+    "role_core_days_current": lambda v, f, role: f"{role} for " + _num(v) + " days",
+    "days_since_role_core_end": lambda v, f, role: f"stepped down as {role} " + _num(v)
+    + " days ago",
+    "role_any_now": lambda v, f, role: pd.Series(
+        np.where(v > 0, "holds a role", "holds no role"), index=f.index
+    ),
+    "role_any_spells": lambda v, f, role: "held " + _num(v) + " role(s)",
+}
+
+_CHAPTER_PHRASES: dict[str, _Phrase] = {
+    "chapter_size": lambda v, f, role: "home chapter has " + _num(v) + " members",
+    "chapter_link_density": lambda v, f, role: _pct(v)
+    + " of the home chapter's members know each other",
+    "chapter_core_members": lambda v, f, role: "home chapter has " + _num(v) + f" {role}(s)",
+    "chapter_core_per_active_90d": lambda v, f, role: "home chapter has "
+    + _num(v * 100, 1) + f" {role}s per 100 active members",
+    "chapter_core_shortfall": lambda v, f, role: pd.Series(
+        np.where(
+            v >= 1,
+            f"home chapter has no {role}",
+            np.where(v > 0, f"home chapter is short of {role}s", f"home chapter has enough "
+                     f"{role}s"),
+        ),
+        index=f.index,
+    ),
+    # Without a spell that ended the value is the tenure: "for N days" is true either way.
+    "days_since_chapter_core_end": lambda v, f, role: f"no {role} of the home chapter stepped "
+    "down for " + _num(v) + " days",
+}
+
+#: The sentence makers of the columns with a fixed name, by feature family.
+_FIXED_PHRASES: dict[str, _Phrase] = {
+    **_HISTORY_PHRASES,
+    **_ORGANIZING_PHRASES,
+    **_TREND_PHRASES,
+    **_NETWORK_PHRASES,
+    **_CONTACT_PHRASES,
+    **_ROLE_PHRASES,
+    **_CHAPTER_PHRASES,
+}
+
+
 def _phrase_fixed(column: str, f: pd.DataFrame, role: str = "ambassador") -> pd.Series | None:
+    """The sentence of a column with a fixed name (:data:`_FIXED_PHRASES`), else ``None``."""
     v = f[column]
-    a_role = with_article(role)
-    phrases: dict[str, Callable[[], pd.Series]] = {
-        "days_since_last_activity": lambda: "no activity for " + _num(v) + " days" + _cadence(f),
-        "days_since_last_organizing": lambda: (
-            "last organised something " + _num(v) + " days ago"
-        ).where(f.get("has_organized", pd.Series(1, index=f.index)) > 0, "never organised"),
-        "days_since_first_activity": lambda: "first activity " + _num(v) + " days ago",
-        "tenure_days": lambda: "member for " + _num(v / 30.4375) + " months",
-        "has_organized": lambda: pd.Series(
-            np.where(v > 0, "has organised before", "has never organised"), index=f.index
-        ),
-        "has_activity": lambda: pd.Series(
-            np.where(v > 0, "has been active", "has never been active"), index=f.index
-        ),
-        "has_ties": lambda: pd.Series(
-            np.where(v > 0, "has ties to other members", "has no ties to other members yet"),
-            index=f.index,
-        ),
-        "net_ties": lambda: "linked to " + _num(v) + " members"
-        + (
-            (" (" + _num(f["net_ties_outside_chapter"]) + " outside the home chapter)").where(
-                f["net_ties_outside_chapter"] > 0, ""
-            )
-            if "net_ties_outside_chapter" in f
-            else ""
-        ),
-        "net_coparticipants": lambda: "shared events with " + _num(v) + " members in the last year",
-        "net_direct_ties": lambda: "in direct contact with " + _num(v) + " members",
-        "net_ties_outside_chapter": lambda: "linked to " + _num(v)
-        + " members outside the home chapter",
-        "net_outside_chapter_share": lambda: _pct(v)
-        + " of their ties are outside the home chapter",
-        "net_quiet_tie_share": lambda: _pct(v) + " of their ties have gone quiet",
-        "net_tie_strength_mean": lambda: _when(v >= 0.5, "meets the same people again and again",
-                                               "met most of their ties only once", f.index),
-        "trend_count_diff": lambda: _trend(f, "count"),
-        "trend_count_ratio": lambda: _trend(f, "count"),
-        "trend_count_prior": lambda: _num(v) + " activities in the 90 days before the last 90",
-        "trend_weight_diff": lambda: _trend(f, "count"),
-        "trend_weight_ratio": lambda: _trend(f, "count"),
-        "streak_current_weeks": lambda: "active " + _num(v) + " weeks in a row",
-        "streak_longest_weeks": lambda: "longest run: " + _num(v) + " active weeks in a row",
-        "role_core_now": lambda: pd.Series(
-            np.where(v > 0, f"currently {a_role}", f"not {a_role}"), index=f.index
-        ),
-        "role_core_past_spells": lambda: f"was {a_role} " + _num(v) + " time(s) before",
-        "role_core_days_total": lambda: _num(v) + f" days as {a_role} in all",
-        "role_core_days_current": lambda: f"{role} for " + _num(v) + " days",
-        "days_since_role_core_end": lambda: f"stepped down as {role} " + _num(v) + " days ago",
-        "role_any_now": lambda: pd.Series(
-            np.where(v > 0, "holds a role", "holds no role"), index=f.index
-        ),
-        "role_any_spells": lambda: "held " + _num(v) + " role(s)",
-        "chapter_size": lambda: "home chapter has " + _num(v) + " members",
-        "chapter_link_density": lambda: _pct(v) + " of the home chapter's members know each "
-        "other",
-        "chapter_core_members": lambda: "home chapter has " + _num(v) + f" {role}(s)",
-        "chapter_core_per_active_90d": lambda: "home chapter has "
-        + _num(v * 100, 1) + f" {role}s per 100 active members",
-        "chapter_core_shortfall": lambda: pd.Series(
-            np.where(
-                v >= 1,
-                f"home chapter has no {role}",
-                np.where(v > 0, f"home chapter is short of {role}s", "home chapter has "
-                         f"enough {role}s"),
-            ),
-            index=f.index,
-        ),
-        # Without a spell that ended the value is the tenure: "for N days" is true either way.
-        "days_since_chapter_core_end": lambda: f"no {role} of the home chapter stepped down "
-        "for " + _num(v) + " days",
-        "days_since_last_contact": lambda: (
-            "last contacted by another member " + _num(v) + " days ago"
-        ).where(f.get("has_contact", pd.Series(1, index=f.index)) > 0, "never contacted by "
-                "another member"),
-        "has_contact": lambda: pd.Series(
-            np.where(v > 0, "has been contacted by other members", "never contacted by another "
-                     "member"),
-            index=f.index,
-        ),
-        "orbit_love": lambda: _when(v >= 1, "much recent activity, most of it in the last weeks",
-                                    "little recent activity", f.index),
-        "orbit_reach": lambda: _when(v >= 1, "close to many members who are active themselves",
-                                     "few close ties to active members", f.index),
-        "n_all_ever": lambda: _num(v) + " activities in all",
-        "wsum_all_ever": lambda: "activity weight " + _num(v) + " in all",
-        "active_week_share_365d": lambda: "active in " + _pct(v) + " of weeks",
-        "season_sin": lambda: pd.Series("the time of year", index=f.index),
-        "season_cos": lambda: pd.Series("the time of year", index=f.index),
-        "trend_weight_prior": lambda: _num(v) + " activities (by weight) in the 90 days before "
-        "the last 90",
-    }
-    maker = phrases.get(column)
-    return maker() if maker else None
+    maker = _FIXED_PHRASES.get(column)
+    return maker(v, f, role) if maker else None
 
 
 def _trend(f: pd.DataFrame, kind: str) -> pd.Series:
