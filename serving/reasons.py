@@ -675,6 +675,31 @@ def plan_reasons(
     return ReasonPlan(reference=reference, candidates=tuple(order))
 
 
+@dataclass(frozen=True, eq=False)
+class _Contributions:
+    """What each candidate feature adds to each member's score (see :func:`explain_scores`).
+
+    Attributes:
+        candidates: The features tried, strongest first.
+        values: Score increase per member (rows) and candidate (columns); ``-inf`` where the
+            candidate is no reason (the member's value is typical, or the increase is below
+            ``min_contribution``).
+    """
+
+    candidates: tuple[str, ...]
+    values: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _ReasonSlots:
+    """The chosen reasons by slot ``k = 0..n_reasons - 1``, one array per slot, on the members:
+    sentences and feature columns (missing where a slot is empty) and contributions (NaN)."""
+
+    texts: list[np.ndarray]
+    features: list[np.ndarray]
+    contributions: list[np.ndarray]
+
+
 def explain_scores(
     model,
     x: pd.DataFrame,
@@ -700,37 +725,58 @@ def explain_scores(
         ``reason_features`` (the columns behind them, joined by ","), and for
         ``k = 1..n_reasons`` ``reason_k`` / ``reason_k_feature`` / ``reason_k_contribution``.
     """
-    n = len(x)
-    k_max = config.n_reasons
-    out = pd.DataFrame(index=x.index)
-    if n == 0:
-        for k in range(1, k_max + 1):
-            out[f"reason_{k}"] = pd.Series(dtype=object)
-            out[f"reason_{k}_feature"] = pd.Series(dtype=object)
-            out[f"reason_{k}_contribution"] = pd.Series(dtype=float)
-        out["reasons"] = pd.Series(dtype=object)
-        out["reason_features"] = pd.Series(dtype=object)
-        return out
+    if len(x) == 0:
+        return _empty_reasons(x.index, config.n_reasons)
     base = _proba(model, x) if scores is None else np.asarray(scores, dtype=float)
     if plan is None:
         plan = plan_reasons(model, x, config, base)
+    contributions = _contributions(model, x, base, plan, config.min_contribution)
+    chosen = _choose_reasons(contributions, config.n_reasons)
+    slots = _phrase_reasons(chosen, contributions, features.loc[x.index], config.core_role)
+    return _reason_frame(slots, x.index)
+
+
+def _empty_reasons(index: pd.Index, k_max: int) -> pd.DataFrame:
+    """The columns of :func:`explain_scores` for no member."""
+    out = pd.DataFrame(index=index)
+    for k in range(1, k_max + 1):
+        out[f"reason_{k}"] = pd.Series(dtype=object)
+        out[f"reason_{k}_feature"] = pd.Series(dtype=object)
+        out[f"reason_{k}_contribution"] = pd.Series(dtype=float)
+    out["reasons"] = pd.Series(dtype=object)
+    out["reason_features"] = pd.Series(dtype=object)
+    return out
+
+
+def _contributions(
+    model, x: pd.DataFrame, base: np.ndarray, plan: ReasonPlan, min_contribution: float
+) -> _Contributions:
+    """Contributions of the plan's candidates, computed only where the member is not typical."""
     columns = list(x.columns)
     order = list(plan.candidates)
     ref = plan.reference.reindex(columns).to_numpy(dtype=np.float64)
-
-    # 2. contributions of the candidates, computed only where the member is not typical
     values = _model_values(x)
     position = {c: j for j, c in enumerate(columns)}
     tries = [(position[c], np.flatnonzero(values[:, position[c]] != ref[position[c]]))
              for c in order]
-    contrib = np.full((n, len(order)), -np.inf)
+    contrib = np.full((len(x), len(order)), -np.inf)
     for i, ((_, rows), alt) in enumerate(
         zip(tries, _what_if(model, values, columns, ref, tries), strict=True)
     ):
         contrib[rows, i] = base[rows] - alt
-    contrib[contrib < max(config.min_contribution, 1e-12)] = -np.inf
+    contrib[contrib < max(min_contribution, 1e-12)] = -np.inf
+    return _Contributions(candidates=tuple(order), values=contrib)
 
-    # 3. top reasons, one per topic
+
+def _choose_reasons(contributions: _Contributions, k_max: int) -> np.ndarray:
+    """The top ``k_max`` reasons of every member, one per topic, largest contribution first.
+
+    Returns:
+        Members x ``k_max`` positions in ``contributions.candidates``; -1 for an empty slot.
+    """
+    contrib = contributions.values
+    order = contributions.candidates
+    n = len(contrib)
     topics = np.array([topic_of(c) for c in order], dtype=object)
     ranked = np.argsort(-contrib, axis=1)
     chosen = np.full((n, k_max), -1, dtype=np.int64)
@@ -746,33 +792,51 @@ def explain_scores(
         chosen[rows[ok], taken[ok]] = cand[ok]
         seen[rows[ok], tcode[ok]] = True
         taken[ok] += 1
+    return chosen
 
-    # 4. sentences, phrased only for the members a feature is a reason of
-    context = features.loc[x.index]
-    texts, feats = [], []
-    text_arrays = [np.full(n, pd.NA, dtype=object) for _ in range(k_max)]
-    feat_arrays = [np.full(n, pd.NA, dtype=object) for _ in range(k_max)]
-    values_k = [np.full(n, np.nan) for _ in range(k_max)]
-    for j, col in enumerate(order):
+
+def _phrase_reasons(
+    chosen: np.ndarray, contributions: _Contributions, context: pd.DataFrame, role: str
+) -> _ReasonSlots:
+    """Sentences of the chosen reasons, phrased only for the members a feature is a reason of.
+
+    Args:
+        chosen: :func:`_choose_reasons`.
+        contributions: The contributions the reasons were chosen from.
+        context: All features of the same members, in the same order (for the sentences).
+        role: The community's name for the core role.
+    """
+    n, k_max = chosen.shape
+    texts = [np.full(n, pd.NA, dtype=object) for _ in range(k_max)]
+    feats = [np.full(n, pd.NA, dtype=object) for _ in range(k_max)]
+    values = [np.full(n, np.nan) for _ in range(k_max)]
+    for j, col in enumerate(contributions.candidates):
         hits = chosen == j
         any_hit = np.flatnonzero(hits.any(axis=1))
         if not len(any_hit):
             continue
         sentence = np.full(n, pd.NA, dtype=object)
-        sentence[any_hit] = phrase_feature(
-            col, context.iloc[any_hit], config.core_role
-        ).to_numpy(dtype=object)
+        sentence[any_hit] = phrase_feature(col, context.iloc[any_hit], role).to_numpy(
+            dtype=object
+        )
         for k in range(k_max):
             hit = hits[:, k]
-            text_arrays[k][hit] = sentence[hit]
-            feat_arrays[k][hit] = col
-            values_k[k][hit] = contrib[hit, j]
-    for k in range(k_max):
-        text = pd.Series(text_arrays[k], index=x.index, dtype=object)
-        feat = pd.Series(feat_arrays[k], index=x.index, dtype=object)
+            texts[k][hit] = sentence[hit]
+            feats[k][hit] = col
+            values[k][hit] = contributions.values[hit, j]
+    return _ReasonSlots(texts=texts, features=feats, contributions=values)
+
+
+def _reason_frame(slots: _ReasonSlots, index: pd.Index) -> pd.DataFrame:
+    """The columns of :func:`explain_scores` from the phrased reason slots."""
+    out = pd.DataFrame(index=index)
+    texts, feats = [], []
+    for k in range(len(slots.texts)):
+        text = pd.Series(slots.texts[k], index=index, dtype=object)
+        feat = pd.Series(slots.features[k], index=index, dtype=object)
         out[f"reason_{k + 1}"] = text
         out[f"reason_{k + 1}_feature"] = feat
-        out[f"reason_{k + 1}_contribution"] = values_k[k]
+        out[f"reason_{k + 1}_contribution"] = slots.contributions[k]
         texts.append(text)
         feats.append(feat)
     out["reasons"] = _join(texts, "; ")
