@@ -179,102 +179,150 @@ def with_article(role: str) -> str:
     return ("an " if role[:1].lower() in "aeiou" else "a ") + role
 
 
+#: A sentence maker of one feature column: ``(values, all features, core role) -> sentences``.
+_Phrase = Callable[[pd.Series, pd.DataFrame, str], pd.Series]
+
+_HISTORY_PHRASES: dict[str, _Phrase] = {
+    "days_since_last_activity": lambda v, f, role: "no activity for " + _num(v) + " days"
+    + _cadence(f),
+    "days_since_first_activity": lambda v, f, role: "first activity " + _num(v) + " days ago",
+    "tenure_days": lambda v, f, role: "member for " + _num(v / 30.4375) + " months",
+    "has_activity": lambda v, f, role: pd.Series(
+        np.where(v > 0, "has been active", "has never been active"), index=f.index
+    ),
+    "n_all_ever": lambda v, f, role: _num(v) + " activities in all",
+    "wsum_all_ever": lambda v, f, role: "activity weight " + _num(v) + " in all",
+    "active_week_share_365d": lambda v, f, role: "active in " + _pct(v) + " of weeks",
+    "streak_current_weeks": lambda v, f, role: "active " + _num(v) + " weeks in a row",
+    "streak_longest_weeks": lambda v, f, role: "longest run: " + _num(v)
+    + " active weeks in a row",
+    "season_sin": lambda v, f, role: pd.Series("the time of year", index=f.index),
+    "season_cos": lambda v, f, role: pd.Series("the time of year", index=f.index),
+    "orbit_love": lambda v, f, role: _when(
+        v >= 1, "much recent activity, most of it in the last weeks", "little recent activity",
+        f.index,
+    ),
+}
+
+_ORGANIZING_PHRASES: dict[str, _Phrase] = {
+    "days_since_last_organizing": lambda v, f, role: (
+        "last organised something " + _num(v) + " days ago"
+    ).where(f.get("has_organized", pd.Series(1, index=f.index)) > 0, "never organised"),
+    "has_organized": lambda v, f, role: pd.Series(
+        np.where(v > 0, "has organised before", "has never organised"), index=f.index
+    ),
+}
+
+_TREND_PHRASES: dict[str, _Phrase] = {
+    "trend_count_diff": lambda v, f, role: _trend(f, "count"),
+    "trend_count_ratio": lambda v, f, role: _trend(f, "count"),
+    "trend_count_prior": lambda v, f, role: _num(v)
+    + " activities in the 90 days before the last 90",
+    "trend_weight_diff": lambda v, f, role: _trend(f, "count"),
+    "trend_weight_ratio": lambda v, f, role: _trend(f, "count"),
+    "trend_weight_prior": lambda v, f, role: _num(v) + " activities (by weight) in the 90 days "
+    "before the last 90",
+}
+
+_NETWORK_PHRASES: dict[str, _Phrase] = {
+    "has_ties": lambda v, f, role: pd.Series(
+        np.where(v > 0, "has ties to other members", "has no ties to other members yet"),
+        index=f.index,
+    ),
+    "net_ties": lambda v, f, role: "linked to " + _num(v) + " members"
+    + (
+        (" (" + _num(f["net_ties_outside_chapter"]) + " outside the home chapter)").where(
+            f["net_ties_outside_chapter"] > 0, ""
+        )
+        if "net_ties_outside_chapter" in f
+        else ""
+    ),
+    "net_coparticipants": lambda v, f, role: "shared events with " + _num(v)
+    + " members in the last year",
+    "net_direct_ties": lambda v, f, role: "in direct contact with " + _num(v) + " members",
+    "net_ties_outside_chapter": lambda v, f, role: "linked to " + _num(v)
+    + " members outside the home chapter",
+    "net_outside_chapter_share": lambda v, f, role: _pct(v)
+    + " of their ties are outside the home chapter",
+    "net_quiet_tie_share": lambda v, f, role: _pct(v) + " of their ties have gone quiet",
+    "net_tie_strength_mean": lambda v, f, role: _when(
+        v >= 0.5, "meets the same people again and again", "met most of their ties only once",
+        f.index,
+    ),
+    "orbit_reach": lambda v, f, role: _when(
+        v >= 1, "close to many members who are active themselves",
+        "few close ties to active members", f.index,
+    ),
+}
+
+_CONTACT_PHRASES: dict[str, _Phrase] = {
+    "days_since_last_contact": lambda v, f, role: (
+        "last contacted by another member " + _num(v) + " days ago"
+    ).where(f.get("has_contact", pd.Series(1, index=f.index)) > 0, "never contacted by "
+            "another member"),
+    "has_contact": lambda v, f, role: pd.Series(
+        np.where(v > 0, "has been contacted by other members", "never contacted by another "
+                 "member"),
+        index=f.index,
+    ),
+}
+
+_ROLE_PHRASES: dict[str, _Phrase] = {
+    "role_core_now": lambda v, f, role: pd.Series(
+        np.where(v > 0, f"currently {with_article(role)}", f"not {with_article(role)}"),
+        index=f.index,
+    ),
+    "role_core_past_spells": lambda v, f, role: f"was {with_article(role)} " + _num(v)
+    + " time(s) before",
+    "role_core_days_total": lambda v, f, role: _num(v)
+    + f" days as {with_article(role)} in all",
+    "role_core_days_current": lambda v, f, role: f"{role} for " + _num(v) + " days",
+    "days_since_role_core_end": lambda v, f, role: f"stepped down as {role} " + _num(v)
+    + " days ago",
+    "role_any_now": lambda v, f, role: pd.Series(
+        np.where(v > 0, "holds a role", "holds no role"), index=f.index
+    ),
+    "role_any_spells": lambda v, f, role: "held " + _num(v) + " role(s)",
+}
+
+_CHAPTER_PHRASES: dict[str, _Phrase] = {
+    "chapter_size": lambda v, f, role: "home chapter has " + _num(v) + " members",
+    "chapter_link_density": lambda v, f, role: _pct(v)
+    + " of the home chapter's members know each other",
+    "chapter_core_members": lambda v, f, role: "home chapter has " + _num(v) + f" {role}(s)",
+    "chapter_core_per_active_90d": lambda v, f, role: "home chapter has "
+    + _num(v * 100, 1) + f" {role}s per 100 active members",
+    "chapter_core_shortfall": lambda v, f, role: pd.Series(
+        np.where(
+            v >= 1,
+            f"home chapter has no {role}",
+            np.where(v > 0, f"home chapter is short of {role}s", f"home chapter has enough "
+                     f"{role}s"),
+        ),
+        index=f.index,
+    ),
+    # Without a spell that ended the value is the tenure: "for N days" is true either way.
+    "days_since_chapter_core_end": lambda v, f, role: f"no {role} of the home chapter stepped "
+    "down for " + _num(v) + " days",
+}
+
+#: The sentence makers of the columns with a fixed name, by feature family.
+_FIXED_PHRASES: dict[str, _Phrase] = {
+    **_HISTORY_PHRASES,
+    **_ORGANIZING_PHRASES,
+    **_TREND_PHRASES,
+    **_NETWORK_PHRASES,
+    **_CONTACT_PHRASES,
+    **_ROLE_PHRASES,
+    **_CHAPTER_PHRASES,
+}
+
+
 def _phrase_fixed(column: str, f: pd.DataFrame, role: str = "ambassador") -> pd.Series | None:
+    """The sentence of a column with a fixed name (:data:`_FIXED_PHRASES`), else ``None``."""
     v = f[column]
-    a_role = with_article(role)
-    phrases: dict[str, Callable[[], pd.Series]] = {
-        "days_since_last_activity": lambda: "no activity for " + _num(v) + " days" + _cadence(f),
-        "days_since_last_organizing": lambda: (
-            "last organised something " + _num(v) + " days ago"
-        ).where(f.get("has_organized", pd.Series(1, index=f.index)) > 0, "never organised"),
-        "days_since_first_activity": lambda: "first activity " + _num(v) + " days ago",
-        "tenure_days": lambda: "member for " + _num(v / 30.4375) + " months",
-        "has_organized": lambda: pd.Series(
-            np.where(v > 0, "has organised before", "has never organised"), index=f.index
-        ),
-        "has_activity": lambda: pd.Series(
-            np.where(v > 0, "has been active", "has never been active"), index=f.index
-        ),
-        "has_ties": lambda: pd.Series(
-            np.where(v > 0, "has ties to other members", "has no ties to other members yet"),
-            index=f.index,
-        ),
-        "net_ties": lambda: "linked to " + _num(v) + " members"
-        + (
-            (" (" + _num(f["net_ties_outside_chapter"]) + " outside the home chapter)").where(
-                f["net_ties_outside_chapter"] > 0, ""
-            )
-            if "net_ties_outside_chapter" in f
-            else ""
-        ),
-        "net_coparticipants": lambda: "shared events with " + _num(v) + " members in the last year",
-        "net_direct_ties": lambda: "in direct contact with " + _num(v) + " members",
-        "net_ties_outside_chapter": lambda: "linked to " + _num(v)
-        + " members outside the home chapter",
-        "net_outside_chapter_share": lambda: _pct(v)
-        + " of their ties are outside the home chapter",
-        "net_quiet_tie_share": lambda: _pct(v) + " of their ties have gone quiet",
-        "net_tie_strength_mean": lambda: _when(v >= 0.5, "meets the same people again and again",
-                                               "met most of their ties only once", f.index),
-        "trend_count_diff": lambda: _trend(f, "count"),
-        "trend_count_ratio": lambda: _trend(f, "count"),
-        "trend_count_prior": lambda: _num(v) + " activities in the 90 days before the last 90",
-        "trend_weight_diff": lambda: _trend(f, "count"),
-        "trend_weight_ratio": lambda: _trend(f, "count"),
-        "streak_current_weeks": lambda: "active " + _num(v) + " weeks in a row",
-        "streak_longest_weeks": lambda: "longest run: " + _num(v) + " active weeks in a row",
-        "role_core_now": lambda: pd.Series(
-            np.where(v > 0, f"currently {a_role}", f"not {a_role}"), index=f.index
-        ),
-        "role_core_past_spells": lambda: f"was {a_role} " + _num(v) + " time(s) before",
-        "role_core_days_total": lambda: _num(v) + f" days as {a_role} in all",
-        "role_core_days_current": lambda: f"{role} for " + _num(v) + " days",
-        "days_since_role_core_end": lambda: f"stepped down as {role} " + _num(v) + " days ago",
-        "role_any_now": lambda: pd.Series(
-            np.where(v > 0, "holds a role", "holds no role"), index=f.index
-        ),
-        "role_any_spells": lambda: "held " + _num(v) + " role(s)",
-        "chapter_size": lambda: "home chapter has " + _num(v) + " members",
-        "chapter_link_density": lambda: _pct(v) + " of the home chapter's members know each "
-        "other",
-        "chapter_core_members": lambda: "home chapter has " + _num(v) + f" {role}(s)",
-        "chapter_core_per_active_90d": lambda: "home chapter has "
-        + _num(v * 100, 1) + f" {role}s per 100 active members",
-        "chapter_core_shortfall": lambda: pd.Series(
-            np.where(
-                v >= 1,
-                f"home chapter has no {role}",
-                np.where(v > 0, f"home chapter is short of {role}s", "home chapter has "
-                         f"enough {role}s"),
-            ),
-            index=f.index,
-        ),
-        # Without a spell that ended the value is the tenure: "for N days" is true either way.
-        "days_since_chapter_core_end": lambda: f"no {role} of the home chapter stepped down "
-        "for " + _num(v) + " days",
-        "days_since_last_contact": lambda: (
-            "last contacted by another member " + _num(v) + " days ago"
-        ).where(f.get("has_contact", pd.Series(1, index=f.index)) > 0, "never contacted by "
-                "another member"),
-        "has_contact": lambda: pd.Series(
-            np.where(v > 0, "has been contacted by other members", "never contacted by another "
-                     "member"),
-            index=f.index,
-        ),
-        "orbit_love": lambda: _when(v >= 1, "much recent activity, most of it in the last weeks",
-                                    "little recent activity", f.index),
-        "orbit_reach": lambda: _when(v >= 1, "close to many members who are active themselves",
-                                     "few close ties to active members", f.index),
-        "n_all_ever": lambda: _num(v) + " activities in all",
-        "wsum_all_ever": lambda: "activity weight " + _num(v) + " in all",
-        "active_week_share_365d": lambda: "active in " + _pct(v) + " of weeks",
-        "season_sin": lambda: pd.Series("the time of year", index=f.index),
-        "season_cos": lambda: pd.Series("the time of year", index=f.index),
-        "trend_weight_prior": lambda: _num(v) + " activities (by weight) in the 90 days before "
-        "the last 90",
-    }
-    maker = phrases.get(column)
-    return maker() if maker else None
+    maker = _FIXED_PHRASES.get(column)
+    return maker(v, f, role) if maker else None
 
 
 def _trend(f: pd.DataFrame, kind: str) -> pd.Series:
@@ -627,6 +675,31 @@ def plan_reasons(
     return ReasonPlan(reference=reference, candidates=tuple(order))
 
 
+@dataclass(frozen=True, eq=False)
+class _Contributions:
+    """What each candidate feature adds to each member's score (see :func:`explain_scores`).
+
+    Attributes:
+        candidates: The features tried, strongest first.
+        values: Score increase per member (rows) and candidate (columns); ``-inf`` where the
+            candidate is no reason (the member's value is typical, or the increase is below
+            ``min_contribution``).
+    """
+
+    candidates: tuple[str, ...]
+    values: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _ReasonSlots:
+    """The chosen reasons by slot ``k = 0..n_reasons - 1``, one array per slot, on the members:
+    sentences and feature columns (missing where a slot is empty) and contributions (NaN)."""
+
+    texts: list[np.ndarray]
+    features: list[np.ndarray]
+    contributions: list[np.ndarray]
+
+
 def explain_scores(
     model,
     x: pd.DataFrame,
@@ -652,37 +725,58 @@ def explain_scores(
         ``reason_features`` (the columns behind them, joined by ","), and for
         ``k = 1..n_reasons`` ``reason_k`` / ``reason_k_feature`` / ``reason_k_contribution``.
     """
-    n = len(x)
-    k_max = config.n_reasons
-    out = pd.DataFrame(index=x.index)
-    if n == 0:
-        for k in range(1, k_max + 1):
-            out[f"reason_{k}"] = pd.Series(dtype=object)
-            out[f"reason_{k}_feature"] = pd.Series(dtype=object)
-            out[f"reason_{k}_contribution"] = pd.Series(dtype=float)
-        out["reasons"] = pd.Series(dtype=object)
-        out["reason_features"] = pd.Series(dtype=object)
-        return out
+    if len(x) == 0:
+        return _empty_reasons(x.index, config.n_reasons)
     base = _proba(model, x) if scores is None else np.asarray(scores, dtype=float)
     if plan is None:
         plan = plan_reasons(model, x, config, base)
+    contributions = _contributions(model, x, base, plan, config.min_contribution)
+    chosen = _choose_reasons(contributions, config.n_reasons)
+    slots = _phrase_reasons(chosen, contributions, features.loc[x.index], config.core_role)
+    return _reason_frame(slots, x.index)
+
+
+def _empty_reasons(index: pd.Index, k_max: int) -> pd.DataFrame:
+    """The columns of :func:`explain_scores` for no member."""
+    out = pd.DataFrame(index=index)
+    for k in range(1, k_max + 1):
+        out[f"reason_{k}"] = pd.Series(dtype=object)
+        out[f"reason_{k}_feature"] = pd.Series(dtype=object)
+        out[f"reason_{k}_contribution"] = pd.Series(dtype=float)
+    out["reasons"] = pd.Series(dtype=object)
+    out["reason_features"] = pd.Series(dtype=object)
+    return out
+
+
+def _contributions(
+    model, x: pd.DataFrame, base: np.ndarray, plan: ReasonPlan, min_contribution: float
+) -> _Contributions:
+    """Contributions of the plan's candidates, computed only where the member is not typical."""
     columns = list(x.columns)
     order = list(plan.candidates)
     ref = plan.reference.reindex(columns).to_numpy(dtype=np.float64)
-
-    # 2. contributions of the candidates, computed only where the member is not typical
     values = _model_values(x)
     position = {c: j for j, c in enumerate(columns)}
     tries = [(position[c], np.flatnonzero(values[:, position[c]] != ref[position[c]]))
              for c in order]
-    contrib = np.full((n, len(order)), -np.inf)
+    contrib = np.full((len(x), len(order)), -np.inf)
     for i, ((_, rows), alt) in enumerate(
         zip(tries, _what_if(model, values, columns, ref, tries), strict=True)
     ):
         contrib[rows, i] = base[rows] - alt
-    contrib[contrib < max(config.min_contribution, 1e-12)] = -np.inf
+    contrib[contrib < max(min_contribution, 1e-12)] = -np.inf
+    return _Contributions(candidates=tuple(order), values=contrib)
 
-    # 3. top reasons, one per topic
+
+def _choose_reasons(contributions: _Contributions, k_max: int) -> np.ndarray:
+    """The top ``k_max`` reasons of every member, one per topic, largest contribution first.
+
+    Returns:
+        Members x ``k_max`` positions in ``contributions.candidates``; -1 for an empty slot.
+    """
+    contrib = contributions.values
+    order = contributions.candidates
+    n = len(contrib)
     topics = np.array([topic_of(c) for c in order], dtype=object)
     ranked = np.argsort(-contrib, axis=1)
     chosen = np.full((n, k_max), -1, dtype=np.int64)
@@ -698,33 +792,51 @@ def explain_scores(
         chosen[rows[ok], taken[ok]] = cand[ok]
         seen[rows[ok], tcode[ok]] = True
         taken[ok] += 1
+    return chosen
 
-    # 4. sentences, phrased only for the members a feature is a reason of
-    context = features.loc[x.index]
-    texts, feats = [], []
-    text_arrays = [np.full(n, pd.NA, dtype=object) for _ in range(k_max)]
-    feat_arrays = [np.full(n, pd.NA, dtype=object) for _ in range(k_max)]
-    values_k = [np.full(n, np.nan) for _ in range(k_max)]
-    for j, col in enumerate(order):
+
+def _phrase_reasons(
+    chosen: np.ndarray, contributions: _Contributions, context: pd.DataFrame, role: str
+) -> _ReasonSlots:
+    """Sentences of the chosen reasons, phrased only for the members a feature is a reason of.
+
+    Args:
+        chosen: :func:`_choose_reasons`.
+        contributions: The contributions the reasons were chosen from.
+        context: All features of the same members, in the same order (for the sentences).
+        role: The community's name for the core role.
+    """
+    n, k_max = chosen.shape
+    texts = [np.full(n, pd.NA, dtype=object) for _ in range(k_max)]
+    feats = [np.full(n, pd.NA, dtype=object) for _ in range(k_max)]
+    values = [np.full(n, np.nan) for _ in range(k_max)]
+    for j, col in enumerate(contributions.candidates):
         hits = chosen == j
         any_hit = np.flatnonzero(hits.any(axis=1))
         if not len(any_hit):
             continue
         sentence = np.full(n, pd.NA, dtype=object)
-        sentence[any_hit] = phrase_feature(
-            col, context.iloc[any_hit], config.core_role
-        ).to_numpy(dtype=object)
+        sentence[any_hit] = phrase_feature(col, context.iloc[any_hit], role).to_numpy(
+            dtype=object
+        )
         for k in range(k_max):
             hit = hits[:, k]
-            text_arrays[k][hit] = sentence[hit]
-            feat_arrays[k][hit] = col
-            values_k[k][hit] = contrib[hit, j]
-    for k in range(k_max):
-        text = pd.Series(text_arrays[k], index=x.index, dtype=object)
-        feat = pd.Series(feat_arrays[k], index=x.index, dtype=object)
+            texts[k][hit] = sentence[hit]
+            feats[k][hit] = col
+            values[k][hit] = contributions.values[hit, j]
+    return _ReasonSlots(texts=texts, features=feats, contributions=values)
+
+
+def _reason_frame(slots: _ReasonSlots, index: pd.Index) -> pd.DataFrame:
+    """The columns of :func:`explain_scores` from the phrased reason slots."""
+    out = pd.DataFrame(index=index)
+    texts, feats = [], []
+    for k in range(len(slots.texts)):
+        text = pd.Series(slots.texts[k], index=index, dtype=object)
+        feat = pd.Series(slots.features[k], index=index, dtype=object)
         out[f"reason_{k + 1}"] = text
         out[f"reason_{k + 1}_feature"] = feat
-        out[f"reason_{k + 1}_contribution"] = values_k[k]
+        out[f"reason_{k + 1}_contribution"] = slots.contributions[k]
         texts.append(text)
         feats.append(feat)
     out["reasons"] = _join(texts, "; ")

@@ -229,6 +229,33 @@ def _health(report: pd.DataFrame, thresholds: HealthThresholds, prev_col: str) -
     return pd.DataFrame({"health": text, "urgency": urgency})
 
 
+@dataclass(frozen=True, eq=False)
+class _Succession:
+    """The members the succession and risk columns count (frames with ``member_id`` and the
+    chapter ``key``; the scored ones also with readiness, rank, risk, segment and core).
+
+    Attributes:
+        ambassadors: Core role holders, scored or not.
+        scored_ambassadors: Scored core role holders.
+        ambassadors_at_risk: Scored ambassadors in ``ambassador-at-risk``, most at risk first
+            within a chapter.
+        ready_now: Members in the ``ready-now`` segment.
+        candidates: Members in the successor segments who do not hold the role.
+        top: The first ``successors`` candidates of each chapter by readiness.
+        risk_scored: Members with a disengagement score.
+        at_risk: Members in the risk segments.
+    """
+
+    ambassadors: pd.DataFrame
+    scored_ambassadors: pd.DataFrame
+    ambassadors_at_risk: pd.DataFrame
+    ready_now: pd.DataFrame
+    candidates: pd.DataFrame
+    top: pd.DataFrame
+    risk_scored: pd.DataFrame
+    at_risk: pd.DataFrame
+
+
 def build_chapter_report(
     predictions: pd.DataFrame,
     tables: Tables,
@@ -264,6 +291,36 @@ def build_chapter_report(
         ConfigError: If an option is out of range.
         ContractError: If predictions or features lack a column the report needs.
     """
+    _check_inputs(predictions, features, successors, trend_periods, period_days)
+    ts = parse_as_of(as_of)
+    member_key = _keys(tables.members["chapter_id"])
+    key_of = pd.Series(member_key.to_numpy(), index=tables.members["member_id"].to_numpy())
+    known = tables.members["joined_at"].to_numpy() < ts.to_datetime64()
+    members_n = member_key[known].value_counts()
+    pred = _prediction_frame(predictions)
+    feat = _feature_frame(features, key_of)
+    keys = _report_keys(tables, members_n, pred)
+    out = _chapter_frame(tables, keys)
+    out.insert(0, "as_of", ts)
+    out["members"] = _count(members_n, keys)
+    out["scored_members"] = _count(pred.groupby("key").size(), keys)
+    active = _active_counts(tables, member_key, ts, trend_periods, period_days)
+    groups = _succession_groups(pred, feat, successors)
+    columns = [
+        _activity_columns(active, keys, trend_periods, period_days),
+        _succession_columns(groups, keys),
+        _link_columns(feat, features, keys),
+        _risk_columns(groups, keys),
+    ]
+    out = pd.concat([out, *columns], axis=1)
+    return _rank_by_urgency(out, thresholds, active_column(1, period_days))
+
+
+def _check_inputs(
+    predictions: pd.DataFrame, features: pd.DataFrame, successors: int, trend_periods: int,
+    period_days: int,
+) -> None:
+    """Raise on an option out of range or a column the report needs but does not get."""
     _check_options(successors, trend_periods, period_days)
     _check_columns(
         predictions, REPORT_COLUMNS, "predictions", "expected the scored predictions table"
@@ -274,14 +331,11 @@ def build_chapter_report(
         "features",
         "expected the output of features.build.build_features at the same as_of",
     )
-    ts = parse_as_of(as_of)
 
-    member_key = _keys(tables.members["chapter_id"])
-    key_of = pd.Series(member_key.to_numpy(), index=tables.members["member_id"].to_numpy())
-    known = tables.members["joined_at"].to_numpy() < ts.to_datetime64()
-    members_n = member_key[known].value_counts()
 
-    pred = pd.DataFrame(
+def _prediction_frame(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The prediction columns the report reads, under short names, with the chapter key."""
+    return pd.DataFrame(
         {
             "member_id": predictions["member_id"].astype("str").to_numpy(),
             "key": _keys(predictions["chapter_id"]).to_numpy(),
@@ -293,6 +347,10 @@ def build_chapter_report(
         }
     )
 
+
+def _feature_frame(features: pd.DataFrame, key_of: pd.Series) -> pd.DataFrame:
+    """The feature columns the report reads (link density, core role, ties, quiet ties), with
+    the chapter key of every member who has one in the members table."""
     feat_ids = features.index.astype("str")
     feat = pd.DataFrame(
         {
@@ -304,8 +362,30 @@ def build_chapter_report(
         },
         index=feat_ids,
     )
-    feat = feat[feat["key"].notna()]
+    return feat[feat["key"].notna()]
 
+
+def _report_keys(tables: Tables, members_n: pd.Series, pred: pd.DataFrame) -> pd.Index:
+    """Chapter keys of the report: the chapters table's, then the members', then the
+    predictions' (each once, in that order)."""
+    chapter_ids = (
+        pd.Index(tables.chapters["chapter_id"].astype("str").dropna())
+        if tables.chapters is not None
+        else pd.Index([], dtype="str")
+    )
+    keys = (
+        chapter_ids.append(pd.Index(members_n.index)).append(pd.Index(pred["key"])).unique()
+    )
+    return pd.Index(keys, dtype="str", name="key")
+
+
+def _count(series: pd.Series, keys: pd.Index) -> pd.Series:
+    """Counts per chapter key on ``keys`` (0 where missing)."""
+    return series.reindex(keys, fill_value=0).astype("int64")
+
+
+def _succession_groups(pred: pd.DataFrame, feat: pd.DataFrame, successors: int) -> _Succession:
+    """Ambassadors, successor candidates and members at risk (see :class:`_Succession`)."""
     # Ambassadors: scored role holders, plus role holders of the features (non-consenting ones
     # are counted but never named).
     holders = feat[feat["core"]]
@@ -315,56 +395,63 @@ def build_chapter_report(
             pd.DataFrame({"member_id": holders.index, "key": holders["key"].to_numpy()}),
         ]
     )
-    amb = amb.drop_duplicates("member_id")
-
     scored_amb = pred[pred["core"]]
-    amb_at_risk = scored_amb[scored_amb["segment"] == "ambassador-at-risk"].sort_values(
-        ["key", "risk", "member_id"], ascending=[True, False, True]
-    )
     candidates = pred[pred["segment"].isin(_SUCCESSOR_SEGMENTS) & ~pred["core"]]
-    top = candidates.sort_values(
-        ["key", "readiness", "rank", "member_id"],
-        ascending=[True, False, True, True],
-        na_position="last",
-    ).groupby("key", sort=False).head(successors)
-    risk_scored = pred[pred["risk"].notna()]
-    at_risk = pred[pred["segment"].isin(_RISK_SEGMENTS)]
-
-    active = _active_counts(tables, member_key, ts, trend_periods, period_days)
-    chapter_ids = (
-        pd.Index(tables.chapters["chapter_id"].astype("str").dropna())
-        if tables.chapters is not None
-        else pd.Index([], dtype="str")
+    return _Succession(
+        ambassadors=amb.drop_duplicates("member_id"),
+        scored_ambassadors=scored_amb,
+        ambassadors_at_risk=scored_amb[scored_amb["segment"] == "ambassador-at-risk"].sort_values(
+            ["key", "risk", "member_id"], ascending=[True, False, True]
+        ),
+        ready_now=pred[pred["segment"] == "ready-now"],
+        candidates=candidates,
+        top=candidates.sort_values(
+            ["key", "readiness", "rank", "member_id"],
+            ascending=[True, False, True, True],
+            na_position="last",
+        ).groupby("key", sort=False).head(successors),
+        risk_scored=pred[pred["risk"].notna()],
+        at_risk=pred[pred["segment"].isin(_RISK_SEGMENTS)],
     )
-    keys = (
-        chapter_ids.append(pd.Index(members_n.index)).append(pd.Index(pred["key"])).unique()
-    )
-    keys = pd.Index(keys, dtype="str", name="key")
-    out = _chapter_frame(tables, keys)
 
-    def count(series: pd.Series) -> pd.Series:
-        return series.reindex(keys, fill_value=0).astype("int64")
 
-    out.insert(0, "as_of", ts)
-    out["members"] = count(members_n)
-    out["scored_members"] = count(pred.groupby("key").size())
+def _activity_columns(
+    active: pd.DataFrame, keys: pd.Index, trend_periods: int, period_days: int
+) -> pd.DataFrame:
+    """Active members now and in each previous period, and the trend against the last one."""
     active = active.reindex(keys, fill_value=0).astype("int64")
+    out = pd.DataFrame(index=keys)
     columns = [active_column(k, period_days) for k in range(trend_periods + 1)]
     for k, column in enumerate(columns):
         out[column] = active[k].to_numpy()
-    prev_col = columns[1]
-    out["active_trend"] = out["active_members_now"] - out[prev_col]
-    out["active_trend_pct"] = out["active_trend"] / out[prev_col].where(out[prev_col] > 0)
-    out["ambassadors"] = count(amb.groupby("key").size())
-    out["ambassadors_at_risk"] = count(amb_at_risk.groupby("key").size())
-    out["ambassadors_at_risk_ids"] = _join_ids(amb_at_risk).reindex(keys).fillna("")
-    out["mean_ambassador_risk"] = scored_amb.groupby("key")["risk"].mean().reindex(keys)
-    out["ready_now"] = count(pred[pred["segment"] == "ready-now"].groupby("key").size())
-    out["successor_candidates"] = count(candidates.groupby("key").size())
-    out["ready_successors"] = _join_ids(top).reindex(keys).fillna("")
+    prev = out[columns[1]]
+    out["active_trend"] = out["active_members_now"] - prev
+    out["active_trend_pct"] = out["active_trend"] / prev.where(prev > 0)
+    return out
+
+
+def _succession_columns(groups: _Succession, keys: pd.Index) -> pd.DataFrame:
+    """Ambassadors (at risk), ready-now members and successor candidates per chapter."""
+    out = pd.DataFrame(index=keys)
+    out["ambassadors"] = _count(groups.ambassadors.groupby("key").size(), keys)
+    at_risk = groups.ambassadors_at_risk
+    out["ambassadors_at_risk"] = _count(at_risk.groupby("key").size(), keys)
+    out["ambassadors_at_risk_ids"] = _join_ids(at_risk).reindex(keys).fillna("")
+    scored = groups.scored_ambassadors
+    out["mean_ambassador_risk"] = scored.groupby("key")["risk"].mean().reindex(keys)
+    out["ready_now"] = _count(groups.ready_now.groupby("key").size(), keys)
+    out["successor_candidates"] = _count(groups.candidates.groupby("key").size(), keys)
+    out["ready_successors"] = _join_ids(groups.top).reindex(keys).fillna("")
     out["successors_per_ambassador"] = out["successor_candidates"] / out["ambassadors"].where(
         out["ambassadors"] > 0
     )
+    return out
+
+
+def _link_columns(feat: pd.DataFrame, features: pd.DataFrame, keys: pd.Index) -> pd.DataFrame:
+    """Link density of each chapter and the share of its members' links gone quiet (NaN
+    when the features have no network columns)."""
+    out = pd.DataFrame(index=keys)
     density = feat[feat["key"] != _NO_KEY].groupby("key")["density"].max()
     out["link_density"] = density.reindex(keys)
     totals = feat.groupby("key")[["ties", "quiet"]].sum().reindex(keys)
@@ -372,9 +459,22 @@ def build_chapter_report(
     out["quiet_link_share"] = (
         totals["quiet"] / totals["ties"].where(totals["ties"] > 0) if has_links else np.nan
     )
-    out["members_at_risk"] = count(at_risk.groupby("key").size())
-    risk_n = count(risk_scored.groupby("key").size())
+    return out
+
+
+def _risk_columns(groups: _Succession, keys: pd.Index) -> pd.DataFrame:
+    """Members at risk per chapter, and their share of the members scored for it."""
+    out = pd.DataFrame(index=keys)
+    out["members_at_risk"] = _count(groups.at_risk.groupby("key").size(), keys)
+    risk_n = _count(groups.risk_scored.groupby("key").size(), keys)
     out["members_at_risk_share"] = out["members_at_risk"] / risk_n.where(risk_n > 0)
+    return out
+
+
+def _rank_by_urgency(
+    out: pd.DataFrame, thresholds: HealthThresholds, prev_col: str
+) -> pd.DataFrame:
+    """The report with its health flags, sorted most urgent first, ranked, emails hidden."""
     out = out.join(_health(out, thresholds, prev_col))
     out = out.assign(_sort_name=out["name"].fillna("")).sort_values(
         ["urgency", "members_at_risk", "members", "_sort_name"],

@@ -416,6 +416,21 @@ def explain_part(
     return out
 
 
+@dataclass(frozen=True)
+class _RunStamp:
+    """When, and as which run, a scoring run's predictions are made.
+
+    Attributes:
+        as_of: The scoring date.
+        run_id: Identifier of the run.
+        scored_at: When the run scored (UTC, tz-naive, whole seconds).
+    """
+
+    as_of: pd.Timestamp
+    run_id: str
+    scored_at: pd.Timestamp
+
+
 def finish_scores(
     tables: Tables,
     parts: list[MemberPart],
@@ -445,10 +460,33 @@ def finish_scores(
     """
     if not parts:
         raise ConfigError("score: no partition to join")
-    when = parts[0].as_of
-    run_id = run_id or uuid.uuid4().hex
-    scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
+    stamp = _RunStamp(
+        as_of=parts[0].as_of,
+        run_id=run_id or uuid.uuid4().hex,
+        scored_at=pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s"),
+    )
+    out = _scored_members(tables, stamp.as_of)
+    for target, model in _models(readiness, disengagement).items():
+        for column, values in _target_columns(target, model, run, reasons, out.index).items():
+            out[column] = values
+    # without a readiness model: the default role
+    core_role = (LabelConfig() if readiness is None else model_label_config(readiness)).core_role
+    features = _joined_features(tables, parts)
+    _add_segments(out, tables, stamp.as_of, core_role, config)
+    out["reasons"] = _chosen_reasons(
+        out["segment"], out["readiness_reasons"], out["disengagement_reasons"]
+    )
+    out["talking_point"] = _ready_now_talking_points(out, features, tables, core_role, config)
+    out["run_id"] = stamp.run_id
+    out["scored_at"] = stamp.scored_at
+    predictions = out[PREDICTION_COLUMNS].reset_index(drop=True)
+    meta = _run_meta(predictions, stamp, tables, readiness, disengagement, config)
+    return ScoreResult(predictions=predictions, features=features, as_of=stamp.as_of, meta=meta)
 
+
+def _scored_members(tables: Tables, when: pd.Timestamp) -> pd.DataFrame:
+    """member_id, email, chapter_id and as_of of every consenting member who joined before
+    ``when``, in members-table order (index: the member ids, unnamed)."""
     members = tables.members
     known = members[(members["joined_at"] < when) & members["consent"].astype(bool)]
     out = pd.DataFrame(
@@ -460,31 +498,46 @@ def finish_scores(
     ).set_index("member_id", drop=False)
     out.index.name = None
     out["as_of"] = when
+    return out
 
-    core_role = LabelConfig().core_role  # without a readiness model: the default role
-    for target, model in _models(readiness, disengagement).items():
-        if model is None:
-            out[f"{target}_score"] = np.nan
-            out[f"{target}_reasons"] = ""
-            out[f"{target}_model_version"] = ""
-            out[f"{target}_method"] = ""
-            out[f"{target}_validated"] = pd.Series(pd.NA, index=out.index, dtype="boolean")
-            continue
-        if target == "readiness":
-            core_role = model_label_config(model).core_role
-        texts = pd.concat([r[target] for r in reasons])
-        out[f"{target}_score"] = run.scores[target].reindex(out.index)
-        out[f"{target}_reasons"] = texts.reindex(out.index).fillna("").astype(object)
-        out[f"{target}_model_version"] = str(model.version)
-        method, validated = model_method(model)
-        out[f"{target}_method"] = method
-        out[f"{target}_validated"] = pd.Series(validated, index=out.index, dtype="boolean")
 
+def _target_columns(
+    target: str, model, run: RunScores, reasons: list[dict[str, pd.Series]], index: pd.Index
+) -> dict[str, object]:
+    """Score, reasons, model version, method and validated columns of one target (empty
+    ones without a model), on ``index``."""
+    if model is None:
+        return {
+            f"{target}_score": np.nan,
+            f"{target}_reasons": "",
+            f"{target}_model_version": "",
+            f"{target}_method": "",
+            f"{target}_validated": pd.Series(pd.NA, index=index, dtype="boolean"),
+        }
+    texts = pd.concat([r[target] for r in reasons])
+    method, validated = model_method(model)
+    return {
+        f"{target}_score": run.scores[target].reindex(index),
+        f"{target}_reasons": texts.reindex(index).fillna("").astype(object),
+        f"{target}_model_version": str(model.version),
+        f"{target}_method": method,
+        f"{target}_validated": pd.Series(validated, index=index, dtype="boolean"),
+    }
+
+
+def _joined_features(tables: Tables, parts: list[MemberPart]) -> pd.DataFrame:
+    """The first feature set of every partition, in members-table order."""
     first = next(iter(parts[0].features))
     if len(parts) == 1:
-        features = parts[0].features[first]
-    else:
-        features = _member_order(tables, pd.concat([p.features[first] for p in parts]))
+        return parts[0].features[first]
+    return _member_order(tables, pd.concat([p.features[first] for p in parts]))
+
+
+def _add_segments(
+    out: pd.DataFrame, tables: Tables, when: pd.Timestamp, core_role: str,
+    config: ScoringConfig,
+) -> None:
+    """Add ``holds_core_role``, ``readiness_rank``, ``segment`` and ``action`` to ``out``."""
     holds = _holds_core_role(tables, when, core_role)
     out["holds_core_role"] = out["member_id"].isin(holds)
     # a member who just declined an offer is out of line: the next candidate moves up
@@ -495,30 +548,51 @@ def finish_scores(
         out["readiness_score"].where(~paused), out["chapter_id"]
     )
     out["segment"] = assign_segments(out.assign(declined_offer=paused), config.segments)
-    seg = out["segment"]
-    out["action"] = assign_actions(out["member_id"], seg, when.date().isoformat(), config.outreach)
-    out["reasons"] = np.where(
-        seg.isin(_RISK_SEGMENTS),
-        out["disengagement_reasons"],
+    out["action"] = assign_actions(
+        out["member_id"], out["segment"], when.date().isoformat(), config.outreach
+    )
+
+
+def _chosen_reasons(
+    segments: pd.Series, readiness_reasons: pd.Series, disengagement_reasons: pd.Series
+) -> np.ndarray:
+    """The reasons a member's segment calls for: the disengagement ones in the risk segments,
+    the readiness ones in the readiness segments or when there is no disengagement reason,
+    else the disengagement ones."""
+    return np.where(
+        segments.isin(_RISK_SEGMENTS),
+        disengagement_reasons,
         np.where(
-            seg.isin(_READINESS_SEGMENTS) | (out["disengagement_reasons"] == ""),
-            out["readiness_reasons"],
-            out["disengagement_reasons"],
+            segments.isin(_READINESS_SEGMENTS) | (disengagement_reasons == ""),
+            readiness_reasons,
+            disengagement_reasons,
         ),
     )
+
+
+def _ready_now_talking_points(
+    out: pd.DataFrame, features: pd.DataFrame, tables: Tables, core_role: str,
+    config: ScoringConfig,
+) -> pd.Series:
+    """The talking point of every ready-now candidate of ``out`` (empty for the others)."""
+    seg = out["segment"]
     ready = (seg == "ready-now").fillna(False).to_numpy(dtype=bool)
-    out["talking_point"] = talking_points(
+    return talking_points(
         features, seg, out["readiness_reasons"],
         chapter_phrases(out.loc[ready, "chapter_id"], tables.chapters), core_role,
         config.talking_points,
     )
-    out["run_id"] = run_id
-    out["scored_at"] = scored_at
-    predictions = out[PREDICTION_COLUMNS].reset_index(drop=True)
-    meta = {
-        "run_id": run_id,
-        "as_of": when.isoformat(),
-        "scored_at": scored_at.isoformat(),
+
+
+def _run_meta(
+    predictions: pd.DataFrame, stamp: _RunStamp, tables: Tables, readiness, disengagement,
+    config: ScoringConfig,
+) -> dict:
+    """Model versions, run id, counts and methods of a scoring run."""
+    return {
+        "run_id": stamp.run_id,
+        "as_of": stamp.as_of.isoformat(),
+        "scored_at": stamp.scored_at.isoformat(),
         "members_scored": int(len(predictions)),
         "readiness_model_version": "" if readiness is None else str(readiness.version),
         "disengagement_model_version": (
@@ -530,7 +604,6 @@ def finish_scores(
         "source": tables.source,
         **_method_meta(readiness, disengagement),
     }
-    return ScoreResult(predictions=predictions, features=features, as_of=when, meta=meta)
 
 
 def _method_meta(readiness, disengagement) -> dict:

@@ -400,6 +400,229 @@ def _prepare_once(sink: Sink, ledger: Ledger) -> None:
         ledger.set_meta(key, fingerprint)
 
 
+@dataclass(frozen=True)
+class _Records:
+    """The predictions as one sink takes them, fingerprinted (phases 1 and 2 of a push).
+
+    Attributes:
+        total: Rows in the predictions.
+        refused_consent: Rows left out because ``consent`` is not true.
+        rendered: The sink's payloads of the consenting members (with the member and record
+            keys).
+        hashes: Content fingerprint per payload (same index).
+        rejects: Why the sink refuses a payload before sending, missing when it takes it.
+        volatile: Payload columns left out of the fingerprint.
+        scheme: The fingerprint scheme (:func:`fingerprint_scheme` of ``volatile``).
+        scheme_key: Ledger meta key under which the sink's scheme is kept.
+    """
+
+    total: int
+    refused_consent: int
+    rendered: pd.DataFrame
+    hashes: pd.Series
+    rejects: pd.Series
+    volatile: tuple[str, ...]
+    scheme: str
+    scheme_key: str
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The ledger's verdict on every record (phase 3 of a push).
+
+    Attributes:
+        frame: :func:`plan_push` of the records (``change`` and ``send``).
+        rescheme: The sink's confirmed records were fingerprinted with another scheme.
+    """
+
+    frame: pd.DataFrame
+    rescheme: bool
+
+
+@dataclass(frozen=True)
+class _Run:
+    """How a push was asked for and what it started from (for its report)."""
+
+    full: bool
+    dry_run: bool
+    sample_size: int
+    started: float
+    requests_before: int
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    """What the sending phase did: the outcome tally, the ledger push id, records left pending."""
+
+    tally: _Tally
+    push_id: str | None
+    pending: int
+
+
+def _prepare_records(predictions: pd.DataFrame, sink: Sink, source: str) -> _Records:
+    """Validate, keep consenting members, render and fingerprint the payloads."""
+    frame = validate_predictions(predictions, source)
+    pushable, refused = select_consenting(frame)
+    rendered = sink.render(pushable)
+    volatile = tuple(c for c in getattr(sink, "volatile_columns", ()) if c in rendered.columns)
+    return _Records(
+        total=len(frame),
+        refused_consent=refused,
+        rendered=rendered,
+        hashes=fingerprint_content(rendered, volatile),
+        rejects=sink.reject_reasons(rendered),
+        volatile=volatile,
+        scheme=fingerprint_scheme(volatile),
+        scheme_key=f"{FINGERPRINT_META_PREFIX}{sink.key}",
+    )
+
+
+def _make_plan(records: _Records, sink: Sink, ledger: Ledger, full: bool) -> _Plan:
+    """Classify the records against the sink's ledger state as it is now."""
+    state = ledger.read_state(sink.key)
+    rescheme = _scheme_changed(ledger.get_meta(records.scheme_key), records.scheme, state)
+    frame = plan_push(records.rendered[MEMBER_KEY], records.hashes, state, full=full)
+    return _Plan(frame=frame, rescheme=rescheme)
+
+
+def _plan_sample(records: _Records, plan: _Plan, size: int) -> pd.DataFrame:
+    """The first ``size`` records planned for sending: ids, change, reject reason, payload."""
+    to_send = plan.frame["send"].to_numpy()
+    rendered = records.rendered
+    return pd.concat(
+        [
+            rendered.loc[to_send, [MEMBER_KEY, RECORD_KEY]].rename(
+                columns={MEMBER_KEY: "member_id", RECORD_KEY: "record_id"}
+            ),
+            plan.frame.loc[to_send, ["change"]],
+            records.rejects.loc[to_send].rename("reject_reason"),
+            rendered.loc[to_send].drop(columns=[MEMBER_KEY, RECORD_KEY]),
+        ],
+        axis=1,
+    ).head(size).reset_index(drop=True)
+
+
+def _push_report(
+    records: _Records, plan: _Plan, delivered: _Delivered, sink: Sink, ledger: Ledger, run: _Run
+) -> PushReport:
+    """The report of a push (or of a dry run, with an empty tally)."""
+    counts = plan.frame["change"].value_counts()
+    to_send = plan.frame["send"].to_numpy()
+    refused_here = to_send & records.rejects.notna().to_numpy()
+    tally = delivered.tally
+    reasons = (
+        pd.Series(np.concatenate(tally.reasons)).value_counts().head(10)
+        if tally.reasons
+        else records.rejects[refused_here].value_counts().head(10)
+    )
+    return PushReport(
+        sink=sink.key,
+        kind=sink.kind,
+        dry_run=run.dry_run,
+        full=run.full,
+        total=records.total,
+        refused_consent=records.refused_consent,
+        new=int(counts.get("new", 0)),
+        changed=int(counts.get("changed", 0)),
+        retried=int(counts.get("retry", 0)),
+        unchanged=int(counts.get("unchanged", 0)),
+        to_send=int(to_send.sum()),
+        rejected=int(refused_here.sum()),
+        sent=tally.sent,
+        failed=tally.failed,
+        pending=delivered.pending,
+        requests=sink.requests_made - run.requests_before,
+        seconds=time.monotonic() - run.started,
+        failure_reasons={str(k): int(v) for k, v in reasons.items()},
+        push_id=delivered.push_id,
+        ledger_path=str(ledger.path),
+        sample=_plan_sample(records, plan, run.sample_size),
+        volatile_columns=records.volatile,
+        fingerprint_changed=plan.rescheme,
+    )
+
+
+def _begin_push(records: _Records, send: np.ndarray, sink: Sink, ledger: Ledger) -> str:
+    """Open a push in the ledger, mark the records to send ``pending`` and keep the scheme."""
+    push_id = ledger.begin_push(sink.key, int(send.sum()))
+    ledger.mark_pending(
+        sink.key, push_id, records.rendered.loc[send, MEMBER_KEY], records.hashes[send]
+    )
+    if ledger.get_meta(records.scheme_key) != records.scheme:
+        ledger.set_meta(records.scheme_key, records.scheme)
+    return push_id
+
+
+def _fail_refused(
+    records: _Records, refused: np.ndarray, sink: Sink, ledger: Ledger, push_id: str,
+    tally: _Tally,
+) -> None:
+    """Record the planned records the sink refuses before sending as ``failed``."""
+    if not refused.any():
+        return
+    outcome = BatchOutcome(
+        records.rendered.loc[refused, MEMBER_KEY].to_numpy(dtype=object),
+        np.full(int(refused.sum()), "failed", dtype=object),
+        records.rejects[refused].to_numpy(dtype=object),
+    )
+    ledger.record_outcomes(
+        sink.key, push_id, outcome.member_ids, outcome.statuses, outcome.reasons
+    )
+    tally.failed += outcome.failed
+    tally.reasons.append(outcome.reasons)
+
+
+def _deliver_or_stop(
+    deliver: pd.DataFrame, planned: int, sink: Sink, ledger: Ledger, push_id: str,
+    tally: _Tally,
+) -> None:
+    """Send the records; on any error close the push as ``stopped`` and say what is pending.
+
+    Raises:
+        CrmRefused: The CRM refused a request (never retried).
+        CrmError: Any other corecast error (an outage the flow may retry).
+    """
+    try:
+        if len(deliver):
+            _prepare_once(sink, ledger)
+            _deliver(deliver, sink, ledger, push_id, tally)
+    except BaseException as exc:
+        pending = planned - tally.sent - tally.failed
+        message = str(exc) if isinstance(exc, CorecastError) else type(exc).__name__
+        ledger.finish_push(
+            push_id, "stopped", sent=tally.sent, failed=tally.failed, message=message
+        )
+        if isinstance(exc, CorecastError):
+            # a request the CRM refused stays refused (never retried); anything else is
+            # an outage the flow may retry
+            kind = CrmRefused if isinstance(exc, CrmRefused) else CrmError
+            raise kind(
+                f"{message} [push to {sink.key} stopped: {tally.sent} sent, {tally.failed} "
+                f"failed, {pending} still pending in ledger {ledger.path}; re-run to send "
+                "the pending records]"
+            ) from exc
+        raise
+
+
+def _send_planned(records: _Records, plan: _Plan, sink: Sink, ledger: Ledger) -> _Delivered:
+    """Write the planned records as pending, fail the refused ones, send the others and close
+    the push (phase 5; the caller holds the sink's ledger lock)."""
+    send = plan.frame["send"].to_numpy()
+    refused = send & records.rejects.notna().to_numpy()
+    push_id = _begin_push(records, send, sink, ledger)
+    tally = _Tally()
+    _fail_refused(records, refused, sink, ledger, push_id, tally)
+    deliver = records.rendered.loc[send & ~refused]
+    logger.info(
+        "%s: %d to send (%d refused before sending, %d unchanged skipped)",
+        sink.key, len(deliver), int(refused.sum()), int((~send).sum()),
+    )
+    planned = int(send.sum())
+    _deliver_or_stop(deliver, planned, sink, ledger, push_id, tally)
+    ledger.finish_push(push_id, "done", sent=tally.sent, failed=tally.failed)
+    return _Delivered(tally=tally, push_id=push_id, pending=planned - tally.sent - tally.failed)
+
+
 def push_predictions(
     predictions: pd.DataFrame,
     sink: Sink,
@@ -432,121 +655,19 @@ def push_predictions(
         ContractError: The predictions break the contract.
         CrmError: The sink stopped the push; the message gives sent / pending counts.
     """
-    started = time.monotonic()
-    requests_before = sink.requests_made
-    frame = validate_predictions(predictions, source)
-    pushable, refused = select_consenting(frame)
-    rendered = sink.render(pushable)
-    volatile = tuple(c for c in getattr(sink, "volatile_columns", ()) if c in rendered.columns)
-    hashes = fingerprint_content(rendered, volatile)
-    scheme = fingerprint_scheme(volatile)
-    scheme_key = f"{FINGERPRINT_META_PREFIX}{sink.key}"
-    rejects = sink.reject_reasons(rendered)
-    rescheme = False
-
-    def make_plan() -> pd.DataFrame:
-        nonlocal rescheme
-        state = ledger.read_state(sink.key)
-        rescheme = _scheme_changed(ledger.get_meta(scheme_key), scheme, state)
-        return plan_push(rendered[MEMBER_KEY], hashes, state, full=full)
-
-    def report(plan: pd.DataFrame, tally: _Tally, push_id: str | None, pending: int):
-        counts = plan["change"].value_counts()
-        to_send = plan["send"].to_numpy()
-        refused_here = to_send & rejects.notna().to_numpy()
-        sample = pd.concat(
-            [
-                rendered.loc[to_send, [MEMBER_KEY, RECORD_KEY]].rename(
-                    columns={MEMBER_KEY: "member_id", RECORD_KEY: "record_id"}
-                ),
-                plan.loc[to_send, ["change"]],
-                rejects.loc[to_send].rename("reject_reason"),
-                rendered.loc[to_send].drop(columns=[MEMBER_KEY, RECORD_KEY]),
-            ],
-            axis=1,
-        ).head(sample_size).reset_index(drop=True)
-        reasons = (
-            pd.Series(np.concatenate(tally.reasons)).value_counts().head(10)
-            if tally.reasons
-            else rejects[refused_here].value_counts().head(10)
-        )
-        return PushReport(
-            sink=sink.key,
-            kind=sink.kind,
-            dry_run=dry_run,
-            full=full,
-            total=len(frame),
-            refused_consent=refused,
-            new=int(counts.get("new", 0)),
-            changed=int(counts.get("changed", 0)),
-            retried=int(counts.get("retry", 0)),
-            unchanged=int(counts.get("unchanged", 0)),
-            to_send=int(to_send.sum()),
-            rejected=int(refused_here.sum()),
-            sent=tally.sent,
-            failed=tally.failed,
-            pending=pending,
-            requests=sink.requests_made - requests_before,
-            seconds=time.monotonic() - started,
-            failure_reasons={str(k): int(v) for k, v in reasons.items()},
-            push_id=push_id,
-            ledger_path=str(ledger.path),
-            sample=sample,
-            volatile_columns=volatile,
-            fingerprint_changed=rescheme,
-        )
-
+    run = _Run(
+        full=full, dry_run=dry_run, sample_size=sample_size, started=time.monotonic(),
+        requests_before=sink.requests_made,
+    )
+    records = _prepare_records(predictions, sink, source)
     if dry_run:
-        return report(make_plan(), _Tally(), None, 0)
-
+        plan = _make_plan(records, sink, ledger, full)
+        return _push_report(records, plan, _Delivered(_Tally(), None, 0), sink, ledger, run)
     with ledger.lock(sink.key):
-        plan = make_plan()  # read again under the lock: another push may just have finished
-        send = plan["send"].to_numpy()
-        refused_now = send & rejects.notna().to_numpy()
-        push_id = ledger.begin_push(sink.key, int(send.sum()))
-        ledger.mark_pending(sink.key, push_id, rendered.loc[send, MEMBER_KEY], hashes[send])
-        if ledger.get_meta(scheme_key) != scheme:
-            ledger.set_meta(scheme_key, scheme)
-        tally = _Tally()
-        if refused_now.any():
-            outcome = BatchOutcome(
-                rendered.loc[refused_now, MEMBER_KEY].to_numpy(dtype=object),
-                np.full(int(refused_now.sum()), "failed", dtype=object),
-                rejects[refused_now].to_numpy(dtype=object),
-            )
-            ledger.record_outcomes(
-                sink.key, push_id, outcome.member_ids, outcome.statuses, outcome.reasons
-            )
-            tally.failed += outcome.failed
-            tally.reasons.append(outcome.reasons)
-        deliver = rendered.loc[send & ~refused_now]
-        logger.info(
-            "%s: %d to send (%d refused before sending, %d unchanged skipped)",
-            sink.key, len(deliver), int(refused_now.sum()), int((~send).sum()),
-        )
-        try:
-            if len(deliver):
-                _prepare_once(sink, ledger)
-                _deliver(deliver, sink, ledger, push_id, tally)
-        except BaseException as exc:
-            pending = int(send.sum()) - tally.sent - tally.failed
-            message = str(exc) if isinstance(exc, CorecastError) else type(exc).__name__
-            ledger.finish_push(
-                push_id, "stopped", sent=tally.sent, failed=tally.failed, message=message
-            )
-            if isinstance(exc, CorecastError):
-                # a request the CRM refused stays refused (never retried); anything else is
-                # an outage the flow may retry
-                kind = CrmRefused if isinstance(exc, CrmRefused) else CrmError
-                raise kind(
-                    f"{message} [push to {sink.key} stopped: {tally.sent} sent, {tally.failed} "
-                    f"failed, {pending} still pending in ledger {ledger.path}; re-run to send "
-                    "the pending records]"
-                ) from exc
-            raise
-        ledger.finish_push(push_id, "done", sent=tally.sent, failed=tally.failed)
-        pending = int(send.sum()) - tally.sent - tally.failed
-        return report(plan, tally, push_id, pending)
+        # plan again under the lock: another push may just have finished
+        plan = _make_plan(records, sink, ledger, full)
+        delivered = _send_planned(records, plan, sink, ledger)
+        return _push_report(records, plan, delivered, sink, ledger, run)
 
 
 def _secret_from_env(variable: str, required: bool, what: str) -> Secret | None:

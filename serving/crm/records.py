@@ -340,6 +340,27 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
         ContractError: A column is missing, a member id is missing or duplicated, a score is
             outside [0, 1], a rank is not a whole number or a time cannot be parsed.
     """
+    _check_push_columns(frame, source)
+    out = _with_methods(frame.reset_index(drop=True))
+    for column in TEXT_COLUMNS:
+        out[column] = _as_text(out[column])
+    out["member_id"] = _member_ids(out["member_id"], source)
+    _check_actions(out["action"], source)
+    for column in SCORE_COLUMNS:
+        out[column] = _scores(out[column], column, source)
+    out["readiness_rank"] = _ranks(out["readiness_rank"], source)
+    for column in TIME_COLUMNS:
+        out[column] = _times(out[column], column, source)
+    for column in BOOL_COLUMNS:
+        out[column] = _parse_bool(out[column], source, column)
+    if "consent" in out.columns:
+        out["consent"] = _consent(out["consent"], source)
+    extra = [c for c in out.columns if c not in PUSH_COLUMNS]
+    return out[[*PUSH_COLUMNS, *extra]]
+
+
+def _check_push_columns(frame: pd.DataFrame, source: str) -> None:
+    """Raise :class:`ContractError` when a column every predictions table has is missing."""
     needed = [c for c in PUSH_COLUMNS if c not in _LATER_COLUMNS]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -347,66 +368,77 @@ def validate_predictions(frame: pd.DataFrame, source: str = "<predictions>") -> 
             f"{source}: missing column(s) {', '.join(missing)}; a predictions table needs "
             f"{', '.join(needed)} (re-run batch scoring to produce it)"
         )
-    out = _with_methods(frame.reset_index(drop=True))
-    for column in TEXT_COLUMNS:
-        out[column] = _as_text(out[column])
-    out["member_id"] = out["member_id"].str.strip()
-    blank = out["member_id"].isna() | (out["member_id"] == "")
+
+
+def _member_ids(ids: pd.Series, source: str) -> pd.Series:
+    """Member ids (text) trimmed; :class:`ContractError` when one is empty or repeated."""
+    ids = ids.str.strip()
+    blank = ids.isna() | (ids == "")
     if blank.any():
         raise ContractError(
             f"{source}: column member_id is empty in {format_rows(np.flatnonzero(blank))}; "
             "every prediction needs a member id"
         )
-    dup = out["member_id"].duplicated(keep=False).to_numpy()
+    dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
-        ids = out.loc[dup, "member_id"].drop_duplicates().head(3).tolist()
+        examples = ids[dup].drop_duplicates().head(3).tolist()
         raise ContractError(
-            f"{source}: column member_id has {int(out.loc[dup, 'member_id'].nunique())} "
+            f"{source}: column member_id has {int(ids[dup].nunique())} "
             f"duplicated member id(s) in {format_rows(np.flatnonzero(dup))} (e.g. "
-            f"{', '.join(repr(i) for i in ids)}); each member must appear once — "
+            f"{', '.join(repr(i) for i in examples)}); each member must appear once — "
             "de-duplicate or re-run batch scoring"
         )
-    unknown = out["action"].notna() & ~out["action"].isin(ACTIONS)
+    return ids
+
+
+def _check_actions(actions: pd.Series, source: str) -> None:
+    """Raise :class:`ContractError` on an action that is not one of :data:`ACTIONS`."""
+    unknown = actions.notna() & ~actions.isin(ACTIONS)
     if unknown.any():
         raise ContractError(
             f"{source}: column action must be one of {', '.join(ACTIONS)} (or empty); bad values "
             f"in {format_rows(np.flatnonzero(unknown))}"
         )
-    for column in SCORE_COLUMNS:
-        values = pd.to_numeric(out[column], errors="coerce").astype("float64")
-        bad = (values.isna() & out[column].notna()) | (values < 0) | (values > 1)
-        if bad.any():
-            raise ContractError(
-                f"{source}: column {column} must be a number in [0, 1] (or empty when not "
-                f"eligible); bad values in {format_rows(np.flatnonzero(bad))}"
-            )
-        out[column] = values
-    ranks = pd.to_numeric(out["readiness_rank"], errors="coerce")
-    bad = (ranks.isna() & out["readiness_rank"].notna()) | (ranks.notna() & (ranks % 1 != 0))
+
+
+def _scores(values: pd.Series, column: str, source: str) -> pd.Series:
+    """A score column as ``float64``; :class:`ContractError` on a value outside [0, 1]."""
+    scores = pd.to_numeric(values, errors="coerce").astype("float64")
+    bad = (scores.isna() & values.notna()) | (scores < 0) | (scores > 1)
+    if bad.any():
+        raise ContractError(
+            f"{source}: column {column} must be a number in [0, 1] (or empty when not "
+            f"eligible); bad values in {format_rows(np.flatnonzero(bad))}"
+        )
+    return scores
+
+
+def _ranks(values: pd.Series, source: str) -> pd.Series:
+    """``readiness_rank`` as ``Int64``; :class:`ContractError` unless a whole number >= 1."""
+    ranks = pd.to_numeric(values, errors="coerce")
+    bad = (ranks.isna() & values.notna()) | (ranks.notna() & (ranks % 1 != 0))
     bad |= ranks < 1
     if bad.any():
         raise ContractError(
             f"{source}: column readiness_rank must be a whole number >= 1 (or empty); bad values "
             f"in {format_rows(np.flatnonzero(bad))}"
         )
-    out["readiness_rank"] = ranks.astype("Int64")
-    for column in TIME_COLUMNS:
-        values = out[column]
-        if not pd.api.types.is_datetime64_any_dtype(values.dtype):
-            values = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-        bad = values.isna() & out[column].notna()
-        if bad.any():
-            raise ContractError(
-                f"{source}: column {column} has values that are not dates in "
-                f"{format_rows(np.flatnonzero(bad))}"
-            )
-        out[column] = to_utc_naive(values)
-    for column in BOOL_COLUMNS:
-        out[column] = _parse_bool(out[column], source, column)
-    if "consent" in out.columns:
-        out["consent"] = _consent(out["consent"], source)
-    extra = [c for c in out.columns if c not in PUSH_COLUMNS]
-    return out[[*PUSH_COLUMNS, *extra]]
+    return ranks.astype("Int64")
+
+
+def _times(values: pd.Series, column: str, source: str) -> pd.Series:
+    """A time column as tz-naive UTC datetimes; :class:`ContractError` on a value that is not
+    a date."""
+    times = values
+    if not pd.api.types.is_datetime64_any_dtype(times.dtype):
+        times = pd.to_datetime(times, errors="coerce", utc=True, format="mixed")
+    bad = times.isna() & values.notna()
+    if bad.any():
+        raise ContractError(
+            f"{source}: column {column} has values that are not dates in "
+            f"{format_rows(np.flatnonzero(bad))}"
+        )
+    return to_utc_naive(times)
 
 
 #: Prediction columns that files written before them lack (filled in by :func:`_with_methods`).

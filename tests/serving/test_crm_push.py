@@ -158,6 +158,22 @@ def test_stopped_push_leaves_the_rest_pending_and_rerun_sends_only_that(ledger):
     assert ledger.history()["state"].tolist() == ["done", "stopped"]
 
 
+def test_an_unexpected_error_stops_the_push_and_is_raised_unchanged(ledger):
+    class Crashing(MemorySink):
+        def send_batch(self, batch):
+            if len(self.batches) == 2:
+                raise RuntimeError("disk full")
+            return super().send_batch(batch)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        push_predictions(make_predictions(50), Crashing(), ledger)
+    stopped = ledger.history().iloc[0]
+    assert (stopped["state"], stopped["sent"], stopped["message"]) == (
+        "stopped", 20, "RuntimeError"
+    )  # a member's data never lands in the ledger's message, only the error's type
+    assert ledger.counts("memory:test") == {"pending": 30, "sent": 20}
+
+
 def test_refused_records_become_dead_letters_and_are_retried(ledger):
     preds = make_predictions(20)
     report = push_predictions(preds, MemorySink(refuse={"m000003", "m000007"}), ledger)

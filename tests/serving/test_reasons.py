@@ -69,6 +69,22 @@ def test_one_reason_per_topic():
     assert out.loc["a", "reasons"] == "attended 9 events in the last 90 days"
 
 
+def test_reasons_are_chosen_largest_first_one_per_topic_up_to_n_reasons():
+    from serving.reasons import _choose_reasons, _Contributions
+
+    # n_attend_90d and wsum_attend_90d share a topic; -inf is no reason
+    contributions = _Contributions(
+        candidates=("n_attend_90d", "wsum_attend_90d", "net_ties", "tenure_days"),
+        values=np.array([
+            [0.1, 0.3, 0.2, 0.05],
+            [-np.inf, -np.inf, 0.01, -np.inf],
+            [-np.inf, -np.inf, -np.inf, -np.inf],
+        ]),
+    )
+    chosen = _choose_reasons(contributions, k_max=2)
+    assert chosen.tolist() == [[1, 2], [2, -1], [-1, -1]]
+
+
 def test_activity_types_and_roles_are_said_in_words():
     f = pd.DataFrame({"n_pr_review_90d": [4.0], "wsum_pr_review_365d": [9.0],
                       "role_core_now": [1.0], "role_core_past_spells": [2.0]})

@@ -297,3 +297,16 @@ def test_ready_now_candidates_get_a_talking_point_from_their_history(community):
     )
     assert p.loc["b", "talking_point"].startswith("They have been part of the Paris chapter")
     assert p.loc["c", "talking_point"] == ""  # not a ready-now candidate
+
+
+def test_each_segment_shows_the_reasons_of_its_score():
+    from serving.score import _chosen_reasons
+
+    segments = pd.Series(["at-risk", "ambassador-at-risk", "ready-now", "nurture", "steady",
+                          "dormant"])
+    readiness = pd.Series([f"ready {i}" for i in range(6)])
+    disengagement = pd.Series(["risk 0", "risk 1", "risk 2", "risk 3", "risk 4", ""])
+    chosen = _chosen_reasons(segments, readiness, disengagement)
+    # risk segments: why they may drift; readiness segments: why they could take over; the
+    # others: the risk reasons, or the readiness ones when there is none
+    assert chosen.tolist() == ["risk 0", "risk 1", "ready 2", "ready 3", "risk 4", "ready 5"]
