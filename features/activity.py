@@ -7,6 +7,8 @@ before ``as_of`` are read; a window of ``w`` days is ``as_of - w <= occurred_at 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -112,49 +114,16 @@ def build_activity_features(
     config = resolve_vocabulary(tables, as_of, config)
     snap = build_snapshot(tables, as_of)
     enc, n_members = snap.enc, snap.enc.n_members
-    type_lut = _vocab_lookup(enc.type_names, config.activity_types, len(config.activity_types))
-    role_lut = _vocab_lookup(enc.role_names, config.roles, -1)
-    type_slugs = column_slugs(config.activity_types, "type")
-    role_slugs = column_slugs(config.roles, "role")
-    k_type, k_role = len(type_slugs), len(role_slugs)
-
-    acc = {
-        "nt": np.zeros(n_members * k_type, dtype=np.int64),
-        "wt": np.zeros(n_members * k_type),
-        "nr": np.zeros(n_members * k_role, dtype=np.int64),
-        "wr": np.zeros(n_members * k_role),
-    }
+    columns_of = _ActivityColumns.of(enc, config)
+    acc = columns_of.totals()
     columns: dict[str, np.ndarray] = {}
     hi = snap.n
     # Windows are nested: add the segment [start(w), previous start) to running totals.
     for w in config.windows_days:
         lo = snap.start(w)
-        member = enc.member[lo:hi].astype(np.int64)
-        weight = enc.weight[lo:hi]
-        key = member * k_type + type_lut[enc.activity_type[lo:hi] + 1]
-        acc["nt"] += np.bincount(key, minlength=n_members * k_type)
-        acc["wt"] += np.bincount(key, weights=weight, minlength=n_members * k_type)
-        role = role_lut[enc.role[lo:hi] + 1]
-        has_role = role >= 0
-        key = member[has_role] * k_role + role[has_role]
-        acc["nr"] += np.bincount(key, minlength=n_members * k_role)
-        acc["wr"] += np.bincount(key, weights=weight[has_role], minlength=n_members * k_role)
+        columns_of.add_segment(acc, enc, lo, hi)
         hi = lo
-
-        nt = acc["nt"].reshape(n_members, k_type)[snap.rows]
-        wt = acc["wt"].reshape(n_members, k_type)[snap.rows]
-        nr = acc["nr"].reshape(n_members, k_role)[snap.rows]
-        wr = acc["wr"].reshape(n_members, k_role)[snap.rows]
-        columns[f"n_all_{w}d"] = nt.sum(axis=1)
-        columns[f"wsum_all_{w}d"] = wt.sum(axis=1)
-        for j, slug in enumerate(type_slugs):
-            columns[f"n_{slug}_{w}d"] = nt[:, j]
-        for j, slug in enumerate(type_slugs):
-            columns[f"wsum_{slug}_{w}d"] = wt[:, j]
-        for j, slug in enumerate(role_slugs):
-            columns[f"n_role_{slug}_{w}d"] = nr[:, j]
-        for j, slug in enumerate(role_slugs):
-            columns[f"wsum_role_{slug}_{w}d"] = wr[:, j]
+        columns.update(columns_of.window(acc, snap.rows, w))
 
     member = enc.member[: snap.n]
     columns["n_all_ever"] = count_per_member(member, n_members)[snap.rows]
@@ -163,6 +132,80 @@ def build_activity_features(
     ]
     ordered = {name: columns[name] for name in activity_column_order(config)}
     return snap.frame(ordered)
+
+
+@dataclass(frozen=True)
+class _ActivityColumns:
+    """Where an activity row counts in :func:`build_activity_features`: its type column (the
+    vocabulary's types plus ``other``) and its role column (the vocabulary's roles plus
+    ``other``; none without a role).
+
+    Running totals are flat arrays of ``n_members * k_type`` (``"nt"`` counts, ``"wt"``
+    weighted sums) and ``n_members * k_role`` (``"nr"``, ``"wr"``) cells.
+    """
+
+    n_members: int
+    type_lut: np.ndarray
+    role_lut: np.ndarray
+    type_slugs: list[str]
+    role_slugs: list[str]
+
+    @classmethod
+    def of(cls, enc, config: FeatureConfig) -> _ActivityColumns:
+        """The columns of an encoded snapshot ``enc`` for a resolved ``config``."""
+        return cls(
+            n_members=enc.n_members,
+            type_lut=_vocab_lookup(
+                enc.type_names, config.activity_types, len(config.activity_types)
+            ),
+            role_lut=_vocab_lookup(enc.role_names, config.roles, -1),
+            type_slugs=column_slugs(config.activity_types, "type"),
+            role_slugs=column_slugs(config.roles, "role"),
+        )
+
+    def totals(self) -> dict[str, np.ndarray]:
+        """Zeroed running totals."""
+        n_members, k_type, k_role = self.n_members, len(self.type_slugs), len(self.role_slugs)
+        return {
+            "nt": np.zeros(n_members * k_type, dtype=np.int64),
+            "wt": np.zeros(n_members * k_type),
+            "nr": np.zeros(n_members * k_role, dtype=np.int64),
+            "wr": np.zeros(n_members * k_role),
+        }
+
+    def add_segment(self, acc: dict[str, np.ndarray], enc, lo: int, hi: int) -> None:
+        """Add the activity rows ``lo:hi`` of ``enc`` to the running totals ``acc``."""
+        n_members, k_type, k_role = self.n_members, len(self.type_slugs), len(self.role_slugs)
+        member = enc.member[lo:hi].astype(np.int64)
+        weight = enc.weight[lo:hi]
+        key = member * k_type + self.type_lut[enc.activity_type[lo:hi] + 1]
+        acc["nt"] += np.bincount(key, minlength=n_members * k_type)
+        acc["wt"] += np.bincount(key, weights=weight, minlength=n_members * k_type)
+        role = self.role_lut[enc.role[lo:hi] + 1]
+        has_role = role >= 0
+        key = member[has_role] * k_role + role[has_role]
+        acc["nr"] += np.bincount(key, minlength=n_members * k_role)
+        acc["wr"] += np.bincount(key, weights=weight[has_role], minlength=n_members * k_role)
+
+    def window(
+        self, acc: dict[str, np.ndarray], rows: np.ndarray, w: int
+    ) -> dict[str, np.ndarray]:
+        """The ``w``-day columns of the members at ``rows`` from the running totals ``acc``."""
+        n_members, k_type, k_role = self.n_members, len(self.type_slugs), len(self.role_slugs)
+        nt = acc["nt"].reshape(n_members, k_type)[rows]
+        wt = acc["wt"].reshape(n_members, k_type)[rows]
+        nr = acc["nr"].reshape(n_members, k_role)[rows]
+        wr = acc["wr"].reshape(n_members, k_role)[rows]
+        columns = {f"n_all_{w}d": nt.sum(axis=1), f"wsum_all_{w}d": wt.sum(axis=1)}
+        for j, slug in enumerate(self.type_slugs):
+            columns[f"n_{slug}_{w}d"] = nt[:, j]
+        for j, slug in enumerate(self.type_slugs):
+            columns[f"wsum_{slug}_{w}d"] = wt[:, j]
+        for j, slug in enumerate(self.role_slugs):
+            columns[f"n_role_{slug}_{w}d"] = nr[:, j]
+        for j, slug in enumerate(self.role_slugs):
+            columns[f"wsum_role_{slug}_{w}d"] = wr[:, j]
+        return columns
 
 
 def activity_column_order(config: FeatureConfig) -> list[str]:

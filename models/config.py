@@ -204,8 +204,16 @@ class TrainConfig:
     calibration_fit_rows: int | None = 75_000
 
     def __post_init__(self) -> None:
-        from models.metrics import METRIC_DIRECTIONS
+        self._resolve_candidates()
+        self._check_rules()
+        self._check_choices()
+        self._check_counts()
+        self._check_fitting()
+        self._check_selection_and_gate()
 
+    def _resolve_candidates(self) -> None:
+        """Check ``target``; resolve ``candidates`` (``None``: the target's default) and check
+        them."""
         if self.target not in TARGETS:
             raise ConfigError(f"target must be one of {TARGETS}, got {self.target!r}")
         if self.candidates is None:
@@ -216,7 +224,12 @@ class TrainConfig:
             raise ConfigError(
                 f"candidates must be a non-empty subset of {CANDIDATES}, got {self.candidates!r}"
             )
-        self._check_rules()
+
+    def _check_choices(self) -> None:
+        """The settings that name one of a few choices: calibration, primary metric,
+        validation, class weight and ECE strategy."""
+        from models.metrics import METRIC_DIRECTIONS
+
         if self.calibration not in CALIBRATION_METHODS:
             raise ConfigError(
                 f"calibration must be one of {CALIBRATION_METHODS}, got {self.calibration!r}"
@@ -234,6 +247,10 @@ class TrainConfig:
             raise ConfigError(f"class_weight must be none or balanced, got {self.class_weight!r}")
         if self.ece_strategy not in ("quantile", "uniform"):
             raise ConfigError(f"ece_strategy must be quantile or uniform, got {self.ece_strategy}")
+
+    def _check_counts(self) -> None:
+        """The capacity share, and the counts of snapshots, positives, folds, origins, bins and
+        rows that must be positive whole numbers."""
         if not 0 < self.capacity_share <= 1:
             raise ConfigError(f"capacity_share must be in (0, 1], got {self.capacity_share}")
         positive_ints = {
@@ -254,6 +271,10 @@ class TrainConfig:
         for name, value in positive_ints.items():
             if int(value) != value or value < 1:
                 raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
+
+    def _check_fitting(self) -> None:
+        """How models are fitted: ``logreg_c`` (``None``: the target's default), the selection
+        margin, the calibration stride, threads and the row caps of the fits."""
         if self.logreg_c is None:
             object.__setattr__(self, "logreg_c", DEFAULT_LOGREG_C[self.target])
         if not self.logreg_c > 0:
@@ -275,6 +296,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (int(value) != value or value < 1000):
                 raise ConfigError(f"{name} must be None or a whole number >= 1000, got {value!r}")
+
+    def _check_selection_and_gate(self) -> None:
+        """Calibration folds, the promotion tolerance, the bootstrap and its interval level, and
+        how candidates are selected (linear first below a size, the selection confidence)."""
         if self.calibration_folds < 2:
             raise ConfigError("calibration_folds must be at least 2")
         if self.promotion_tolerance < 0:

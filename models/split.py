@@ -113,46 +113,23 @@ def plan_temporal_split(
     """
     horizon = pd.Timedelta(days=int(horizon_days))
     dates = sorted({pd.Timestamp(d) for d in as_of_dates})
-    if last_observed is not None:
-        observed = [d for d in dates if d + horizon <= pd.Timestamp(last_observed)]
-    else:
-        observed = list(dates)
-    every = int(np.median(np.diff(dates)).days) if len(dates) > 1 else 30
-    every = max(every, 1)
-    needed = required_snapshots(
-        horizon_days,
-        every,
-        holdout_snapshots=holdout_snapshots,
-        backtest_origins=1,
-        min_train_snapshots=min_train_snapshots,
-    )
+    observed = _observed(dates, horizon, last_observed)
+    every = _spacing_days(dates)
 
     def short(why: str) -> InsufficientDataError:
-        return InsufficientDataError(
-            f"{target}: {why}. With a {horizon_days}-day label window and snapshots every "
-            f"{every} days, training needs at least {needed} fully observed snapshots "
-            f"({holdout_snapshots} holdout, a gap of {math.ceil(horizon_days / every)} while "
-            f"labels mature, and {min_train_snapshots} to train each backtest fold), i.e. about "
-            f"{(needed - 1) * every + horizon_days} days of history after the first snapshot; "
-            f"got {len(observed)} observed snapshot(s) of {len(dates)}. Use a longer history, "
-            "more or closer snapshots (--snapshots, --every) or a shorter label window "
-            "(--horizon, --readiness-horizon)."
+        return _too_short(
+            why, target=target, horizon_days=horizon_days, every=every,
+            holdout_snapshots=holdout_snapshots, min_train_snapshots=min_train_snapshots,
+            observed=len(observed), dates=len(dates),
         )
 
     if len(observed) < holdout_snapshots + 1:
         raise short("too few snapshots with fully observed labels")
     holdout = observed[-holdout_snapshots:]
-    holdout_start = holdout[0]
-    train = [d for d in observed if d + horizon <= holdout_start]
+    train = [d for d in observed if d + horizon <= holdout[0]]
     if not train:
         raise short("no snapshot's label window ends before the holdout")
-    folds = []
-    for origin in reversed(train):
-        fold_train = [d for d in train if d + horizon <= origin]
-        if len(fold_train) >= min_train_snapshots:
-            folds.append(BacktestFold(origin=origin, train_dates=tuple(fold_train)))
-        if len(folds) == backtest_origins:
-            break
+    folds = _backtest_folds(train, horizon, backtest_origins, min_train_snapshots)
     if not folds:
         raise short("no backtest fold has enough earlier snapshots to train on")
     used = set(holdout) | set(train)
@@ -163,6 +140,71 @@ def plan_temporal_split(
         folds=tuple(folds),
         unused_dates=tuple(d for d in dates if d not in used),
     )
+
+
+def _observed(
+    dates: list[pd.Timestamp], horizon: pd.Timedelta, last_observed: pd.Timestamp | None
+) -> list[pd.Timestamp]:
+    """The ``dates`` whose label windows end by ``last_observed`` (``None``: all of them)."""
+    if last_observed is None:
+        return list(dates)
+    return [d for d in dates if d + horizon <= pd.Timestamp(last_observed)]
+
+
+def _spacing_days(dates: list[pd.Timestamp]) -> int:
+    """Median days between the sorted snapshot ``dates`` (30 for a single date; at least 1)."""
+    every = int(np.median(np.diff(dates)).days) if len(dates) > 1 else 30
+    return max(every, 1)
+
+
+def _too_short(
+    why: str,
+    *,
+    target: str,
+    horizon_days: int,
+    every: int,
+    holdout_snapshots: int,
+    min_train_snapshots: int,
+    observed: int,
+    dates: int,
+) -> InsufficientDataError:
+    """The error of a history too short to split: ``why``, what a split needs and what there
+    is (``observed`` fully observed snapshots of ``dates``), and what to change."""
+    needed = required_snapshots(
+        horizon_days,
+        every,
+        holdout_snapshots=holdout_snapshots,
+        backtest_origins=1,
+        min_train_snapshots=min_train_snapshots,
+    )
+    return InsufficientDataError(
+        f"{target}: {why}. With a {horizon_days}-day label window and snapshots every "
+        f"{every} days, training needs at least {needed} fully observed snapshots "
+        f"({holdout_snapshots} holdout, a gap of {math.ceil(horizon_days / every)} while "
+        f"labels mature, and {min_train_snapshots} to train each backtest fold), i.e. about "
+        f"{(needed - 1) * every + horizon_days} days of history after the first snapshot; "
+        f"got {observed} observed snapshot(s) of {dates}. Use a longer history, "
+        "more or closer snapshots (--snapshots, --every) or a shorter label window "
+        "(--horizon, --readiness-horizon)."
+    )
+
+
+def _backtest_folds(
+    train: list[pd.Timestamp],
+    horizon: pd.Timedelta,
+    backtest_origins: int,
+    min_train_snapshots: int,
+) -> list[BacktestFold]:
+    """Rolling-origin folds, newest origin first: each training date whose earlier label
+    windows give ``min_train_snapshots`` dates to train on, up to ``backtest_origins``."""
+    folds = []
+    for origin in reversed(train):
+        fold_train = [d for d in train if d + horizon <= origin]
+        if len(fold_train) >= min_train_snapshots:
+            folds.append(BacktestFold(origin=origin, train_dates=tuple(fold_train)))
+        if len(folds) == backtest_origins:
+            break
+    return folds
 
 
 def pooled_positives(

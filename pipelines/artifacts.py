@@ -282,30 +282,7 @@ def build_weekly_markdown(
         outreach: What the outreach loop measured (sentences), or why it could not.
     """
     predictions = result.predictions
-    counts = predictions["segment"].value_counts()
-    segments = pd.DataFrame({"segment": counts.index.astype(str), "members": counts.to_numpy()})
-    model_lines = []
-    for target, model in models.items():
-        if model is None:
-            model_lines.append(f"- {target}: not scored (no model)")
-            continue
-        name = f"corecast-{target}"
-        aliases = ", ".join(model.aliases) or "no alias"
-        version_url = mlflow_model_url(ui_url, name, model.version)
-        method, validated = model_method(model)
-        labels = model_label_config(model)
-        model_lines.append(
-            f"- {target}: [{name} v{model.version}]({version_url}) ({aliases}; "
-            f"{method_text(method, validated)}) - "
-            f"[training run]({mlflow_run_url(ui_url, model.run_id)}); trained with "
-            f"{_text(labels.describe())} (labels fingerprint `{labels.fingerprint()}`)"
-        )
-        if labels_fingerprint is not None and labels.fingerprint() != labels_fingerprint:
-            model_lines.append(
-                f"  - **{target}: trained with other label settings than the configuration's "
-                f"(`{labels_fingerprint}`): retrain (`corecast run --retrain`) to score with "
-                "them**"
-            )
+    model_lines = _model_lines(models, ui_url, labels_fingerprint)
     candidates = build_top_candidates(predictions, chapters, top)
     parts = [
         "# corecast weekly scores\n",
@@ -320,7 +297,7 @@ def build_weekly_markdown(
         *(["\n## What the calls changed\n", *(f"- {_text(line)}" for line in outreach)]
           if outreach else []),
         "\n## Members per segment\n",
-        _table(segments),
+        _table(_segment_counts(predictions)),
         f"\n## Top {top} readiness candidates per chapter\n",
         "Member ids only; look them up in your own tools.\n",
         _table(candidates),
@@ -328,6 +305,43 @@ def build_weekly_markdown(
         *[f"- `{p}`" for p in outputs],
     ]
     return "\n".join(parts) + "\n"
+
+
+def _segment_counts(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Members per segment, the largest first (``segment``, ``members``)."""
+    counts = predictions["segment"].value_counts()
+    return pd.DataFrame({"segment": counts.index.astype(str), "members": counts.to_numpy()})
+
+
+def _model_lines(
+    models: Mapping[str, object | None], ui_url: str, labels_fingerprint: str | None
+) -> list[str]:
+    """One line per target of the weekly summary: the model version and its links, method and
+    label settings, or ``not scored``; and a bold line when the model was trained with other
+    label settings than ``labels_fingerprint``."""
+    lines = []
+    for target, model in models.items():
+        if model is None:
+            lines.append(f"- {target}: not scored (no model)")
+            continue
+        name = f"corecast-{target}"
+        aliases = ", ".join(model.aliases) or "no alias"
+        version_url = mlflow_model_url(ui_url, name, model.version)
+        method, validated = model_method(model)
+        labels = model_label_config(model)
+        lines.append(
+            f"- {target}: [{name} v{model.version}]({version_url}) ({aliases}; "
+            f"{method_text(method, validated)}) - "
+            f"[training run]({mlflow_run_url(ui_url, model.run_id)}); trained with "
+            f"{_text(labels.describe())} (labels fingerprint `{labels.fingerprint()}`)"
+        )
+        if labels_fingerprint is not None and labels.fingerprint() != labels_fingerprint:
+            lines.append(
+                f"  - **{target}: trained with other label settings than the configuration's "
+                f"(`{labels_fingerprint}`): retrain (`corecast run --retrain`) to score with "
+                "them**"
+            )
+    return lines
 
 
 def publish_training(outcomes: Sequence, source: str, ui_url: str) -> None:

@@ -405,50 +405,62 @@ def _targets(target: str) -> list[str] | None:
     return choices[target]
 
 
+UntilOption = typer.Option(
+    None, "--until", help="Newest snapshot date (default: newest with a fully observed label)."
+)
+EveryOption = typer.Option(None, "--every", help="Spacing of snapshots (e.g. 30d).")
+SnapshotsOption = typer.Option(
+    None, "--snapshots", min=2, help="Snapshots in the training frame (default: as needed)."
+)
+ReadinessActiveWithinOption = typer.Option(
+    None, "--readiness-active-within",
+    help="Readiness eligibility: active within this window (default 365d; none = no "
+    "activity condition).",
+)
+MaxFrameRowsOption = typer.Option(
+    None, "--max-frame-rows", min=0,
+    help="Above this many member-snapshots, train and evaluate on a hash sample of the "
+    "members (default 2,000,000; 0 = every row).",
+)
+CapacityShareOption = typer.Option(
+    None, "--capacity-share",
+    help="Outreach capacity as a share of eligible members (k of @k; default 0.01).",
+)
+LegacyCapacityOption = typer.Option(
+    None, "--capacity", hidden=True,
+    help="Former name of --capacity-share (score and run's --capacity counts slots).",
+)
+ChapterTopOption = typer.Option(
+    None, "--chapter-top", min=1, help="Candidates per chapter (default 3)."
+)
+TrainToleranceOption = typer.Option(
+    None, "--tolerance", min=0.0,
+    help="Allowed shortfall vs the champion on the primary metric (default 0).",
+)
+TrainForcePromoteOption = typer.Option(
+    False, "--force-promote", help="Make the new versions champion whatever the gate says."
+)
+
+
 @app.command()
 def train(
     ctx: typer.Context,
     data: str | None = DataOption,
     target: str = typer.Option("all", "--target", "-t", help="readiness, disengagement or all."),
-    until: str | None = typer.Option(
-        None, "--until", help="Newest snapshot date (default: newest with a fully observed label)."
-    ),
+    until: str | None = UntilOption,
     horizon: str | None = HorizonOption,
     readiness_horizon: str | None = ReadinessHorizonOption,
     active_within: str | None = ActiveWithinOption,
-    every: str | None = typer.Option(None, "--every", help="Spacing of snapshots (e.g. 30d)."),
-    snapshots: int | None = typer.Option(
-        None, "--snapshots", min=2, help="Snapshots in the training frame (default: as needed)."
-    ),
+    every: str | None = EveryOption,
+    snapshots: int | None = SnapshotsOption,
     core_role: str | None = CoreRoleOption,
-    readiness_active_within: str | None = typer.Option(
-        None, "--readiness-active-within",
-        help="Readiness eligibility: active within this window (default 365d; none = no "
-        "activity condition).",
-    ),
-    max_frame_rows: int | None = typer.Option(
-        None, "--max-frame-rows", min=0,
-        help="Above this many member-snapshots, train and evaluate on a hash sample of the "
-        "members (default 2,000,000; 0 = every row).",
-    ),
-    capacity: float | None = typer.Option(
-        None, "--capacity-share",
-        help="Outreach capacity as a share of eligible members (k of @k; default 0.01).",
-    ),
-    legacy_capacity: float | None = typer.Option(
-        None, "--capacity", hidden=True,
-        help="Former name of --capacity-share (score and run's --capacity counts slots).",
-    ),
-    chapter_top: int | None = typer.Option(
-        None, "--chapter-top", min=1, help="Candidates per chapter (default 3)."
-    ),
-    tolerance: float | None = typer.Option(
-        None, "--tolerance", min=0.0,
-        help="Allowed shortfall vs the champion on the primary metric (default 0).",
-    ),
-    force_promote: bool = typer.Option(
-        False, "--force-promote", help="Make the new versions champion whatever the gate says."
-    ),
+    readiness_active_within: str | None = ReadinessActiveWithinOption,
+    max_frame_rows: int | None = MaxFrameRowsOption,
+    capacity: float | None = CapacityShareOption,
+    legacy_capacity: float | None = LegacyCapacityOption,
+    chapter_top: int | None = ChapterTopOption,
+    tolerance: float | None = TrainToleranceOption,
+    force_promote: bool = TrainForcePromoteOption,
     on_invalid: OnInvalid | None = OnInvalidOption,
     max_invalid_share: float | None = MaxInvalidShareOption,
     quarantine_dir: Path | None = QuarantineDirOption,
@@ -459,20 +471,7 @@ def train(
     output says per target which (method), whether it was validated, and why. Exits 1 when a
     target asked for got neither (``--target all``: when every target got neither).
     """
-    from features.errors import ConfigError
-    from features.frames import FrameConfig
-    from features.tables import parse_as_of
-    from models.config import TrainConfig
-    from models.train import DEFAULT_SNAPSHOTS
-    from models.workflow import train_and_register
-    from simulator.oracle import oracle_for
-
-    if legacy_capacity is not None:
-        if capacity is not None:
-            raise ConfigError("--capacity is the former name of --capacity-share: give one")
-        console.print("[yellow]warning:[/yellow] train's --capacity is now --capacity-share "
-                      "(a share of eligible members; score and run's --capacity counts slots)")
-        capacity = legacy_capacity
+    capacity = _capacity_share(capacity, legacy_capacity)
     project = _settings(
         ctx,
         data=_data_options(data, on_invalid, max_invalid_share, quarantine_dir),
@@ -480,34 +479,76 @@ def train(
         training={"capacity": capacity, "chapter_top": chapter_top, "tolerance": tolerance},
     ).project
     labels = _with_readiness_activity(project.labels.to_label_config(), readiness_active_within)
-    frame = None
-    if every or snapshots or until or max_frame_rows is not None:
-        base = FrameConfig()
-        frame = FrameConfig(
-            every_days=_duration(every, "--every") or base.every_days,
-            snapshots=snapshots or DEFAULT_SNAPSHOTS,
-            until=parse_as_of(_parse_date(until, "--until")) if until else None,
-            max_rows=base.max_rows if max_frame_rows is None else (max_frame_rows or None),
-        )
-    configs = {
-        t: TrainConfig(
-            target=t, capacity_share=project.training.capacity,
-            chapter_top=project.training.chapter_top,
-            promotion_tolerance=project.training.tolerance,
-        )
-        for t in ("readiness", "disengagement")
-    }
+    frame = _frame_config(every, snapshots, until, max_frame_rows)
+    configs = _train_configs(project.training)
     source = _source_of(project)
     tables = _load(source, *_loading_of(project))
     wanted = _targets(target)
+    outcomes = _train_targets(project, source, tables, wanted, labels, frame, configs,
+                              force_promote)
+    _print_outcomes(outcomes)
+    _exit_if_untrained(outcomes, explicit=wanted is not None)
+
+
+def _capacity_share(capacity: float | None, legacy_capacity: float | None) -> float | None:
+    """``--capacity-share``, or train's former ``--capacity`` (with a warning); not both."""
+    from features.errors import ConfigError
+
+    if legacy_capacity is None:
+        return capacity
+    if capacity is not None:
+        raise ConfigError("--capacity is the former name of --capacity-share: give one")
+    console.print("[yellow]warning:[/yellow] train's --capacity is now --capacity-share "
+                  "(a share of eligible members; score and run's --capacity counts slots)")
+    return legacy_capacity
+
+
+def _frame_config(
+    every: str | None, snapshots: int | None, until: str | None, max_frame_rows: int | None
+):
+    """The training frame's :class:`features.frames.FrameConfig` from ``--every``,
+    ``--snapshots``, ``--until`` and ``--max-frame-rows``; ``None`` when none is given."""
+    from features.frames import FrameConfig
+    from features.tables import parse_as_of
+    from models.train import DEFAULT_SNAPSHOTS
+
+    if not (every or snapshots or until or max_frame_rows is not None):
+        return None
+    base = FrameConfig()
+    return FrameConfig(
+        every_days=_duration(every, "--every") or base.every_days,
+        snapshots=snapshots or DEFAULT_SNAPSHOTS,
+        until=parse_as_of(_parse_date(until, "--until")) if until else None,
+        max_rows=base.max_rows if max_frame_rows is None else (max_frame_rows or None),
+    )
+
+
+def _train_configs(training) -> dict:
+    """``{target: TrainConfig}`` of both targets from the project's ``training`` section."""
+    from models.config import TrainConfig
+
+    return {
+        t: TrainConfig(
+            target=t, capacity_share=training.capacity,
+            chapter_top=training.chapter_top,
+            promotion_tolerance=training.tolerance,
+        )
+        for t in ("readiness", "disengagement")
+    }
+
+
+def _train_targets(project, source: str, tables, wanted: list[str] | None, labels, frame,
+                   configs: dict, force_promote: bool) -> list:
+    """Train, register and gate the ``wanted`` targets (``None``: both), with a status line."""
+    from models.workflow import train_and_register
+    from simulator.oracle import oracle_for
+
     with console.status("Training (frame, backtest, calibration, evaluation) ..."):
-        outcomes = train_and_register(
+        return train_and_register(
             tables, wanted, labels=labels, frame=frame, train_configs=configs,
             features=project.features.to_feature_config(),
             force_promote=force_promote, required=False, oracle=oracle_for(source),
         )
-    _print_outcomes(outcomes)
-    _exit_if_untrained(outcomes, explicit=wanted is not None)
 
 
 #: Outcomes of a target that got neither a model nor a rule.
@@ -742,30 +783,43 @@ def _warn_on_other_labels(labels, **models) -> None:
         )
 
 
+HubspotUrlOption = typer.Option(None, "--hubspot-url", help="HubSpot API base URL.")
+SalesforceUrlOption = typer.Option(None, "--salesforce-url", help="Salesforce instance URL.")
+LedgerOption = typer.Option(None, "--ledger", help="Delivery ledger file.")
+PredictionsOption = typer.Option(
+    None, "--predictions", "-p", help="predictions.parquet or .csv from `corecast score`."
+)
+PushDryRunOption = typer.Option(
+    False, "--dry-run", help="Show what would change; send nothing."
+)
+PushFullOption = typer.Option(False, "--full", help="Send unchanged records too.")
+StatusOption = typer.Option(False, "--status", help="Show the ledger and dead letters.")
+IdPropertyOption = typer.Option("email", "--id-property", help="HubSpot unique property.")
+WebhookUrlOption = typer.Option(None, "--webhook-url", help="Webhook receiver URL.")
+PushCsvPathOption = typer.Option(None, "--csv-path", help="CSV file to write.")
+VolatileFieldOption = typer.Option(
+    None, "--volatile-field", help="Field sent along but not counted as a change by itself "
+    "(repeatable; default scored_at, as_of, model_versions, run_id; 'none' = every field "
+    "counts)."
+)
+
+
 @app.command()
 def push(
     ctx: typer.Context,
-    predictions: Path | None = typer.Option(
-        None, "--predictions", "-p", help="predictions.parquet or .csv from `corecast score`."
-    ),
+    predictions: Path | None = PredictionsOption,
     to: str | None = ToOption,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; send nothing."),
-    full: bool = typer.Option(False, "--full", help="Send unchanged records too."),
-    status: bool = typer.Option(False, "--status", help="Show the ledger and dead letters."),
+    dry_run: bool = PushDryRunOption,
+    full: bool = PushFullOption,
+    status: bool = StatusOption,
     crm_url: str | None = CrmUrlOption,
-    hubspot_url: str | None = typer.Option(None, "--hubspot-url", help="HubSpot API base URL."),
-    id_property: str = typer.Option("email", "--id-property", help="HubSpot unique property."),
-    salesforce_url: str | None = typer.Option(
-        None, "--salesforce-url", help="Salesforce instance URL."
-    ),
-    webhook_url: str | None = typer.Option(None, "--webhook-url", help="Webhook receiver URL."),
-    csv_path: Path | None = typer.Option(None, "--csv-path", help="CSV file to write."),
-    ledger: Path | None = typer.Option(None, "--ledger", help="Delivery ledger file."),
-    volatile_field: list[str] | None = typer.Option(
-        None, "--volatile-field", help="Field sent along but not counted as a change by itself "
-        "(repeatable; default scored_at, as_of, model_versions, run_id; 'none' = every field "
-        "counts)."
-    ),
+    hubspot_url: str | None = HubspotUrlOption,
+    id_property: str = IdPropertyOption,
+    salesforce_url: str | None = SalesforceUrlOption,
+    webhook_url: str | None = WebhookUrlOption,
+    csv_path: Path | None = PushCsvPathOption,
+    ledger: Path | None = LedgerOption,
+    volatile_field: list[str] | None = VolatileFieldOption,
     min_delivered_share: float | None = MinDeliveredShareOption,
 ) -> None:
     """Push predictions to a CRM (tokens from CORECAST_HUBSPOT_TOKEN etc.), or show --status.
@@ -775,40 +829,81 @@ def push(
     unreachable through the retries; 2 a usage, configuration or data error (a refused token
     too); 3 a partial delivery.
     """
-    from dataclasses import replace
-
-    from features.errors import ConfigError
-    from serving.crm import PushOptions, push_from_file, read_dead_letters, read_push_status
+    from serving.crm import push_from_file
 
     if status:
-        _print_frame("Delivery ledger", read_push_status(ledger))
-        _print_frame("Dead letters", read_dead_letters(ledger).head(50))
+        _print_push_status(ledger)
         return
-    from pipelines.project import check_crm_url
-
     settings = _settings(
         ctx, push={"to": to, "min_delivered_share": min_delivered_share, "crm_url": crm_url}
     )
     predictions = predictions or _latest_predictions(settings.project)
     wanted = settings.project.push
-    for url in (wanted.crm_url, hubspot_url, salesforce_url, webhook_url):
+    _check_push_target(wanted, hubspot_url, salesforce_url, webhook_url)
+    options = _push_options(wanted, ledger, full, dry_run, volatile_field)
+    options = _with_sink_settings(
+        options, hubspot_url=hubspot_url, id_property=id_property,
+        salesforce_url=salesforce_url, webhook_url=webhook_url, csv_path=csv_path,
+    )
+    report = push_from_file(predictions, wanted.to, options)
+    typer.echo(report.summary())
+    _exit_on_delivery(report, wanted.min_delivered_share)
+
+
+def _print_push_status(ledger: Path | None) -> None:
+    """``push --status``: the delivery ledger and the newest dead letters."""
+    from serving.crm import read_dead_letters, read_push_status
+
+    _print_frame("Delivery ledger", read_push_status(ledger))
+    _print_frame("Dead letters", read_dead_letters(ledger).head(50))
+
+
+def _check_push_target(wanted, *urls: str | None) -> None:
+    """The ``push`` section's CRM URL and the ``urls`` carry no credential, and it names a sink
+    that sends something (``to`` is not ``none``)."""
+    from features.errors import ConfigError
+    from pipelines.project import check_crm_url
+
+    for url in (wanted.crm_url, *urls):
         check_crm_url(url)  # a credential in a URL would reach the ledger and the messages
-    to, min_delivered_share = wanted.to, wanted.min_delivered_share
-    if to == "none":
+    if wanted.to == "none":
         raise ConfigError(
             "push: --to none (or push.to = \"none\" in the project file) sends nothing; choose "
             "csv, hubspot, salesforce or webhook"
         )
+
+
+def _push_options(wanted, ledger: Path | None, full: bool, dry_run: bool,
+                  volatile_field: list[str] | None):
+    """The :class:`serving.crm.PushOptions` of the ``push`` section and the delivery options
+    (``--volatile-field none``: every field counts as a change)."""
+    from dataclasses import replace
+
+    from serving.crm import PushOptions
+
+    to = wanted.to
     options = PushOptions(
-        ledger_path=ledger, full=full, dry_run=dry_run, min_delivered_share=min_delivered_share
+        ledger_path=ledger, full=full, dry_run=dry_run,
+        min_delivered_share=wanted.min_delivered_share,
     ).with_crm_url(to, wanted.crm_url).with_mapping(to, wanted.field_names)
     options = options.without_fields(to, wanted.omit_fields)
     if volatile_field:
         chosen = () if [v.lower() for v in volatile_field] == ["none"] else tuple(volatile_field)
         options = replace(options, volatile_fields=chosen)
+    return options
+
+
+def _with_sink_settings(options, *, hubspot_url: str | None = None,
+                        id_property: str | None = None, salesforce_url: str | None = None,
+                        webhook_url: str | None = None, csv_path: Path | None = None):
+    """Push or pull ``options`` with the sink settings given on the command line (``None``:
+    keep the configured one)."""
+    from dataclasses import replace
+
     if hubspot_url:
         options = replace(options, hubspot=replace(options.hubspot, base_url=hubspot_url))
-    options = replace(options, hubspot=replace(options.hubspot, id_property=id_property))
+    if id_property is not None:
+        options = replace(options, hubspot=replace(options.hubspot, id_property=id_property))
     if salesforce_url:
         options = replace(
             options, salesforce=replace(options.salesforce, instance_url=salesforce_url)
@@ -817,58 +912,53 @@ def push(
         options = replace(options, webhook=replace(options.webhook, url=webhook_url))
     if csv_path:
         options = replace(options, csv=replace(options.csv, path=csv_path))
-    report = push_from_file(predictions, to, options)
-    typer.echo(report.summary())
-    _exit_on_delivery(report, min_delivered_share)
+    return options
+
+
+PullFromOption = typer.Option(
+    None, "--from", help="hubspot, salesforce or csv (default: push.to of the project file)."
+)
+PullOutOption = typer.Option(
+    ..., "--out", "-o", help="Folder of outreach.parquet (e.g. the data folder)."
+)
+PullDryRunOption = typer.Option(False, "--dry-run", help="Read and report; write nothing.")
+PullFileOption = typer.Option(
+    None, "--file", help="With --from csv: the filled-in file (default: the newest export)."
+)
+PullCsvPathOption = typer.Option(
+    None, "--csv-path", help="With --from csv: the fixed file the CSV push writes."
+)
+PullLedgerOption = typer.Option(None, "--ledger", help="Delivery ledger (holds the cursor).")
+OverlapOption = typer.Option(
+    300.0, "--overlap", min=0.0, help="Seconds before the cursor to read again (default 300)."
+)
 
 
 @app.command()
 def pull(
     ctx: typer.Context,
-    source: str | None = typer.Option(
-        None, "--from", help="hubspot, salesforce or csv (default: push.to of the project file)."
-    ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Folder of outreach.parquet (e.g. the data folder)."
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Read and report; write nothing."),
-    file: Path | None = typer.Option(
-        None, "--file", help="With --from csv: the filled-in file (default: the newest export)."
-    ),
+    source: str | None = PullFromOption,
+    out: Path = PullOutOption,
+    dry_run: bool = PullDryRunOption,
+    file: Path | None = PullFileOption,
     crm_url: str | None = CrmUrlOption,
-    hubspot_url: str | None = typer.Option(None, "--hubspot-url", help="HubSpot API base URL."),
-    salesforce_url: str | None = typer.Option(
-        None, "--salesforce-url", help="Salesforce instance URL."
-    ),
-    csv_path: Path | None = typer.Option(
-        None, "--csv-path", help="With --from csv: the fixed file the CSV push writes."
-    ),
-    ledger: Path | None = typer.Option(
-        None, "--ledger", help="Delivery ledger (holds the cursor)."
-    ),
-    overlap: float = typer.Option(
-        300.0, "--overlap", min=0.0, help="Seconds before the cursor to read again (default 300)."
-    ),
+    hubspot_url: str | None = HubspotUrlOption,
+    salesforce_url: str | None = SalesforceUrlOption,
+    csv_path: Path | None = PullCsvPathOption,
+    ledger: Path | None = PullLedgerOption,
+    overlap: float = OverlapOption,
 ) -> None:
     """Read outreach outcomes back from a CRM into OUT/outreach.parquet (merged, incremental).
 
     Exit codes as for push: 0 done; 1 the CRM stayed unreachable; 2 a usage, configuration or
     data error (a refused token too); 3 some outcomes could not be used (listed as skipped).
     """
-    from dataclasses import replace
-
-    from features.errors import ConfigError
     from pipelines.project import check_crm_url
     from serving.crm import PushOptions
-    from serving.crm.pull import PULL_SOURCES, PullOptions, pull_from_options
+    from serving.crm.pull import PullOptions, pull_from_options
 
     wanted = _settings(ctx, push={"crm_url": crm_url}).project.push
-    kind = source or wanted.to
-    if kind not in PULL_SOURCES:
-        raise ConfigError(
-            f"--from: expected one of {', '.join(PULL_SOURCES)}, got {kind!r}"
-            + ("" if source else " (from push.to of the project file)")
-        )
+    kind = _pull_source(source, wanted.to)
     for url in (wanted.crm_url, hubspot_url, salesforce_url):
         check_crm_url(url)
     push = PushOptions().with_crm_url(kind, wanted.crm_url).with_mapping(kind, wanted.field_names)
@@ -876,14 +966,9 @@ def pull(
         ledger_path=ledger, dry_run=dry_run, overlap_s=overlap, file=file,
         hubspot=push.hubspot, salesforce=push.salesforce, csv=push.csv,
     )
-    if hubspot_url:
-        options = replace(options, hubspot=replace(options.hubspot, base_url=hubspot_url))
-    if salesforce_url:
-        options = replace(
-            options, salesforce=replace(options.salesforce, instance_url=salesforce_url)
-        )
-    if csv_path:
-        options = replace(options, csv=replace(options.csv, path=csv_path))
+    options = _with_sink_settings(
+        options, hubspot_url=hubspot_url, salesforce_url=salesforce_url, csv_path=csv_path
+    )
     report = pull_from_options(kind, out, options)
     typer.echo(report.summary())
     if report.skipped_total:
@@ -892,6 +977,20 @@ def pull(
             "(see skipped above)", highlight=False,
         )
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _pull_source(source: str | None, configured: str) -> str:
+    """The CRM ``pull`` reads: ``--from``, else ``push.to`` of the project file; checked."""
+    from features.errors import ConfigError
+    from serving.crm.pull import PULL_SOURCES
+
+    kind = source or configured
+    if kind not in PULL_SOURCES:
+        raise ConfigError(
+            f"--from: expected one of {', '.join(PULL_SOURCES)}, got {kind!r}"
+            + ("" if source else " (from push.to of the project file)")
+        )
+    return kind
 
 
 def _latest_predictions(project) -> Path:
@@ -1120,60 +1219,75 @@ def _print_run(summary: dict, out: Path) -> None:
     console.print(f"  outputs in {out}")
 
 
+OutFolderOption = typer.Option(
+    None, "--out", "-o", help="Output folder (default: <corecast home>/out)."
+)
+RetrainOption = typer.Option(
+    False, "--retrain", help="Run the monthly job: retrain both targets (gated), then score."
+)
+RunAsOfOption = typer.Option(
+    None, "--as-of", help="Scoring date YYYY-MM-DD (default: the day after the last activity)."
+)
+RunDryRunOption = typer.Option(False, "--dry-run", help="Plan the push only; send nothing.")
+RunFullOption = typer.Option(False, "--full", help="Push unchanged records too.")
+RunCsvPathOption = typer.Option(
+    None, "--csv-path", help="CSV sink file (default: time-stamped files in OUT/crm-exports)."
+)
+RunToleranceOption = typer.Option(
+    None, "--tolerance", min=0.0,
+    help="With --retrain: allowed shortfall vs the champion (default 0).",
+)
+RunForcePromoteOption = typer.Option(
+    False, "--force-promote", help="With --retrain: promote whatever the gate says."
+)
+RunOmitFieldOption = typer.Option(
+    None, "--omit-field", help="CRM field to leave out of the push (repeatable), e.g. "
+    "reasons for a CRM without that property."
+)
+DaskOption = typer.Option(
+    False, "--dask", help="Score by member partitions on Dask (a local cluster by default); "
+    "same predictions as on one process. Training stays on one process."
+)
+DaskAddressOption = typer.Option(
+    None, "--dask-address", help="With --dask: a running scheduler, tcp://host:port."
+)
+PartitionsOption = typer.Option(
+    None, "--partitions", help="With --dask: member partitions scored in parallel "
+    "(default 2)."
+)
+DaskWorkersOption = typer.Option(
+    None, "--dask-workers", help="With --dask: worker processes of the local cluster "
+    "(default: Dask's choice; not with --dask-address)."
+)
+
+
 @app.command()
 def run(
     ctx: typer.Context,
     data: str | None = DataOption,
-    retrain: bool = typer.Option(
-        False, "--retrain", help="Run the monthly job: retrain both targets (gated), then score."
-    ),
-    as_of: str | None = typer.Option(
-        None, "--as-of", help="Scoring date YYYY-MM-DD (default: the day after the last activity)."
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Output folder (default: <corecast home>/out)."
-    ),
+    retrain: bool = RetrainOption,
+    as_of: str | None = RunAsOfOption,
+    out: Path | None = OutFolderOption,
     to: str | None = ToOption,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Plan the push only; send nothing."),
-    full: bool = typer.Option(False, "--full", help="Push unchanged records too."),
+    dry_run: bool = RunDryRunOption,
+    full: bool = RunFullOption,
     capacity: int | None = CapacityOption,
     at_risk: float | None = AtRiskOption,
     holdout_share: float | None = HoldoutShareOption,
-    csv_path: Path | None = typer.Option(
-        None, "--csv-path", help="CSV sink file (default: time-stamped files in OUT/crm-exports)."
-    ),
-    ledger: Path | None = typer.Option(None, "--ledger", help="Delivery ledger file."),
+    csv_path: Path | None = RunCsvPathOption,
+    ledger: Path | None = LedgerOption,
     crm_url: str | None = CrmUrlOption,
-    tolerance: float | None = typer.Option(
-        None, "--tolerance", min=0.0,
-        help="With --retrain: allowed shortfall vs the champion (default 0).",
-    ),
+    tolerance: float | None = RunToleranceOption,
     core_role: str | None = CoreRoleOption,
     horizon: str | None = HorizonOption,
     readiness_horizon: str | None = ReadinessHorizonOption,
     active_within: str | None = ActiveWithinOption,
-    force_promote: bool = typer.Option(
-        False, "--force-promote", help="With --retrain: promote whatever the gate says."
-    ),
-    omit_field: list[str] | None = typer.Option(
-        None, "--omit-field", help="CRM field to leave out of the push (repeatable), e.g. "
-        "reasons for a CRM without that property."
-    ),
-    dask: bool = typer.Option(
-        False, "--dask", help="Score by member partitions on Dask (a local cluster by default); "
-        "same predictions as on one process. Training stays on one process."
-    ),
-    dask_address: str | None = typer.Option(
-        None, "--dask-address", help="With --dask: a running scheduler, tcp://host:port."
-    ),
-    partitions: int | None = typer.Option(
-        None, "--partitions", help="With --dask: member partitions scored in parallel "
-        "(default 2)."
-    ),
-    dask_workers: int | None = typer.Option(
-        None, "--dask-workers", help="With --dask: worker processes of the local cluster "
-        "(default: Dask's choice; not with --dask-address)."
-    ),
+    force_promote: bool = RunForcePromoteOption,
+    omit_field: list[str] | None = RunOmitFieldOption,
+    dask: bool = DaskOption,
+    dask_address: str | None = DaskAddressOption,
+    partitions: int | None = PartitionsOption,
+    dask_workers: int | None = DaskWorkersOption,
     on_invalid: OnInvalid | None = OnInvalidOption,
     max_invalid_share: float | None = MaxInvalidShareOption,
     quarantine_dir: Path | None = QuarantineDirOption,
@@ -1184,7 +1298,7 @@ def run(
     Exit codes as for push: 0 done; 1 the push delivered less than --min-delivered-share, or the
     CRM stayed unreachable; 2 a usage, configuration or data error; 3 a partial delivery.
     """
-    from pipelines.flows import check_loading_options, default_out_dir, monthly_flow, weekly_flow
+    from pipelines.flows import check_loading_options
     from pipelines.scale import check_dask_options
 
     project = _settings(
@@ -1198,27 +1312,45 @@ def run(
     when = _parse_date(as_of, "--as-of")
     check_dask_options(dask, dask_address, partitions, dask_workers)
     check_loading_options(project.data.on_invalid, dask)
+    scale = None
+    if dask:
+        scale = {"dask": True, "dask_address": dask_address, "partitions": partitions or 2,
+                 "dask_workers": dask_workers}
+    delivery = {"dry_run": dry_run, "full": full, "csv_path": csv_path, "ledger": ledger}
+    parameters = _run_parameters(project, when, out, delivery, scale)
+    summary = _run_once(project, parameters, retrain, force_promote)
+    _print_run_end(summary, parameters["out"])
+
+
+def _run_parameters(project, as_of, out: Path | None, delivery: dict,
+                    scale: dict | None) -> dict:
+    """The weekly flow's parameters for ``run``: the project's, with this run's scoring date,
+    output folder (checked), ``delivery`` settings and ``scale`` (``None``: one process)."""
+    from pipelines.flows import default_out_dir
     from pipelines.parameters import ScaleParameters
 
     parameters = _weekly_parameters(project)
     out = _check_out_folder((out or parameters["out"] or default_out_dir()).expanduser().resolve())
-    delivery = parameters["delivery"].model_copy(
-        update={"dry_run": dry_run, "full": full, "csv_path": csv_path, "ledger": ledger}
-    )
-    parameters.update(as_of=when, out=out, delivery=delivery)
-    if dask:
-        parameters["scale"] = ScaleParameters(
-            dask=True, dask_address=dask_address, partitions=partitions or 2,
-            dask_workers=dask_workers,
-        )
-    if retrain:
-        monthly = _monthly_parameters(project)
-        monthly["training"] = monthly["training"].model_copy(
-            update={"force_promote": force_promote}
-        )
-        summary = _run_flow(monthly_flow, **parameters, **monthly)
-    else:
-        summary = _run_flow(weekly_flow, **parameters)
+    delivery = parameters["delivery"].model_copy(update=delivery)
+    parameters.update(as_of=as_of, out=out, delivery=delivery)
+    if scale is not None:
+        parameters["scale"] = ScaleParameters(**scale)
+    return parameters
+
+
+def _run_once(project, parameters: dict, retrain: bool, force_promote: bool) -> dict:
+    """Run the weekly flow, or the monthly one (training gated unless ``force_promote``)."""
+    from pipelines.flows import monthly_flow, weekly_flow
+
+    if not retrain:
+        return _run_flow(weekly_flow, **parameters)
+    monthly = _monthly_parameters(project)
+    monthly["training"] = monthly["training"].model_copy(update={"force_promote": force_promote})
+    return _run_flow(monthly_flow, **parameters, **monthly)
+
+
+def _print_run_end(summary: dict, out: Path) -> None:
+    """Print how the run ended; exit 3 after a partial delivery."""
     push = summary.get("weekly", summary).get("push") or {}
     if push.get("partial"):
         console.print("[bold yellow]Run finished with a partial delivery[/]")
@@ -1229,34 +1361,40 @@ def run(
     _print_run(summary, out)
 
 
+WeeklyCronOption = typer.Option(
+    None, "--weekly", help="Cron of the weekly job (default: Mondays 06:00, "
+    "schedule.weekly of the project file)."
+)
+MonthlyCronOption = typer.Option(
+    None, "--monthly", help="Cron of the monthly job (default: the 1st, 05:00, "
+    "schedule.monthly of the project file)."
+)
+TimezoneOption = typer.Option(
+    None, "--timezone", "--tz", help="IANA time zone of both schedules (default UTC)."
+)
+ServeDryRunOption = typer.Option(False, "--dry-run", help="Plan pushes only; send nothing.")
+ServeOmitFieldOption = typer.Option(
+    None, "--omit-field", help="CRM field to leave out of pushes (repeatable)."
+)
+ServerPortOption = typer.Option(
+    4200, "--server-port", help="Port of the local Prefect server started when no "
+    "PREFECT_API_URL is set."
+)
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
     data: str | None = DataOption,
-    weekly: str | None = typer.Option(
-        None, "--weekly", help="Cron of the weekly job (default: Mondays 06:00, "
-        "schedule.weekly of the project file)."
-    ),
-    monthly: str | None = typer.Option(
-        None, "--monthly", help="Cron of the monthly job (default: the 1st, 05:00, "
-        "schedule.monthly of the project file)."
-    ),
-    timezone: str | None = typer.Option(
-        None, "--timezone", "--tz", help="IANA time zone of both schedules (default UTC)."
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Output folder (default: <corecast home>/out)."
-    ),
+    weekly: str | None = WeeklyCronOption,
+    monthly: str | None = MonthlyCronOption,
+    timezone: str | None = TimezoneOption,
+    out: Path | None = OutFolderOption,
     to: str | None = ToOption,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Plan pushes only; send nothing."),
+    dry_run: bool = ServeDryRunOption,
     crm_url: str | None = CrmUrlOption,
-    omit_field: list[str] | None = typer.Option(
-        None, "--omit-field", help="CRM field to leave out of pushes (repeatable)."
-    ),
-    server_port: int = typer.Option(
-        4200, "--server-port", help="Port of the local Prefect server started when no "
-        "PREFECT_API_URL is set."
-    ),
+    omit_field: list[str] | None = ServeOmitFieldOption,
+    server_port: int = ServerPortOption,
     min_delivered_share: float | None = MinDeliveredShareOption,
     core_role: str | None = CoreRoleOption,
     horizon: str | None = HorizonOption,
@@ -1268,10 +1406,7 @@ def serve(
     Runs until stopped (Ctrl-C). With PREFECT_API_URL set, the deployments live on that server;
     without it, a local Prefect server is started on 127.0.0.1 (its UI shows runs and artifacts).
     """
-    import os
-
-    from features.settings import corecast_home
-    from pipelines.deploy import build_deployments, check_cron, check_timezone
+    from pipelines.deploy import check_cron, check_timezone
     from pipelines.flows import default_out_dir
 
     project = _settings(
@@ -1291,7 +1426,17 @@ def serve(
     delivery = parameters["delivery"].model_copy(update={"dry_run": dry_run})
     parameters.update(out=str(out), delivery=delivery)
     monthly_parameters = _monthly_parameters(project)
-    from pipelines.deploy import local_prefect_server, stop_on_sigterm
+    _serve_until_stopped(weekly, monthly, timezone, parameters, monthly_parameters, server_port)
+
+
+def _serve_until_stopped(weekly: str, monthly: str, timezone: str, parameters: dict,
+                         monthly_parameters: dict, server_port: int) -> None:
+    """Serve the deployments on ``PREFECT_API_URL``, else on a local Prefect server started on
+    ``server_port``, until Ctrl-C or SIGTERM."""
+    import os
+
+    from features.settings import corecast_home
+    from pipelines.deploy import build_deployments, local_prefect_server, stop_on_sigterm
 
     # SIGTERM (a supervisor's stop) behaves like Ctrl-C from here on, also in the moment
     # before Prefect's runner installs its own handler: the local server is stopped and the

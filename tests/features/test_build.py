@@ -579,3 +579,26 @@ def test_pattern_columns_are_described():
     assert meanings["not_a_feature"] == UNKNOWN_COLUMN
     assert family_of("n_role_speaker_365d") == "activity"
     assert family_of("not_a_feature") is None
+
+
+def test_activity_columns_add_nested_segments_to_running_totals(community):
+    from features.activity import _ActivityColumns
+    from features.feature_config import build_snapshot
+
+    config = resolve_vocabulary(community, T, CFG)
+    snap = build_snapshot(community, T)
+    columns_of = _ActivityColumns.of(snap.enc, config)
+    assert columns_of.type_slugs[-1] == "other" and columns_of.role_slugs[-1] == "other"
+    acc = columns_of.totals()
+    assert all(not total.any() for total in acc.values())
+    lo = snap.start(30)
+    columns_of.add_segment(acc, snap.enc, lo, snap.n)
+    window = columns_of.window(acc, snap.rows, 30)
+    expected = build_activity_features(community, T, CFG)
+    assert list(window) == [c for c in expected.columns if c.endswith("_30d")]
+    for name, values in window.items():
+        assert values.tolist() == expected[name].tolist(), name
+    columns_of.add_segment(acc, snap.enc, snap.start(90), lo)  # the 90-day window adds to it
+    assert columns_of.window(acc, snap.rows, 90)["n_all_90d"].tolist() == col(
+        expected, "n_all_90d"
+    )

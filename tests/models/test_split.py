@@ -112,3 +112,26 @@ def test_a_backtest_split_trains_on_every_labelled_snapshot_and_keeps_no_holdout
     assert [f.origin for f in split.folds] == dates[6:3:-1]  # 2020-07, -06, -05
     with pytest.raises(InsufficientDataError, match="--every"):
         plan_backtest_split(dates[:3], 61)
+
+
+def test_the_phases_of_plan_temporal_split():
+    from models.split import _backtest_folds, _observed, _spacing_days, _too_short
+
+    dates = monthly(8)
+    horizon = pd.Timedelta(days=60)
+    assert _observed(dates, horizon, None) == dates
+    assert _observed(dates, horizon, dates[-1]) == dates[:6]  # d5 + 60 days == d7
+    assert _spacing_days(dates) == 30 and _spacing_days(dates[:1]) == 30
+    assert _spacing_days([START, START + pd.Timedelta(hours=6)]) == 1
+    folds = _backtest_folds(dates[:6], horizon, backtest_origins=2, min_train_snapshots=2)
+    assert [f.origin for f in folds] == [dates[5], dates[4]]  # newest origin first
+    assert folds[0].train_dates == tuple(dates[:4]) and folds[1].train_dates == tuple(dates[:3])
+    assert _backtest_folds(dates[:3], horizon, 3, 2) == []
+    error = _too_short("too few", target="readiness", horizon_days=60, every=30,
+                       holdout_snapshots=1, min_train_snapshots=2, observed=2, dates=3)
+    assert isinstance(error, InsufficientDataError)
+    needed = required_snapshots(60, 30, holdout_snapshots=1, backtest_origins=1,
+                                min_train_snapshots=2)
+    assert str(error).startswith(f"readiness: too few. With a 60-day label window and snapshots "
+                                 f"every 30 days, training needs at least {needed} fully")
+    assert "got 2 observed snapshot(s) of 3." in str(error)

@@ -236,3 +236,22 @@ def test_weekly_markdown_records_what_a_quarantine_load_set_aside():
     text = build_weekly_markdown(**common, quarantine=clean)
     assert "- invalid rows: none (loaded with on_invalid=quarantine)" in text
     assert "quarantine" not in build_weekly_markdown(**common)
+
+
+def test_the_weekly_summary_counts_segments_and_describes_each_target_model():
+    from pipelines.artifacts import _model_lines, _segment_counts
+
+    counts = _segment_counts(predictions())
+    assert counts.to_dict("records")[0] == {"segment": "ready-now", "members": 4}
+    assert counts["members"].sum() == 7 and list(counts.columns) == ["segment", "members"]
+
+    labels = {"core_role": "maintainer", "horizon_days": 365, "active_within_days": 365,
+              "readiness_horizon_days": 730, "readiness_active_within_days": 365}
+    model = SimpleNamespace(version="3", aliases=(), run_id="r3", metadata={"labels": labels})
+    fingerprint = LabelConfig(**labels).fingerprint()
+    lines = _model_lines({"disengagement": None, "readiness": model}, UI, fingerprint)
+    assert lines[0] == "- disengagement: not scored (no model)"
+    assert lines[1].startswith("- readiness: [corecast-readiness v3](") and "(no alias;" in lines[1]
+    assert len(lines) == 2 and _model_lines({}, UI, None) == []
+    other = _model_lines({"readiness": model}, UI, LabelConfig().fingerprint())
+    assert len(other) == 2 and other[1].startswith("  - **readiness: trained with other label")
