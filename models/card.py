@@ -1,13 +1,25 @@
-"""A short markdown model card for one trained target."""
+"""A short markdown model card for one trained target.
+
+:func:`render_card` makes the card of a training result (:class:`models.train.TrainResult`);
+:func:`render_model_card` lays it out from plain values.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["render_model_card", "holdout_table"]
+from models.metrics import capacity_k
+from models.split import TemporalSplit
+
+if TYPE_CHECKING:
+    from models.train import TrainResult
+
+__all__ = ["render_card", "validation_notes", "render_model_card", "holdout_table"]
 
 _CARD_METRICS = (
     ("roc_auc", "ROC-AUC"),
@@ -345,3 +357,75 @@ def _rule_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def render_card(result: TrainResult, limits: Sequence[str] = ()) -> str:
+    """The markdown model card of a training result: a learned model or a ranking rule.
+
+    A rule's card says what it ranks by, whether it was validated, and why it stands in for a
+    model (``result.notes``); every card lists the bootstrap intervals of ``result.intervals``.
+    """
+    primary, learned = result.primary_metric, result.method == "model"
+    names = result.config.candidates if learned else [
+        key[len("backtest."):-len(primary) - 1] for key in result.metrics
+        if key.startswith("backtest.") and key.endswith(f".{primary}")
+    ]
+    backtest_means = {n: result.metrics.get(f"backtest.{n}.{primary}", np.nan) for n in names}
+    extra = list(limits)
+    if learned and result.validated and not result.has_oracle:
+        extra.append("No oracle: real data has no ground-truth probabilities to compare with.")
+    share = result.metrics.get("frame.member_share", 1.0)
+    if share < 1.0:
+        extra.append(
+            f"Trained and evaluated on a {share:.1%} hash sample of the members "
+            f"({int(result.metrics.get('frame.eligible_rows', 0)):,} eligible member-snapshots "
+            "above the frame's row cap, `frame.max_rows`); the metrics are estimates on that "
+            "sample. Scoring covers every member."
+        )
+    left_out = int(result.metrics.get("frame.outreach_left_out", 0))
+    if left_out:
+        extra.append(
+            f"{left_out:,} member-snapshots were left out of training and evaluation: those "
+            "members were called to keep them, so whether they stayed is partly the call's doing."
+        )
+    held, split = result.holdout_data, result.split
+    dates = split.holdout_dates or tuple(pd.Timestamp(d) for d in sorted(held["as_of"].unique()))
+    scorer = "model" if learned else result.candidate
+    comparison = result.comparison
+    if comparison.empty:
+        comparison = holdout_table(result.metrics, scorer)
+    return render_model_card(
+        target=result.target,
+        candidate=result.candidate,
+        calibration=result.calibration_method,
+        horizon_days=split.horizon_days,
+        train_range=(min(split.train_dates), max(split.train_dates)) if split.train_dates else None,
+        holdout_dates=dates,
+        n_train_rows=len(result.train_data),
+        n_holdout_rows=len(held),
+        holdout_positives=int(held["label"].sum()) if "label" in held.columns else 0,
+        capacity_k=capacity_k(len(held) // max(1, len(dates)), result.config.capacity_share),
+        comparison=comparison,
+        importance=result.importance,
+        backtest_summary=backtest_means,
+        primary_metric=primary,
+        limits=tuple(extra),
+        intervals=result.intervals,
+        level=result.config.interval_level,
+        interval_scorer=scorer,
+        method=result.method,
+        validated=result.validated,
+        notes=tuple(result.notes),
+    )
+
+
+def validation_notes(split: TemporalSplit, chosen_folds: list, positives: int) -> tuple:
+    """What judged the model, in words, when it was not a holdout kept aside."""
+    if split.holdout_dates:
+        return ()
+    return (
+        f"Validated by the backtest alone: {len(chosen_folds)} labelled snapshot(s), each "
+        f"scored by a model that never saw its outcomes ({positives} positive label(s) in "
+        "all); the history holds too few promotions or too short a span to also keep a "
+        "holdout aside. The model then learned from every labelled snapshot.",
+    )

@@ -28,20 +28,16 @@ from features.labels import LabelConfig, select_disengagement_eligible, select_r
 from features.tables import Tables
 from models.config import TrainConfig
 from models.estimators import CalibratedModel, fit_calibrator
+from models.evaluation import evaluate, holdout_intervals, interval_metrics, member_chapters
+from models.fitting import fit_sampled, row_uniforms
 from models.rules import Rule, RuleScorer, rules_for
+from models.selection import choose_candidate
 from models.split import TemporalSplit
 from models.train import (
     Oracle,
     TrainResult,
-    _evaluate,
-    _fit_sampled,
-    _member_chapters,
-    _row_uniforms,
-    choose_candidate,
     fingerprint_tables,
-    holdout_intervals,
     horizon_days_for,
-    interval_metrics,
     train_target,
 )
 
@@ -114,8 +110,8 @@ def _unvalidated_model(
     candidate = config.candidates[0]
     # per-row uniforms of the negative subsampling, only when the fit exceeds the cap
     cap = config.max_fit_rows
-    u = _row_uniforms(data, config.seed) if cap is not None and len(data) > cap else None
-    fitted = _fit_sampled(
+    u = row_uniforms(data, config.seed) if cap is not None and len(data) > cap else None
+    fitted = fit_sampled(
         candidate, config, data, data[columns], y, np.ones(len(y), dtype=bool),
         config.max_fit_rows, u,
     )
@@ -169,7 +165,7 @@ def _rule_means(
 ) -> dict[str, dict[str, float]]:
     """Every rule's metrics on the labelled snapshots (mean over dates)."""
     return {
-        rule.candidate: _evaluate(
+        rule.candidate: evaluate(
             data["as_of"], y, rule.direction * data[rule.column].to_numpy(dtype=np.float64),
             chapter, config, probabilities=False,
         )
@@ -184,7 +180,7 @@ def _validated_rule(
     """The rule with the best primary metric on every labelled snapshot, calibrated there."""
     data = training_frame.data.reset_index(drop=True)
     y = data["label"].to_numpy(dtype=np.int64)
-    chapter = _member_chapters(tables, data["member_id"])
+    chapter = member_chapters(tables, data["member_id"])
     rules = rules_for(target, training_frame.feature_columns)
     judged = _rule_means(data, y, chapter, rules, config)
     best = choose_candidate(
@@ -195,7 +191,7 @@ def _validated_rule(
     scorer = RuleScorer(rule.column, rule.direction).fit(x, y)
     model = CalibratedModel(scorer, **fit_calibrator(scorer.decision_function(x), y, "isotonic"))
     prob = model.predict_proba(x)[:, 1]
-    metrics = _evaluate(data["as_of"], y, prob, chapter, config, probabilities=True)
+    metrics = evaluate(data["as_of"], y, prob, chapter, config, probabilities=True)
     intervals = holdout_intervals(data, y, prob, config)
     dates = tuple(pd.Timestamp(d) for d in sorted(data["as_of"].unique()))
     notes = (

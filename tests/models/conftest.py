@@ -99,11 +99,12 @@ def trained_disengagement(small_tables, small_source):
     """
     from features.feature_config import FeatureConfig
     from features.labels import LabelConfig
+    from models import fitting
     from models import train as train_module
     from simulator.oracle import oracle_for
 
     calls = []
-    original = train_module._fit
+    original = fitting.fit
 
     def spy(name, config, x, y):
         calls.append(x.index.to_numpy().copy())
@@ -111,7 +112,7 @@ def trained_disengagement(small_tables, small_source):
 
     labels = LabelConfig()
     config = fast_config("disengagement")
-    train_module._fit = spy
+    fitting.fit = spy
     try:
         result = train_module.train_target(
             small_tables,
@@ -123,5 +124,5 @@ def trained_disengagement(small_tables, small_source):
             oracle=oracle_for(small_source),
         )
     finally:
-        train_module._fit = original
+        fitting.fit = original
     return calls, result

@@ -99,7 +99,7 @@ def test_a_small_community_prefers_the_logistic_regression_for_every_target():
 
 
 def test_each_challenger_needs_more_confidence_when_there_are_several():
-    from models.train import comparison_confidence
+    from models.selection import comparison_confidence
 
     # One challenger: the overall confidence itself. Four (hgb + three rules): 1 - 0.1 / 4.
     assert comparison_confidence(TrainConfig(target="readiness", rules=())) == pytest.approx(0.9)
@@ -145,7 +145,7 @@ def test_logistic_regularisation_defaults_per_target_and_is_validated():
 def test_a_capped_fit_keeps_probabilities_on_the_population_scale(name):
     import pandas as pd
 
-    from models.train import _fit_sampled, _row_uniforms
+    from models.fitting import fit_sampled, row_uniforms
 
     # 20,000 rows in 4 snapshots, ~3 % positives driven by one feature; cap 4,000 rows keeps
     # all ~620 positives and ~17 % of the negatives, so an uncorrected fit predicts ~15 %.
@@ -159,8 +159,8 @@ def test_a_capped_fit_keeps_probabilities_on_the_population_scale(name):
         "x1": x1, "x2": rng.normal(size=n),
     })
     config = TrainConfig(seed=0, hgb_max_iter=30, hgb_min_samples_leaf=50)
-    u = _row_uniforms(data, 0)
+    u = row_uniforms(data, 0)
     x = data[["x1", "x2"]]
-    model = _fit_sampled(name, config, data, x, y, np.ones(n, bool), 4_000, u)
+    model = fit_sampled(name, config, data, x, y, np.ones(n, bool), 4_000, u)
     mean = model.predict_proba(x)[:, 1].mean()
     assert mean == pytest.approx(y.mean(), abs=0.006), (mean, y.mean())
