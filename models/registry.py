@@ -647,6 +647,16 @@ def load_scoring_models(
 OUTREACH_EXPERIMENT = "corecast-outreach"
 
 
+def _drop_earlier_measurements(client, experiment_id: str, cycle: str, tags: dict) -> None:
+    """Delete the runs of the same cycle (and source) a re-scoring replaces: one per cycle."""
+    source = tags.get("corecast.source")
+    query = f"tags.`corecast.cycle` = '{cycle}'"
+    if source is not None:
+        query += " and tags.`corecast.source` = '" + source.replace("'", "") + "'"
+    for earlier in client.search_runs([experiment_id], filter_string=query):
+        client.delete_run(earlier.info.run_id)
+
+
 def log_outreach_run(
     cycle: str,
     metrics: Mapping[str, float],
@@ -669,6 +679,7 @@ def log_outreach_run(
     """
     client = _client()
     experiment_id = _ensure_experiment(client, OUTREACH_EXPERIMENT)
+    _drop_earlier_measurements(client, experiment_id, cycle, dict(tags or {}))
     nested = mlflow.active_run() is not None
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"outreach {cycle}", nested=nested

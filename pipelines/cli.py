@@ -719,11 +719,14 @@ def _outreach_line(actions: dict, share: float) -> str:
 
 
 def _check_out_folder(out: Path) -> Path:
-    """``out`` when it is a folder or can become one.
+    """``out`` when it is a folder or can become one, and can be written to.
 
     Raises:
-        ConfigError: When a file is in the way (the option is a folder for several files).
+        ConfigError: When a file is in the way (the option is a folder for several files), or
+            the folder cannot be created or written (read-only, no permission).
     """
+    import tempfile
+
     from features.errors import ConfigError
 
     blocked = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
@@ -732,6 +735,14 @@ def _check_out_folder(out: Path) -> Path:
             f"--out: {blocked} is a file; --out names a folder for the predictions and the "
             "report (e.g. --out out)"
         )
+    existing = next(p for p in (out, *out.parents) if p.exists())  # created later, if need be
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"--out: cannot write to {out} ({exc.strerror or exc}); give a folder you can write"
+        ) from None
     return out
 
 
@@ -758,9 +769,10 @@ def _score(data, as_of, out, readiness_model, disengagement_model, capacity, at_
         raise typer.Exit(1)
     models = {"readiness": readiness, "disengagement": disengagement}
     with console.status("Writing predictions and the chapter report ..."):
-        paths = write_predictions(result.predictions, out)
+        # the loop first: a log it cannot read or write fails before any output is written
         loop = close_outreach_loop(data, tables, result, models, out)
-        paths += [*loop.paths, *write_report(result, tables, out, loop.lines).paths]
+        paths = [*write_predictions(result.predictions, out), *loop.paths]
+        paths += write_report(result, tables, out, loop.lines).paths
     for path in paths:
         console.print(f"  wrote {path}")
     for line in loop.lines:

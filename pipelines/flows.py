@@ -161,7 +161,8 @@ def _pull_before_scoring(data: str, to: str, push_options) -> dict | None:
                           salesforce=o.salesforce, csv=o.csv)
     if to == "csv":
         try:
-            newest_export(options)
+            if not newest_export(options).is_file():
+                return None  # the fixed export file is written by this run's push
         except ConfigError:
             return None  # nothing exported yet, so nothing filled in
     task = tasks.pull_outreach if to != "csv" else tasks.pull_outreach.with_options(retries=0)
@@ -305,9 +306,10 @@ def _score_steps(
     skipped = [t for t, ref in (("readiness", readiness_model),
                                 ("disengagement", disengagement_model)) if ref == "none"]
     tasks.check_scores(result, tables, readiness, disengagement, skipped)
-    written = tasks.write_predictions_task(result, out)
     models = {"readiness": readiness, "disengagement": disengagement}
+    # the loop first: a log it cannot read or write fails the run before any output
     loop = tasks.outreach_loop_task(data, tables, result, models, out)
+    written = tasks.write_predictions_task(result, out)
     report = tasks.write_report_task(result, tables, out, loop.lines)
     return tables, result, models, [*written, *loop.paths, *report.paths], report, loop
 

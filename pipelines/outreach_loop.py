@@ -10,7 +10,11 @@ the output folder, the lines of the report and the run summary, and a run of the
 
 The assignment log of a data folder lives beside the data (``<folder>/assignments``, where
 ``corecast pull`` writes ``outreach.parquet`` too); for a database source it lives in the
-corecast home (``<home>/assignments``).
+corecast home, one folder per source (``<home>/assignments/<key of the source>``).
+
+Only a live cycle is recorded: scoring a date before the newest cycle of the log is a look back
+(a backtest, a re-run of an old week), not a list managers act on, so it measures the cycles
+before that date and records nothing.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ class OutreachLoop:
 
     Attributes:
         folder: The assignment log.
-        recorded: This cycle's file of the log.
+        cycle: The scoring date (``YYYY-MM-DD``).
+        recorded: This cycle's file of the log (``None``: a look back, not recorded).
         cycles: Cycles in the log (this one included).
         measured: Whether past cycles could be measured (the lines say why not otherwise).
         lines: Plain sentences for the report and the run summary.
@@ -55,7 +60,8 @@ class OutreachLoop:
     """
 
     folder: Path
-    recorded: Path
+    cycle: str
+    recorded: Path | None
     cycles: int
     measured: bool
     lines: list[str]
@@ -65,11 +71,18 @@ class OutreachLoop:
 
 
 def assignments_folder(data: str | Path) -> Path:
-    """The assignment log of a data source: beside a data folder, else in the corecast home."""
+    """The assignment log of a data source: beside a data folder, else in the corecast home
+    under a key of the source (its label without secrets), so two databases never share one."""
+    import hashlib
+
+    from features.contract import describe_source
+
     text = str(data)
     if "://" not in text and Path(text).expanduser().is_dir():
         return Path(text).expanduser().resolve() / "assignments"
-    return corecast_home() / "assignments"
+    label = describe_source(text).replace(":***@", "@")  # with or without its password
+    key = hashlib.sha256(label.encode()).hexdigest()[:12]
+    return corecast_home() / "assignments" / key
 
 
 def measurement_labels(readiness=None, disengagement=None) -> LabelConfig:
@@ -106,7 +119,7 @@ def _not_measured(tables: Tables, log: pd.DataFrame, cycle: pd.Timestamp) -> str
     earlier = log[log["cycle"] < cycle]
     if earlier.empty:
         return (
-            "Outreach: nothing to measure yet; this is the first cycle in the assignment log. "
+            "Outreach: nothing to measure yet; the assignment log has no cycle before this one. "
             "Each cycle's contacts and their outcomes are compared with the held members later."
         )
     if tables.outreach is None or tables.outreach.empty:
@@ -142,28 +155,45 @@ def record_and_measure(
 
     folder = assignments_folder(data)
     cycle = pd.Timestamp(result.as_of)
-    recorded = _record(result.predictions, folder, cycle)
-    log = read_assignments(folder)
+    log = read_assignments(folder) if folder.is_dir() else pd.DataFrame(columns=["cycle"])
+    newest = log["cycle"].max() if len(log) else None
+    recorded, lines = None, []
+    if newest is None or cycle >= newest:
+        recorded = _record(result.predictions, folder, cycle)
+        log = read_assignments(folder)
+    else:
+        lines.append(
+            f"Outreach: this scoring was not recorded as a cycle: {cycle:%Y-%m-%d} is before "
+            f"the newest cycle of the assignment log ({newest:%Y-%m-%d}), so it looks back; "
+            "managers act on the newest list."
+        )
     cycles = int(log["cycle"].nunique()) if len(log) else 0
+    stamp = f"{cycle:%Y-%m-%d}"
     reason = _not_measured(tables, log, cycle)
     if reason is not None:
-        paths = (write_text_atomic(f"# Outreach\n\n{reason}\n", out / SUMMARY_FILE),)
-        return OutreachLoop(folder, recorded, cycles, False, [reason], paths=paths)
+        lines.append(reason)
+        text = "# Outreach\n\n" + "".join(f"{line}\n\n" for line in lines)
+        paths = (write_text_atomic(text, out / SUMMARY_FILE),)
+        return OutreachLoop(folder, stamp, recorded, cycles, False, lines, paths=paths)
     config = MeasureConfig(labels=labels or LabelConfig())
     measurement = measure_outreach(log, cut_tables(tables, cycle), cycle, config)
-    lines = measurement.summary_lines()
+    lines += measurement.summary_lines()
     table = measurement.to_frame()
-    text = _summary_markdown(lines, cycles, config) + _acceptance_markdown(table)
+    earlier = int(log.loc[log["cycle"] < cycle, "cycle"].nunique())
+    text = _summary_markdown(lines, earlier, config) + _acceptance_markdown(table)
     paths = (
         write_text_atomic(text, out / SUMMARY_FILE),
         write_csv_atomic(table, out / TABLE_FILE),
     )
-    return OutreachLoop(folder, recorded, cycles, True, lines, measurement.metrics(), paths, table)
+    return OutreachLoop(
+        folder, stamp, recorded, cycles, True, lines, measurement.metrics(), paths, table
+    )
 
 
 def _summary_markdown(lines: list[str], cycles: int, config) -> str:
     head = (
-        f"# Outreach\n\nWhat the calls of the {cycles} cycle(s) in the assignment log changed, "
+        f"# Outreach\n\nWhat the calls of the {cycles} earlier cycle(s) of the assignment log "
+        "changed, "
         "contacted members against the members held back (95 % intervals unless said; a "
         f"group under {config.min_group} members is too few to conclude).\n\n"
     )
@@ -179,7 +209,9 @@ def _acceptance_markdown(table: pd.DataFrame) -> str:
     parts = []
     for by in ("segment", "chapter", "score band"):
         rows = table[table["measure"] == f"acceptance by {by}"]
-        rows = rows.sort_values("n", ascending=False, kind="stable").head(_MAX_GROUPS)
+        order = "group" if by == "score band" else "n"  # bands in their order, else largest
+        rows = rows.sort_values(order, ascending=by == "score band", kind="stable")
+        rows = rows.head(_MAX_GROUPS)
         if rows.empty:
             continue
         lines = [f"\n## Acceptance by {by}\n", f"| {by} | accepted | rate (95 % interval) |",
@@ -195,8 +227,9 @@ def _acceptance_markdown(table: pd.DataFrame) -> str:
 def log_measurement(
     loop: OutreachLoop, source: str, run_id: str, labels: LabelConfig
 ) -> str | None:
-    """Log a measured cycle as a run of the ``corecast-outreach`` experiment (else nothing)."""
-    if not loop.measured:
+    """Log a measured live cycle as a run of the ``corecast-outreach`` experiment (a look back,
+    or nothing measured: no run)."""
+    if not loop.measured or loop.recorded is None:
         return None
     from models.registry import log_outreach_run
 
@@ -208,6 +241,5 @@ def log_measurement(
         "core_role": labels.core_role,
         "cycles": str(loop.cycles),
     }
-    cycle = loop.recorded.stem
     tags = {"corecast.source": source, "corecast.scoring_run_id": run_id}
-    return log_outreach_run(cycle, loop.metrics, params, files, tags=tags)
+    return log_outreach_run(loop.cycle, loop.metrics, params, files, tags=tags)

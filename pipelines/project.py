@@ -367,7 +367,7 @@ def _from_environment() -> dict[str, dict[str, str]]:
 
 
 #: Command-line options whose name is not ``--<key>``.
-_OPTION_NAMES = {"data.source": "--data"}
+_OPTION_NAMES = {"data.source": "--data", "training.capacity": "--capacity-share"}
 
 
 def _place(key: str, sources: Mapping[str, str], path: Path | None) -> str:

@@ -457,8 +457,19 @@ class CsvOutcomes:
             raise ConfigError(f"--file: {self.path} is not a file")
         try:
             raw = pd.read_csv(self.path, dtype="str", keep_default_na=False, encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise ContractError(f"{self.path}: cannot be read as CSV ({exc})") from None
+        except pd.errors.EmptyDataError:
+            raise ContractError(
+                f"{self.path}: the file is empty; fill the file a push with --to csv writes"
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise ContractError(
+                f"{self.path}: not UTF-8 text ({exc}); save it again as CSV UTF-8"
+            ) from None
+        except (OSError, pd.errors.ParserError) as exc:
+            raise ContractError(
+                f"{self.path}: cannot be read as comma-separated CSV ({exc}); a spreadsheet "
+                "saving with semicolons must save as CSV UTF-8 (comma-delimited)"
+            ) from None
         raw.columns = [str(c).strip() for c in raw.columns]
         needed = [self.member_column, "outreach_at", "outreach_outcome"]
         absent = [c for c in needed if c not in raw.columns]

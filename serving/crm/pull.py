@@ -32,7 +32,7 @@ import pandas as pd
 import requests
 
 from features.contract import validate_outreach
-from features.errors import ConfigError
+from features.errors import ConfigError, ContractError
 from features.io import write_parquet_atomic
 from features.settings import corecast_home
 from features.tables import OUTREACH_COLUMNS
@@ -165,7 +165,33 @@ def read_outreach_file(path: Path) -> pd.DataFrame:
     """The outreach table in ``path`` (normalised), or an empty one when there is no file."""
     if not path.is_file():
         return validate_outreach(pd.DataFrame(columns=OUTREACH_COLUMNS), str(path))
-    return validate_outreach(pd.read_parquet(path), str(path), now=_NO_FUTURE_CHECK)
+    try:
+        stored = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise ContractError(
+            f"{path}: cannot be read as the outreach table ({exc}); move it aside, then pull "
+            "with a new --ledger to read every outcome again (the cursor is kept in the ledger)"
+        ) from None
+    return validate_outreach(stored, str(path), now=_NO_FUTURE_CHECK)
+
+
+def _known_members(rows: pd.DataFrame, folder: Path) -> tuple[pd.DataFrame, int]:
+    """The rows whose member is in the folder's members table (all when it has none), and how
+    many were left out: an outcome of a member the data does not know would make the next load
+    refuse the whole source."""
+    members = next((folder / f"members.{ext}" for ext in ("parquet", "csv")
+                    if (folder / f"members.{ext}").is_file()), None)
+    if members is None or rows.empty:
+        return rows, 0
+    try:
+        if members.suffix == ".parquet":
+            ids = pd.read_parquet(members, columns=["member_id"])["member_id"]
+        else:
+            ids = pd.read_csv(members, dtype="str", usecols=["member_id"])["member_id"]
+    except (OSError, ValueError):
+        return rows, 0  # the load names that file's problem; the pull is not the place
+    known = rows["member_id"].isin(set(ids.astype("str").str.strip()))
+    return rows[known], int((~known).sum())
 
 
 def _fingerprints(frame: pd.DataFrame) -> pd.Series:
@@ -280,6 +306,7 @@ def pull_outcomes(
         rows, no_purpose = _settle_purposes(outcomes, existing, outcomes.positions is not None)
         valid = reader.validate(rows.drop(columns=[MODIFIED]), outcomes)
         valid[MODIFIED] = rows[MODIFIED].to_numpy()
+        valid, unknown = _known_members(valid, target.parent)
         merged, added, updated, unchanged = merge_outreach(existing, valid)
         written = False
         after = cursor
@@ -293,7 +320,11 @@ def pull_outcomes(
                 written = True
             if after != cursor:
                 ledger.set_meta(key, after)  # only once the file is safely in place
-    skipped = {**outcomes.skipped, "no purpose (fill the outreach purpose)": no_purpose}
+    skipped = {
+        **outcomes.skipped,
+        "no purpose (fill the outreach purpose)": no_purpose,
+        "member not in the data's members table": unknown,
+    }
     return PullReport(
         source=reader.key, kind=reader.kind, path=str(target), dry_run=dry_run,
         read=len(outcomes.rows) + sum(outcomes.skipped.values()), added=added, updated=updated,

@@ -380,3 +380,10 @@ def test_an_outreach_measurement_is_a_run_of_its_own_experiment():
     assert run.data.tags["corecast.source"] == "club"
     paths = sorted(a.path for a in client.list_artifacts(run_id))
     assert paths == ["acceptance.csv", "outreach.md"]
+    # scoring the same cycle again replaces its run: one run per cycle and source
+    again = log_outreach_run("2024-06-01", {"contacted": 41}, {}, {},
+                             tags={"corecast.source": "club"})
+    other = log_outreach_run("2024-06-01", {"contacted": 7}, {}, {},
+                             tags={"corecast.source": "another club"})
+    alive = client.search_runs([run.info.experiment_id])
+    assert sorted(r.info.run_id for r in alive) == sorted([again, other])

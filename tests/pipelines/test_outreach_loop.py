@@ -44,7 +44,11 @@ def test_the_log_lives_beside_a_data_folder_else_in_the_home(data, tmp_path, mon
     monkeypatch.setenv("CORECAST_HOME", str(tmp_path / "home"))
     assert assignments_folder(data) == data.resolve() / "assignments"
     url = "postgresql://corecast@localhost/club"
-    assert assignments_folder(url) == (tmp_path / "home").resolve() / "assignments"
+    log = assignments_folder(url)
+    assert log.parent == (tmp_path / "home").resolve() / "assignments"
+    # one log per database, the same for the same source whatever its password
+    assert assignments_folder("postgresql://corecast:pw@localhost/club") == log
+    assert assignments_folder("sqlite:////srv/other.db") != log
 
 
 def test_the_first_cycle_is_recorded_and_nothing_is_measured(data, tmp_path):
@@ -53,8 +57,8 @@ def test_the_first_cycle_is_recorded_and_nothing_is_measured(data, tmp_path):
     assert loop.recorded == data / "assignments" / f"{AS_OF}.parquet"
     log = read_assignments(data / "assignments")
     assert sorted(log["member_id"]) == ["c4", "r1"]  # the flagged members only
-    assert "first cycle" in loop.lines[0]
-    assert "first cycle" in (tmp_path / "out" / SUMMARY_FILE).read_text()
+    assert "no cycle before this one" in loop.lines[0]
+    assert "no cycle before this one" in (tmp_path / "out" / SUMMARY_FILE).read_text()
     assert not (tmp_path / "out" / TABLE_FILE).exists()
 
 
@@ -85,3 +89,23 @@ def test_an_unwritable_log_is_a_clear_error(data, tmp_path):
     (data / "assignments").write_text("not a folder")
     with pytest.raises(ConfigError, match="assignment log"):
         record_and_measure(data, _tables(), _scored(AS_OF), tmp_path / "out")
+
+
+def test_scoring_an_earlier_date_looks_back_and_records_nothing(data, tmp_path):
+    write_assignments(_assignments(), data / "assignments", AS_OF)  # a later live cycle
+    loop = record_and_measure(data, _tables(), _scored(T), tmp_path / "out")
+    assert loop.recorded is None and loop.cycle == f"{T:%Y-%m-%d}"
+    assert "not recorded as a cycle" in loop.lines[0]
+    assert sorted(p.name for p in (data / "assignments").iterdir()) == [f"{AS_OF}.parquet"]
+    # the same date again is the live cycle: it is recorded (replaced)
+    again = record_and_measure(data, _tables(), _scored(AS_OF), tmp_path / "out")
+    assert again.recorded is not None
+
+
+def test_a_corrupt_log_fails_before_anything_is_recorded(data, tmp_path):
+    (data / "assignments").mkdir()
+    (data / "assignments" / "2023-12-01.parquet").write_text("junk")
+    with pytest.raises(ConfigError, match="2023-12-01"):
+        record_and_measure(data, _tables(), _scored(AS_OF), tmp_path / "out")
+    assert not (data / "assignments" / f"{AS_OF}.parquet").exists()
+    assert not (tmp_path / "out").exists()

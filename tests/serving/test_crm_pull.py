@@ -416,3 +416,49 @@ def test_a_pull_killed_mid_way_leaves_file_and_cursor_and_the_rerun_completes(
                            timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert stored(tmp_path)["member_id"].nunique() == 400
+
+
+def test_outcomes_of_members_the_data_does_not_know_are_skipped_and_counted(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"member_id": ["m1", "m2"], "joined_at": ["2024-01-01"] * 2}).to_csv(
+        data / "members.csv", index=False
+    )
+    filled = tmp_path / "filled.csv"
+    filled.write_text(HEADER + "a@x.org,m1,ready-now,2024-05-01,accepted,,phone\n"
+                      "g@x.org,m999,at-risk,2024-05-02,declined,,\n")
+    result = run_cli("pull", "--from", "csv", "--file", str(filled), "--out", str(data),
+                     "--ledger", str(tmp_path / "ledger.sqlite"))
+    assert result.exit_code == 3, result.output  # some outcomes could not be used
+    assert "1 added" in result.output and "member not in the data's members table" in result.output
+    assert stored(tmp_path)["member_id"].tolist() == ["m1"]
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    ("", "the file is empty"),
+    ("email;corecast_member_id\na@x.org;m1\n", "missing column"),
+])
+def test_an_empty_or_foreign_csv_is_a_clear_error(tmp_path, content, said):
+    from features.errors import ContractError
+
+    filled = tmp_path / "filled.csv"
+    filled.write_text(content)
+    result = run_cli("pull", "--from", "csv", "--file", str(filled), "--out",
+                     str(tmp_path / "data"), "--ledger", str(tmp_path / "ledger.sqlite"))
+    assert isinstance(result.exception, ContractError), result.output
+    assert said in str(result.exception)
+    assert not (tmp_path / "data" / "outreach.parquet").exists()
+
+
+def test_a_corrupt_outreach_file_is_named_and_left_alone(tmp_path):
+    from features.errors import ContractError
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "outreach.parquet").write_text("junk")
+    filled = tmp_path / "filled.csv"
+    filled.write_text(HEADER + "a@x.org,m1,ready-now,2024-05-01,accepted,,phone\n")
+    result = run_cli("pull", "--from", "csv", "--file", str(filled), "--out",
+                     str(tmp_path / "data"), "--ledger", str(tmp_path / "ledger.sqlite"))
+    assert isinstance(result.exception, ContractError)
+    assert "outreach.parquet: cannot be read as the outreach table" in str(result.exception)
+    assert (tmp_path / "data" / "outreach.parquet").read_text() == "junk"
