@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +20,7 @@ from models.split import TemporalSplit
 if TYPE_CHECKING:
     from models.train import TrainResult
 
-__all__ = ["render_card", "validation_notes", "render_model_card", "holdout_table"]
+__all__ = ["CardFacts", "render_card", "validation_notes", "render_model_card", "holdout_table"]
 
 _CARD_METRICS = (
     ("roc_auc", "ROC-AUC"),
@@ -88,38 +89,17 @@ def _interval_lines(
     ]
 
 
-def render_model_card(
-    *,
-    target: str,
-    candidate: str,
-    calibration: str,
-    horizon_days: int,
-    train_range: tuple[pd.Timestamp, pd.Timestamp] | None,
-    holdout_dates: tuple[pd.Timestamp, ...],
-    n_train_rows: int,
-    n_holdout_rows: int,
-    holdout_positives: int,
-    capacity_k: int,
-    comparison: pd.DataFrame,
-    importance: pd.DataFrame,
-    backtest_summary: Mapping[str, float],
-    primary_metric: str,
-    limits: tuple[str, ...] = (),
-    intervals: Mapping[str, tuple[float, float]] | None = None,
-    level: float = 0.9,
-    interval_scorer: str = "model",
-    method: str = "model",
-    validated: bool = True,
-    notes: tuple[str, ...] = (),
-) -> str:
-    """Render the model card.
+@dataclass(frozen=True)
+class CardFacts:
+    """What a model card says, gathered from a training result (:func:`render_card`).
 
-    Args:
+    Attributes:
         target: Target name.
         candidate: Chosen model family.
         calibration: Calibration method used.
         horizon_days: Label window.
-        train_range: First and last training snapshot dates.
+        train_range: First and last training snapshot dates; ``None`` when nothing was trained
+            on labels (an unvalidated rule).
         holdout_dates: Holdout snapshot dates.
         n_train_rows: Training rows (member-snapshots).
         n_holdout_rows: Holdout rows.
@@ -141,40 +121,64 @@ def render_model_card(
             rule's card says what it ranks by and whether it was checked against outcomes.
         validated: Whether the scores were judged on labelled snapshots.
         notes: Plain sentences on what was done and why, listed under "What was done".
-        train_range: First and last training snapshot dates; ``None`` when nothing was trained
-            on labels (an unvalidated rule).
+    """
+
+    target: str
+    candidate: str
+    calibration: str
+    horizon_days: int
+    train_range: tuple[pd.Timestamp, pd.Timestamp] | None
+    holdout_dates: tuple[pd.Timestamp, ...]
+    n_train_rows: int
+    n_holdout_rows: int
+    holdout_positives: int
+    capacity_k: int
+    comparison: pd.DataFrame
+    importance: pd.DataFrame
+    backtest_summary: Mapping[str, float]
+    primary_metric: str
+    limits: tuple[str, ...] = ()
+    intervals: Mapping[str, tuple[float, float]] | None = None
+    level: float = 0.9
+    interval_scorer: str = "model"
+    method: str = "model"
+    validated: bool = True
+    notes: tuple[str, ...] = ()
+
+
+def render_model_card(**facts) -> str:
+    """Render the model card of the :class:`CardFacts` given by name.
 
     Returns:
         Markdown text. It names no member: only aggregates and feature names.
     """
-    if method != "model":
-        return _rule_card(
-            target=target, method=method, calibration=calibration, horizon_days=horizon_days,
-            holdout_dates=holdout_dates, n_train_rows=n_train_rows,
-            n_holdout_rows=n_holdout_rows, holdout_positives=holdout_positives,
-            comparison=comparison, importance=importance, backtest_summary=backtest_summary,
-            primary_metric=primary_metric, limits=limits, intervals=intervals, level=level,
-            interval_scorer=interval_scorer, validated=validated, notes=notes,
-        )
+    card = CardFacts(**facts)
+    if card.method != "model":
+        return _rule_card(card)
     lines = [
-        f"# corecast model card: {target}",
+        f"# corecast model card: {card.target}",
         "",
-        f"**Question.** {_QUESTIONS.get(target, target)} Horizon: {horizon_days} days.",
+        f"**Question.** {_QUESTIONS.get(card.target, card.target)} "
+        f"Horizon: {card.horizon_days} days.",
         "",
     ]
-    if validated:
+    if card.validated:
         lines += _validated_model_lines(
-            candidate, calibration, primary_metric, backtest_summary, train_range,
-            n_train_rows, holdout_dates, n_holdout_rows, holdout_positives, capacity_k,
-            comparison,
+            card.candidate, card.calibration, card.primary_metric, card.backtest_summary,
+            card.train_range, card.n_train_rows, card.holdout_dates, card.n_holdout_rows,
+            card.holdout_positives, card.capacity_k, card.comparison,
         )
-        if intervals:
-            lines += _interval_lines(intervals, level, comparison, interval_scorer)
+        if card.intervals:
+            lines += _interval_lines(
+                card.intervals, card.level, card.comparison, card.interval_scorer
+            )
     else:
-        lines += _unvalidated_model_lines(candidate, calibration, train_range, n_train_rows)
-    lines += _notes_lines(notes)
-    lines += _importance_lines(importance)
-    lines += _model_limit_lines(calibration, validated, limits)
+        lines += _unvalidated_model_lines(
+            card.candidate, card.calibration, card.train_range, card.n_train_rows
+        )
+    lines += _notes_lines(card.notes)
+    lines += _importance_lines(card.importance)
+    lines += _model_limit_lines(card.calibration, card.validated, card.limits)
     return "\n".join(lines)
 
 
@@ -289,71 +293,55 @@ def _dates(dates: tuple[pd.Timestamp, ...]) -> str:
     return ", ".join(f"{d:%Y-%m-%d}" for d in dates)
 
 
-def _rule_card(
-    *,
-    target: str,
-    method: str,
-    calibration: str,
-    horizon_days: int,
-    holdout_dates: tuple[pd.Timestamp, ...],
-    n_train_rows: int,
-    n_holdout_rows: int,
-    holdout_positives: int,
-    comparison: pd.DataFrame,
-    importance: pd.DataFrame,
-    backtest_summary: Mapping[str, float],
-    primary_metric: str,
-    limits: tuple[str, ...],
-    intervals: Mapping[str, tuple[float, float]] | None,
-    level: float,
-    interval_scorer: str,
-    validated: bool,
-    notes: tuple[str, ...],
-) -> str:
+def _rule_card(card: CardFacts) -> str:
     """The card of a ranking rule (see :func:`render_model_card`): what it ranks by, whether
     and on what it was judged, why no learned model stands in its place."""
-    columns = ", ".join(f"`{f}`" for f in importance.get("feature", pd.Series(dtype=str)))
-    judged = ", ".join(f"{name} {_fmt(value)}" for name, value in backtest_summary.items())
+    columns = ", ".join(f"`{f}`" for f in card.importance.get("feature", pd.Series(dtype=str)))
+    judged = ", ".join(f"{name} {_fmt(value)}" for name, value in card.backtest_summary.items())
     lines = [
-        f"# corecast model card: {target}",
+        f"# corecast model card: {card.target}",
         "",
-        f"**Question.** {_QUESTIONS.get(target, target)} Horizon: {horizon_days} days.",
+        f"**Question.** {_QUESTIONS.get(card.target, card.target)} "
+        f"Horizon: {card.horizon_days} days.",
         "",
-        f"**Method.** Ranking rule `{method}` on {columns or 'one feature'}: no learned weights.",
+        f"**Method.** Ranking rule `{card.method}` on {columns or 'one feature'}: "
+        "no learned weights.",
         "",
     ]
-    if validated:
+    if card.validated:
         lines += [
-            f"**Validated** on every labelled snapshot ({_dates(holdout_dates)}: "
-            f"{n_holdout_rows} member-snapshots, {holdout_positives} positives); rules compared "
-            f"by mean `{primary_metric}`: {judged or '-'}. Probabilities come from a "
-            f"`{calibration}` calibration fitted on the same snapshots.",
+            f"**Validated** on every labelled snapshot ({_dates(card.holdout_dates)}: "
+            f"{card.n_holdout_rows} member-snapshots, {card.holdout_positives} positives); rules "
+            f"compared by mean `{card.primary_metric}`: {judged or '-'}. Probabilities come from a "
+            f"`{card.calibration}` calibration fitted on the same snapshots.",
             "",
             "## Metrics on the labelled snapshots",
             "",
-            *_metric_table(comparison),
+            *_metric_table(card.comparison),
         ]
-        if intervals:
-            lines += _interval_lines(intervals, level, comparison, interval_scorer)
+        if card.intervals:
+            lines += _interval_lines(
+                card.intervals, card.level, card.comparison, card.interval_scorer
+            )
         meaning = "Scores are calibrated probabilities of the labelled snapshots' outcomes."
     else:
         lines += [
-            f"**Not validated.** Ranks the {n_train_rows} eligible members on "
-            f"{_dates(holdout_dates)}; there is no labelled snapshot to check the ranking "
+            f"**Not validated.** Ranks the {card.n_train_rows} eligible members on "
+            f"{_dates(card.holdout_dates)}; there is no labelled snapshot to check the ranking "
             "against, so there are no metrics.",
         ]
         meaning = (
             "Scores are percentiles within the community (0.9: ranked above 90 % of the "
             "eligible members), not probabilities."
         )
-    lines += _notes_lines(notes)
+    lines += _notes_lines(card.notes)
     lines += [
         "",
         "## Known limits",
         "",
         f"- Scores rank members; they are not decisions. {meaning}",
         "- A rule sees one column only: members it ranks alike may differ in every other way.",
-        *[f"- {limit}" for limit in limits],
+        *[f"- {limit}" for limit in card.limits],
         "",
     ]
     return "\n".join(lines)
